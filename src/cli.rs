@@ -1,0 +1,198 @@
+//! The command line: clap types only. Resolution of these raw values (environment fall-backs,
+//! endpoints, credentials) happens in `context`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::output::Format;
+
+/// Declarative Entra ID app registrations through Microsoft Graph.
+///
+/// Write a TOML manifest (`provision init`), check it (`provision validate`), see what would
+/// change (`provision plan`) and make it so (`provision apply`). Add `--emulator` to run against
+/// a local Graph emulator with no tenant and no credentials.
+#[derive(Debug, Parser)]
+#[command(name = "provision", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Tenant to act on: a GUID or a verified domain [env: PROVISION_TENANT, else AZURE_TENANT_ID]
+    #[arg(long, global = true, value_name = "TENANT")]
+    pub tenant: Option<String>,
+
+    /// How to sign in to Microsoft Graph
+    #[arg(long, global = true, env = "PROVISION_AUTH", value_enum)]
+    pub auth: Option<AuthMethod>,
+
+    /// National cloud whose sign-in and Graph endpoints to use
+    #[arg(long, global = true, env = "PROVISION_CLOUD", value_enum)]
+    pub cloud: Option<Cloud>,
+
+    /// Microsoft Graph base URL, e.g. https://graph.microsoft.com/v1.0
+    #[arg(long, global = true, env = "PROVISION_GRAPH_URL", value_name = "URL")]
+    pub graph_url: Option<String>,
+
+    /// Sign-in authority host, e.g. https://login.microsoftonline.com [env: PROVISION_AUTHORITY_URL, else AZURE_AUTHORITY_HOST]
+    #[arg(long, global = true, value_name = "URL")]
+    pub authority_url: Option<String>,
+
+    /// An extra trusted root certificate (PEM), e.g. the emulator's CA under --tls
+    #[arg(long, global = true, env = "PROVISION_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// Output format of results on stdout
+    #[arg(long, global = true, env = "PROVISION_FORMAT", value_enum)]
+    pub format: Option<Format>,
+
+    /// Show each Graph request and retry on stderr (secrets are never shown)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Do not color output (also when NO_COLOR is set)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMethod {
+    Auto,
+    DeviceCode,
+    ClientSecret,
+    Certificate,
+    Federated,
+    AzureCli,
+    AccessToken,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Cloud {
+    #[default]
+    Public,
+    Usgov,
+    China,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print shell completions
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Manifest files to check
+    #[arg(required = true, value_name = "MANIFEST")]
+    pub manifests: Vec<PathBuf>,
+}
+
+/// `--emulator` on the commands that talk to Graph.
+#[derive(Debug, Args, Clone, Default)]
+pub struct UseEmulator {
+    /// Run against a built-in emulator tenant (no tenant, no credentials needed)
+    #[arg(long)]
+    pub emulator: bool,
+    /// Where the emulator keeps its tenant between runs [default: under the user's state directory]
+    #[arg(long, value_name = "FILE", requires = "emulator")]
+    pub emulator_state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub emulator: UseEmulator,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// Apply without asking (required when stdin is not a terminal)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub emulator: UseEmulator,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// Destroy without asking (required when stdin is not a terminal)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Also remove the apps from deleted items, so their unique names can be reused
+    #[arg(long)]
+    pub purge: bool,
+    #[command(flatten)]
+    pub emulator: UseEmulator,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct EmulatorArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Port to listen on (0 picks a free one)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Serve HTTPS with a certificate signed by a CA written next to the state
+    #[arg(long)]
+    pub tls: bool,
+    /// Keep the tenant in this file across restarts
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Added latency per request, in milliseconds
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share of requests that fail with a transient 5xx (0.0 to 1.0)
+    #[arg(long, default_value_t = 0.0)]
+    pub fault_rate: f64,
+    /// Share of requests that get 429 with Retry-After (0.0 to 1.0)
+    #[arg(long, default_value_t = 0.0)]
+    pub throttle_rate: f64,
+    /// Milliseconds during which a new object is not yet visible to reads and references
+    #[arg(long, default_value_t = 0)]
+    pub replication_lag_ms: u64,
+    /// Seed for the fault injector, so a run can be replayed
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Do not approve device codes automatically
+    #[arg(long)]
+    pub manual_approval: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Starter manifest to write
+    #[arg(long, value_enum, default_value_t = Template::ThreatProtection)]
+    pub template: Template,
+    /// Where to write it
+    #[arg(value_name = "PATH", default_value = "provision.toml")]
+    pub path: PathBuf,
+    /// Overwrite an existing file
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Template {
+    ThreatProtection,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,28 @@
+//! `provision`: declarative Entra ID app registrations through Microsoft Graph.
+//!
+//! # Architecture
+//!
+//! ```text
+//! argv ──clap──▶ cli::Cli ──▶ context::Context (endpoints, credentials, output format)
+//! manifest text ──manifest::parse──▶ model::Desired                      (pure)
+//! Graph GETs ──observe──▶ graph::types (Observed)
+//! plan::plan(&Desired, &Observed) ──▶ plan::Plan ──render──▶ text | versioned JSON   (pure)
+//! apply::apply(Plan) ──Graph writes──▶ report ──▶ output file (atomic)
+//! observe again ──plan──▶ must show no changes
+//! ```
+//!
+//! There is no state file: every run finds its objects again by stable keys (`uniqueName`,
+//! `appId`, `(clientId, consentType, resourceId)`). The output file is for downstream tools.
+//!
+//! Modules that do no I/O: `catalog`, `model`, `manifest`, `plan`, `render`, `graph::retry`.
+//! `emulator` is a local Microsoft Graph + identity platform used by `--emulator` and by every
+//! end-to-end test.
+
+pub mod catalog;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod model;
+pub mod output;
+
+pub use error::{Error, Result};

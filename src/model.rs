@@ -1,0 +1,134 @@
+//! Desired state: what a validated manifest asks for. Pure data with deterministic order
+//! (BTreeSet / BTreeMap), built by `manifest` and read by `plan`. No I/O here.
+//!
+//! The observed state (what Graph holds) lives in `graph::types` as Graph's own wire objects;
+//! `plan` compares the two.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// A 1-based position in the manifest text, kept so that plan-time problems (an unknown
+/// permission name, say) can point at the line that caused them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// A validated manifest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Desired {
+    /// The manifest file as the user named it (for messages).
+    pub source: PathBuf,
+    /// Tenant guard: a domain or a tenant GUID; apply refuses any other tenant.
+    pub tenant: Option<String>,
+    pub apps: Vec<DesiredApp>,
+    pub output: Option<OutputSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesiredApp {
+    /// Graph `uniqueName`: the stable identity of the registration.
+    pub unique_name: String,
+    /// Pins a registration that has no `uniqueName` (adopted with `import`).
+    pub app_id: Option<String>,
+    pub display_name: String,
+    pub sign_in_audience: SignInAudience,
+    pub notes: Option<String>,
+    /// Tags the app must carry (other tags on the app are left alone).
+    pub tags: BTreeSet<String>,
+    pub public_client: Option<PublicClient>,
+    pub api_permissions: Vec<ApiPermission>,
+    pub consent: ConsentMode,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum SignInAudience {
+    AzureADMyOrg,
+    AzureADMultipleOrgs,
+    AzureADandPersonalMicrosoftAccount,
+    PersonalMicrosoftAccount,
+}
+
+impl SignInAudience {
+    pub const ALL: [SignInAudience; 4] = [
+        SignInAudience::AzureADMyOrg,
+        SignInAudience::AzureADMultipleOrgs,
+        SignInAudience::AzureADandPersonalMicrosoftAccount,
+        SignInAudience::PersonalMicrosoftAccount,
+    ];
+
+    /// Graph's spelling of the value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignInAudience::AzureADMyOrg => "AzureADMyOrg",
+            SignInAudience::AzureADMultipleOrgs => "AzureADMultipleOrgs",
+            SignInAudience::AzureADandPersonalMicrosoftAccount => "AzureADandPersonalMicrosoftAccount",
+            SignInAudience::PersonalMicrosoftAccount => "PersonalMicrosoftAccount",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SignInAudience> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublicClient {
+    /// In manifest order, without duplicates.
+    pub redirect_uris: Vec<String>,
+    /// Graph `isFallbackPublicClient`.
+    pub allow_public_client_flows: bool,
+}
+
+/// How the manifest names a resource API.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum ApiRef {
+    /// A built-in first-party API, resolved offline (alias, appId, display name or URL of one
+    /// of `catalog::known_apis()`); holds its appId.
+    Known(String),
+    /// Any other appId GUID (lower case).
+    AppId(String),
+    /// A display name or identifier URI, resolved against the tenant at plan time.
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiPermission {
+    pub api: ApiRef,
+    /// The text the manifest used for `api` (for messages and plans).
+    pub api_text: String,
+    /// Delegated permission values (`oauth2PermissionScopes[].value`).
+    pub delegated: BTreeSet<String>,
+    /// Application permission values (`appRoles[].value`).
+    pub application: BTreeSet<String>,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentMode {
+    /// Grant tenant-wide admin consent now.
+    Admin,
+    /// Leave consent alone and print the admin-consent URL.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    Json,
+    Env,
+    Toml,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutputSpec {
+    /// As written in the manifest: relative to the manifest's folder.
+    pub path: PathBuf,
+    pub format: OutputFormat,
+}
