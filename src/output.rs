@@ -48,10 +48,10 @@ impl Printer {
             return;
         }
         let mut stdout = std::io::stdout().lock();
-        if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                self.stdout_closed.store(true, Ordering::Relaxed);
-            }
+        if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush())
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            self.stdout_closed.store(true, Ordering::Relaxed);
         }
     }
 
