@@ -62,12 +62,11 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMethod {
+    /// The first that is configured: PROVISION_ACCESS_TOKEN, then a client secret
     Auto,
-    DeviceCode,
+    /// AZURE_CLIENT_ID + AZURE_CLIENT_SECRET (+ the tenant)
     ClientSecret,
-    Certificate,
-    Federated,
-    AzureCli,
+    /// A ready bearer token for Microsoft Graph in PROVISION_ACCESS_TOKEN
     AccessToken,
 }
 

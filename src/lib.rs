@@ -18,11 +18,14 @@
 //! `emulator` is a local Microsoft Graph + identity platform used by `--emulator` and by every
 //! end-to-end test.
 
+pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod graph;
 pub mod model;
 pub mod output;
+pub mod plan;
 
 pub use error::{Error, Result};

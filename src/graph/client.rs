@@ -1,0 +1,736 @@
+//! The typed Microsoft Graph client: the dozen calls provision makes, `@odata.nextLink` paging,
+//! a shared throttle gate, bounded concurrency and the retry loop around `retry::Policy`.
+//!
+//! Replay rules (STYLE.md, kube-rs): GET, DELETE and the absolute PATCH upsert are replayed after
+//! a 5xx or a dropped connection; POST is not (the caller observes again instead). 429/503/504
+//! are retried for every method, never sooner than the `Retry-After` they came with: one 429
+//! closes the gate for every request of this client until its `Retry-After` has passed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::{Mutex, Semaphore};
+
+use super::error::GraphError;
+use super::retry::{Decision, Outcome, Policy, parse_retry_after};
+use super::types::*;
+use crate::output::Printer;
+
+/// Requests in flight at once. Graph's directory limits are per app and tenant (3,500 resource
+/// units per 10 s for a small tenant, 3,000 writes per 150 s; graph-reference §6.2): 16 parallel
+/// requests at Graph's usual 100–300 ms stay far below them while hiding latency.
+pub const MAX_IN_FLIGHT: usize = 16;
+
+/// Decides whether an error of one particular call is Entra's replication delay (§11.1(d)).
+pub type LagCheck = fn(&GraphError) -> bool;
+
+/// One request, before it is sent.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    /// Relative to the Graph base URL, starting with `/`; or an absolute `@odata.nextLink`.
+    pub path: String,
+    pub body: Option<Value>,
+    pub prefer: Option<&'static str>,
+    /// Safe to send again after a 5xx or a dropped connection.
+    pub replayable: bool,
+    pub lag: Option<LagCheck>,
+}
+
+impl Call {
+    pub fn get(path: impl Into<String>) -> Self {
+        Call {
+            method: Method::GET,
+            path: path.into(),
+            body: None,
+            prefer: None,
+            replayable: true,
+            lag: None,
+        }
+    }
+    pub fn post(path: impl Into<String>, body: Value) -> Self {
+        Call {
+            method: Method::POST,
+            path: path.into(),
+            body: Some(body),
+            prefer: None,
+            replayable: false,
+            lag: None,
+        }
+    }
+    pub fn patch(path: impl Into<String>, body: Value) -> Self {
+        // A PATCH of absolute values is idempotent: sending it twice leaves the same state.
+        Call {
+            method: Method::PATCH,
+            path: path.into(),
+            body: Some(body),
+            prefer: None,
+            replayable: true,
+            lag: None,
+        }
+    }
+    pub fn delete(path: impl Into<String>) -> Self {
+        Call {
+            method: Method::DELETE,
+            path: path.into(),
+            body: None,
+            prefer: None,
+            replayable: true,
+            lag: None,
+        }
+    }
+    pub fn prefer(mut self, prefer: &'static str) -> Self {
+        self.prefer = Some(prefer);
+        self
+    }
+    pub fn lag(mut self, check: LagCheck) -> Self {
+        self.lag = Some(check);
+        self
+    }
+}
+
+/// A successful response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Option<Value>,
+}
+
+pub struct GraphClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    policy: Policy,
+    gate: Mutex<Option<Instant>>,
+    in_flight: Semaphore,
+    printer: Arc<Printer>,
+    requests: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl std::fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is deliberately left out.
+        f.debug_struct("GraphClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Quote a value for an OData key or filter literal: `'` is doubled, then the whole literal is
+/// percent-encoded for the URL path.
+pub fn odata_literal(value: &str) -> String {
+    let quoted = value.replace('\'', "''");
+    url::form_urlencoded::byte_serialize(quoted.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+impl GraphClient {
+    pub fn new(http: reqwest::Client, base: &str, token: String, printer: Arc<Printer>) -> Self {
+        GraphClient {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            policy: Policy::default(),
+            gate: Mutex::new(None),
+            in_flight: Semaphore::new(MAX_IN_FLIGHT),
+            printer,
+            requests: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+        }
+    }
+
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Requests sent so far (retries included) and retries among them.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.requests.load(Ordering::Relaxed),
+            self.retries.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Send a call, retrying as the policy says.
+    pub async fn send(&self, call: &Call) -> Result<Reply, GraphError> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.wait_for_gate().await;
+            let result = {
+                let _permit = self.in_flight.acquire().await;
+                self.send_once(call).await
+            };
+            let (err, retry_after) = match result {
+                Ok(reply) => return Ok(reply),
+                Err(e) => e,
+            };
+            let outcome = match &err {
+                GraphError::Status { status, .. } => Outcome::Status {
+                    status: *status,
+                    retry_after,
+                    replication_lag: call.lag.is_some_and(|check| check(&err)),
+                },
+                GraphError::Transport { .. } => Outcome::Transport,
+                GraphError::Decode { .. } => return Err(err),
+            };
+            let decision = self.policy.decide(
+                attempt,
+                started.elapsed(),
+                &outcome,
+                call.replayable,
+                rand::random(),
+            );
+            match decision {
+                Decision::GiveUp => return Err(err),
+                Decision::RetryAfter(delay) => {
+                    if retry_after.is_some() {
+                        self.close_gate(delay).await;
+                    }
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    let why = match &err {
+                        GraphError::Status { status, code, .. }
+                            if matches!(
+                                outcome,
+                                Outcome::Status {
+                                    replication_lag: true,
+                                    ..
+                                }
+                            ) =>
+                        {
+                            format!("{status} {code}, not replicated yet")
+                        }
+                        GraphError::Status { status, .. } => match retry_after {
+                            Some(ra) => format!("{status}, Retry-After {:.3}s", ra.as_secs_f64()),
+                            None => status.to_string(),
+                        },
+                        _ => "no response".to_owned(),
+                    };
+                    self.printer.verbose(&format!(
+                        "  retry {} {} in {:.3}s ({why}; attempt {} of {})",
+                        call.method,
+                        self.display_path(&call.path),
+                        delay.as_secs_f64(),
+                        attempt + 1,
+                        self.policy.max_attempts
+                    ));
+                    self.sleep_with_progress(delay, &why).await;
+                }
+            }
+        }
+    }
+
+    async fn wait_for_gate(&self) {
+        let until = *self.gate.lock().await;
+        if let Some(until) = until {
+            let now = Instant::now();
+            if until > now {
+                tokio::time::sleep(until - now).await;
+            }
+        }
+    }
+
+    async fn close_gate(&self, delay: Duration) {
+        let until = Instant::now() + delay;
+        let mut gate = self.gate.lock().await;
+        if gate.is_none_or(|g| g < until) {
+            *gate = Some(until);
+        }
+    }
+
+    async fn sleep_with_progress(&self, delay: Duration, why: &str) {
+        if delay >= Duration::from_secs(1) && self.printer.progress_enabled() {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_message(format!(
+                "waiting {:.0}s for Microsoft Graph ({why})",
+                delay.as_secs_f64()
+            ));
+            bar.enable_steady_tick(Duration::from_millis(120));
+            tokio::time::sleep(delay).await;
+            bar.finish_and_clear();
+        } else {
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn display_path(&self, path: &str) -> String {
+        path.strip_prefix(&self.base).unwrap_or(path).to_owned()
+    }
+
+    /// One HTTP exchange. On failure also returns the parsed `Retry-After`.
+    async fn send_once(&self, call: &Call) -> Result<Reply, (GraphError, Option<Duration>)> {
+        let url = if call.path.starts_with("http://") || call.path.starts_with("https://") {
+            call.path.clone()
+        } else {
+            format!("{}{}", self.base, call.path)
+        };
+        let shown = self.display_path(&call.path);
+        let client_request_id = uuid::Uuid::new_v4().to_string();
+        let mut request = self
+            .http
+            .request(call.method.clone(), &url)
+            .bearer_auth(&self.token)
+            .header("client-request-id", &client_request_id)
+            .header("Accept", "application/json");
+        if let Some(prefer) = call.prefer {
+            request = request.header("Prefer", prefer);
+        }
+        if let Some(body) = &call.body {
+            request = request.json(body);
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let t0 = Instant::now();
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(source) => {
+                self.printer.verbose(&format!(
+                    "{} {shown} → no response ({})",
+                    call.method,
+                    short_reason(&source)
+                ));
+                return Err((
+                    GraphError::Transport {
+                        method: call.method.to_string(),
+                        path: shown,
+                        source,
+                    },
+                    None,
+                ));
+            }
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let request_id = header("request-id");
+        let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let bytes = match response.bytes().await {
+            Ok(b) => b,
+            Err(source) => {
+                return Err((
+                    GraphError::Transport {
+                        method: call.method.to_string(),
+                        path: shown,
+                        source,
+                    },
+                    None,
+                ));
+            }
+        };
+        self.printer.verbose(&format!(
+            "{} {shown} → {status} ({} ms){}",
+            call.method,
+            t0.elapsed().as_millis(),
+            request_id
+                .as_deref()
+                .map(|id| format!(" request-id {id}"))
+                .unwrap_or_default()
+        ));
+        if (200..300).contains(&status) {
+            if bytes.is_empty() || status == 204 {
+                return Ok(Reply { status, body: None });
+            }
+            return match serde_json::from_slice::<Value>(&bytes) {
+                Ok(v) if v.is_object() => Ok(Reply {
+                    status,
+                    body: Some(v),
+                }),
+                Ok(_) => Err((
+                    GraphError::Decode {
+                        method: call.method.to_string(),
+                        path: shown,
+                        status,
+                        detail: "not a JSON object".into(),
+                    },
+                    None,
+                )),
+                Err(e) => Err((
+                    GraphError::Decode {
+                        method: call.method.to_string(),
+                        path: shown,
+                        status,
+                        detail: e.to_string(),
+                    },
+                    None,
+                )),
+            };
+        }
+        let (code, message, detail_codes) = match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
+            Ok(env) => (
+                env.error.code,
+                env.error.message,
+                env.error.details.into_iter().map(|d| d.code).collect(),
+            ),
+            Err(_) => (String::new(), trimmed_text(&bytes), Vec::new()),
+        };
+        Err((
+            GraphError::Status {
+                method: call.method.to_string(),
+                path: shown,
+                status,
+                code,
+                message,
+                detail_codes,
+                request_id,
+            },
+            retry_after,
+        ))
+    }
+
+    /// Send and decode the body as `T`.
+    pub async fn fetch<T: DeserializeOwned>(&self, call: &Call) -> Result<T, GraphError> {
+        let reply = self.send(call).await?;
+        decode(call, reply)
+    }
+
+    /// GET that treats 404 as "absent".
+    pub async fn get_optional<T: DeserializeOwned>(&self, path: String) -> Result<Option<T>, GraphError> {
+        match self.fetch(&Call::get(path)).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// GET a whole collection, following `@odata.nextLink` exactly as given (§6.3).
+    pub async fn list<T: DeserializeOwned>(&self, path: String) -> Result<Vec<T>, GraphError> {
+        let mut out = Vec::new();
+        let mut next = Some(path);
+        while let Some(path) = next {
+            let page: Page<T> = self.fetch(&Call::get(path)).await?;
+            out.extend(page.value);
+            next = page.next_link;
+        }
+        Ok(out)
+    }
+
+    // --- applications ---------------------------------------------------------------------
+
+    pub async fn application_by_unique_name(
+        &self,
+        unique_name: &str,
+    ) -> Result<Option<Application>, GraphError> {
+        self.get_optional(format!(
+            "/applications(uniqueName='{}')",
+            odata_literal(unique_name)
+        ))
+        .await
+    }
+
+    pub async fn application_by_app_id(&self, app_id: &str) -> Result<Option<Application>, GraphError> {
+        self.get_optional(format!("/applications(appId='{}')", odata_literal(app_id)))
+            .await
+    }
+
+    /// `PATCH /applications(uniqueName='…')` + `Prefer: create-if-missing`: 201 with the new
+    /// object, or 204 when it existed and was updated (learn:/graph/api/application-upsert).
+    pub async fn upsert_application(
+        &self,
+        unique_name: &str,
+        body: Value,
+    ) -> Result<Option<Application>, GraphError> {
+        let call = Call::patch(
+            format!("/applications(uniqueName='{}')", odata_literal(unique_name)),
+            body,
+        )
+        .prefer("create-if-missing");
+        let reply = self.send(&call).await?;
+        match reply.body {
+            Some(_) => decode(&call, reply).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// `PATCH /applications(appId='…')`: update of a registration pinned by appId. A 404 right
+    /// after a write is replication delay (§11.1(d3)).
+    pub async fn update_application_by_app_id(&self, app_id: &str, body: Value) -> Result<(), GraphError> {
+        let call = Call::patch(format!("/applications(appId='{}')", odata_literal(app_id)), body);
+        self.send(&call).await.map(drop)
+    }
+
+    pub async fn delete_application(&self, object_id: &str) -> Result<(), GraphError> {
+        self.send(&Call::delete(format!(
+            "/applications/{}",
+            odata_literal(object_id)
+        )))
+        .await
+        .map(drop)
+    }
+
+    /// Remove a deleted application from deleted items for good (frees its uniqueName).
+    pub async fn purge_deleted(&self, object_id: &str) -> Result<(), GraphError> {
+        self.send(&Call::delete(format!(
+            "/directory/deletedItems/{}",
+            odata_literal(object_id)
+        )))
+        .await
+        .map(drop)
+    }
+
+    // --- service principals ---------------------------------------------------------------
+
+    pub async fn service_principal_by_app_id(
+        &self,
+        app_id: &str,
+    ) -> Result<Option<ServicePrincipal>, GraphError> {
+        self.get_optional(format!("/servicePrincipals(appId='{}')", odata_literal(app_id)))
+            .await
+    }
+
+    /// Service principals whose display name is exactly `name`.
+    pub async fn service_principals_by_display_name(
+        &self,
+        name: &str,
+    ) -> Result<Vec<ServicePrincipal>, GraphError> {
+        self.list(format!(
+            "/servicePrincipals?$filter=displayName%20eq%20'{}'",
+            odata_literal(name)
+        ))
+        .await
+    }
+
+    /// Service principals that carry `name` among their servicePrincipalNames (identifier URIs).
+    pub async fn service_principals_by_name(&self, name: &str) -> Result<Vec<ServicePrincipal>, GraphError> {
+        self.list(format!(
+            "/servicePrincipals?$filter=servicePrincipalNames/any(c:c%20eq%20'{}')",
+            odata_literal(name)
+        ))
+        .await
+    }
+
+    /// Create the service principal of `app_id` (idempotent: the upsert by appId). Right after
+    /// the application was created, Graph may not see it yet: 400 "does not reference a valid
+    /// application object" or 403 "backing application … must in the local tenant" (§11.1(d1)).
+    pub async fn ensure_service_principal(
+        &self,
+        app_id: &str,
+    ) -> Result<Option<ServicePrincipal>, GraphError> {
+        let call = Call::patch(
+            format!("/servicePrincipals(appId='{}')", odata_literal(app_id)),
+            serde_json::json!({}),
+        )
+        .prefer("create-if-missing")
+        .lag(sp_create_lag);
+        let reply = self.send(&call).await?;
+        match reply.body {
+            Some(_) => decode(&call, reply).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn delete_service_principal(&self, object_id: &str) -> Result<(), GraphError> {
+        self.send(&Call::delete(format!(
+            "/servicePrincipals/{}",
+            odata_literal(object_id)
+        )))
+        .await
+        .map(drop)
+    }
+
+    /// Delegated grants whose client is the service principal of `app_id`.
+    pub async fn grants_of_app(&self, app_id: &str) -> Result<Vec<OAuth2PermissionGrant>, GraphError> {
+        not_found_is_empty(
+            self.list(format!(
+                "/servicePrincipals(appId='{}')/oauth2PermissionGrants",
+                odata_literal(app_id)
+            ))
+            .await,
+        )
+    }
+
+    /// Delegated grants of the client service principal `client_id` (object id), filtered on
+    /// clientId as the list page advises against replication delay.
+    pub async fn grants_of_client(
+        &self,
+        client_sp_id: &str,
+    ) -> Result<Vec<OAuth2PermissionGrant>, GraphError> {
+        self.list(format!(
+            "/oauth2PermissionGrants?$filter=clientId%20eq%20'{}'",
+            odata_literal(client_sp_id)
+        ))
+        .await
+    }
+
+    /// App role assignments granted to the service principal of `app_id`.
+    pub async fn assignments_of_app(&self, app_id: &str) -> Result<Vec<AppRoleAssignment>, GraphError> {
+        not_found_is_empty(
+            self.list(format!(
+                "/servicePrincipals(appId='{}')/appRoleAssignments",
+                odata_literal(app_id)
+            ))
+            .await,
+        )
+    }
+
+    pub async fn assignments_of_sp(&self, sp_id: &str) -> Result<Vec<AppRoleAssignment>, GraphError> {
+        self.list(format!(
+            "/servicePrincipals/{}/appRoleAssignments",
+            odata_literal(sp_id)
+        ))
+        .await
+    }
+
+    /// Create an `AllPrincipals` grant. A 404 (or the 400 "does not exist" form) right after the
+    /// service principals were created is replication delay (§11.1(d2)).
+    pub async fn create_grant(
+        &self,
+        client_sp_id: &str,
+        resource_sp_id: &str,
+        scope: &str,
+    ) -> Result<OAuth2PermissionGrant, GraphError> {
+        let call = Call::post(
+            "/oauth2PermissionGrants",
+            serde_json::json!({
+                "clientId": client_sp_id,
+                "consentType": "AllPrincipals",
+                "resourceId": resource_sp_id,
+                "scope": scope,
+            }),
+        )
+        .lag(reference_lag);
+        self.fetch(&call).await
+    }
+
+    pub async fn update_grant(&self, grant_id: &str, scope: &str) -> Result<(), GraphError> {
+        let call = Call::patch(
+            format!("/oauth2PermissionGrants/{}", odata_literal(grant_id)),
+            serde_json::json!({ "scope": scope }),
+        )
+        .lag(reference_lag);
+        self.send(&call).await.map(drop)
+    }
+
+    pub async fn delete_grant(&self, grant_id: &str) -> Result<(), GraphError> {
+        self.send(&Call::delete(format!(
+            "/oauth2PermissionGrants/{}",
+            odata_literal(grant_id)
+        )))
+        .await
+        .map(drop)
+    }
+
+    pub async fn create_assignment(
+        &self,
+        client_sp_id: &str,
+        resource_sp_id: &str,
+        app_role_id: &str,
+    ) -> Result<AppRoleAssignment, GraphError> {
+        let call = Call::post(
+            format!(
+                "/servicePrincipals/{}/appRoleAssignments",
+                odata_literal(client_sp_id)
+            ),
+            serde_json::json!({
+                "principalId": client_sp_id,
+                "resourceId": resource_sp_id,
+                "appRoleId": app_role_id,
+            }),
+        )
+        .lag(reference_lag);
+        self.fetch(&call).await
+    }
+
+    pub async fn delete_assignment(&self, client_sp_id: &str, assignment_id: &str) -> Result<(), GraphError> {
+        self.send(&Call::delete(format!(
+            "/servicePrincipals/{}/appRoleAssignments/{}",
+            odata_literal(client_sp_id),
+            odata_literal(assignment_id)
+        )))
+        .await
+        .map(drop)
+    }
+
+    /// `GET /organization`: the tenant id and its verified domains.
+    pub async fn organization(&self) -> Result<Value, GraphError> {
+        let page: Page<Value> = self
+            .fetch(&Call::get("/organization?$select=id,verifiedDomains"))
+            .await?;
+        Ok(page.value.into_iter().next().unwrap_or(Value::Null))
+    }
+}
+
+/// §11.1(d1): SP creation before the new application has replicated.
+fn sp_create_lag(e: &GraphError) -> bool {
+    match e.status() {
+        Some(400) => {
+            e.has_detail("NoBackingApplicationObject")
+                || e.message()
+                    .contains("does not reference a valid application object")
+        }
+        Some(403) => e
+            .message()
+            .contains("backing application of the service principal"),
+        Some(404) => true,
+        _ => false,
+    }
+}
+
+/// §11.1(d2)/(d3): a reference to an object that has not replicated yet.
+fn reference_lag(e: &GraphError) -> bool {
+    match e.status() {
+        Some(404) => true,
+        Some(400) => e
+            .message()
+            .contains("does not exist or one of its queried reference-property objects are not present"),
+        _ => false,
+    }
+}
+
+fn not_found_is_empty<T>(r: Result<Vec<T>, GraphError>) -> Result<Vec<T>, GraphError> {
+    match r {
+        Err(e) if e.is_not_found() => Ok(Vec::new()),
+        other => other,
+    }
+}
+
+fn decode<T: DeserializeOwned>(call: &Call, reply: Reply) -> Result<T, GraphError> {
+    let body = reply.body.unwrap_or(Value::Null);
+    serde_json::from_value(body).map_err(|e| GraphError::Decode {
+        method: call.method.to_string(),
+        path: call.path.clone(),
+        status: reply.status,
+        detail: e.to_string(),
+    })
+}
+
+fn trimmed_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    if text.chars().count() > 200 {
+        format!("{}…", text.chars().take(200).collect::<String>())
+    } else {
+        text.to_owned()
+    }
+}
+
+fn short_reason(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "connection dropped"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odata_literals_are_quoted_and_encoded() {
+        assert_eq!(odata_literal("mtp-api-client"), "mtp-api-client");
+        assert_eq!(odata_literal("O'Brien app"), "O%27%27Brien%20app");
+        assert_eq!(
+            odata_literal("https://api.security.microsoft.com"),
+            "https%3A%2F%2Fapi.security.microsoft.com"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! A failed Graph call, with what a person needs to act on it or to open a support case:
+//! method, path, status, Graph's error code and message, and the `request-id` (an allow-list of
+//! response details, as cargo's `HttpNotSuccessful` does). Never the token or the body we sent.
+
+use std::fmt;
+
+#[derive(Debug)]
+pub enum GraphError {
+    /// Graph answered with an error status.
+    Status {
+        method: String,
+        path: String,
+        status: u16,
+        code: String,
+        message: String,
+        /// `details[].code`, e.g. `NoBackingApplicationObject`.
+        detail_codes: Vec<String>,
+        request_id: Option<String>,
+    },
+    /// No usable response: the connection failed, was dropped, or timed out.
+    Transport {
+        method: String,
+        path: String,
+        source: reqwest::Error,
+    },
+    /// A success status whose body is not what Graph documents.
+    Decode {
+        method: String,
+        path: String,
+        status: u16,
+        detail: String,
+    },
+}
+
+impl GraphError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            GraphError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        match self {
+            GraphError::Status { code, .. } => code,
+            _ => "",
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            GraphError::Status { message, .. } => message,
+            _ => "",
+        }
+    }
+
+    pub fn has_detail(&self, code: &str) -> bool {
+        matches!(self, GraphError::Status { detail_codes, .. } if detail_codes.iter().any(|c| c == code))
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+}
+
+impl fmt::Display for GraphError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GraphError::Status {
+                method,
+                path,
+                status,
+                code,
+                message,
+                request_id,
+                ..
+            } => {
+                write!(f, "{method} {path} answered {status}")?;
+                if !code.is_empty() {
+                    write!(f, " {code}")?;
+                }
+                if !message.is_empty() {
+                    write!(f, ": {message}")?;
+                }
+                if let Some(id) = request_id {
+                    write!(f, " (request-id: {id})")?;
+                }
+                Ok(())
+            }
+            GraphError::Transport { method, path, .. } => write!(f, "{method} {path} got no response"),
+            GraphError::Decode {
+                method,
+                path,
+                status,
+                detail,
+            } => {
+                write!(
+                    f,
+                    "{method} {path} answered {status} with a body Graph does not send: {detail}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for GraphError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GraphError::Transport { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<GraphError> for crate::Error {
+    fn from(e: GraphError) -> Self {
+        match e.status() {
+            Some(401) => crate::Error::auth("Microsoft Graph did not accept the sign-in")
+                .with_help("sign in again, or check that the token is for Microsoft Graph in this tenant")
+                .with_source(e),
+            Some(403) => crate::Error::auth("the signed-in identity may not do this in Microsoft Graph")
+                .with_help(
+                    "provision needs Application.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All and \
+                     AppRoleAssignment.ReadWrite.All (application permissions, or delegated with an admin role)",
+                )
+                .with_source(e),
+            _ => crate::Error::failure("a Microsoft Graph request failed").with_source(e),
+        }
+    }
+}

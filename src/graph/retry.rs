@@ -1,0 +1,266 @@
+//! The retry decision, pure: given what happened and how long we have been at it, wait how long
+//! or give up. No clock, no sleeping, no randomness of its own (the caller passes `now` and a
+//! jitter sample) so the exact schedule is tested.
+//!
+//! What is retried (SPEC.md "Behaviour against Graph", graph-reference §6.2, §11.1(d)):
+//! - 429, 503 and 504, honouring `Retry-After` (seconds, decimal seconds or an HTTP date), else
+//!   exponential backoff with jitter; never sooner than `Retry-After`;
+//! - 500 and 502 and dropped connections, but only for requests that are safe to replay;
+//! - replication lag: a 404 or 400 that the caller marked as "not yet replicated" for that call.
+//!
+//! Everything else is final.
+
+use std::time::{Duration, SystemTime};
+
+/// What one attempt produced, reduced to what the decision needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// An HTTP response that was not a success.
+    Status {
+        status: u16,
+        /// The parsed `Retry-After`, if the response carried one.
+        retry_after: Option<Duration>,
+        /// The caller recognised this error as Entra's replication delay for this call.
+        replication_lag: bool,
+    },
+    /// No response: connection refused, reset or dropped, or a timeout.
+    Transport,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decision {
+    /// Sleep this long, then send again.
+    RetryAfter(Duration),
+    GiveUp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    /// First backoff step; doubles per attempt.
+    pub base: Duration,
+    /// Largest single backoff (without Retry-After).
+    pub max_backoff: Duration,
+    /// Total time after which no further retry is started.
+    pub budget: Duration,
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            base: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(10),
+            budget: Duration::from_secs(120),
+            max_attempts: 12,
+        }
+    }
+}
+
+impl Policy {
+    /// Decide after attempt number `attempt` (1 for the first send) failed with `outcome`,
+    /// `elapsed` after the first send. `replayable` says whether sending the same request again
+    /// is safe (GET, DELETE, the absolute PATCH upsert). `jitter` is a sample from [0, 1).
+    pub fn decide(
+        &self,
+        attempt: u32,
+        elapsed: Duration,
+        outcome: &Outcome,
+        replayable: bool,
+        jitter: f64,
+    ) -> Decision {
+        if attempt >= self.max_attempts {
+            return Decision::GiveUp;
+        }
+        let (retryable, floor) = match outcome {
+            // Throttling and unavailability: the server did not act, so any request may be
+            // sent again (graph-reference §6.2: "Wait that long and retry").
+            Outcome::Status {
+                status: 429 | 503 | 504,
+                retry_after,
+                ..
+            } => (true, *retry_after),
+            // A 5xx on a POST may have been applied: the caller observes again instead.
+            Outcome::Status {
+                status: 500 | 502, ..
+            } => (replayable, None),
+            Outcome::Status {
+                replication_lag: true,
+                ..
+            } => (true, None),
+            Outcome::Status { .. } => (false, None),
+            Outcome::Transport => (replayable, None),
+        };
+        if !retryable {
+            return Decision::GiveUp;
+        }
+        let delay = match floor {
+            Some(retry_after) => retry_after,
+            None => self.backoff(attempt, jitter),
+        };
+        if elapsed + delay > self.budget {
+            return Decision::GiveUp;
+        }
+        Decision::RetryAfter(delay)
+    }
+
+    /// Exponential backoff with "equal jitter": half fixed, half random, so waits never
+    /// collapse to zero and concurrent clients spread out.
+    pub fn backoff(&self, attempt: u32, jitter: f64) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let capped = exp.min(self.max_backoff);
+        let half = capped / 2;
+        half + half.mul_f64(jitter.clamp(0.0, 1.0))
+    }
+}
+
+/// Parse a `Retry-After` value: whole or decimal seconds (Graph documents both, §6.2) or an
+/// HTTP date, relative to `now`. A date in the past means "now".
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn status(status: u16, retry_after: Option<Duration>) -> Outcome {
+        Outcome::Status {
+            status,
+            retry_after,
+            replication_lag: false,
+        }
+    }
+
+    #[test]
+    fn backoff_schedule_doubles_and_caps() {
+        let p = Policy::default();
+        // jitter 0 gives the lower half, jitter ~1 the full step
+        assert_eq!(p.backoff(1, 0.0), ms(125));
+        assert_eq!(p.backoff(2, 0.0), ms(250));
+        assert_eq!(p.backoff(3, 0.0), ms(500));
+        assert_eq!(p.backoff(1, 1.0), ms(250));
+        assert_eq!(p.backoff(3, 1.0), ms(1000));
+        assert_eq!(p.backoff(10, 1.0), Duration::from_secs(10));
+        assert_eq!(p.backoff(40, 0.5), Duration::from_millis(7500));
+    }
+
+    #[test]
+    fn throttling_waits_exactly_retry_after_even_for_posts() {
+        let p = Policy::default();
+        let d = p.decide(1, ms(0), &status(429, Some(ms(2128))), false, 0.9);
+        assert_eq!(d, Decision::RetryAfter(ms(2128)));
+        let d = p.decide(1, ms(0), &status(503, Some(Duration::from_secs(7))), false, 0.0);
+        assert_eq!(d, Decision::RetryAfter(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn throttling_without_retry_after_backs_off() {
+        let p = Policy::default();
+        assert_eq!(
+            p.decide(2, ms(0), &status(429, None), true, 0.0),
+            Decision::RetryAfter(ms(250))
+        );
+        assert_eq!(
+            p.decide(1, ms(0), &status(504, None), false, 0.0),
+            Decision::RetryAfter(ms(125))
+        );
+    }
+
+    #[test]
+    fn server_errors_and_drops_are_replayed_only_when_safe() {
+        let p = Policy::default();
+        assert_eq!(
+            p.decide(1, ms(0), &status(500, None), true, 0.0),
+            Decision::RetryAfter(ms(125))
+        );
+        assert_eq!(
+            p.decide(1, ms(0), &status(500, None), false, 0.0),
+            Decision::GiveUp
+        );
+        assert_eq!(
+            p.decide(1, ms(0), &status(502, None), false, 0.0),
+            Decision::GiveUp
+        );
+        assert_eq!(
+            p.decide(1, ms(0), &Outcome::Transport, true, 0.0),
+            Decision::RetryAfter(ms(125))
+        );
+        assert_eq!(
+            p.decide(1, ms(0), &Outcome::Transport, false, 0.0),
+            Decision::GiveUp
+        );
+    }
+
+    #[test]
+    fn client_errors_are_final_unless_marked_as_replication_lag() {
+        let p = Policy::default();
+        for s in [400, 401, 403, 404, 409] {
+            assert_eq!(
+                p.decide(1, ms(0), &status(s, None), true, 0.0),
+                Decision::GiveUp,
+                "{s}"
+            );
+        }
+        let lag = Outcome::Status {
+            status: 404,
+            retry_after: None,
+            replication_lag: true,
+        };
+        assert_eq!(
+            p.decide(1, ms(0), &lag, false, 0.0),
+            Decision::RetryAfter(ms(125))
+        );
+    }
+
+    #[test]
+    fn budget_and_attempts_bound_the_retries() {
+        let p = Policy {
+            budget: Duration::from_secs(5),
+            max_attempts: 3,
+            ..Policy::default()
+        };
+        assert_eq!(
+            p.decide(
+                1,
+                Duration::from_secs(4),
+                &status(429, Some(Duration::from_secs(2))),
+                true,
+                0.0
+            ),
+            Decision::GiveUp
+        );
+        assert_eq!(
+            p.decide(3, ms(0), &status(429, Some(ms(1))), true, 0.0),
+            Decision::GiveUp
+        );
+        assert_eq!(
+            p.decide(2, ms(0), &status(429, Some(ms(1))), true, 0.0),
+            Decision::RetryAfter(ms(1))
+        );
+    }
+
+    #[test]
+    fn retry_after_parses_seconds_decimals_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("10", now), Some(Duration::from_secs(10)));
+        assert_eq!(parse_retry_after(" 2.128 ", now), Some(ms(2128)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(30)));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

@@ -1,0 +1,287 @@
+use super::*;
+use crate::model::*;
+use std::path::PathBuf;
+
+const MTP: &str = "8ee8fdad-f234-4243-8f3b-15c294843740";
+const INCIDENT_READ: &str = "12c153a4-4204-4224-aa3c-4626e2f47c2b";
+const HUNTING_READ: &str = "15f11de4-5113-4268-a2d1-0bad43d781f9";
+
+fn desired() -> Desired {
+    Desired {
+        source: PathBuf::from("m.toml"),
+        tenant: None,
+        output: None,
+        apps: vec![DesiredApp {
+            unique_name: "mtp-api-client".into(),
+            app_id: None,
+            display_name: "Threat Protection API client".into(),
+            sign_in_audience: SignInAudience::AzureADMyOrg,
+            notes: None,
+            tags: Default::default(),
+            public_client: Some(PublicClient {
+                redirect_uris: vec!["https://portal.azure.com".into()],
+                allow_public_client_flows: true,
+            }),
+            api_permissions: vec![ApiPermission {
+                api: ApiRef::Known(MTP.into()),
+                api_text: "Microsoft Threat Protection".into(),
+                delegated: ["Incident.Read".to_string(), "AdvancedHunting.Read".to_string()].into(),
+                application: Default::default(),
+                location: Location { line: 12, column: 7 },
+            }],
+            consent: ConsentMode::Admin,
+            location: Location::default(),
+        }],
+    }
+}
+
+fn mtp_sp() -> ServicePrincipal {
+    let k = catalog::by_app_id(MTP).unwrap();
+    let mut v = k.service_principal.clone();
+    v["id"] = json!("res-sp-1");
+    serde_json::from_value(v).unwrap()
+}
+
+fn observed(app: ObservedApp) -> Observed {
+    Observed {
+        tenant_id: "tid".into(),
+        apps: vec![app],
+        resources: [(ApiRef::Known(MTP.into()), ResourceState::Found(mtp_sp()))].into(),
+    }
+}
+
+fn converged() -> ObservedApp {
+    ObservedApp {
+        application: Some(Application {
+            id: "obj-1".into(),
+            app_id: "app-1".into(),
+            unique_name: Some("mtp-api-client".into()),
+            display_name: Some("Threat Protection API client".into()),
+            sign_in_audience: Some("AzureADMyOrg".into()),
+            is_fallback_public_client: Some(true),
+            public_client: Some(RedirectUris {
+                redirect_uris: vec!["https://portal.azure.com".into()],
+            }),
+            required_resource_access: vec![RequiredResourceAccess {
+                resource_app_id: MTP.into(),
+                resource_access: vec![
+                    ResourceAccess {
+                        id: HUNTING_READ.into(),
+                        kind: "Scope".into(),
+                    },
+                    ResourceAccess {
+                        id: INCIDENT_READ.into(),
+                        kind: "Scope".into(),
+                    },
+                ],
+            }],
+            ..Default::default()
+        }),
+        service_principal: Some(ServicePrincipal {
+            id: "sp-1".into(),
+            app_id: "app-1".into(),
+            ..Default::default()
+        }),
+        grants: vec![OAuth2PermissionGrant {
+            id: "grant-1".into(),
+            client_id: "sp-1".into(),
+            consent_type: "AllPrincipals".into(),
+            principal_id: None,
+            resource_id: "res-sp-1".into(),
+            scope: Some("Incident.Read AdvancedHunting.Read".into()),
+        }],
+        assignments: vec![],
+    }
+}
+
+#[test]
+fn fresh_tenant_creates_app_sp_and_grant() {
+    let p = plan(&desired(), &observed(ObservedApp::default())).unwrap();
+    let app = &p.apps[0];
+    assert_eq!(app.application.action, Action::Create);
+    assert_eq!(app.service_principal, Action::Create);
+    assert_eq!(app.grants.len(), 1);
+    assert_eq!(app.grants[0].action, Action::Create);
+    assert_eq!(app.grants[0].after, vec!["AdvancedHunting.Read", "Incident.Read"]);
+    let body = &app.application.body;
+    assert_eq!(body["displayName"], "Threat Protection API client");
+    assert_eq!(body["isFallbackPublicClient"], true);
+    assert_eq!(
+        body["publicClient"]["redirectUris"][0],
+        "https://portal.azure.com"
+    );
+    let rra = &body["requiredResourceAccess"][0];
+    assert_eq!(rra["resourceAppId"], MTP);
+    let ids: BTreeSet<&str> = rra["resourceAccess"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [INCIDENT_READ, HUNTING_READ].into());
+    assert_eq!(
+        p.summary(),
+        Summary {
+            create: 3,
+            update: 0,
+            delete: 0
+        }
+    );
+    assert!(p.resource_service_principals.is_empty());
+}
+
+#[test]
+fn converged_tenant_has_no_changes() {
+    let p = plan(&desired(), &observed(converged())).unwrap();
+    assert!(!p.has_changes(), "{p:#?}");
+}
+
+#[test]
+fn drift_is_repaired_field_by_field_and_grant_in_place() {
+    let mut obs = converged();
+    let a = obs.application.as_mut().unwrap();
+    a.public_client
+        .as_mut()
+        .unwrap()
+        .redirect_uris
+        .push("https://evil.example".into());
+    a.required_resource_access[0].resource_access.pop();
+    obs.grants[0].scope = Some("Incident.Read AdvancedHunting.Read Incident.ReadWrite".into());
+    let p = plan(&desired(), &observed(obs)).unwrap();
+    let app = &p.apps[0];
+    assert_eq!(app.application.action, Action::Update);
+    let names: Vec<&str> = app.application.fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["public_client.redirect_uris", "api_permissions"]);
+    assert_eq!(
+        app.application.body["publicClient"]["redirectUris"],
+        json!(["https://portal.azure.com"])
+    );
+    assert_eq!(app.grants[0].action, Action::Update);
+    assert_eq!(app.grants[0].grant_id.as_deref(), Some("grant-1"));
+    assert_eq!(app.grants[0].after, vec!["AdvancedHunting.Read", "Incident.Read"]);
+    assert_eq!(
+        p.summary(),
+        Summary {
+            create: 0,
+            update: 2,
+            delete: 0
+        }
+    );
+}
+
+#[test]
+fn user_grants_are_left_alone_and_foreign_admin_grants_revoked() {
+    let mut obs = converged();
+    obs.grants.push(OAuth2PermissionGrant {
+        id: "user-grant".into(),
+        client_id: "sp-1".into(),
+        consent_type: "Principal".into(),
+        principal_id: Some("user-1".into()),
+        resource_id: "graph-sp".into(),
+        scope: Some("User.Read".into()),
+    });
+    obs.grants.push(OAuth2PermissionGrant {
+        id: "old-admin-grant".into(),
+        client_id: "sp-1".into(),
+        consent_type: "AllPrincipals".into(),
+        principal_id: None,
+        resource_id: "graph-sp".into(),
+        scope: Some("User.Read".into()),
+    });
+    let p = plan(&desired(), &observed(obs)).unwrap();
+    let deletes: Vec<_> = p.apps[0]
+        .grants
+        .iter()
+        .filter(|g| g.action == Action::Delete)
+        .collect();
+    assert_eq!(deletes.len(), 1);
+    assert_eq!(deletes[0].grant_id.as_deref(), Some("old-admin-grant"));
+}
+
+#[test]
+fn consent_none_leaves_grants_alone() {
+    let mut d = desired();
+    d.apps[0].consent = ConsentMode::None;
+    let p = plan(&d, &observed(ObservedApp::default())).unwrap();
+    assert!(p.apps[0].grants.is_empty());
+    assert_eq!(p.summary().create, 2);
+}
+
+#[test]
+fn unknown_permission_names_the_closest_ones() {
+    let mut d = desired();
+    d.apps[0].api_permissions[0]
+        .delegated
+        .insert("Incident.Raed".into());
+    let problems = plan(&d, &observed(ObservedApp::default())).unwrap_err();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(
+        problems[0].message,
+        "Microsoft Threat Protection has no delegated permission `Incident.Raed`"
+    );
+    assert_eq!(
+        problems[0].help.as_deref(),
+        Some("did you mean `Incident.Read` or `Incident.ReadWrite`?")
+    );
+    assert_eq!(problems[0].location, Location { line: 12, column: 7 });
+}
+
+#[test]
+fn missing_first_party_resource_sp_is_a_step() {
+    let mut obs = observed(ObservedApp::default());
+    obs.resources
+        .insert(ApiRef::Known(MTP.into()), ResourceState::Missing);
+    let p = plan(&desired(), &obs).unwrap();
+    assert_eq!(p.resource_service_principals.len(), 1);
+    assert_eq!(p.resource_service_principals[0].app_id, MTP);
+    assert_eq!(p.apps[0].grants[0].action, Action::Create);
+    assert_eq!(p.apps[0].resources[0].service_principal_id, None);
+}
+
+#[test]
+fn unknown_api_by_name_is_a_problem() {
+    let mut d = desired();
+    d.apps[0].api_permissions[0].api = ApiRef::Name("Contoso API".into());
+    d.apps[0].api_permissions[0].api_text = "Contoso API".into();
+    let mut obs = observed(ObservedApp::default());
+    obs.resources
+        .insert(ApiRef::Name("Contoso API".into()), ResourceState::Missing);
+    let problems = plan(&d, &obs).unwrap_err();
+    assert_eq!(
+        problems[0].message,
+        "api `Contoso API` was not found in the tenant"
+    );
+}
+
+#[test]
+fn application_permissions_become_assignments() {
+    let mut d = desired();
+    d.apps[0].api_permissions[0]
+        .application
+        .insert("Incident.Read.All".into());
+    let mut obs = converged();
+    obs.application.as_mut().unwrap().required_resource_access[0]
+        .resource_access
+        .push(ResourceAccess {
+            id: "a9790345-4595-42e4-971a-ccdc79f19b7c".into(),
+            kind: "Role".into(),
+        });
+    obs.assignments.push(AppRoleAssignment {
+        id: "stale".into(),
+        app_role_id: "8d90f441-09cf-4fdc-ab45-e874fa3a28e8".into(),
+        principal_id: "sp-1".into(),
+        resource_id: "res-sp-1".into(),
+        resource_display_name: Some("Microsoft Threat Protection".into()),
+    });
+    let p = plan(&d, &observed(obs)).unwrap();
+    let a = &p.apps[0].assignments;
+    assert_eq!(a.len(), 2);
+    assert_eq!(
+        (a[0].action, a[0].role.as_str()),
+        (Action::Create, "Incident.Read.All")
+    );
+    assert_eq!(
+        (a[1].action, a[1].role.as_str()),
+        (Action::Delete, "Incident.ReadWrite.All")
+    );
+}
