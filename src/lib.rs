@@ -18,14 +18,20 @@
 //! `emulator` is a local Microsoft Graph + identity platform used by `--emulator` and by every
 //! end-to-end test.
 
+pub mod apply;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod context;
+pub mod emulator;
 pub mod error;
 pub mod graph;
 pub mod model;
+pub mod observe;
+pub mod outfile;
 pub mod output;
 pub mod plan;
+pub mod render;
 
 pub use error::{Error, Result};

@@ -111,6 +111,9 @@ pub struct AssignmentStep {
     pub resource_key: Option<ApiRef>,
     pub role: String,
     pub app_role_id: String,
+    /// The resource service principal id when known (always for Delete).
+    #[serde(skip)]
+    pub resource_sp_id: Option<String>,
     pub assignment_id: Option<String>,
 }
 
@@ -592,6 +595,7 @@ fn plan_app(
                 resource_key: Some(res.key.clone()),
                 role: value.clone(),
                 app_role_id: role_id.clone(),
+                resource_sp_id: res.service_principal_id.clone(),
                 assignment_id: existing.map(|a| a.id.clone()),
             });
         }
@@ -609,6 +613,7 @@ fn plan_app(
                     resource_key: None,
                     role,
                     app_role_id: a.app_role_id.clone(),
+                    resource_sp_id: Some(a.resource_id.clone()),
                     assignment_id: Some(a.id.clone()),
                 });
             }

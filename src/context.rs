@@ -1,0 +1,218 @@
+//! Resolved settings of one run: the output printer, the Graph and sign-in endpoints (cloud,
+//! overrides, `--emulator`), the tenant, the credential choice and the HTTP client. This is the
+//! only module that reads the environment for settings.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::{self, ClientSecretCredential, GraphToken, SignIn};
+use crate::cli::{AuthMethod, Cloud, GlobalArgs};
+use crate::error::{Error, Result};
+use crate::graph::GraphClient;
+use crate::output::Printer;
+
+/// The endpoints of one national cloud (learn: national cloud deployments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// e.g. `https://graph.microsoft.com/v1.0`
+    pub graph_url: String,
+    /// e.g. `https://login.microsoftonline.com`
+    pub authority_url: String,
+    /// The scope app-only sign-in asks for: `https://graph.microsoft.com/.default`.
+    pub graph_scope: String,
+}
+
+impl Endpoints {
+    pub fn of(cloud: Cloud) -> Self {
+        let (login, graph) = match cloud {
+            Cloud::Public => ("https://login.microsoftonline.com", "https://graph.microsoft.com"),
+            Cloud::Usgov => ("https://login.microsoftonline.us", "https://graph.microsoft.us"),
+            Cloud::China => ("https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn"),
+        };
+        Endpoints {
+            graph_url: format!("{graph}/v1.0"),
+            authority_url: login.to_owned(),
+            graph_scope: format!("{graph}/.default"),
+        }
+    }
+}
+
+pub struct Context {
+    pub printer: Arc<Printer>,
+    pub endpoints: Endpoints,
+    pub tenant: Option<String>,
+    pub auth: AuthMethod,
+    pub http: reqwest::Client,
+    /// Credentials handed over by `--emulator`.
+    pub explicit_credentials: Option<ClientSecretCredential>,
+    /// Keeps an in-process emulator alive for the run.
+    pub emulator: Option<crate::emulator::Running>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Plain `http://` is refused except on loopback addresses (SPEC.md), so that a token is never
+/// sent in clear over a network.
+pub fn check_endpoint(what: &str, url: &str) -> Result<()> {
+    let parsed = url::Url::parse(url).map_err(|e| {
+        Error::failure(format!("{what} `{url}` is not a URL")).with_source(e)
+    })?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = match parsed.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+                None => false,
+            };
+            if loopback {
+                Ok(())
+            } else {
+                Err(Error::failure(format!("{what} `{url}` uses plain http"))
+                    .with_help("use https://; plain http:// is only allowed on loopback addresses"))
+            }
+        }
+        other => Err(Error::failure(format!("{what} `{url}` has the unsupported scheme `{other}`"))),
+    }
+}
+
+/// The HTTP client: rustls with the platform's web roots plus an optional extra root (the
+/// emulator's CA), no redirects (a token must not follow one), bounded timeouts.
+pub fn http_client(ca_cert: Option<&PathBuf>) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("provision/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .pool_idle_timeout(Duration::from_secs(30));
+    if let Some(path) = ca_cert {
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::failure(format!("cannot read the CA certificate `{}`", path.display())).with_source(e))?;
+        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+            Error::failure(format!("`{}` is not a PEM certificate", path.display())).with_source(e)
+        })?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build().map_err(|e| Error::failure("cannot set up the HTTP client").with_source(e))
+}
+
+impl Context {
+    /// Resolve the global flags and the environment. With `emulator`, start the in-process
+    /// emulator on its persistent state and point everything at it.
+    pub async fn new(global: &GlobalArgs, emulator: Option<&crate::cli::UseEmulator>) -> Result<Self> {
+        let printer = Arc::new(Printer::new(global.format.unwrap_or_default(), global.verbose, global.no_color));
+        if let Some(u) = emulator.filter(|u| u.emulator) {
+            return Self::with_emulator(global, printer, u).await;
+        }
+        let mut endpoints = Endpoints::of(global.cloud.unwrap_or_default());
+        if let Some(g) = &global.graph_url {
+            endpoints.graph_url = g.trim_end_matches('/').to_owned();
+        }
+        if let Some(a) = global.authority_url.clone().or_else(|| env("PROVISION_AUTHORITY_URL")).or_else(|| env("AZURE_AUTHORITY_HOST")) {
+            endpoints.authority_url = a.trim_end_matches('/').to_owned();
+        }
+        check_endpoint("the Graph URL", &endpoints.graph_url)?;
+        check_endpoint("the authority URL", &endpoints.authority_url)?;
+        let tenant = global.tenant.clone().or_else(|| env("PROVISION_TENANT")).or_else(|| env("AZURE_TENANT_ID"));
+        Ok(Context {
+            printer,
+            endpoints,
+            tenant,
+            auth: global.auth.unwrap_or(AuthMethod::Auto),
+            http: http_client(global.ca_cert.as_ref())?,
+            explicit_credentials: None,
+            emulator: None,
+        })
+    }
+
+    async fn with_emulator(global: &GlobalArgs, printer: Arc<Printer>, u: &crate::cli::UseEmulator) -> Result<Self> {
+        let state = match &u.emulator_state {
+            Some(p) => p.clone(),
+            None => default_emulator_state()?,
+        };
+        let mut config = crate::emulator::Config::local();
+        config.state = Some(state.clone());
+        let running = crate::emulator::start(config).await?;
+        let ready = running.ready.clone();
+        printer.verbose(&format!("emulator: {} (tenant {}, state {})", ready.graph_url, ready.tenant_id, state.display()));
+        let mut endpoints = Endpoints::of(Cloud::Public);
+        endpoints.graph_url = ready.graph_url.clone();
+        endpoints.authority_url = ready.authority_url.clone();
+        Ok(Context {
+            printer,
+            endpoints,
+            tenant: Some(ready.tenant_id.clone()),
+            auth: AuthMethod::ClientSecret,
+            http: http_client(global.ca_cert.as_ref())?,
+            explicit_credentials: Some(ClientSecretCredential {
+                client_id: ready.client_id.clone(),
+                client_secret: ready.client_secret.clone(),
+            }),
+            emulator: Some(running),
+        })
+    }
+
+    /// Sign in and build the Graph client.
+    pub async fn graph(&self) -> Result<(GraphClient, GraphToken)> {
+        let token = auth::sign_in(&SignIn {
+            method: self.auth,
+            authority_url: &self.endpoints.authority_url,
+            tenant: self.tenant.as_deref(),
+            graph_scope: &self.endpoints.graph_scope,
+            http: &self.http,
+            explicit: self.explicit_credentials.clone(),
+        })
+        .await?;
+        self.printer.verbose(&format!("signed in ({}) to tenant {}", token.source, token.tenant_id));
+        let client = GraphClient::new(
+            self.http.clone(),
+            &self.endpoints.graph_url,
+            token.secret().to_owned(),
+            self.printer.clone(),
+        );
+        Ok((client, token))
+    }
+
+    /// Stop the in-process emulator, if any, after its state was saved.
+    pub async fn finish(self) {
+        if let Some(e) = self.emulator {
+            e.shutdown().await;
+        }
+    }
+}
+
+/// `$XDG_STATE_HOME/provision/emulator-tenant.json` (or the platform's equivalent).
+pub fn default_emulator_state() -> Result<PathBuf> {
+    let base = dirs::state_dir().or_else(dirs::data_local_dir).ok_or_else(|| {
+        Error::failure("cannot find a state directory for the emulator tenant")
+            .with_help("pass --emulator-state FILE")
+    })?;
+    Ok(base.join("provision").join("emulator-tenant.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        assert!(check_endpoint("x", "https://graph.microsoft.com/v1.0").is_ok());
+        assert!(check_endpoint("x", "http://127.0.0.1:8080/v1.0").is_ok());
+        assert!(check_endpoint("x", "http://localhost:1").is_ok());
+        assert!(check_endpoint("x", "http://[::1]:1").is_ok());
+        assert!(check_endpoint("x", "http://graph.example.com").is_err());
+        assert!(check_endpoint("x", "http://10.0.0.1").is_err());
+        assert!(check_endpoint("x", "ftp://localhost").is_err());
+    }
+
+    #[test]
+    fn clouds_have_their_hosts() {
+        assert_eq!(Endpoints::of(Cloud::Usgov).graph_scope, "https://graph.microsoft.us/.default");
+        assert_eq!(Endpoints::of(Cloud::China).authority_url, "https://login.chinacloudapi.cn");
+    }
+}

@@ -1,0 +1,124 @@
+//! Reading the tenant: everything the planner compares with the manifest, in two concurrent
+//! rounds (SPEC.md round budget): (1) each application by its key and each resource API's
+//! service principal; (2) each existing app's service principal, its delegated grants and its
+//! app role assignments, all through the `(appId='…')` key so none waits for another.
+
+use std::collections::BTreeSet;
+
+use futures::future::try_join_all;
+
+use crate::error::{Error, Result};
+use crate::graph::{GraphClient, GraphError};
+use crate::model::{ApiRef, Desired};
+use crate::plan::{Observed, ObservedApp, ResourceState};
+
+/// Read what the manifest's apps and resources look like in the tenant.
+pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) -> Result<Observed> {
+    let apis: BTreeSet<&ApiRef> = desired.apps.iter().flat_map(|a| a.api_permissions.iter().map(|p| &p.api)).collect();
+
+    // Round 1: applications, resource service principals and (for a domain guard) the
+    // organization, all at once.
+    let apps_fut = try_join_all(desired.apps.iter().map(|app| async move {
+        match &app.app_id {
+            Some(pinned) => graph.application_by_app_id(pinned).await,
+            None => graph.application_by_unique_name(&app.unique_name).await,
+        }
+    }));
+    let resources_fut = try_join_all(apis.iter().map(|api| async move {
+        let state = lookup_resource(graph, api).await?;
+        Ok::<_, GraphError>(((*api).clone(), state))
+    }));
+    let guard_fut = check_tenant_guard(graph, desired.tenant.as_deref(), tenant_id);
+    let (applications, resources, guard) = futures::join!(apps_fut, resources_fut, guard_fut);
+    guard?;
+    let applications = applications?;
+    let resources = resources?;
+
+    // Round 2: for each existing app, its service principal, grants and assignments.
+    let details = try_join_all(applications.iter().map(|application| async move {
+        let Some(application) = application else {
+            return Ok::<_, GraphError>((None, Vec::new(), Vec::new()));
+        };
+        let app_id = application.app_id.as_str();
+        let (sp, grants, assignments) = futures::join!(
+            graph.service_principal_by_app_id(app_id),
+            graph.grants_of_app(app_id),
+            graph.assignments_of_app(app_id),
+        );
+        Ok((sp?, grants?, assignments?))
+    }))
+    .await?;
+
+    let mut apps = Vec::new();
+    for (app, application) in desired.apps.iter().zip(applications) {
+        if let (Some(pinned), Some(found)) = (&app.app_id, &application)
+            && let Some(other) = &found.unique_name
+            && other != &app.unique_name
+        {
+            return Err(Error::failure(format!(
+                "the application with appId `{pinned}` already has the unique name `{other}`, not `{}`",
+                app.unique_name
+            ))
+            .with_help(format!("set `unique_name = \"{other}\"` in the manifest, or remove `app_id`")));
+        }
+        if app.app_id.is_some() && application.is_none() {
+            return Err(Error::failure(format!(
+                "no application with appId `{}` (pinned by `{}`) exists in the tenant",
+                app.app_id.as_deref().unwrap_or_default(),
+                app.unique_name
+            ))
+            .with_help("remove `app_id` to create a new registration, or check the appId"));
+        }
+        apps.push(application);
+    }
+    let apps = apps
+        .into_iter()
+        .zip(details)
+        .map(|(application, (service_principal, grants, assignments))| ObservedApp {
+            application,
+            service_principal,
+            grants,
+            assignments,
+        })
+        .collect();
+    Ok(Observed { tenant_id: tenant_id.to_owned(), apps, resources: resources.into_iter().collect() })
+}
+
+/// Find a resource API's service principal by appId, identifier URI or display name.
+async fn lookup_resource(graph: &GraphClient, api: &ApiRef) -> Result<ResourceState, GraphError> {
+    let found = match api {
+        ApiRef::Known(app_id) | ApiRef::AppId(app_id) => {
+            return Ok(graph.service_principal_by_app_id(app_id).await?.map_or(ResourceState::Missing, ResourceState::Found));
+        }
+        ApiRef::Name(name) if name.contains("://") => graph.service_principals_by_name(name).await?,
+        ApiRef::Name(name) => graph.service_principals_by_display_name(name).await?,
+    };
+    Ok(match found.len() {
+        0 => ResourceState::Missing,
+        1 => found.into_iter().next().map_or(ResourceState::Missing, ResourceState::Found),
+        _ => ResourceState::Ambiguous(found),
+    })
+}
+
+/// `tenant = "…"` in the manifest: refuse any other tenant, before anything is written. A GUID
+/// is compared with the token's `tid`; a domain with the organization's verified domains.
+async fn check_tenant_guard(graph: &GraphClient, guard: Option<&str>, tenant_id: &str) -> Result<()> {
+    let Some(guard) = guard else { return Ok(()) };
+    let refused = |what: String| {
+        Error::failure(format!("the manifest is for tenant `{guard}`, but the signed-in tenant is {what}"))
+            .with_help("sign in to the right tenant (--tenant, AZURE_TENANT_ID), or change `tenant` in the manifest")
+    };
+    if uuid::Uuid::parse_str(guard).is_ok() {
+        return if guard.eq_ignore_ascii_case(tenant_id) { Ok(()) } else { Err(refused(format!("`{tenant_id}`"))) };
+    }
+    let org = graph.organization().await?;
+    let domains: Vec<String> = org["verifiedDomains"]
+        .as_array()
+        .map(|ds| ds.iter().filter_map(|d| d["name"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if domains.iter().any(|d| d.eq_ignore_ascii_case(guard)) {
+        Ok(())
+    } else {
+        Err(refused(format!("`{tenant_id}` ({})", domains.join(", "))))
+    }
+}

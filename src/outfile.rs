@@ -1,0 +1,175 @@
+//! The output file: the IDs downstream scripts need to acquire tokens, one entry per app keyed
+//! by `unique_name` (SPEC.md "Output file"), as JSON, env or TOML, written atomically.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::model::{Desired, OutputFormat};
+use crate::plan::Plan;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ApiEntry {
+    pub name: String,
+    pub app_id: String,
+    pub resource_url: String,
+    /// Full delegated scope strings: `https://api.security.microsoft.com/Incident.Read`.
+    pub scopes: Vec<String>,
+    /// Application permission values.
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Entry {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub object_id: String,
+    pub service_principal_id: String,
+    pub authority: String,
+    pub redirect_uris: Vec<String>,
+    pub apis: Vec<ApiEntry>,
+}
+
+/// Build the entries from the plan and the IDs apply learned (`ids`: unique_name →
+/// (client_id, object_id, service_principal_id)).
+pub fn entries(
+    desired: &Desired,
+    plan: &Plan,
+    ids: &BTreeMap<String, (String, String, String)>,
+    authority_host: &str,
+) -> BTreeMap<String, Entry> {
+    let mut out = BTreeMap::new();
+    for (app, p) in desired.apps.iter().zip(&plan.apps) {
+        let Some((client_id, object_id, sp_id)) = ids.get(&app.unique_name) else { continue };
+        let apis = p
+            .resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ApiEntry {
+                name: r.name.clone(),
+                app_id: r.app_id.clone(),
+                resource_url: r.resource_url.clone(),
+                scopes: p.delegated.get(i).map(|(_, s)| s.iter().map(|v| format!("{}/{v}", r.resource_url)).collect()).unwrap_or_default(),
+                roles: p.application_permissions.get(i).map(|(_, r)| r.clone()).unwrap_or_default(),
+            })
+            .collect();
+        out.insert(
+            app.unique_name.clone(),
+            Entry {
+                tenant_id: plan.tenant_id.clone(),
+                client_id: client_id.clone(),
+                object_id: object_id.clone(),
+                service_principal_id: sp_id.clone(),
+                authority: format!("{}/{}", authority_host.trim_end_matches('/'), plan.tenant_id),
+                redirect_uris: app.public_client.as_ref().map(|pc| pc.redirect_uris.clone()).unwrap_or_default(),
+                apis,
+            },
+        );
+    }
+    out
+}
+
+/// Shell-safe single-quoted value.
+fn sh(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "'\\''"))
+}
+
+pub fn render(entries: &BTreeMap<String, Entry>, format: OutputFormat) -> Result<String> {
+    match format {
+        OutputFormat::Json => serde_json::to_string_pretty(entries)
+            .map(|s| s + "\n")
+            .map_err(|e| Error::failure("cannot render the output file").with_source(e)),
+        OutputFormat::Toml => toml::to_string(entries).map_err(|e| Error::failure("cannot render the output file").with_source(e)),
+        OutputFormat::Env => {
+            let several = entries.len() > 1;
+            let mut out = String::new();
+            for (name, e) in entries {
+                let prefix = if several { format!("{}_", name.to_ascii_uppercase().replace(['-', '.'], "_")) } else { String::new() };
+                let first_api = e.apis.iter().find(|a| !a.scopes.is_empty()).or(e.apis.first());
+                let authority_host = e.authority.strip_suffix(&format!("/{}", e.tenant_id)).unwrap_or(&e.authority);
+                let vars = [
+                    ("AZURE_TENANT_ID", e.tenant_id.clone()),
+                    ("AZURE_CLIENT_ID", e.client_id.clone()),
+                    ("AZURE_AUTHORITY_HOST", authority_host.to_owned()),
+                    ("REDIRECT_URI", e.redirect_uris.first().cloned().unwrap_or_default()),
+                    ("RESOURCE_URL", first_api.map(|a| a.resource_url.clone()).unwrap_or_default()),
+                    ("SCOPES", first_api.map(|a| a.scopes.join(" ")).unwrap_or_default()),
+                ];
+                for (k, v) in vars {
+                    out.push_str(&format!("{prefix}{k}={}\n", sh(&v)));
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Write `contents` to `path` through a temporary file in the same folder and a rename, so a
+/// reader never sees half a file.
+pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::failure(format!("cannot create the folder `{}`", dir.display())).with_source(e))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| Error::failure(format!("cannot write in `{}`", dir.display())).with_source(e))?;
+    std::io::Write::write_all(&mut tmp, contents.as_bytes())
+        .map_err(|e| Error::failure(format!("cannot write `{}`", path.display())).with_source(e))?;
+    tmp.persist(path).map_err(|e| Error::failure(format!("cannot write `{}`", path.display())).with_source(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(client: &str) -> Entry {
+        Entry {
+            tenant_id: "t-1".into(),
+            client_id: client.into(),
+            object_id: "o".into(),
+            service_principal_id: "s".into(),
+            authority: "https://login.microsoftonline.com/t-1".into(),
+            redirect_uris: vec!["https://portal.azure.com".into()],
+            apis: vec![ApiEntry {
+                name: "Microsoft Threat Protection".into(),
+                app_id: "8ee8fdad-f234-4243-8f3b-15c294843740".into(),
+                resource_url: "https://api.security.microsoft.com".into(),
+                scopes: vec!["https://api.security.microsoft.com/Incident.Read".into()],
+                roles: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn env_format_prefixes_several_apps() {
+        let one: BTreeMap<_, _> = [("mtp-api-client".to_string(), entry("c-1"))].into();
+        let text = render(&one, OutputFormat::Env).unwrap();
+        assert!(text.contains("AZURE_CLIENT_ID='c-1'\n"), "{text}");
+        assert!(text.contains("AZURE_AUTHORITY_HOST='https://login.microsoftonline.com'\n"), "{text}");
+        assert!(text.contains("SCOPES='https://api.security.microsoft.com/Incident.Read'\n"), "{text}");
+        let two: BTreeMap<_, _> = [("mtp-api-client".to_string(), entry("c-1")), ("b".to_string(), entry("c-2"))].into();
+        let text = render(&two, OutputFormat::Env).unwrap();
+        assert!(text.contains("MTP_API_CLIENT_AZURE_CLIENT_ID='c-1'\n"), "{text}");
+        assert!(text.contains("B_AZURE_CLIENT_ID='c-2'\n"), "{text}");
+    }
+
+    #[test]
+    fn toml_and_json_are_keyed_by_unique_name() {
+        let one: BTreeMap<_, _> = [("mtp-api-client".to_string(), entry("c-1"))].into();
+        let t = render(&one, OutputFormat::Toml).unwrap();
+        assert!(t.contains("[mtp-api-client]"), "{t}");
+        let j: serde_json::Value = serde_json::from_str(&render(&one, OutputFormat::Json).unwrap()).unwrap();
+        assert_eq!(j["mtp-api-client"]["client_id"], "c-1");
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out/x.json");
+        write_atomic(&p, "a").unwrap();
+        write_atomic(&p, "b").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "b");
+    }
+}

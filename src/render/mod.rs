@@ -1,0 +1,203 @@
+//! The plan as data for people and machines. `document` builds the versioned JSON document
+//! (`format_version` first, deterministic order); `text` renders the same content the way
+//! `terraform plan` reads: `+` create, `~` update (old → new per field), `-` delete, grants as
+//! scope sets. Pure: returns strings.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::plan::{Action, FieldChange, Plan, Summary};
+
+/// Version of the JSON documents printed with `--format json`. Bumped on incompatible changes.
+pub const FORMAT_VERSION: &str = "1.0";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub address: String,
+    pub kind: &'static str,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+    /// Why, for display only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+fn field(name: &str, before: Value, after: Value) -> FieldChange {
+    FieldChange { name: name.into(), before, after }
+}
+
+/// Every resource the plan covers, no-ops included, in a fixed order.
+pub fn changes(plan: &Plan) -> Vec<Change> {
+    let mut out = Vec::new();
+    for r in &plan.resource_service_principals {
+        out.push(Change {
+            address: format!("resource_service_principal[\"{}\"]", r.name),
+            kind: "resource_service_principal",
+            action: Action::Create,
+            fields: vec![field("app_id", Value::Null, Value::String(r.app_id.clone()))],
+            reason: Some("first-party API not yet in the tenant".into()),
+        });
+    }
+    for app in &plan.apps {
+        let base = format!("app.{}", app.unique_name);
+        out.push(Change {
+            address: base.clone(),
+            kind: "application",
+            action: app.application.action,
+            fields: app.application.fields.clone(),
+            reason: app.application.pinned.then(|| "adopted by app_id".to_owned()),
+        });
+        out.push(Change {
+            address: format!("{base}.service_principal"),
+            kind: "service_principal",
+            action: app.service_principal,
+            fields: Vec::new(),
+            reason: None,
+        });
+        for g in &app.grants {
+            out.push(Change {
+                address: format!("{base}.consent[\"{}\"]", g.resource),
+                kind: "delegated_grant",
+                action: g.action,
+                fields: vec![field("scopes", serde_json::json!(g.before), serde_json::json!(g.after))],
+                reason: (g.action == Action::Delete && g.resource_key.is_none())
+                    .then(|| "the manifest no longer names this API".to_owned()),
+            });
+        }
+        for a in &app.assignments {
+            out.push(Change {
+                address: format!("{base}.app_role[\"{}\"][\"{}\"]", a.resource, a.role),
+                kind: "app_role_assignment",
+                action: a.action,
+                fields: Vec::new(),
+                reason: None,
+            });
+        }
+    }
+    out
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanDocument<'a> {
+    pub format_version: &'static str,
+    pub tenant_id: &'a str,
+    pub changes: Vec<Change>,
+    pub summary: Summary,
+    /// Apps with `consent.grant = "none"`: where an administrator grants consent.
+    pub admin_consent_urls: std::collections::BTreeMap<String, String>,
+}
+
+pub fn admin_consent_url(authority: &str, tenant_id: &str, client_id: &str) -> String {
+    format!("{}/{}/adminconsent?client_id={}", authority.trim_end_matches('/'), tenant_id, client_id)
+}
+
+pub fn plan_document<'a>(plan: &'a Plan, authority: &str) -> PlanDocument<'a> {
+    let admin_consent_urls = plan
+        .apps
+        .iter()
+        .filter(|a| a.consent == crate::model::ConsentMode::None)
+        .map(|a| {
+            let client = a.application.app_id.clone().unwrap_or_else(|| "(known after apply)".into());
+            (a.unique_name.clone(), admin_consent_url(authority, &plan.tenant_id, &client))
+        })
+        .collect();
+    PlanDocument {
+        format_version: FORMAT_VERSION,
+        tenant_id: &plan.tenant_id,
+        changes: changes(plan),
+        summary: plan.summary(),
+        admin_consent_urls,
+    }
+}
+
+fn sign(a: Action) -> &'static str {
+    match a {
+        Action::Create => "+",
+        Action::Update => "~",
+        Action::Delete => "-",
+        Action::NoOp => " ",
+    }
+}
+
+fn verb(a: Action) -> &'static str {
+    match a {
+        Action::Create => "will be created",
+        Action::Update => "will be updated in place",
+        Action::Delete => "will be deleted",
+        Action::NoOp => "is unchanged",
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::Null => "(none)".into(),
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+/// The plan as text, like `terraform plan`.
+pub fn plan_text(doc: &PlanDocument<'_>) -> String {
+    let mut out = String::new();
+    let changed: Vec<&Change> = doc.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    if changed.is_empty() {
+        out.push_str(&format!("No changes. Tenant {} matches the manifest.\n", doc.tenant_id));
+    } else {
+        out.push_str(&format!("Tenant {}: provision will perform these actions.\n", doc.tenant_id));
+        for c in changed {
+            out.push('\n');
+            out.push_str(&format!("  # {} {}", c.address, verb(c.action)));
+            if let Some(r) = &c.reason {
+                out.push_str(&format!(" ({r})"));
+            }
+            out.push('\n');
+            out.push_str(&format!("  {} {}\n", sign(c.action), c.kind.replace('_', " ")));
+            let width = c.fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
+            for f in &c.fields {
+                render_field(&mut out, c.action, f, width);
+            }
+        }
+        let s = doc.summary;
+        out.push_str(&format!("\nPlan: {} to create, {} to update, {} to delete.\n", s.create, s.update, s.delete));
+    }
+    for (app, url) in &doc.admin_consent_urls {
+        out.push_str(&format!("\nConsent for `{app}` is left to an administrator: {url}\n"));
+    }
+    out
+}
+
+fn render_field(out: &mut String, action: Action, f: &FieldChange, width: usize) {
+    match (&f.before, &f.after) {
+        (Value::Array(before), Value::Array(after)) if action != Action::Create => {
+            out.push_str(&format!("      ~ {}\n", f.name));
+            for item in before.iter().filter(|i| !after.contains(i)) {
+                out.push_str(&format!("          - {}\n", plain(item)));
+            }
+            for item in after.iter().filter(|i| !before.contains(i)) {
+                out.push_str(&format!("          + {}\n", plain(item)));
+            }
+        }
+        (_, Value::Array(after)) if action == Action::Create => {
+            out.push_str(&format!("      + {}\n", f.name));
+            for item in after {
+                out.push_str(&format!("          + {}\n", plain(item)));
+            }
+        }
+        (Value::Array(before), Value::Array(_)) if action == Action::Delete => {
+            out.push_str(&format!("      - {}\n", f.name));
+            for item in before {
+                out.push_str(&format!("          - {}\n", plain(item)));
+            }
+        }
+        (Value::Null, after) => out.push_str(&format!("      + {:width$} = {}\n", f.name, show(after))),
+        (before, after) => out.push_str(&format!("      ~ {:width$} = {} -> {}\n", f.name, show(before), show(after))),
+    }
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
