@@ -80,6 +80,13 @@ pub enum Cloud {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Show what apply would change in the tenant; changes nothing
+    #[command(visible_alias = "diff")]
+    Plan(PlanArgs),
+    /// Make the tenant match the manifest, then write the output file
+    Apply(ApplyArgs),
+    /// Delete the apps the manifest names, with their service principals and grants
+    Destroy(DestroyArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
 }

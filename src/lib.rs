@@ -27,6 +27,7 @@ pub mod context;
 pub mod emulator;
 pub mod error;
 pub mod graph;
+pub mod manifest;
 pub mod model;
 pub mod observe;
 pub mod outfile;

@@ -5,7 +5,10 @@ use crate::cli::{Cli, Command};
 use crate::error::Result;
 use crate::output::Printer;
 
+mod apply;
 mod completions;
+mod destroy;
+pub(crate) mod plan;
 
 /// Run the parsed command line; the returned number is the exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
@@ -16,5 +19,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
     );
     match cli.command {
         Command::Completions(args) => completions::run(&args, &printer),
+        Command::Plan(args) => plan::run(&cli.global, &args).await,
+        Command::Apply(args) => apply::run(&cli.global, &args).await,
+        Command::Destroy(args) => destroy::run(&cli.global, &args).await,
     }
 }

@@ -1,0 +1,155 @@
+//! `provision destroy MANIFEST`: delete the apps the manifest names — found by `unique_name`
+//! only, never by display name — with their delegated grants, app role assignments and service
+//! principals; `--purge` also removes them from deleted items so the unique name is free again.
+
+use futures::future::try_join_all;
+use serde::Serialize;
+
+use crate::cli::{DestroyArgs, GlobalArgs};
+use crate::commands::plan::{confirm, to_json};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::graph::GraphError;
+use crate::graph::types::*;
+use crate::{manifest, render};
+
+#[derive(Debug, Serialize)]
+struct Target {
+    unique_name: String,
+    application_id: String,
+    client_id: String,
+    service_principal_id: Option<String>,
+    grants: Vec<String>,
+    app_role_assignments: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct DestroyDocument<'a> {
+    format_version: &'static str,
+    tenant_id: &'a str,
+    destroy: &'a [Target],
+    purge: bool,
+    destroyed: bool,
+}
+
+fn gone_is_ok(r: std::result::Result<(), GraphError>) -> std::result::Result<(), GraphError> {
+    match r {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other,
+    }
+}
+
+pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<i32> {
+    let desired = manifest::load(&args.manifest)?;
+    let ctx = Context::new(global, Some(&args.emulator)).await?;
+    let result = async {
+        let printer = &ctx.printer;
+        let (graph, token) = ctx.graph().await?;
+        for app in desired.apps.iter().filter(|a| a.app_id.is_some()) {
+            printer.warn(&format!(
+                "`{}` is pinned by app_id; destroy finds apps by unique name only and skips it if it has none",
+                app.unique_name
+            ));
+        }
+        let found = try_join_all(desired.apps.iter().map(|app| async {
+            let Some(application) = graph.application_by_unique_name(&app.unique_name).await? else {
+                return Ok::<_, GraphError>(None);
+            };
+            let (sp, grants, assignments) = futures::join!(
+                graph.service_principal_by_app_id(&application.app_id),
+                graph.grants_of_app(&application.app_id),
+                graph.assignments_of_app(&application.app_id),
+            );
+            let sp: Option<ServicePrincipal> = sp?;
+            Ok(Some(Target {
+                unique_name: app.unique_name.clone(),
+                application_id: application.id,
+                client_id: application.app_id,
+                service_principal_id: sp.map(|s| s.id),
+                // Only grants this app holds as the client: AllPrincipals and user grants alike
+                // go with the app.
+                grants: grants?.into_iter().map(|g| g.id).collect(),
+                app_role_assignments: assignments?.into_iter().map(|a| a.id).collect(),
+            }))
+        }))
+        .await?;
+        let targets: Vec<Target> = found.into_iter().flatten().collect();
+        if !printer.is_json() {
+            if targets.is_empty() {
+                printer.outln(&format!("Nothing to destroy: no app of the manifest exists in tenant {}.", token.tenant_id));
+            }
+            for t in &targets {
+                printer.outln(&format!("  - application {} (client id {})", t.unique_name, t.client_id));
+                if t.service_principal_id.is_some() {
+                    printer.outln(&format!("  - service principal {}", t.unique_name));
+                }
+                if !t.grants.is_empty() {
+                    printer.outln(&format!("  - {} delegated grant(s) of {}", t.grants.len(), t.unique_name));
+                }
+                if !t.app_role_assignments.is_empty() {
+                    printer.outln(&format!("  - {} app role assignment(s) of {}", t.app_role_assignments.len(), t.unique_name));
+                }
+            }
+        }
+        let mut destroyed = false;
+        if !targets.is_empty() {
+            if !confirm(args.yes, "\nDestroy these?", printer)? {
+                return Err(Error::failure("destroy cancelled: nothing was changed"));
+            }
+            try_join_all(targets.iter().map(|t| destroy_one(&graph, t, args.purge))).await?;
+            destroyed = true;
+        }
+        if printer.is_json() {
+            let doc = DestroyDocument {
+                format_version: render::FORMAT_VERSION,
+                tenant_id: &token.tenant_id,
+                destroy: &targets,
+                purge: args.purge,
+                destroyed,
+            };
+            printer.outln(&to_json(&doc)?);
+        } else if destroyed {
+            printer.outln(&format!(
+                "\nDestroy complete: {} app(s) deleted{}.",
+                targets.len(),
+                if args.purge { " and purged from deleted items" } else { "" }
+            ));
+        }
+        Ok(0)
+    }
+    .await;
+    ctx.finish().await;
+    result
+}
+
+/// Grants and assignments first, then the service principal, then the application: each step
+/// is idempotent (404 means done), so a destroy interrupted anywhere is finished by a re-run.
+async fn destroy_one(graph: &crate::graph::GraphClient, t: &Target, purge: bool) -> std::result::Result<(), GraphError> {
+    let sp = t.service_principal_id.as_deref();
+    let grants = try_join_all(t.grants.iter().map(|g| async move { gone_is_ok(graph.delete_grant(g).await) }));
+    let assignments = try_join_all(t.app_role_assignments.iter().map(|a| async move {
+        match sp {
+            Some(sp) => gone_is_ok(graph.delete_assignment(sp, a).await),
+            None => Ok(()),
+        }
+    }));
+    let (g, a) = futures::join!(grants, assignments);
+    g?;
+    a?;
+    if let Some(sp) = sp {
+        gone_is_ok(graph.delete_service_principal(sp).await)?;
+    }
+    gone_is_ok(graph.delete_application(&t.application_id).await)?;
+    if purge {
+        let sp_purge = async {
+            match sp {
+                Some(sp) => gone_is_ok(graph.purge_deleted(sp).await),
+                None => Ok(()),
+            }
+        };
+        let (a, s) = futures::join!(async { gone_is_ok(graph.purge_deleted(&t.application_id).await) }, sp_purge);
+        a?;
+        s?;
+    }
+    Ok(())
+}
