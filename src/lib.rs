@@ -18,6 +18,11 @@
 //! `emulator` is a local Microsoft Graph + identity platform used by `--emulator` and by every
 //! end-to-end test.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "errors are built once per failed request or command; their size is nothing next to a round trip"
+)]
+
 pub mod apply;
 pub mod auth;
 pub mod catalog;
