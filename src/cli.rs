@@ -81,6 +81,10 @@ pub enum Cloud {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check manifests offline: keys, values, redirect URIs, permission names
+    Validate(ValidateArgs),
+    /// Write a starter manifest
+    Init(InitArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
 }

@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod manifest;
 pub mod model;
 pub mod output;
 

@@ -6,6 +6,8 @@ use crate::error::Result;
 use crate::output::Printer;
 
 mod completions;
+mod init;
+mod validate;
 
 /// Run the parsed command line; the returned number is the exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
@@ -15,6 +17,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         cli.global.no_color,
     );
     match cli.command {
+        Command::Validate(args) => validate::run(&args, &printer),
+        Command::Init(args) => init::run(&args, &printer),
         Command::Completions(args) => completions::run(&args, &printer),
     }
 }
