@@ -80,6 +80,8 @@ pub enum Cloud {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check manifests offline: keys, values, redirect URIs, permission names
+    Validate(ValidateArgs),
     /// Show what apply would change in the tenant; changes nothing
     #[command(visible_alias = "diff")]
     Plan(PlanArgs),
@@ -87,6 +89,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Delete the apps the manifest names, with their service principals and grants
     Destroy(DestroyArgs),
+    /// Write a starter manifest
+    Init(InitArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
 }

@@ -9,6 +9,8 @@ mod apply;
 mod completions;
 mod destroy;
 pub(crate) mod plan;
+mod init;
+mod validate;
 
 /// Run the parsed command line; the returned number is the exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
@@ -18,6 +20,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         cli.global.no_color,
     );
     match cli.command {
+        Command::Validate(args) => validate::run(&args, &printer),
+        Command::Init(args) => init::run(&args, &printer),
         Command::Completions(args) => completions::run(&args, &printer),
         Command::Plan(args) => plan::run(&cli.global, &args).await,
         Command::Apply(args) => apply::run(&cli.global, &args).await,

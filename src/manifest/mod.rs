@@ -1,0 +1,169 @@
+//! The manifest: TOML text → validated `model::Desired`, with every problem reported at once as
+//! `file:line:col` diagnostics. `parse` and `check` are pure (they see only text, no file
+//! system); `load` and `load_reporting` read the file and turn diagnostics into
+//! `Error::manifest` (exit 3).
+//!
+//! # Keys, requirements and defaults (README terms)
+//!
+//! | key | required | default |
+//! | --- | --- | --- |
+//! | `tenant` | no | no guard: apply acts on whatever tenant it signs in to |
+//! | `[app]` / `[[app]]` | one at least | — |
+//! | `app.unique_name` | yes | — |
+//! | `app.app_id` | no | none: the app is found by `unique_name` only |
+//! | `app.display_name` | yes | — |
+//! | `app.sign_in_audience` | no | `AzureADMyOrg` (Graph's default) |
+//! | `app.notes` | no | left alone |
+//! | `app.tags` | no | none added |
+//! | `[app.public_client]` | no | the app's public-client settings are left alone |
+//! | `app.public_client.redirect_uris` | no | `[]` |
+//! | `app.public_client.allow_public_client_flows` | no | `true` when `[app.public_client]` is present: declaring a public client means wanting its flows, and device code (used by `provision token`) fails with AADSTS7000218 without it; write `false` to keep redirect-based sign-in only |
+//! | `[[app.api_permissions]]` | no | no permissions |
+//! | `api_permissions.api` | yes | — |
+//! | `api_permissions.delegated` / `.application` | at least one non-empty | `[]` |
+//! | `app.consent.grant` | no | `admin` |
+//! | `[output]` | no | no output file |
+//! | `output.path` | yes, in `[output]` | — |
+//! | `output.format` | no | from the path's extension (`.json`, `.env`, `.toml`), else `json` |
+//!
+//! # Decisions
+//!
+//! - A TOML syntax error stops the checks after syntax: every syntax error is reported, but the
+//!   tree recovered around them would give misleading follow-up errors.
+//! - `application` permissions with `consent.grant = "none"` are accepted without a diagnostic:
+//!   `none` exists for the person who writes the manifest but cannot consent, and the
+//!   admin-consent URL that apply prints grants app roles too.
+//! - Permission names of a built-in API are checked offline. For the APIs whose full permission
+//!   list is in the catalog (Microsoft Threat Protection, WindowsDefenderATP) an unknown name is
+//!   an error with the closest valid names; the catalog's Microsoft Graph list is partial, so
+//!   there an unknown name is a warning and the tenant decides at plan time (a name that is
+//!   only wrong in case is an error everywhere).
+//! - `unique_name` is 1–120 characters of `A-Za-z0-9._-` [derived: Graph documents no rule];
+//!   two apps may not share one, compared without case.
+
+mod build;
+pub mod diagnostic;
+mod raw;
+pub mod rules;
+
+use std::path::Path;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+
+use crate::error::{Error, Result};
+use crate::model::Desired;
+use crate::output::Printer;
+
+/// Everything the checks found: the model when there was no error, and every diagnostic
+/// (errors and warnings), in file order.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub desired: Option<Desired>,
+    pub diagnostics: Diagnostics,
+}
+
+/// Check a manifest. `origin` is the file name shown in `file:line:col`.
+pub fn check(origin: &str, text: &str) -> Checked {
+    let mut diags = Diagnostics::new(origin);
+    let (root, syntax) = toml::de::DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        for e in syntax {
+            let span = e.span().unwrap_or(0..0);
+            diags.push(
+                Diagnostic::error(
+                    format!("invalid TOML: {}", e.message().trim_end_matches('.')),
+                    span,
+                )
+                .label("here"),
+            );
+        }
+        diags.sort();
+        return Checked {
+            desired: None,
+            diagnostics: diags,
+        };
+    }
+    let raw = raw::walk(root.get_ref(), &mut diags);
+    let desired = build::build(origin, text, raw, &mut diags);
+    diags.sort();
+    Checked {
+        desired: if diags.has_errors() { None } else { desired },
+        diagnostics: diags,
+    }
+}
+
+/// Parse and validate a manifest: the model, or every diagnostic (errors and warnings) when
+/// there is at least one error. Warnings of a valid manifest are dropped; use `check` to see
+/// them.
+pub fn parse(origin: &str, text: &str) -> std::result::Result<Desired, Diagnostics> {
+    let checked = check(origin, text);
+    match checked.desired {
+        Some(desired) if !checked.diagnostics.has_errors() => Ok(desired),
+        _ => Err(checked.diagnostics),
+    }
+}
+
+/// The text of a manifest file, or the diagnostics of one that is not UTF-8.
+pub fn read(path: &Path) -> Result<std::result::Result<String, (String, Diagnostics)>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::failure(format!("cannot read `{}`", path.display()))
+            .with_source(e)
+            .with_help("check the path; `provision init` writes a starter manifest")
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Ok(text)),
+        Err(e) => {
+            // Show the readable part of the file, with the caret on the first invalid byte.
+            let valid = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let shown = String::from_utf8_lossy(&bytes).into_owned();
+            let offset = String::from_utf8_lossy(&bytes[..valid]).len();
+            let mut diags = Diagnostics::new(path.display().to_string());
+            diags.push(
+                Diagnostic::error("the manifest is not valid UTF-8", offset..offset)
+                    .label("invalid byte")
+                    .help("save the file as UTF-8"),
+            );
+            Ok(Err((shown, diags)))
+        }
+    }
+}
+
+/// Read, parse and validate a manifest file; invalid manifests become `Error::manifest`
+/// (exit 3) with the rendered diagnostics. Warnings are dropped: see `load_reporting`.
+pub fn load(path: &Path) -> Result<Desired> {
+    load_inner(path, None)
+}
+
+/// `load`, printing the warnings of a valid manifest on stderr through `printer`.
+pub fn load_reporting(path: &Path, printer: &Printer) -> Result<Desired> {
+    load_inner(path, Some(printer))
+}
+
+fn load_inner(path: &Path, printer: Option<&Printer>) -> Result<Desired> {
+    let color = printer.is_some_and(|p| p.color);
+    let text = match read(path)? {
+        Ok(text) => text,
+        Err((shown, diags)) => {
+            return Err(Error::manifest(
+                diags.render_with(&shown, color),
+                diags.error_count(),
+            ));
+        }
+    };
+    let checked = check(&path.display().to_string(), &text);
+    match checked.desired {
+        Some(desired) => {
+            if let Some(printer) = printer
+                && !checked.diagnostics.is_empty()
+            {
+                printer.status(checked.diagnostics.render_with(&text, color).trim_end());
+            }
+            Ok(desired)
+        }
+        None => Err(Error::manifest(
+            checked.diagnostics.render_with(&text, color),
+            checked.diagnostics.error_count(),
+        )),
+    }
+}

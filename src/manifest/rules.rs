@@ -1,0 +1,586 @@
+//! The value rules of the manifest, one function per kind of value (GUID, tenant, unique name,
+//! display name, redirect URI, permission value), each citing the Graph or Entra page that sets
+//! the rule. Pure: no I/O. A rule answers with a `Finding`; the caller puts it at a span.
+
+use crate::model::SignInAudience;
+
+/// What a rule found wrong with a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub message: String,
+    pub label: Option<String>,
+    pub help: Option<String>,
+}
+
+impl Finding {
+    fn new(message: impl Into<String>) -> Self {
+        Finding {
+            message: message.into(),
+            label: None,
+            help: None,
+        }
+    }
+    fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+    fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// A GUID in Graph's form (`8-4-4-4-12` hexadecimal digits), lowercased.
+pub fn parse_guid(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    if bytes.len() != 36 {
+        return None;
+    }
+    for (i, b) in bytes.iter().enumerate() {
+        let ok = match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        };
+        if !ok {
+            return None;
+        }
+    }
+    Some(s.to_ascii_lowercase())
+}
+
+/// Text that a user meant as a GUID: hexadecimal digits with hyphens or braces, long enough to be
+/// one. Such text that is not a well-formed GUID is reported as malformed instead of being taken
+/// for a name.
+pub fn looks_like_guid(s: &str) -> bool {
+    let core = s.trim_start_matches('{').trim_end_matches('}');
+    let hex = core.chars().filter(char::is_ascii_hexdigit).count();
+    core.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+        && (core.contains('-') || s.starts_with('{'))
+        && hex >= 20
+}
+
+/// Why a GUID-looking value is not a GUID.
+pub fn malformed_guid(what: &str, s: &str) -> Finding {
+    let core = s.trim_start_matches('{').trim_end_matches('}');
+    let help = if core.len() != s.len() && parse_guid(core).is_some() {
+        format!("remove the braces: `{core}`")
+    } else {
+        let digits = core.chars().filter(char::is_ascii_hexdigit).count();
+        format!(
+            "a GUID has 32 hexadecimal digits in groups of 8-4-4-4-12, like \
+             `00000003-0000-0000-c000-000000000000`; this one has {digits} digit{}",
+            if digits == 1 { "" } else { "s" }
+        )
+    };
+    Finding::new(format!("{what} `{s}` is not a well-formed GUID"))
+        .label("malformed GUID")
+        .help(help)
+}
+
+/// The `tenant` guard: a tenant GUID or a domain name. The multi-tenant authority names
+/// (`common`, `organizations`, `consumers`) name no tenant, so they cannot guard one.
+pub fn check_tenant(s: &str) -> Result<(), Finding> {
+    if parse_guid(s).is_some() {
+        return Ok(());
+    }
+    if looks_like_guid(s) {
+        return Err(malformed_guid("tenant", s));
+    }
+    if ["common", "organizations", "consumers"]
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(s))
+    {
+        return Err(Finding::new(format!("`{s}` does not name one tenant"))
+            .label("a sign-in audience, not a tenant")
+            .help("the guard names the tenant apply may change: its GUID or a domain such as `contoso.onmicrosoft.com`"));
+    }
+    check_domain(s).map_err(|why| {
+        Finding::new(format!("tenant `{s}` is neither a GUID nor a domain name"))
+            .label(why)
+            .help("write the tenant GUID or a verified domain such as `contoso.onmicrosoft.com`")
+    })
+}
+
+/// A DNS name (RFC 1035 letters, digits and hyphens; RFC 1123 allows a leading digit): at least
+/// two labels of 1–63 characters, 253 in all, no label starting or ending with a hyphen.
+fn check_domain(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("empty".into());
+    }
+    if s.len() > 253 {
+        return Err("longer than 253 characters".into());
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
+    {
+        return Err(format!("`{}` cannot appear in a domain name", c.escape_default()));
+    }
+    let labels: Vec<&str> = s.split('.').collect();
+    if labels.len() < 2 {
+        return Err("a domain has at least two labels, like `contoso.com`".into());
+    }
+    for label in labels {
+        if label.is_empty() {
+            return Err("empty label between dots".into());
+        }
+        if label.len() > 63 {
+            return Err(format!("label `{label}` is longer than 63 characters"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("label `{label}` starts or ends with a hyphen"));
+        }
+    }
+    Ok(())
+}
+
+/// Longest `unique_name` accepted. Graph documents no length or character set for the
+/// `uniqueName` alternate key (learn:/graph/api/resources/application says only "immutable",
+/// application-upsert.md nothing more); 120 characters of `A-Za-z0-9._-` is our own safe
+/// choice [derived]: it survives the `(uniqueName='…')` URL key without quoting or escaping.
+pub const UNIQUE_NAME_MAX: usize = 120;
+
+pub fn check_unique_name(s: &str) -> Result<(), Finding> {
+    let help = "use 1 to 120 letters, digits, `.`, `_` and `-`, like `mtp-api-client` \
+                (provision's rule: Graph documents none, and the name goes into a URL key)";
+    if s.is_empty() {
+        return Err(Finding::new("`unique_name` is empty").label("empty").help(help));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        let shown = if c == ' ' {
+            "a space".to_owned()
+        } else {
+            format!("`{}`", c.escape_default())
+        };
+        return Err(Finding::new(format!("`unique_name` `{s}` contains {shown}"))
+            .label("not allowed in a unique name")
+            .help(help));
+    }
+    let n = s.chars().count();
+    if n > UNIQUE_NAME_MAX {
+        return Err(Finding::new(format!(
+            "`unique_name` is {n} characters long, more than {UNIQUE_NAME_MAX}"
+        ))
+        .label("too long")
+        .help(help));
+    }
+    Ok(())
+}
+
+/// `displayName`: "Maximum length is 256 characters" (learn:/graph/api/resources/application;
+/// graph-reference `data/application.json` → properties). Empty is refused too: the portal and
+/// the create call both require a name.
+pub const DISPLAY_NAME_MAX: usize = 256;
+
+pub fn check_display_name(s: &str) -> Result<(), Finding> {
+    if s.trim().is_empty() {
+        return Err(Finding::new("`display_name` is empty")
+            .label("empty")
+            .help("give the app the name people see in the portal and on consent prompts"));
+    }
+    let n = s.chars().count();
+    if n > DISPLAY_NAME_MAX {
+        return Err(Finding::new(format!(
+            "`display_name` is {n} characters long, more than Graph's {DISPLAY_NAME_MAX}"
+        ))
+        .label("too long"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(
+            Finding::new("`display_name` contains a line break or control character")
+                .label("not one line")
+                .help("write the display name on one line"),
+        );
+    }
+    Ok(())
+}
+
+/// `notes`: Graph documents no maximum (learn:/graph/api/resources/application); 1024
+/// characters is the limit the Entra admin center puts on an app's notes field [derived].
+pub const NOTES_MAX: usize = 1024;
+
+pub fn check_notes(s: &str) -> Result<(), Finding> {
+    let n = s.chars().count();
+    if n > NOTES_MAX {
+        return Err(
+            Finding::new(format!("`notes` is {n} characters long, more than {NOTES_MAX}"))
+                .label("too long")
+                .help("keep notes short and link to a longer document"),
+        );
+    }
+    Ok(())
+}
+
+pub fn check_tag(s: &str) -> Result<(), Finding> {
+    if s.trim().is_empty() {
+        return Err(Finding::new("a tag is empty")
+            .label("empty tag")
+            .help("remove it from `tags`"));
+    }
+    if s.trim() != s {
+        return Err(Finding::new(format!("tag `{s}` starts or ends with a space"))
+            .label("surrounding spaces")
+            .help(format!("write `{}`", s.trim())));
+    }
+    Ok(())
+}
+
+/// Longest redirect URI: "You can use a maximum of 256 characters for each redirect URI"
+/// (MicrosoftDocs/entra-docs `docs/identity-platform/reply-url.md`, "Maximum URI length").
+pub const REDIRECT_URI_MAX: usize = 256;
+
+/// Most redirect URIs per app: 256 for work and school audiences, 100 when personal accounts
+/// sign in (reply-url.md, "Maximum number of redirect URIs").
+pub fn max_redirect_uris(audience: SignInAudience) -> usize {
+    match audience {
+        SignInAudience::AzureADMyOrg | SignInAudience::AzureADMultipleOrgs => 256,
+        SignInAudience::AzureADandPersonalMicrosoftAccount | SignInAudience::PersonalMicrosoftAccount => 100,
+    }
+}
+
+/// A public-client redirect URI that Entra accepts (reply-url.md): `https`, or `http` only on a
+/// loopback host (`localhost`, `127.0.0.1`; "The IPv6 loopback address (`[::1]`) is not
+/// currently supported"); at most 256 characters; none of `! $ ' ( ) , ;` ("Redirect URIs do
+/// not support special characters"); no wildcard (SPEC.md; reply-url.md: unsupported wherever
+/// personal accounts sign in); no fragment (RFC 6749 §3.1.2); no query string when personal
+/// accounts sign in ("Query parameter support in redirect URIs").
+///
+/// SPEC.md limits public-client URIs to these two forms, so custom schemes of mobile apps
+/// (`msauth.…://auth`) are refused with a hint.
+pub fn check_redirect_uri(s: &str, audience: SignInAudience) -> Result<(), Finding> {
+    let allowed = "public-client redirect URIs are `https://…`, or `http://localhost…` and \
+                   `http://127.0.0.1…` for a local listener";
+    if s.is_empty() {
+        return Err(Finding::new("a redirect URI is empty")
+            .label("empty")
+            .help(allowed));
+    }
+    let n = s.chars().count();
+    if n > REDIRECT_URI_MAX {
+        return Err(Finding::new(format!(
+            "redirect URI is {n} characters long, more than Entra's {REDIRECT_URI_MAX}"
+        ))
+        .label("too long"));
+    }
+    if s.contains('*') {
+        return Err(Finding::new(format!("redirect URI `{s}` contains a wildcard"))
+            .label("wildcard")
+            .help("list every redirect URI in full; Entra refuses wildcards for public clients"));
+    }
+    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        let what = if c == ' ' {
+            "a space".to_owned()
+        } else {
+            format!("`{}`", c.escape_default())
+        };
+        return Err(
+            Finding::new(format!("redirect URI `{}` contains {what}", s.escape_default()))
+                .label("not allowed in a URI")
+                .help("percent-encode it (`%20` for a space) or remove it"),
+        );
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| matches!(c, '!' | '$' | '\'' | '(' | ')' | ',' | ';'))
+    {
+        return Err(Finding::new(format!("redirect URI `{s}` contains `{c}`"))
+            .label("special character")
+            .help("Entra does not support `! $ ' ( ) , ;` in redirect URIs"));
+    }
+    let url = match url::Url::parse(s) {
+        Ok(url) => url,
+        Err(e) => {
+            return Err(Finding::new(format!("redirect URI `{s}` is not a valid URI"))
+                .label(e.to_string())
+                .help(allowed));
+        }
+    };
+    let host = url.host_str().unwrap_or_default();
+    match url.scheme() {
+        "https" if !host.is_empty() => {}
+        "http" if host == "localhost" || host == "127.0.0.1" => {}
+        "http" | "https" if host == "[::1]" => {
+            return Err(
+                Finding::new(format!("redirect URI `{s}` uses the IPv6 loopback `[::1]`"))
+                    .label("not supported by Entra")
+                    .help("use `http://127.0.0.1…` or `http://localhost…`"),
+            );
+        }
+        "http" => {
+            return Err(Finding::new(format!(
+                "redirect URI `{s}` uses `http` on a host that is not local"
+            ))
+            .label("needs https")
+            .help(format!(
+                "{allowed}: write `{}`",
+                s.replacen("http://", "https://", 1)
+            )));
+        }
+        scheme => {
+            return Err(
+                Finding::new(format!("redirect URI `{s}` uses the scheme `{scheme}`"))
+                    .label("not https")
+                    .help(allowed),
+            );
+        }
+    }
+    if url.fragment().is_some() {
+        return Err(Finding::new(format!("redirect URI `{s}` has a fragment"))
+            .label("fragment")
+            .help("remove the `#…` part: a redirect URI cannot carry a fragment (RFC 6749 section 3.1.2)"));
+    }
+    let personal = matches!(
+        audience,
+        SignInAudience::AzureADandPersonalMicrosoftAccount | SignInAudience::PersonalMicrosoftAccount
+    );
+    if personal && url.query().is_some() {
+        return Err(Finding::new(format!("redirect URI `{s}` has a query string"))
+            .label("query string")
+            .help(format!(
+                "Entra allows query strings only for apps that sign in work or school accounts; \
+                 this app's `sign_in_audience` is `{}`",
+                audience.as_str()
+            )));
+    }
+    Ok(())
+}
+
+/// The redirect URI with the port of a loopback host removed: Entra ignores the port when it
+/// matches loopback URIs, so two of them that differ only by port are the same to it
+/// (reply-url.md, "Localhost exceptions").
+pub fn loopback_without_port(s: &str) -> Option<String> {
+    let mut url = url::Url::parse(s).ok()?;
+    let host = url.host_str()?;
+    if host != "localhost" && host != "127.0.0.1" {
+        return None;
+    }
+    url.set_port(None).ok()?;
+    Some(url.to_string())
+}
+
+/// Longest permission value: "Must not exceed 120 characters in length" (permissionScope.value
+/// and appRole.value, api-reference/v1.0/resources/permissionscope.md and approle.md).
+pub const PERMISSION_MAX: usize = 120;
+
+/// A permission value as a resource publishes it (`permissionScope.value`, `appRole.value`):
+/// 1–120 characters of `A-Za-z0-9` and ``: ! # $ % & ' ( ) * + , - . / ; < = > ? @ [ ] ^ _ ` { | } ~``
+/// ("Any other character, including the space character, are not allowed": permissionscope.md,
+/// approle.md). Two mistakes get their own message: a space-separated scope string pasted as one
+/// value, and a full scope string (`https://graph.microsoft.com/User.Read`).
+pub fn check_permission_value(s: &str) -> Result<(), Finding> {
+    if s.is_empty() {
+        return Err(Finding::new("a permission name is empty")
+            .label("empty")
+            .help("remove it from the list"));
+    }
+    if s.split_whitespace().count() > 1 {
+        let parts: Vec<String> = s.split_whitespace().map(|p| format!("\"{p}\"")).collect();
+        return Err(Finding::new(format!("permission `{s}` contains spaces"))
+            .label("several permissions in one string")
+            .help(format!("write one permission per string: [{}]", parts.join(", "))));
+    }
+    if s.trim() != s {
+        return Err(
+            Finding::new(format!("permission `{s}` starts or ends with a space"))
+                .label("surrounding spaces")
+                .help(format!("write `{}`", s.trim())),
+        );
+    }
+    if s.contains("://") {
+        let value = s.rsplit('/').next().unwrap_or_default();
+        return Err(Finding::new(format!("permission `{s}` is a full scope string"))
+            .label("resource URL included")
+            .help(if value.is_empty() {
+                "write the permission value alone; the resource comes from `api`".to_owned()
+            } else {
+                format!("write `{value}`; the resource comes from `api`")
+            }));
+    }
+    if s.eq_ignore_ascii_case(".default") {
+        return Err(Finding::new("`.default` is not a permission")
+            .label("a token request shortcut")
+            .help("list the permissions the app needs; `.default` means \"all the consented ones\" in a token request"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "!#$%&'()*+,-./:;<=>?@[]^_`{|}~".contains(*c)))
+    {
+        return Err(
+            Finding::new(format!("permission `{s}` contains `{}`", c.escape_default()))
+                .label("not allowed in a permission value")
+                .help("permission values use letters, digits and ASCII punctuation only"),
+        );
+    }
+    let n = s.chars().count();
+    if n > PERMISSION_MAX {
+        return Err(Finding::new(format!(
+            "permission `{s}` is {n} characters long, more than Graph's {PERMISSION_MAX}"
+        ))
+        .label("too long"));
+    }
+    Ok(())
+}
+
+/// The closest of `candidates` to `wanted`, if it is close enough to be a plausible typo: equal
+/// ignoring case, `_` and `-`, or within a Damerau-Levenshtein distance of a third of its length.
+pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    closest_n(wanted, candidates, 1).into_iter().next()
+}
+
+/// Up to `n` close candidates, best first.
+pub fn closest_n<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>, n: usize) -> Vec<&'a str> {
+    let norm = |s: &str| {
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    let w = norm(wanted);
+    let mut scored: Vec<(usize, &'a str)> = candidates
+        .into_iter()
+        .filter_map(|c| {
+            let d = strsim::damerau_levenshtein(&w, &norm(c));
+            let limit = (w.chars().count().max(3) / 3).max(1);
+            (d <= limit).then_some((d, c))
+        })
+        .collect();
+    scored.sort_by_key(|(d, c)| (*d, *c));
+    scored.dedup_by_key(|(_, c)| *c);
+    scored.into_iter().take(n).map(|(_, c)| c).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORG: SignInAudience = SignInAudience::AzureADMyOrg;
+
+    #[test]
+    fn guids() {
+        assert_eq!(
+            parse_guid("8EE8FDAD-F234-4243-8F3B-15C294843740").as_deref(),
+            Some("8ee8fdad-f234-4243-8f3b-15c294843740")
+        );
+        assert!(parse_guid("8ee8fdad-f234-4243-8f3b-15c29484374").is_none());
+        assert!(parse_guid("8ee8fdadf23442438f3b15c294843740").is_none());
+        assert!(looks_like_guid("8ee8fdad-f234-4243-8f3b-15c29484374"));
+        assert!(looks_like_guid("{8ee8fdad-f234-4243-8f3b-15c294843740}"));
+        assert!(!looks_like_guid("Microsoft Graph"));
+        assert!(!looks_like_guid("abc-def"));
+        let f = malformed_guid("`app_id`", "{8ee8fdad-f234-4243-8f3b-15c294843740}");
+        assert_eq!(
+            f.help.as_deref(),
+            Some("remove the braces: `8ee8fdad-f234-4243-8f3b-15c294843740`")
+        );
+    }
+
+    #[test]
+    fn tenants() {
+        assert!(check_tenant("contoso.onmicrosoft.com").is_ok());
+        assert!(check_tenant("72f988bf-86f1-41af-91ab-2d7cd011db47").is_ok());
+        assert!(check_tenant("common").is_err());
+        assert!(check_tenant("contoso").is_err());
+        assert!(check_tenant("-contoso.com").is_err());
+        assert!(check_tenant("contoso..com").is_err());
+        assert!(check_tenant("contoso com").is_err());
+        assert!(check_tenant("72f988bf-86f1-41af-91ab-2d7cd011db4").is_err());
+    }
+
+    #[test]
+    fn unique_names() {
+        assert!(check_unique_name("mtp-api-client").is_ok());
+        assert!(check_unique_name("a.b_C-9").is_ok());
+        assert!(check_unique_name("").is_err());
+        assert!(check_unique_name("has space").is_err());
+        assert!(check_unique_name("quote'").is_err());
+        assert!(check_unique_name(&"a".repeat(120)).is_ok());
+        assert!(check_unique_name(&"a".repeat(121)).is_err());
+    }
+
+    #[test]
+    fn redirect_uris() {
+        for ok in [
+            "https://portal.azure.com",
+            "https://login.microsoftonline.com/common/oauth2/nativeclient",
+            "http://localhost",
+            "http://localhost:8400/callback",
+            "http://127.0.0.1:5000",
+            "https://contoso.com/cb?tenant=a",
+        ] {
+            assert!(check_redirect_uri(ok, ORG).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "http://contoso.com",
+            "https://*.contoso.com",
+            "msauth.com.contoso.app://auth",
+            "https://contoso.com/a(b)",
+            "https://contoso.com/#x",
+            "http://[::1]:8080",
+            "https:// contoso.com",
+            "not a uri",
+            "https://",
+        ] {
+            assert!(check_redirect_uri(bad, ORG).is_err(), "{bad}");
+        }
+        let long = format!("https://contoso.com/{}", "a".repeat(240));
+        assert!(check_redirect_uri(&long, ORG).is_err());
+        assert!(
+            check_redirect_uri(
+                "https://contoso.com/cb?tenant=a",
+                SignInAudience::PersonalMicrosoftAccount
+            )
+            .is_err()
+        );
+        assert_eq!(
+            loopback_without_port("http://localhost:1234/app").as_deref(),
+            Some("http://localhost/app")
+        );
+        assert_eq!(loopback_without_port("https://contoso.com:8443/"), None);
+    }
+
+    #[test]
+    fn permission_values() {
+        for ok in [
+            "User.Read",
+            "openid",
+            "Incident.Read",
+            "secop",
+            "Ti.ReadWrite.All",
+        ] {
+            assert!(check_permission_value(ok).is_ok(), "{ok}");
+        }
+        let f = check_permission_value("User.Read Mail.Read").unwrap_err();
+        assert_eq!(
+            f.help.as_deref(),
+            Some("write one permission per string: [\"User.Read\", \"Mail.Read\"]")
+        );
+        let f = check_permission_value("https://graph.microsoft.com/User.Read").unwrap_err();
+        assert_eq!(
+            f.help.as_deref(),
+            Some("write `User.Read`; the resource comes from `api`")
+        );
+        assert!(check_permission_value(".default").is_err());
+        assert!(check_permission_value("Usér.Read").is_err());
+        assert!(check_permission_value(&"a".repeat(121)).is_err());
+    }
+
+    #[test]
+    fn closest_candidates() {
+        let known = ["unique_name", "display_name", "app_id", "notes"];
+        assert_eq!(closest("uniqe_name", known), Some("unique_name"));
+        assert_eq!(closest("displayName", known), Some("display_name"));
+        assert_eq!(closest("redirect_uris", known), None);
+        assert_eq!(
+            closest_n(
+                "Incident.Reed",
+                ["Incident.Read", "Incident.ReadWrite", "AdvancedHunting.Read"],
+                3
+            ),
+            vec!["Incident.Read"]
+        );
+    }
+}
