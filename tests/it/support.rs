@@ -1,0 +1,196 @@
+//! Shared test support: an in-process emulator on 127.0.0.1:0, the real `provision` binary
+//! pointed at it through the environment, Graph reads with the administrator's token, and the
+//! emulator's request log reduced to writes and sequential rounds.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use provision::emulator::{self, Config, Running};
+use serde_json::Value;
+
+pub struct Tenant {
+    pub emu: Running,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+pub fn base_url(emu: &Running) -> String {
+    emu.ready.authority_url.trim_end_matches('/').to_owned()
+}
+
+impl Tenant {
+    pub async fn start() -> Tenant {
+        Self::start_with(Config::local()).await
+    }
+
+    pub async fn start_with(config: Config) -> Tenant {
+        let emu = emulator::start(config).await.expect("emulator starts");
+        Tenant { emu, dir: tempfile::tempdir().expect("tempdir"), http: reqwest::Client::new() }
+    }
+
+    /// Copy a manifest from `manifests/` into the test folder (so its output file lands there).
+    pub fn manifest(&self, name: &str) -> PathBuf {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests").join(name);
+        let dst = self.dir.path().join(name);
+        std::fs::copy(src, &dst).expect("copy manifest");
+        dst
+    }
+
+    pub fn write_manifest(&self, name: &str, text: &str) -> PathBuf {
+        let dst = self.dir.path().join(name);
+        std::fs::write(&dst, text).expect("write manifest");
+        dst
+    }
+
+    /// Run the real binary as the seeded administrator client.
+    pub async fn provision(&self, args: &[&str]) -> Output {
+        let r = &self.emu.ready;
+        self.provision_as(args, &r.client_id.clone(), &r.client_secret.clone()).await
+    }
+
+    pub async fn provision_as(&self, args: &[&str], client_id: &str, secret: &str) -> Output {
+        let r = &self.emu.ready;
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_provision"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("PROVISION_GRAPH_URL", &r.graph_url)
+            .env("PROVISION_AUTHORITY_URL", &r.authority_url)
+            .env("AZURE_TENANT_ID", &r.tenant_id)
+            .env("AZURE_CLIENT_ID", client_id)
+            .env("AZURE_CLIENT_SECRET", secret)
+            .env("PROVISION_AUTH", "client-secret")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .expect("run provision")
+    }
+
+    pub async fn admin_token(&self) -> String {
+        let r = &self.emu.ready;
+        let url = format!("{}/{}/oauth2/v2.0/token", base_url(&self.emu), r.tenant_id);
+        let v: Value = self
+            .http
+            .post(url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", r.client_id.as_str()),
+                ("client_secret", r.client_secret.as_str()),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .send()
+            .await
+            .expect("token request")
+            .json()
+            .await
+            .expect("token json");
+        v["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    /// A Graph call as the administrator; returns (status, body).
+    pub async fn graph(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let token = self.admin_token().await;
+        let mut req = self.http.request(method, format!("{}{}", self.emu.ready.graph_url, path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("graph call");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.graph(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    pub async fn clear_log(&self) {
+        // The log is read relative to a mark: remember how many entries exist now.
+        let n = self.requests_all().await.len();
+        MARK.with(|m| m.set(n));
+    }
+
+    async fn requests_all(&self) -> Vec<Value> {
+        let v: Value = self
+            .http
+            .get(format!("{}/_emulator/requests", base_url(&self.emu)))
+            .send()
+            .await
+            .expect("request log")
+            .json()
+            .await
+            .expect("request log json");
+        match v {
+            Value::Array(a) => a,
+            Value::Object(mut o) => match o.remove("requests").or_else(|| o.remove("value")) {
+                Some(Value::Array(a)) => a,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    /// Graph requests (sign-in and control excluded) since the last `clear_log`.
+    pub async fn graph_requests(&self) -> Vec<Value> {
+        let mark = MARK.with(|m| m.get());
+        self.requests_all()
+            .await
+            .into_iter()
+            .skip(mark)
+            .filter(|r| r["path"].as_str().is_some_and(|p| p.to_ascii_lowercase().starts_with("/v1.0")))
+            .collect()
+    }
+}
+
+thread_local! {
+    static MARK: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// `METHOD /path` of each write, in log order.
+pub fn writes(log: &[Value]) -> Vec<String> {
+    log.iter()
+        .filter(|r| r["method"].as_str() != Some("GET"))
+        .map(|r| format!("{} {}", r["method"].as_str().unwrap_or(""), r["path"].as_str().unwrap_or("")))
+        .collect()
+}
+
+/// Sequential rounds: a request that starts after every earlier one has finished opens a new
+/// round; requests that overlap the current round belong to it.
+pub fn rounds(log: &[Value]) -> usize {
+    let mut spans: Vec<(String, String)> = log
+        .iter()
+        .map(|r| {
+            (
+                r["started_at"].as_str().unwrap_or_default().to_owned(),
+                r["finished_at"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    spans.sort();
+    let mut rounds = 0;
+    let mut round_end = String::new();
+    for (start, end) in spans {
+        if rounds == 0 || start >= round_end {
+            rounds += 1;
+            round_end = end;
+        } else if end > round_end {
+            round_end = end;
+        }
+    }
+    rounds
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
