@@ -173,7 +173,9 @@ impl Diagnostics {
                 .fold(true)
                 .annotation(primary);
             if let Some((span, label)) = &d.related {
-                snippet = snippet.annotation(Level::Info.span(clamp_span(source, span)).label(label));
+                // A secondary place: Warning level draws it with `-` and, unlike Info, without
+                // an `info:` prefix (annotate-snippets 0.11 prefixes only the other levels).
+                snippet = snippet.annotation(Level::Warning.span(clamp_span(source, span)).label(label));
             }
             let mut message: Message<'_> = level.title(&d.message).snippet(snippet);
             if let Some(help) = &d.help {

@@ -416,7 +416,12 @@ fn type_error(what: &str, expected: &str, found: &DeValue<'_>, span: Range<usize
 }
 
 fn unknown_key(name: &str, span: Range<usize>, context: &'static str, known: &[&str]) -> Diagnostic {
-    let d = Diagnostic::error(format!("unknown key `{name}` in {context}"), span);
+    let place = if context == "the top level" {
+        "at the top level".to_owned()
+    } else {
+        format!("in {context}")
+    };
+    let d = Diagnostic::error(format!("unknown key `{name}` {place}"), span);
     // A key of another table: say where it goes. A top-level key written below `[app]` belongs to
     // `[app]` in TOML, which is the usual way to end up here.
     if let Some((_, home)) = HOMES
