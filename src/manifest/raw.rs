@@ -430,6 +430,15 @@ fn unknown_key(name: &str, span: Range<usize>, context: &'static str, known: &[&
     {
         let help = if *home == "the top level" {
             format!("`{name}` is a top-level key: move it above the first table header")
+        } else if context == "the top level" {
+            // `[public_client]` for `[app.public_client]`: the sub-tables of an app are named
+            // through it.
+            match name {
+                "public_client" => "write the header as `[app.public_client]`".to_owned(),
+                "api_permissions" => "write the header as `[[app.api_permissions]]`".to_owned(),
+                "consent" => "write the header as `[app.consent]`".to_owned(),
+                _ => format!("`{name}` belongs in {home}: write it below the `[app]` header"),
+            }
         } else {
             format!("`{name}` belongs in {home}")
         };

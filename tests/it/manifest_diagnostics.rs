@@ -89,6 +89,16 @@ case!(
 );
 case!(unknown_top_level_key, error, format!("tennant = \"x\"\n{APP}"));
 case!(
+    app_table_without_app_prefix,
+    error,
+    format!("{APP}\n[[api_permissions]]\napi = \"microsoft-graph\"\ndelegated = [\"User.Read\"]\n")
+);
+case!(
+    app_key_at_top_level,
+    error,
+    format!("display_name = \"A\"\n[app]\nunique_name = \"a\"\n")
+);
+case!(
     wrong_type_string,
     error,
     "[app]\nunique_name = 5\ndisplay_name = \"A\"\n"
