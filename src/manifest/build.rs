@@ -66,7 +66,9 @@ fn narrow(text: &str, span: &Range<usize>, at: &Range<usize>) -> Option<Range<us
 /// Build the desired model; `None` when an error was found (every error is in `diags`).
 pub fn build(origin: &str, text: &str, raw: RawManifest, diags: &mut Diagnostics) -> Option<Desired> {
     let tenant = raw.tenant.and_then(|t| match rules::check_tenant(&t.value) {
-        Ok(()) => Some(t.value),
+        // A tenant GUID in Graph's lower case, so that comparing it with the token's `tid` is
+        // a plain string comparison.
+        Ok(()) => Some(rules::parse_guid(&t.value).unwrap_or(t.value)),
         Err(f) => {
             push(diags, text, f, t.span);
             None

@@ -93,9 +93,10 @@ fn several_apps_resolve_every_kind_of_api_reference() {
 
 #[test]
 fn defaults_of_a_minimal_manifest() {
+    // The appId is the application.json doc placeholder (graph-reference), not a real app.
     let text = "[app]\nunique_name = \"a\"\ndisplay_name = \"A\"\n\n[app.public_client]\n\n\
                 [[app.api_permissions]]\napi = \"Contoso API\"\napplication = [\"Data.Read\"]\n\n\
-                [[app.api_permissions]]\napi = \"5a1f7c55-0a4b-4c57-9a4f-3c9b0f8f1e21\"\ndelegated = [\"user_impersonation\"]\n\n\
+                [[app.api_permissions]]\napi = \"631a96bc-a705-4eda-9f99-fdaf9f54f6a2\"\ndelegated = [\"user_impersonation\"]\n\n\
                 [output]\npath = \"ids.env\"\n";
     let desired = manifest::parse("m.toml", text).unwrap();
     let app = &desired.apps[0];
@@ -112,12 +113,20 @@ fn defaults_of_a_minimal_manifest() {
     assert_eq!(app.api_permissions[0].api, ApiRef::Name("Contoso API".into()));
     assert_eq!(
         app.api_permissions[1].api,
-        ApiRef::AppId("5a1f7c55-0a4b-4c57-9a4f-3c9b0f8f1e21".into())
+        ApiRef::AppId("631a96bc-a705-4eda-9f99-fdaf9f54f6a2".into())
     );
     assert_eq!(app.api_permissions[1].location.line, 11);
     assert_eq!(desired.output.unwrap().format, OutputFormat::Env);
 
-    let no_output = manifest::parse("m.toml", "[app]\nunique_name = \"a\"\ndisplay_name = \"A\"\n").unwrap();
+    let no_output = manifest::parse(
+        "m.toml",
+        "tenant = \"72F988BF-86F1-41AF-91AB-2D7CD011DB47\"\n[app]\nunique_name = \"a\"\ndisplay_name = \"A\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        no_output.tenant.as_deref(),
+        Some("72f988bf-86f1-41af-91ab-2d7cd011db47")
+    );
     assert!(no_output.output.is_none());
     assert!(no_output.apps[0].public_client.is_none());
 }
