@@ -34,7 +34,14 @@ fn max_permissions(audience: SignInAudience) -> usize {
     }
 }
 
-fn push(diags: &mut Diagnostics, finding: Finding, span: Range<usize>) {
+/// Report a rule's finding about the string value at `span`, narrowed to the offending part
+/// when the rule names one and the value is written without escapes (so byte offsets in the
+/// value are offsets in the text).
+fn push(diags: &mut Diagnostics, text: &str, finding: Finding, span: Range<usize>) {
+    let span = match &finding.at {
+        Some(at) => narrow(text, &span, at).unwrap_or(span),
+        None => span,
+    };
     let mut d = Diagnostic::error(finding.message, span).help_opt(finding.help);
     if let Some(label) = finding.label {
         d = d.label(label);
@@ -42,16 +49,32 @@ fn push(diags: &mut Diagnostics, finding: Finding, span: Range<usize>) {
     diags.push(d);
 }
 
+fn narrow(text: &str, span: &Range<usize>, at: &Range<usize>) -> Option<Range<usize>> {
+    let raw = text.get(span.clone())?;
+    let quote = raw.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+    if raw.len() < 2 || raw.starts_with("\"\"\"") || raw.starts_with("'''") || !raw.ends_with(quote) {
+        return None;
+    }
+    let inner = &raw[1..raw.len() - 1];
+    if quote == '"' && inner.contains('\\') {
+        return None;
+    }
+    let start = span.start + 1;
+    (at.end <= inner.len() && at.start <= at.end).then(|| start + at.start..start + at.end)
+}
+
 /// Build the desired model; `None` when an error was found (every error is in `diags`).
 pub fn build(origin: &str, text: &str, raw: RawManifest, diags: &mut Diagnostics) -> Option<Desired> {
     let tenant = raw.tenant.and_then(|t| match rules::check_tenant(&t.value) {
-        Ok(()) => Some(t.value),
+        // A tenant GUID in Graph's lower case, so that comparing it with the token's `tid` is
+        // a plain string comparison.
+        Ok(()) => Some(rules::parse_guid(&t.value).unwrap_or(t.value)),
         Err(f) => {
-            push(diags, f, t.span);
+            push(diags, text, f, t.span);
             None
         }
     });
-    let output = raw.output.and_then(|o| build_output(o, diags));
+    let output = raw.output.and_then(|o| build_output(text, o, diags));
 
     let mut apps = Vec::new();
     // unique_name → span of its first use; uniqueness compared without case [derived: Entra
@@ -131,14 +154,14 @@ fn build_app(text: &str, app: RawApp, diags: &mut Diagnostics) -> Option<Desired
         .and_then(|n| match rules::check_unique_name(&n.value) {
             Ok(()) => Some(n.value),
             Err(f) => {
-                push(diags, f, n.span);
+                push(diags, text, f, n.span);
                 None
             }
         });
     let app_id = app.app_id.and_then(|id| match rules::parse_guid(&id.value) {
         Some(guid) => Some(guid),
         None => {
-            push(diags, rules::malformed_guid("`app_id`", &id.value), id.span);
+            push(diags, text, rules::malformed_guid("`app_id`", &id.value), id.span);
             None
         }
     });
@@ -147,7 +170,7 @@ fn build_app(text: &str, app: RawApp, diags: &mut Diagnostics) -> Option<Desired
         .and_then(|d| match rules::check_display_name(&d.value) {
             Ok(()) => Some(d.value),
             Err(f) => {
-                push(diags, f, d.span);
+                push(diags, text, f, d.span);
                 None
             }
         });
@@ -174,19 +197,19 @@ fn build_app(text: &str, app: RawApp, diags: &mut Diagnostics) -> Option<Desired
     let notes = app.notes.and_then(|n| match rules::check_notes(&n.value) {
         Ok(()) => Some(n.value),
         Err(f) => {
-            push(diags, f, n.span);
+            push(diags, text, f, n.span);
             None
         }
     });
     let tags = app
         .tags
-        .map(|tags| unique_strings("tag", tags.value, rules::check_tag, diags))
+        .map(|tags| unique_strings(text, "tag", tags.value, rules::check_tag, diags))
         .unwrap_or_default();
 
     let public_client = app.public_client.map(|pc| {
         let uris = pc
             .redirect_uris
-            .map(|u| check_redirect_uris(u, sign_in_audience, diags));
+            .map(|u| check_redirect_uris(text, u, sign_in_audience, diags));
         PublicClient {
             redirect_uris: uris.unwrap_or_default(),
             // A `[app.public_client]` section declares a public client, and the device code flow
@@ -276,12 +299,13 @@ fn build_app(text: &str, app: RawApp, diags: &mut Diagnostics) -> Option<Desired
 }
 
 fn check_redirect_uris(
+    text: &str,
     uris: Sp<Vec<Sp<String>>>,
     audience: SignInAudience,
     diags: &mut Diagnostics,
 ) -> Vec<String> {
     let max = rules::max_redirect_uris(audience);
-    if uris.value.len() > max {
+    if let Some(extra) = uris.value.get(max) {
         diags.push(
             Diagnostic::error(
                 format!(
@@ -289,9 +313,9 @@ fn check_redirect_uris(
                     uris.value.len(),
                     audience.as_str()
                 ),
-                uris.span.clone(),
+                extra.span.clone(),
             )
-            .label("too many redirect URIs"),
+            .label(format!("redirect URI number {}", max + 1)),
         );
     }
     let mut out = Vec::new();
@@ -299,7 +323,7 @@ fn check_redirect_uris(
     let mut loopback: BTreeMap<String, (String, Range<usize>)> = BTreeMap::new();
     for uri in uris.value {
         if let Err(f) = rules::check_redirect_uri(&uri.value, audience) {
-            push(diags, f, uri.span);
+            push(diags, text, f, uri.span);
             continue;
         }
         if let Some(first) = seen.get(&uri.value) {
@@ -339,6 +363,7 @@ fn check_redirect_uris(
 
 /// Strings that must each pass `check` and appear once.
 fn unique_strings(
+    text: &str,
     what: &str,
     items: Vec<Sp<String>>,
     check: fn(&str) -> Result<(), Finding>,
@@ -347,7 +372,7 @@ fn unique_strings(
     let mut seen: BTreeMap<String, Range<usize>> = BTreeMap::new();
     for item in items {
         if let Err(f) = check(&item.value) {
-            push(diags, f, item.span);
+            push(diags, text, f, item.span);
             continue;
         }
         if let Some(first) = seen.get(&item.value) {
@@ -365,9 +390,13 @@ fn unique_strings(
 }
 
 /// How the manifest's `api` text resolves offline.
-fn resolve_api(api: &Sp<String>, diags: &mut Diagnostics) -> Option<(ApiRef, Option<&'static KnownApi>)> {
-    let text = api.value.as_str();
-    if text.trim().is_empty() {
+fn resolve_api(
+    text: &str,
+    api: &Sp<String>,
+    diags: &mut Diagnostics,
+) -> Option<(ApiRef, Option<&'static KnownApi>)> {
+    let name = api.value.as_str();
+    if name.trim().is_empty() {
         diags.push(
             Diagnostic::error("`api` is empty", api.span.clone())
                 .label("empty")
@@ -375,14 +404,19 @@ fn resolve_api(api: &Sp<String>, diags: &mut Diagnostics) -> Option<(ApiRef, Opt
         );
         return None;
     }
-    if let Some(known) = catalog::lookup(text) {
+    if let Some(known) = catalog::lookup(name) {
         return Some((ApiRef::Known(known.app_id.clone()), Some(known)));
     }
-    if let Some(guid) = rules::parse_guid(text) {
+    if let Some(guid) = rules::parse_guid(name) {
         return Some((ApiRef::AppId(guid), None));
     }
-    if rules::looks_like_guid(text) {
-        push(diags, rules::malformed_guid("`api`", text), api.span.clone());
+    if rules::looks_like_guid(name) {
+        push(
+            diags,
+            text,
+            rules::malformed_guid("`api`", name),
+            api.span.clone(),
+        );
         return None;
     }
     // Not built in: resolved against the tenant at plan time. A near miss of a built-in name is
@@ -391,14 +425,14 @@ fn resolve_api(api: &Sp<String>, diags: &mut Diagnostics) -> Option<(ApiRef, Opt
         .iter()
         .flat_map(|k| [k.alias.as_str(), k.display_name.as_str()])
         .collect();
-    if let Some(best) = rules::closest(text, names) {
+    if let Some(best) = rules::closest(name, names) {
         diags.push(
-            Diagnostic::warning(format!("`{text}` is not a built-in API"), api.span.clone())
+            Diagnostic::warning(format!("`{name}` is not a built-in API"), api.span.clone())
                 .label("resolved against the tenant at plan time")
                 .help(format!("did you mean `{best}`?")),
         );
     }
-    Some((ApiRef::Name(text.to_owned()), None))
+    Some((ApiRef::Name(name.to_owned()), None))
 }
 
 fn build_permission(
@@ -409,7 +443,7 @@ fn build_permission(
 ) -> Option<ApiPermission> {
     let before = diags.error_count();
     let resolved = raw.api.as_ref().and_then(|api| {
-        let (r, known) = resolve_api(api, diags)?;
+        let (r, known) = resolve_api(text, api, diags)?;
         // Names are compared without case: Entra matches display names and identifier URIs so.
         let key = match &r {
             ApiRef::Name(n) => ApiRef::Name(n.to_lowercase()),
@@ -439,12 +473,12 @@ fn build_permission(
     let delegated = raw
         .delegated
         .as_ref()
-        .map(|list| permission_list(list, Kind::Delegated, known, diags))
+        .map(|list| permission_list(text, list, Kind::Delegated, known, diags))
         .unwrap_or_default();
     let application = raw
         .application
         .as_ref()
-        .map(|list| permission_list(list, Kind::Application, known, diags))
+        .map(|list| permission_list(text, list, Kind::Application, known, diags))
         .unwrap_or_default();
     let listed = |l: &Option<Sp<Vec<Sp<String>>>>| l.as_ref().is_some_and(|l| !l.value.is_empty());
     if !listed(&raw.delegated) && !listed(&raw.application) {
@@ -486,6 +520,12 @@ impl Kind {
             Kind::Application => "application permission",
         }
     }
+    fn a_noun(self) -> &'static str {
+        match self {
+            Kind::Delegated => "a delegated permission",
+            Kind::Application => "an application permission",
+        }
+    }
     fn key(self) -> &'static str {
         match self {
             Kind::Delegated => "delegated",
@@ -508,12 +548,14 @@ impl Kind {
 }
 
 fn permission_list(
+    text: &str,
     list: &Sp<Vec<Sp<String>>>,
     kind: Kind,
     known: Option<&KnownApi>,
     diags: &mut Diagnostics,
 ) -> BTreeSet<String> {
     let names = unique_strings(
+        text,
         match kind {
             Kind::Delegated => "delegated permission",
             Kind::Application => "application permission",
@@ -560,18 +602,18 @@ fn check_known_permission(item: &Sp<String>, kind: Kind, api: &KnownApi, diags: 
         let d = if complete {
             Diagnostic::error(
                 format!(
-                    "`{name}` is an {} of {}, not a {}",
-                    other.noun(),
+                    "`{name}` is {} of {}, not {}",
+                    other.a_noun(),
                     api.display_name,
-                    kind.noun()
+                    kind.a_noun()
                 ),
                 span,
             )
         } else {
             Diagnostic::warning(
                 format!(
-                    "provision knows `{name}` only as an {} of {}",
-                    other.noun(),
+                    "provision knows `{name}` only as {} of {}",
+                    other.a_noun(),
                     api.display_name
                 ),
                 span,
@@ -582,7 +624,7 @@ fn check_known_permission(item: &Sp<String>, kind: Kind, api: &KnownApi, diags: 
             Some(v) => format!("move it to `{}`, or use the {} `{v}`", other.key(), kind.noun()),
             None => format!("move it to `{}`", other.key()),
         };
-        diags.push(d.label(format!("not a {}", kind.noun())).help(help));
+        diags.push(d.label(format!("not {}", kind.a_noun())).help(help));
         return;
     }
     let near = rules::closest_n(name, valid.iter().copied(), 3);
@@ -632,15 +674,40 @@ fn check_known_permission(item: &Sp<String>, kind: Kind, api: &KnownApi, diags: 
     }
 }
 
-fn build_output(o: RawOutput, diags: &mut Diagnostics) -> Option<OutputSpec> {
+fn build_output(text: &str, o: RawOutput, diags: &mut Diagnostics) -> Option<OutputSpec> {
+    let format = match &o.format {
+        None => None,
+        Some(f) => match f.value.as_str() {
+            "json" => Some(OutputFormat::Json),
+            "env" => Some(OutputFormat::Env),
+            "toml" => Some(OutputFormat::Toml),
+            other => {
+                let help = match rules::closest(other, ["json", "env", "toml"]) {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None => "use `json`, `env` or `toml`".to_owned(),
+                };
+                diags.push(
+                    Diagnostic::error(format!("unknown `output.format` `{other}`"), f.span.clone())
+                        .label("expected `json`, `env` or `toml`")
+                        .help(help),
+                );
+                return None;
+            }
+        },
+    };
     let path = o.path?;
     let p = path.value.as_str();
     let bad = |why: &str| Finding {
-        message: format!("`output.path` `{p}` is not a file name"),
+        message: if p.is_empty() {
+            "`output.path` is empty".to_owned()
+        } else {
+            format!("`output.path` `{p}` is not a file name")
+        },
         label: Some(why.to_owned()),
         help: Some(
             "name the file to write, like `out/app.json` (relative to the manifest's folder)".to_owned(),
         ),
+        at: None,
     };
     let last = p.rsplit(['/', '\\']).next().unwrap_or_default();
     let problem = if p.trim().is_empty() {
@@ -655,7 +722,7 @@ fn build_output(o: RawOutput, diags: &mut Diagnostics) -> Option<OutputSpec> {
         None
     };
     if let Some(f) = problem {
-        push(diags, f, path.span);
+        push(diags, text, f, path.span);
         return None;
     }
     let from_extension = match last.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()) {
@@ -664,48 +731,23 @@ fn build_output(o: RawOutput, diags: &mut Diagnostics) -> Option<OutputSpec> {
         Some(ext) if ext == "toml" => Some(OutputFormat::Toml),
         _ => None,
     };
-    let format = match o.format {
-        // Without `format`, the file's extension decides, else JSON.
-        None => from_extension.unwrap_or(OutputFormat::Json),
-        Some(f) => {
-            let format = match f.value.as_str() {
-                "json" => OutputFormat::Json,
-                "env" => OutputFormat::Env,
-                "toml" => OutputFormat::Toml,
-                other => {
-                    let help = match rules::closest(other, ["json", "env", "toml"]) {
-                        Some(best) => format!("did you mean `{best}`?"),
-                        None => "use `json`, `env` or `toml`".to_owned(),
-                    };
-                    diags.push(
-                        Diagnostic::error(format!("unknown `output.format` `{other}`"), f.span)
-                            .label("expected `json`, `env` or `toml`")
-                            .help(help),
-                    );
-                    return None;
-                }
-            };
-            if let Some(ext) = from_extension
-                && ext != format
-            {
-                diags.push(
-                    Diagnostic::warning(
-                        format!("`output.path` `{p}` will hold `{}` content", f.value),
-                        path.span.clone(),
-                    )
-                    .label("extension does not match `format`")
-                    .related(f.span.clone(), "format set here")
-                    .help(
-                        "make the extension match the format, so tools that look at it read the file right",
-                    ),
-                );
-            }
-            format
-        }
-    };
+    if let (Some(f), Some(format), Some(ext)) = (&o.format, format, from_extension)
+        && ext != format
+    {
+        diags.push(
+            Diagnostic::warning(
+                format!("`output.path` `{p}` will hold `{}` content", f.value),
+                path.span.clone(),
+            )
+            .label("extension does not match `format`")
+            .related(f.span.clone(), "format set here")
+            .help("make the extension match the format, so tools that look at it read the file right"),
+        );
+    }
     Some(OutputSpec {
         path: PathBuf::from(p),
-        format,
+        // Without `format`, the file's extension decides, else JSON.
+        format: format.or(from_extension).unwrap_or(OutputFormat::Json),
     })
 }
 

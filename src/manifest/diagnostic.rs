@@ -153,6 +153,10 @@ impl Diagnostics {
         } else {
             Renderer::plain()
         };
+        // annotate-snippets shows a tab as several columns but places carets by character, so
+        // carets after a tab land too far left; a space per tab keeps every byte offset valid.
+        let shown = source.replace('\t', " ");
+        let source = shown.as_str();
         let mut out = String::new();
         for (i, d) in self.items.iter().enumerate() {
             if i > 0 {
@@ -162,6 +166,20 @@ impl Diagnostics {
                 Severity::Error => Level::Error,
                 Severity::Warning => Level::Warning,
             };
+            if source.trim().is_empty() {
+                // No line to show: the title, where, and the help.
+                let mut message: Message<'_> = level.title(&d.message);
+                if let Some(help) = &d.help {
+                    message = message.footer(Level::Help.title(help));
+                }
+                let rendered = renderer.render(message).to_string();
+                let (title, rest) = rendered.split_once('\n').unwrap_or((&rendered, ""));
+                let _ = writeln!(out, "{title}\n --> {}", self.origin);
+                for line in rest.lines() {
+                    let _ = writeln!(out, " {line}");
+                }
+                continue;
+            }
             let span = clamp_span(source, &d.span);
             let mut primary = level.span(span);
             if let Some(label) = &d.label {
@@ -173,7 +191,9 @@ impl Diagnostics {
                 .fold(true)
                 .annotation(primary);
             if let Some((span, label)) = &d.related {
-                snippet = snippet.annotation(Level::Info.span(clamp_span(source, span)).label(label));
+                // A secondary place: Warning level draws it with `-` and, unlike Info, without
+                // an `info:` prefix (annotate-snippets 0.11 prefixes only the other levels).
+                snippet = snippet.annotation(Level::Warning.span(clamp_span(source, span)).label(label));
             }
             let mut message: Message<'_> = level.title(&d.message).snippet(snippet);
             if let Some(help) = &d.help {
@@ -251,6 +271,24 @@ mod tests {
         assert_eq!(clamp_span(src, &(2..2)), 2..2);
         assert_eq!(clamp_span(src, &(5..9)), 3..3);
         assert_eq!(clamp_span("", &(0..0)), 0..0);
+    }
+
+    #[test]
+    fn render_aligns_carets_after_tabs_and_handles_empty_text() {
+        let src = "\tnotes = 5\n";
+        let mut d = Diagnostics::new("m.toml");
+        d.push(Diagnostic::error("`notes` must be a string", 9..10).label("an integer"));
+        let out = d.render(src);
+        let line = out.lines().find(|l| l.contains("notes = 5")).unwrap();
+        let caret = out.lines().find(|l| l.contains('^')).unwrap();
+        assert_eq!(line.find('5'), caret.find('^'), "{out}");
+
+        let mut d = Diagnostics::new("empty.toml");
+        d.push(Diagnostic::error("the manifest declares no app", 0..0).help("add an `[app]` table"));
+        assert_eq!(
+            d.render(""),
+            "error: the manifest declares no app\n --> empty.toml\n  = help: add an `[app]` table\n"
+        );
     }
 
     #[test]

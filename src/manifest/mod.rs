@@ -69,13 +69,15 @@ pub fn check(origin: &str, text: &str) -> Checked {
     if !syntax.is_empty() {
         for e in syntax {
             let span = e.span().unwrap_or(0..0);
-            diags.push(
-                Diagnostic::error(
-                    format!("invalid TOML: {}", e.message().trim_end_matches('.')),
-                    span,
-                )
-                .label("here"),
-            );
+            let message = e.message().trim_end_matches('.');
+            let mut d = Diagnostic::error(format!("invalid TOML: {message}"), span).label("here");
+            if message == "duplicate key" {
+                d = d.help(
+                    "a key appears once per table; several apps or APIs are written \
+                     `[[app]]` and `[[app.api_permissions]]`, once each",
+                );
+            }
+            diags.push(d);
         }
         diags.sort();
         return Checked {

@@ -416,7 +416,12 @@ fn type_error(what: &str, expected: &str, found: &DeValue<'_>, span: Range<usize
 }
 
 fn unknown_key(name: &str, span: Range<usize>, context: &'static str, known: &[&str]) -> Diagnostic {
-    let d = Diagnostic::error(format!("unknown key `{name}` in {context}"), span);
+    let place = if context == "the top level" {
+        "at the top level".to_owned()
+    } else {
+        format!("in {context}")
+    };
+    let d = Diagnostic::error(format!("unknown key `{name}` {place}"), span);
     // A key of another table: say where it goes. A top-level key written below `[app]` belongs to
     // `[app]` in TOML, which is the usual way to end up here.
     if let Some((_, home)) = HOMES
@@ -425,6 +430,15 @@ fn unknown_key(name: &str, span: Range<usize>, context: &'static str, known: &[&
     {
         let help = if *home == "the top level" {
             format!("`{name}` is a top-level key: move it above the first table header")
+        } else if context == "the top level" {
+            // `[public_client]` for `[app.public_client]`: the sub-tables of an app are named
+            // through it.
+            match name {
+                "public_client" => "write the header as `[app.public_client]`".to_owned(),
+                "api_permissions" => "write the header as `[[app.api_permissions]]`".to_owned(),
+                "consent" => "write the header as `[app.consent]`".to_owned(),
+                _ => format!("`{name}` belongs in {home}: write it below the `[app]` header"),
+            }
         } else {
             format!("`{name}` belongs in {home}")
         };

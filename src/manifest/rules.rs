@@ -2,7 +2,33 @@
 //! display name, redirect URI, permission value), each citing the Graph or Entra page that sets
 //! the rule. Pure: no I/O. A rule answers with a `Finding`; the caller puts it at a span.
 
+use std::ops::Range;
+
 use crate::model::SignInAudience;
+
+/// The byte range of `s` from its `n`th character (0-based) to its end: the part past a limit of
+/// `n` characters.
+fn past(s: &str, n: usize) -> Range<usize> {
+    let start = s.char_indices().nth(n).map_or(s.len(), |(i, _)| i);
+    start..s.len()
+}
+
+/// The byte range of the first character of `s` that `pred` picks, with the character.
+fn find_char(s: &str, pred: impl Fn(char) -> bool) -> Option<(char, Range<usize>)> {
+    s.char_indices()
+        .find(|(_, c)| pred(*c))
+        .map(|(i, c)| (c, i..i + c.len_utf8()))
+}
+
+/// A character as a message shows it: spaces and control characters spelled out.
+pub fn show_char(c: char) -> String {
+    match c {
+        ' ' => "a space".to_owned(),
+        '\t' => "a tab".to_owned(),
+        c if c.is_control() || c.is_whitespace() => format!("`{}`", c.escape_default()),
+        c => format!("`{c}`"),
+    }
+}
 
 /// What a rule found wrong with a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,6 +36,9 @@ pub struct Finding {
     pub message: String,
     pub label: Option<String>,
     pub help: Option<String>,
+    /// The offending part of the value (a byte range of the value's text), when it is narrower
+    /// than the whole value: the character that is not allowed, the characters past a limit.
+    pub at: Option<Range<usize>>,
 }
 
 impl Finding {
@@ -18,7 +47,12 @@ impl Finding {
             message: message.into(),
             label: None,
             help: None,
+            at: None,
         }
+    }
+    fn at(mut self, at: Range<usize>) -> Self {
+        self.at = Some(at);
+        self
     }
     fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
@@ -114,7 +148,7 @@ fn check_domain(s: &str) -> Result<(), String> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
     {
-        return Err(format!("`{}` cannot appear in a domain name", c.escape_default()));
+        return Err(format!("{} cannot appear in a domain name", show_char(c)));
     }
     let labels: Vec<&str> = s.split('.').collect();
     if labels.len() < 2 {
@@ -146,26 +180,24 @@ pub fn check_unique_name(s: &str) -> Result<(), Finding> {
     if s.is_empty() {
         return Err(Finding::new("`unique_name` is empty").label("empty").help(help));
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        let shown = if c == ' ' {
-            "a space".to_owned()
-        } else {
-            format!("`{}`", c.escape_default())
-        };
-        return Err(Finding::new(format!("`unique_name` `{s}` contains {shown}"))
-            .label("not allowed in a unique name")
-            .help(help));
+    if let Some((c, at)) = find_char(s, |c| {
+        !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    }) {
+        return Err(
+            Finding::new(format!("`unique_name` `{s}` contains {}", show_char(c)))
+                .label("not allowed in a unique name")
+                .help(help)
+                .at(at),
+        );
     }
     let n = s.chars().count();
     if n > UNIQUE_NAME_MAX {
         return Err(Finding::new(format!(
             "`unique_name` is {n} characters long, more than {UNIQUE_NAME_MAX}"
         ))
-        .label("too long")
-        .help(help));
+        .label(format!("past {UNIQUE_NAME_MAX} characters"))
+        .help(help)
+        .at(past(s, UNIQUE_NAME_MAX)));
     }
     Ok(())
 }
@@ -186,7 +218,8 @@ pub fn check_display_name(s: &str) -> Result<(), Finding> {
         return Err(Finding::new(format!(
             "`display_name` is {n} characters long, more than Graph's {DISPLAY_NAME_MAX}"
         ))
-        .label("too long"));
+        .label(format!("past {DISPLAY_NAME_MAX} characters"))
+        .at(past(s, DISPLAY_NAME_MAX)));
     }
     if s.chars().any(char::is_control) {
         return Err(
@@ -207,8 +240,9 @@ pub fn check_notes(s: &str) -> Result<(), Finding> {
     if n > NOTES_MAX {
         return Err(
             Finding::new(format!("`notes` is {n} characters long, more than {NOTES_MAX}"))
-                .label("too long")
-                .help("keep notes short and link to a longer document"),
+                .label(format!("past {NOTES_MAX} characters"))
+                .help("keep notes short and link to a longer document")
+                .at(past(s, NOTES_MAX)),
         );
     }
     Ok(())
@@ -263,32 +297,30 @@ pub fn check_redirect_uri(s: &str, audience: SignInAudience) -> Result<(), Findi
         return Err(Finding::new(format!(
             "redirect URI is {n} characters long, more than Entra's {REDIRECT_URI_MAX}"
         ))
-        .label("too long"));
+        .label(format!("past {REDIRECT_URI_MAX} characters"))
+        .at(past(s, REDIRECT_URI_MAX)));
     }
-    if s.contains('*') {
+    if let Some((_, at)) = find_char(s, |c| c == '*') {
         return Err(Finding::new(format!("redirect URI `{s}` contains a wildcard"))
             .label("wildcard")
-            .help("list every redirect URI in full; Entra refuses wildcards for public clients"));
+            .help("list every redirect URI in full; Entra refuses wildcards for public clients")
+            .at(at));
     }
-    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        let what = if c == ' ' {
-            "a space".to_owned()
-        } else {
-            format!("`{}`", c.escape_default())
-        };
-        return Err(
-            Finding::new(format!("redirect URI `{}` contains {what}", s.escape_default()))
-                .label("not allowed in a URI")
-                .help("percent-encode it (`%20` for a space) or remove it"),
-        );
+    if let Some((c, at)) = find_char(s, |c| c.is_whitespace() || c.is_control()) {
+        return Err(Finding::new(format!(
+            "redirect URI `{}` contains {}",
+            s.escape_debug(),
+            show_char(c)
+        ))
+        .label("not allowed in a URI")
+        .help("percent-encode it (`%20` for a space) or remove it")
+        .at(at));
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| matches!(c, '!' | '$' | '\'' | '(' | ')' | ',' | ';'))
-    {
+    if let Some((c, at)) = find_char(s, |c| matches!(c, '!' | '$' | '\'' | '(' | ')' | ',' | ';')) {
         return Err(Finding::new(format!("redirect URI `{s}` contains `{c}`"))
             .label("special character")
-            .help("Entra does not support `! $ ' ( ) , ;` in redirect URIs"));
+            .help("Entra does not support `! $ ' ( ) , ;` in redirect URIs")
+            .at(at));
     }
     let url = match url::Url::parse(s) {
         Ok(url) => url,
@@ -404,22 +436,23 @@ pub fn check_permission_value(s: &str) -> Result<(), Finding> {
             .label("a token request shortcut")
             .help("list the permissions the app needs; `.default` means \"all the consented ones\" in a token request"));
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "!#$%&'()*+,-./:;<=>?@[]^_`{|}~".contains(*c)))
-    {
+    if let Some((c, at)) = find_char(s, |c| {
+        !(c.is_ascii_alphanumeric() || "!#$%&'()*+,-./:;<=>?@[]^_`{|}~".contains(c))
+    }) {
         return Err(
-            Finding::new(format!("permission `{s}` contains `{}`", c.escape_default()))
+            Finding::new(format!("permission `{s}` contains {}", show_char(c)))
                 .label("not allowed in a permission value")
-                .help("permission values use letters, digits and ASCII punctuation only"),
+                .help("permission values use letters, digits and ASCII punctuation only")
+                .at(at),
         );
     }
     let n = s.chars().count();
     if n > PERMISSION_MAX {
         return Err(Finding::new(format!(
-            "permission `{s}` is {n} characters long, more than Graph's {PERMISSION_MAX}"
+            "a permission name is {n} characters long, more than Graph's {PERMISSION_MAX}"
         ))
-        .label("too long"));
+        .label(format!("past {PERMISSION_MAX} characters"))
+        .at(past(s, PERMISSION_MAX)));
     }
     Ok(())
 }

@@ -1,0 +1,10 @@
+//! The one integration test binary: every file of `tests/it/` is a module here.
+
+// Manifest diagnostics: one small manifest per rule, each rendered output snapshotted.
+mod manifest_diagnostics;
+// Every example in `manifests/` validates, and the models they give.
+mod manifest_examples;
+// Property tests: the parser never panics and its spans lie inside the text.
+mod manifest_props;
+// The real binary: `provision validate` and `provision init`.
+mod manifest_cli;
