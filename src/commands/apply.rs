@@ -10,7 +10,7 @@ use crate::commands::plan::{compute, confirm, to_json};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::model::ConsentMode;
-use crate::{apply, manifest, outfile, render};
+use crate::{apply, outfile, render};
 
 #[derive(Serialize)]
 struct ApplyDocument<'a> {
@@ -23,7 +23,7 @@ struct ApplyDocument<'a> {
 }
 
 pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<i32> {
-    let desired = manifest::load(&args.manifest)?;
+    let desired = crate::commands::plan::load(global, &args.manifest)?;
     let ctx = Context::new(global, Some(&args.emulator)).await?;
     let result = run_in(&ctx, &desired, args).await;
     ctx.finish().await;

@@ -11,7 +11,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::graph::GraphError;
 use crate::graph::types::*;
-use crate::{manifest, render};
+use crate::render;
 
 #[derive(Debug, Serialize)]
 struct Target {
@@ -40,7 +40,7 @@ fn gone_is_ok(r: std::result::Result<(), GraphError>) -> std::result::Result<(),
 }
 
 pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<i32> {
-    let desired = manifest::load(&args.manifest)?;
+    let desired = crate::commands::plan::load(global, &args.manifest)?;
     let ctx = Context::new(global, Some(&args.emulator)).await?;
     let result = async {
         let printer = &ctx.printer;

@@ -44,8 +44,14 @@ fn problems_error(desired: &Desired, problems: &[PlanProblem]) -> Error {
     e
 }
 
+/// Read and validate the manifest, printing its warnings.
+pub(crate) fn load(global: &GlobalArgs, path: &std::path::Path) -> Result<Desired> {
+    let printer = crate::output::Printer::new(global.format.unwrap_or_default(), global.verbose, global.no_color);
+    manifest::load_reporting(path, &printer)
+}
+
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<i32> {
-    let desired = manifest::load(&args.manifest)?;
+    let desired = load(global, &args.manifest)?;
     let ctx = Context::new(global, Some(&args.emulator)).await?;
     let result = async {
         let (_graph, plan) = compute(&ctx, &desired).await?;
