@@ -21,6 +21,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod emulator;
 pub mod error;
 pub mod model;
 pub mod output;

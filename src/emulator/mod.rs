@@ -1,0 +1,3 @@
+//! A local Microsoft Graph + identity platform emulator (SPEC.md "Emulator").
+
+pub mod identity;
