@@ -61,6 +61,8 @@ pub struct Config {
     /// Device codes wait for `/_emulator/devicecode/{code}/approve` instead of being approved
     /// at the first poll.
     pub manual_approval: bool,
+    /// Identity-platform knobs (device-code and token lifetimes); Entra's values by default.
+    pub identity: identity::routes::Settings,
 }
 
 impl Config {
@@ -79,6 +81,7 @@ impl Config {
                 seed: a.seed,
             },
             manual_approval: a.manual_approval,
+            identity: identity::routes::Settings::default(),
         }
     }
 
@@ -91,6 +94,7 @@ impl Config {
             state: None,
             faults: Faults::default(),
             manual_approval: false,
+            identity: identity::routes::Settings::default(),
         }
     }
 }
@@ -190,11 +194,12 @@ async fn load_or_seed(path: Option<&PathBuf>) -> Result<Tenant> {
 }
 
 /// The whole application: Graph, control, identity, with the request log around them.
-fn app(shared: Arc<Shared>) -> Router {
+fn app(shared: Arc<Shared>, identity_settings: identity::routes::Settings) -> Router {
     Router::new()
         .route("/v1.0", any(graph::http::endpoint))
         .route("/v1.0/{*rest}", any(graph::http::endpoint))
         .merge(control::router())
+        .merge(identity::routes::router(shared.clone(), identity_settings))
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             log::log_requests,
@@ -252,7 +257,7 @@ pub async fn start(config: Config) -> Result<Running> {
         config.manual_approval,
     ));
     let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(serve(listener, app(shared.clone()), rx));
+    let task = tokio::spawn(serve(listener, app(shared.clone(), config.identity), rx));
     Ok(Running {
         ready,
         addr,

@@ -142,11 +142,12 @@ impl Perm {
 /// (msgraph-sdk-php #1163: "/me request is only valid with delegated authentication flow.").
 pub fn authorize(
     key: &SigningKey,
+    base_url: &str,
     tenant_id: &str,
     authorization: Option<&str>,
     perm: Perm,
 ) -> Result<Claims, GraphError> {
-    let claims = authenticate(key, tenant_id, authorization)?;
+    let claims = authenticate(key, base_url, tenant_id, authorization)?;
     let (roles, scopes) = perm.allowed();
     let ok = if claims.is_app_only() {
         if perm == Perm::Me {
@@ -175,8 +176,13 @@ pub fn authorize(
 
 /// The token's claims when it is a valid Graph token of this tenant. The messages are those
 /// Graph sends for these cases (graph-reference §6.1 "InvalidAuthenticationToken").
+///
+/// Besides Graph's own audiences, the emulator's base URL is accepted: the Azure CLI uses its
+/// cloud's `microsoftGraphResourceId` both as Graph's base URL and as the token audience, and
+/// `/metadata/endpoints` points that at the emulator (identity `routes::metadata_endpoints`).
 pub fn authenticate(
     key: &SigningKey,
+    base_url: &str,
     tenant_id: &str,
     authorization: Option<&str>,
 ) -> Result<Claims, GraphError> {
@@ -189,7 +195,13 @@ pub fn authenticate(
     if token.is_empty() {
         return Err(GraphError::unauthenticated("Access token is empty."));
     }
-    let claims = token::verify(Keys::Signing(key), token, GRAPH_AUDIENCES).map_err(|e| {
+    let emulator = crate::emulator::identity::signin::emulator_audiences(base_url);
+    let audiences: Vec<&str> = GRAPH_AUDIENCES
+        .iter()
+        .copied()
+        .chain(emulator.iter().map(String::as_str))
+        .collect();
+    let claims = token::verify(Keys::Signing(key), token, &audiences).map_err(|e| {
         GraphError::unauthenticated(match e {
             VerifyError::Expired => "Access token has expired or is not yet valid.",
             VerifyError::NotYetValid => "Access token has expired or is not yet valid.",

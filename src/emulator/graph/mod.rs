@@ -724,6 +724,7 @@ fn serve(shared: &Shared, req: &GraphRequest, m: &Matched) -> GraphResponse {
     let tenant_id = shared.tenant().tenant_id().to_owned();
     if let Err(e) = auth::authorize(
         &shared.signing_key,
+        &shared.base_url,
         &tenant_id,
         req.authorization.as_deref(),
         m.op.perm(),
@@ -1012,8 +1013,12 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
             )
         }
         Me => {
-            let claims =
-                auth::authenticate(&shared.signing_key, t.tenant_id(), req.authorization.as_deref())?;
+            let claims = auth::authenticate(
+                &shared.signing_key,
+                &shared.base_url,
+                t.tenant_id(),
+                req.authorization.as_deref(),
+            )?;
             let user = t
                 .user(&claims.oid)
                 .cloned()

@@ -229,6 +229,11 @@ pub struct SignError(#[source] jsonwebtoken::errors::Error);
 /// Signs `claims` with `key`: RS256, header `{typ, alg, x5t, kid}` as Entra's v1 tokens
 /// (`data/identity-platform.json` → `doc_example_v1_header`).
 pub fn issue(key: &SigningKey, claims: &Claims) -> Result<String, SignError> {
+    issue_any(key, claims)
+}
+
+/// Signs any claim set the emulator issues (id tokens, refresh tokens) the same way.
+pub fn issue_any<T: Serialize>(key: &SigningKey, claims: &T) -> Result<String, SignError> {
     let mut header = Header::new(Algorithm::RS256);
     header.typ = Some("JWT".to_owned());
     header.x5t = Some(key.x5t().to_owned());
@@ -307,6 +312,11 @@ pub fn verify(keys: Keys<'_>, token: &str, expected_audiences: &[&str]) -> Resul
 /// The claims of a token without checking anything: for `provision token --decode` and for
 /// error messages. Never use the result to make an access decision.
 pub fn decode_unverified(token: &str) -> Result<Claims, VerifyError> {
+    decode_unverified_as(token)
+}
+
+/// The payload of any JWT as `T`, unverified (to find which key should verify it).
+pub fn decode_unverified_as<T: serde::de::DeserializeOwned>(token: &str) -> Result<T, VerifyError> {
     use base64::Engine as _;
     let payload = token
         .split('.')
