@@ -1,0 +1,98 @@
+//! The emulator's own control plane under `/_emulator/` (no authentication, SPEC.md
+//! "Emulator"): the request log, statistics, reset, the tenant's state and the fault knobs.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Faults;
+use super::state::Shared;
+use super::store::Tenant;
+
+pub fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/_emulator/requests", get(requests))
+        .route("/_emulator/stats", get(stats))
+        .route("/_emulator/reset", post(reset))
+        .route("/_emulator/state", get(state))
+        .route("/_emulator/faults", get(get_faults).put(put_faults))
+}
+
+#[derive(Deserialize)]
+struct Since {
+    /// Only entries with a larger `seq`.
+    after: Option<u64>,
+}
+
+/// `GET /_emulator/requests[?after=SEQ]`: the log entries, oldest first.
+async fn requests(State(shared): State<Arc<Shared>>, Query(q): Query<Since>) -> Json<Value> {
+    let log = shared.request_log();
+    let after = q.after.unwrap_or(0);
+    let entries: Vec<&super::log::LogEntry> = log.entries.iter().filter(|e| e.seq > after).collect();
+    Json(json!(entries))
+}
+
+/// `GET /_emulator/stats`: requests by kind, injected faults by kind, early retries.
+async fn stats(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let requests = shared.request_log().by_kind.clone();
+    let injector = shared.injector();
+    Json(json!({
+        "requests": requests,
+        "faults": injector.counts_by_kind(),
+        "retry_after_violations": injector.retry_after_violations,
+    }))
+}
+
+/// `POST /_emulator/reset`: a freshly seeded tenant with the same tenant id, domain, signing
+/// key, clients and secrets; the log and counters start again.
+async fn reset(State(shared): State<Arc<Shared>>) -> Response {
+    let mut tenant = shared.tenant();
+    let lag = tenant.replication_lag_ms;
+    let mut fresh = Tenant::seed(tenant.identity.clone());
+    fresh.replication_lag_ms = lag;
+    *tenant = fresh;
+    let saved = shared.persist(&tenant);
+    drop(tenant);
+    shared.request_log().clear();
+    let faults = shared.injector().faults.clone();
+    shared.injector().set(faults);
+    {
+        let mut inj = shared.injector();
+        inj.counts = Default::default();
+        inj.retry_after_violations = 0;
+    }
+    match saved {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": format!("cannot save the emulator state: {e}")})),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /_emulator/state`: the tenant as it is saved with `--state`.
+async fn state(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let tenant = shared.tenant();
+    Json(serde_json::to_value(&*tenant).unwrap_or(Value::Null))
+}
+
+async fn get_faults(State(shared): State<Arc<Shared>>) -> Json<Faults> {
+    Json(shared.injector().faults.clone())
+}
+
+/// `PUT /_emulator/faults` with the knobs in snake_case; missing knobs are 0 / none.
+async fn put_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Faults>) -> Response {
+    if let Err(message) = faults.check() {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response();
+    }
+    shared.tenant().replication_lag_ms = faults.replication_lag_ms;
+    shared.injector().set(faults.clone());
+    Json(faults).into_response()
+}

@@ -1,0 +1,116 @@
+//! The HTTP face of Graph: turns an axum request under `/v1.0/` into a [`GraphRequest`], adds
+//! latency and dropped connections, and writes the [`GraphResponse`] with Graph's headers.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use super::{GraphRequest, GraphResponse, handle};
+use crate::emulator::http_util::{parse_query, percent_decode};
+use crate::emulator::log::{DropConnection, RequestKind};
+use crate::emulator::state::Shared;
+use crate::emulator::store::GraphError;
+
+/// The content type Graph sends with JSON (`data/graph-common.json` → batch example headers).
+pub const CONTENT_TYPE: &str =
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// Handler for every method on `/v1.0/*`.
+pub async fn endpoint(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    // Graph echoes the caller's client-request-id, or repeats its request-id (§6.1 captures).
+    let client_request_id = header(&headers, "client-request-id").unwrap_or_else(|| request_id.clone());
+    let latency = shared.injector().latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if shared.injector().drop_connection() {
+        let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        r.extensions_mut().insert(DropConnection);
+        r.extensions_mut().insert(RequestKind("dropped"));
+        return r;
+    }
+    let raw_path = uri.path();
+    let after_version = raw_path.get(5..).unwrap_or_default();
+    let parsed_body = if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(None)
+    } else {
+        serde_json::from_slice(&body).map(Some)
+    };
+    let resp = match parsed_body {
+        // Graph's text for an unreadable JSON body.
+        Err(_) => GraphResponse::error(GraphError::new(
+            400,
+            "BadRequest",
+            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+        )),
+        Ok(body) => {
+            let req = GraphRequest {
+                method: method.as_str().to_ascii_uppercase(),
+                path: format!("/{}", percent_decode(after_version.trim_start_matches('/'))),
+                query: parse_query(uri.query().unwrap_or_default()),
+                authorization: header(&headers, "authorization"),
+                prefer: header(&headers, "prefer"),
+                consistency_level: header(&headers, "consistencylevel"),
+                body,
+            };
+            let shared = shared.clone();
+            // The store works under a std mutex; keep it off the async workers.
+            match tokio::task::spawn_blocking(move || handle(&shared, &req, true)).await {
+                Ok(r) => r,
+                Err(_) => GraphResponse::error(GraphError::new(
+                    500,
+                    "generalException",
+                    "An unspecified error has occurred.",
+                )),
+            }
+        }
+    };
+    render(resp, &request_id, &client_request_id)
+}
+
+/// Write a Graph answer: status, `request-id`/`client-request-id`, Graph's content type.
+pub fn render(resp: GraphResponse, request_id: &str, client_request_id: &str) -> Response {
+    if resp.dropped {
+        let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        r.extensions_mut().insert(DropConnection);
+        r.extensions_mut().insert(RequestKind(resp.kind));
+        return r;
+    }
+    let resp = resp.finish(request_id, client_request_id);
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = Response::builder().status(status);
+    builder = builder
+        .header("Cache-Control", "no-cache")
+        .header("OData-Version", "4.0");
+    for (k, v) in &resp.headers {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            builder = builder.header(k.as_str(), v);
+        }
+    }
+    let body = match &resp.body {
+        Some(b) => {
+            builder = builder.header("Content-Type", CONTENT_TYPE);
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    let mut r = builder
+        .body(body)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    r.extensions_mut().insert(RequestKind(resp.kind));
+    r
+}

@@ -1,0 +1,329 @@
+//! A local Microsoft Graph + identity platform emulator (SPEC.md "Emulator"), on one port:
+//! Graph v1.0 under `/v1.0/`, the identity platform under `/{tenant}/`, the control plane under
+//! `/_emulator/`.
+//!
+//! ```text
+//! TCP ─▶ serve loop (hyper; a DropConnection response closes the socket)
+//!      ─▶ log::log_requests (request log, redacted)
+//!      ─▶ /v1.0/*      graph::http ─▶ faults ─▶ graph::auth ─▶ graph (route table) ─▶ store
+//!         /{tenant}/*  identity (tokens, device code, discovery)
+//!         /_emulator/* control
+//! ```
+//!
+//! Modelled on moto (STYLE.md): `store` holds the tenant and Graph's rules and returns typed
+//! [`store::GraphError`]s; `graph` only parses and renders; routing is a table.
+//!
+//! The identity side reads the tenant through [`state::Shared::tenant`] and the read helpers
+//! on [`store::Tenant`] (`application_by_app_id`, `service_principal_by_app_id`,
+//! `service_principal_by_name`, `grants_for`, `app_role_assignments_of`, `admin_user`), signs
+//! with [`state::Shared::signing_key`], and tags its responses with [`log::RequestKind`].
+
+pub mod control;
+pub mod faults;
+pub mod graph;
+pub mod http_util;
+pub mod identity;
+pub mod log;
+pub mod state;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::response::Response;
+use axum::routing::any;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, Result};
+use identity::keys::SigningKey;
+use state::Shared;
+use store::{Tenant, TenantIdentity};
+
+/// How to run the emulator.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub bind: String,
+    pub port: u16,
+    pub tls: bool,
+    /// Keep the tenant in this file (loaded at start, saved after every write).
+    pub state: Option<PathBuf>,
+    pub faults: Faults,
+    /// Device codes wait for `/_emulator/devicecode/{code}/approve` instead of being approved
+    /// at the first poll.
+    pub manual_approval: bool,
+    /// Identity-platform knobs (device-code and token lifetimes); Entra's values by default.
+    pub identity: identity::routes::Settings,
+}
+
+impl Config {
+    pub fn from_args(a: &crate::cli::EmulatorArgs) -> Self {
+        Config {
+            bind: a.bind.clone(),
+            port: a.port,
+            tls: a.tls,
+            state: a.state.clone(),
+            faults: Faults {
+                latency_ms: a.latency_ms,
+                fault_rate: a.fault_rate,
+                throttle_rate: a.throttle_rate,
+                replication_lag_ms: a.replication_lag_ms,
+                drop_rate: 0.0,
+                seed: a.seed,
+            },
+            manual_approval: a.manual_approval,
+            identity: identity::routes::Settings::default(),
+        }
+    }
+
+    /// `127.0.0.1`, a free port, no TLS, no faults, no state file: for tests and `--emulator`.
+    pub fn local() -> Self {
+        Config {
+            bind: "127.0.0.1".into(),
+            port: 0,
+            tls: false,
+            state: None,
+            faults: Faults::default(),
+            manual_approval: false,
+            identity: identity::routes::Settings::default(),
+        }
+    }
+}
+
+/// The fault knobs (`--latency-ms` … and `PUT /_emulator/faults`, snake_case).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Added to every Graph request.
+    pub latency_ms: u64,
+    /// Share of Graph requests answered with a transient 5xx.
+    pub fault_rate: f64,
+    /// Share of Graph requests answered with 429 + `Retry-After`.
+    pub throttle_rate: f64,
+    /// How long a new object stays invisible to reads and references.
+    pub replication_lag_ms: u64,
+    /// Share of Graph requests whose connection is closed without an answer.
+    pub drop_rate: f64,
+    /// Seed of the fault generator, so a run replays.
+    pub seed: Option<u64>,
+}
+
+impl Faults {
+    /// Rates are shares between 0 and 1.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        for (name, rate) in [
+            ("fault_rate", self.fault_rate),
+            ("throttle_rate", self.throttle_rate),
+            ("drop_rate", self.drop_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("`{name}` must be between 0 and 1, not `{rate}`"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The ready line `provision emulator` prints, in SPEC.md's key order.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ready {
+    pub graph_url: String,
+    pub authority_url: String,
+    pub tenant_id: String,
+    pub tenant_domain: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub reader_client_id: String,
+    pub reader_client_secret: String,
+    pub ca_cert: Option<String>,
+}
+
+/// A running emulator.
+pub struct Running {
+    pub ready: Ready,
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stop accepting, close open connections and wait for the server task.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// The shared state (tests and the in-process `--emulator` mode read the tenant here).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+/// Load the tenant from `--state`, or seed a new one (and save it when a path is given).
+async fn load_or_seed(path: Option<&PathBuf>) -> Result<Tenant> {
+    if let Some(p) = path
+        && p.exists()
+    {
+        return state::load_state(p).map_err(|e| {
+            Error::failure(format!("cannot read the emulator state `{}`", p.display())).with_source(e)
+        });
+    }
+    // RSA key generation takes a moment: keep it off the async workers.
+    let key = tokio::task::spawn_blocking(|| SigningKey::generate("provision emulator token signing"))
+        .await
+        .map_err(|e| Error::failure("cannot generate the emulator's signing key").with_source(e))?
+        .map_err(|e| Error::failure("cannot generate the emulator's signing key").with_source(e))?;
+    let identity = TenantIdentity::generate(key.private_key_pem().to_owned(), key.certificate_pem());
+    let tenant = Tenant::seed(identity);
+    if let Some(p) = path {
+        state::save_state(p, &tenant).map_err(|e| {
+            Error::failure(format!("cannot write the emulator state `{}`", p.display())).with_source(e)
+        })?;
+    }
+    Ok(tenant)
+}
+
+/// The whole application: Graph, control, identity, with the request log around them.
+fn app(shared: Arc<Shared>, identity_settings: identity::routes::Settings) -> Router {
+    Router::new()
+        .route("/v1.0", any(graph::http::endpoint))
+        .route("/v1.0/{*rest}", any(graph::http::endpoint))
+        .merge(control::router())
+        .merge(identity::routes::router(shared.clone(), identity_settings))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            log::log_requests,
+        ))
+        .with_state(shared)
+}
+
+/// Bind, seed or load the tenant, and serve in a tokio task.
+pub async fn start(config: Config) -> Result<Running> {
+    config.faults.check().map_err(Error::failure)?;
+    if config.tls {
+        return Err(Error::failure(
+            "`--tls` needs the identity platform's certificate authority, which this build lacks",
+        )
+        .with_help("run without `--tls`; plain http is accepted on loopback addresses"));
+    }
+    let mut tenant = load_or_seed(config.state.as_ref()).await?;
+    tenant.replication_lag_ms = config.faults.replication_lag_ms;
+    let signing_key = SigningKey::from_pem(
+        &tenant.identity.signing_key_pem,
+        &tenant.identity.signing_cert_pem,
+    )
+    .map_err(|e| Error::failure("the emulator state holds an unusable signing key").with_source(e))?;
+    let listener = TcpListener::bind((config.bind.as_str(), config.port))
+        .await
+        .map_err(|e| {
+            Error::failure(format!("cannot listen on `{}:{}`", config.bind, config.port)).with_source(e)
+        })?;
+    let addr = listener.local_addr()?;
+    // A wildcard bind is reached through loopback.
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
+    let base_url = format!("http://{host}:{}", addr.port());
+    let ready = Ready {
+        graph_url: format!("{base_url}/v1.0"),
+        authority_url: base_url.clone(),
+        tenant_id: tenant.identity.tenant_id.clone(),
+        tenant_domain: tenant.identity.domain.clone(),
+        client_id: tenant.identity.admin_client_id.clone(),
+        client_secret: tenant.identity.admin_client_secret.clone(),
+        reader_client_id: tenant.identity.reader_client_id.clone(),
+        reader_client_secret: tenant.identity.reader_client_secret.clone(),
+        ca_cert: None,
+    };
+    let injector = faults::Injector::new(config.faults.clone());
+    let shared = Arc::new(Shared::new(
+        tenant,
+        signing_key,
+        base_url,
+        config.state.clone(),
+        injector,
+        config.manual_approval,
+    ));
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(serve(listener, app(shared.clone(), config.identity), rx));
+    Ok(Running {
+        ready,
+        addr,
+        shared,
+        shutdown: tx,
+        task,
+    })
+}
+
+/// The error a connection service returns to make hyper close the socket without answering.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// One connection's service: the router, except that a response marked
+/// [`log::DropConnection`] becomes an error, on which hyper closes the connection unanswered.
+#[derive(Clone)]
+struct ConnService {
+    app: Router,
+}
+
+impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
+    type Response = Response;
+    type Error = Dropped;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<Response, Dropped>> + Send>>;
+
+    fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        let mut app = self.app.clone();
+        Box::pin(async move {
+            let resp = match tower_service::Service::call(&mut app, req.map(Body::new)).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            if resp.extensions().get::<log::DropConnection>().is_some() {
+                return Err(Dropped);
+            }
+            Ok(resp)
+        })
+    }
+}
+
+/// Accept connections until shutdown; then drop the open ones.
+async fn serve(listener: TcpListener, app: Router, mut shutdown: watch::Receiver<bool>) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let svc = ConnService { app: app.clone() };
+                conns.spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+                // Reap finished connections so the set does not grow without bound.
+                while conns.try_join_next().is_some() {}
+            }
+        }
+    }
+    conns.abort_all();
+}
