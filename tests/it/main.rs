@@ -8,3 +8,7 @@ mod manifest_examples;
 mod manifest_props;
 // The real binary: `provision validate` and `provision init`.
 mod manifest_cli;
+// Shared support for end-to-end tests: in-process emulator, the real binary, request log.
+mod support;
+// plan, apply and destroy against the emulator.
+mod reconcile;
