@@ -83,6 +83,8 @@ pub enum Cloud {
 pub enum Command {
     /// Print shell completions
     Completions(CompletionsArgs),
+    /// Run the local Microsoft Graph + identity platform emulator
+    Emulator(EmulatorArgs),
 }
 
 #[derive(Debug, Args)]

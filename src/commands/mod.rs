@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::output::Printer;
 
 mod completions;
+mod emulator;
 
 /// Run the parsed command line; the returned number is the exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
@@ -16,5 +17,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
     );
     match cli.command {
         Command::Completions(args) => completions::run(&args, &printer),
+        Command::Emulator(args) => emulator::run(&args, &printer).await,
     }
 }
