@@ -93,6 +93,8 @@ pub enum Command {
     Init(InitArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
+    /// Run the local Microsoft Graph + identity platform emulator
+    Emulator(EmulatorArgs),
 }
 
 #[derive(Debug, Args)]

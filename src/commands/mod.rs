@@ -8,8 +8,9 @@ use crate::output::Printer;
 mod apply;
 mod completions;
 mod destroy;
-pub(crate) mod plan;
+mod emulator;
 mod init;
+pub(crate) mod plan;
 mod validate;
 
 /// Run the parsed command line; the returned number is the exit code.
@@ -26,5 +27,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Plan(args) => plan::run(&cli.global, &args).await,
         Command::Apply(args) => apply::run(&cli.global, &args).await,
         Command::Destroy(args) => destroy::run(&cli.global, &args).await,
+        Command::Emulator(args) => emulator::run(&args, &printer).await,
     }
 }

@@ -12,3 +12,7 @@ mod manifest_cli;
 mod support;
 // plan, apply and destroy against the emulator.
 mod reconcile;
+// The emulator's Graph side over real HTTP: Graph's statuses, codes and shapes, faults, control.
+mod emulator_graph;
+// The identity platform over real HTTP: sign-in grants, AADSTS errors, tokens, discovery, ARM.
+mod emulator_identity;

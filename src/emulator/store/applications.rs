@@ -129,6 +129,16 @@ fn check_required_resource_access(body: &Object, audience: &str) -> GraphResult<
     Ok(())
 }
 
+/// A timestamp with .NET's seven fractional digits, as passwordCredential dates are written.
+fn ticks(at: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::Timelike;
+    format!(
+        "{}.{:07}Z",
+        at.format("%Y-%m-%dT%H:%M:%S"),
+        at.nanosecond() % 1_000_000_000 / 100
+    )
+}
+
 fn check_display_name(body: &Object, required: bool) -> GraphResult<()> {
     match body.get("displayName") {
         None if !required => Ok(()),
@@ -389,14 +399,10 @@ impl Tenant {
         let now = chrono::Utc::now();
         let text = text.unwrap_or_else(new_secret_text);
         let key_id = new_guid();
-        // "The default value is startDateTime + 2 years" (addPassword docs).
-        let end = end.unwrap_or_else(|| {
-            format!(
-                "{}",
-                (now + chrono::Duration::days(730)).format("%Y-%m-%dT%H:%M:%S%.7fZ")
-            )
-        });
-        let start = format!("{}", now.format("%Y-%m-%dT%H:%M:%S%.7fZ"));
+        // "The default value is startDateTime + 2 years" (addPassword docs); Graph writes
+        // seven fractional digits (`2021-09-09T19:50:29.3086381Z`).
+        let end = end.unwrap_or_else(|| ticks(now + chrono::Duration::days(730)));
+        let start = ticks(now);
         let hint: String = text.chars().take(3).collect();
         let visible = json!({
             "customKeyIdentifier": null,
