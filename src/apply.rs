@@ -51,7 +51,9 @@ impl Report {
         if let Some(e) = &self.resource_error {
             return Some(("resource service principals", e.as_ref()));
         }
-        self.apps.iter().find_map(|a| a.error.as_ref().map(|e| (a.unique_name.as_str(), e.as_ref())))
+        self.apps
+            .iter()
+            .find_map(|a| a.error.as_ref().map(|e| (a.unique_name.as_str(), e.as_ref())))
     }
 }
 
@@ -62,9 +64,11 @@ fn failed(result: &mut AppResult, e: GraphError) {
 /// Run the plan. Never returns early on one app's failure: every app gets as far as it can.
 pub async fn apply(graph: &GraphClient, plan: &Plan) -> Report {
     // Resource service principals for first-party APIs, alongside the applications.
-    let resources_fut = join_all(plan.resource_service_principals.iter().map(|r| async move {
-        (r.key.clone(), r.name.clone(), ensure_sp(graph, &r.app_id).await)
-    }));
+    let resources_fut = join_all(
+        plan.resource_service_principals
+            .iter()
+            .map(|r| async move { (r.key.clone(), r.name.clone(), ensure_sp(graph, &r.app_id).await) }),
+    );
     let apps_fut = join_all(plan.apps.iter().map(|app| stage_one(graph, app)));
     let (resources, stage_one_results) = futures::join!(resources_fut, apps_fut);
 
@@ -94,7 +98,11 @@ pub async fn apply(graph: &GraphClient, plan: &Plan) -> Report {
         }))
         .await
     };
-    Report { resource_service_principals: created, apps, resource_error }
+    Report {
+        resource_service_principals: created,
+        apps,
+        resource_error,
+    }
 }
 
 /// The application and its service principal.
@@ -112,9 +120,14 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan) -> AppResult {
     if step.action != Action::NoOp {
         let written = if step.pinned {
             let app_id = step.app_id.clone().unwrap_or_default();
-            graph.update_application_by_app_id(&app_id, step.body.clone()).await.map(|_| None)
+            graph
+                .update_application_by_app_id(&app_id, step.body.clone())
+                .await
+                .map(|_| None)
         } else {
-            graph.upsert_application(&app.unique_name, step.body.clone()).await
+            graph
+                .upsert_application(&app.unique_name, step.body.clone())
+                .await
         };
         match written {
             Ok(Some(created)) => {
@@ -152,7 +165,9 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan) -> AppResult {
         match ensure_sp(graph, &app_id).await {
             Ok(sp) => {
                 result.service_principal_id = Some(sp.id);
-                result.done.push(format!("+ service principal {}", app.unique_name));
+                result
+                    .done
+                    .push(format!("+ service principal {}", app.unique_name));
             }
             Err(e) => failed(&mut result, e),
         }
@@ -161,8 +176,11 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan) -> AppResult {
 }
 
 async fn read_back_application(graph: &GraphClient, unique_name: &str) -> Result<Application, GraphError> {
-    let call = Call::get(format!("/applications(uniqueName='{}')", crate::graph::client::odata_literal(unique_name)))
-        .lag(GraphError::is_not_found);
+    let call = Call::get(format!(
+        "/applications(uniqueName='{}')",
+        crate::graph::client::odata_literal(unique_name)
+    ))
+    .lag(GraphError::is_not_found);
     graph.fetch(&call).await
 }
 
@@ -172,22 +190,51 @@ async fn ensure_sp(graph: &GraphClient, app_id: &str) -> Result<ServicePrincipal
     if let Some(sp) = graph.ensure_service_principal(app_id).await? {
         return Ok(sp);
     }
-    let call = Call::get(format!("/servicePrincipals(appId='{}')", crate::graph::client::odata_literal(app_id)))
-        .lag(GraphError::is_not_found);
+    let call = Call::get(format!(
+        "/servicePrincipals(appId='{}')",
+        crate::graph::client::odata_literal(app_id)
+    ))
+    .lag(GraphError::is_not_found);
     graph.fetch(&call).await
 }
 
 /// Grants and app role assignments.
-async fn stage_two(graph: &GraphClient, app: &AppPlan, resource_ids: &BTreeMap<ApiRef, String>, result: &mut AppResult) {
-    let Some(client_sp) = result.service_principal_id.clone() else { return };
+async fn stage_two(
+    graph: &GraphClient,
+    app: &AppPlan,
+    resource_ids: &BTreeMap<ApiRef, String>,
+    result: &mut AppResult,
+) {
+    let Some(client_sp) = result.service_principal_id.clone() else {
+        return;
+    };
     let grant_futs = app.grants.iter().filter(|g| g.action != Action::NoOp).map(|g| {
         let client_sp = client_sp.clone();
-        async move { (format!("{} consent {} ({})", sign(g.action), g.resource, g.after.join(" ")), do_grant(graph, &client_sp, g, resource_ids).await) }
+        async move {
+            (
+                format!(
+                    "{} consent {} ({})",
+                    sign(g.action),
+                    g.resource,
+                    g.after.join(" ")
+                ),
+                do_grant(graph, &client_sp, g, resource_ids).await,
+            )
+        }
     });
-    let assignment_futs = app.assignments.iter().filter(|a| a.action != Action::NoOp).map(|a| {
-        let client_sp = client_sp.clone();
-        async move { (format!("{} app role {} {}", sign(a.action), a.resource, a.role), do_assignment(graph, &client_sp, a, resource_ids).await) }
-    });
+    let assignment_futs = app
+        .assignments
+        .iter()
+        .filter(|a| a.action != Action::NoOp)
+        .map(|a| {
+            let client_sp = client_sp.clone();
+            async move {
+                (
+                    format!("{} app role {} {}", sign(a.action), a.resource, a.role),
+                    do_assignment(graph, &client_sp, a, resource_ids).await,
+                )
+            }
+        });
     let (grants, assignments) = futures::join!(join_all(grant_futs), join_all(assignment_futs));
     let mut denied = Vec::new();
     for (line, outcome) in grants.into_iter().chain(assignments) {
@@ -215,25 +262,44 @@ fn sign(a: Action) -> &'static str {
     }
 }
 
-fn resource_sp_id(step_sp: &Option<String>, key: &Option<ApiRef>, resource_ids: &BTreeMap<ApiRef, String>) -> Option<String> {
-    step_sp.clone().or_else(|| key.as_ref().and_then(|k| resource_ids.get(k).cloned()))
+fn resource_sp_id(
+    step_sp: &Option<String>,
+    key: &Option<ApiRef>,
+    resource_ids: &BTreeMap<ApiRef, String>,
+) -> Option<String> {
+    step_sp
+        .clone()
+        .or_else(|| key.as_ref().and_then(|k| resource_ids.get(k).cloned()))
 }
 
 fn is_duplicate(e: &GraphError) -> bool {
     // §11.1(a): 400 Request_BadRequest now, 409 in 2021; match on the message too.
-    e.status() == Some(409) || (e.status() == Some(400) && e.message().to_ascii_lowercase().contains("already exist"))
+    e.status() == Some(409)
+        || (e.status() == Some(400) && e.message().to_ascii_lowercase().contains("already exist"))
 }
 
 fn outcome_unknown(e: &GraphError) -> bool {
     matches!(e, GraphError::Transport { .. }) || matches!(e.status(), Some(500 | 502))
 }
 
-async fn do_grant(graph: &GraphClient, client_sp: &str, g: &GrantStep, resource_ids: &BTreeMap<ApiRef, String>) -> Result<(), GraphError> {
+async fn do_grant(
+    graph: &GraphClient,
+    client_sp: &str,
+    g: &GrantStep,
+    resource_ids: &BTreeMap<ApiRef, String>,
+) -> Result<(), GraphError> {
     let scope = g.after.join(" ");
     match g.action {
         Action::NoOp => Ok(()),
-        Action::Update => graph.update_grant(g.grant_id.as_deref().unwrap_or_default(), &scope).await,
-        Action::Delete => match graph.delete_grant(g.grant_id.as_deref().unwrap_or_default()).await {
+        Action::Update => {
+            graph
+                .update_grant(g.grant_id.as_deref().unwrap_or_default(), &scope)
+                .await
+        }
+        Action::Delete => match graph
+            .delete_grant(g.grant_id.as_deref().unwrap_or_default())
+            .await
+        {
             Err(e) if e.is_not_found() => Ok(()),
             other => other,
         },
@@ -250,11 +316,17 @@ async fn do_grant(graph: &GraphClient, client_sp: &str, g: &GrantStep, resource_
                         // Someone (another run, or our own POST whose answer was lost) holds
                         // the grant already: read it and set its scope in place.
                         let grants = graph.grants_of_client(client_sp).await?;
-                        match grants.iter().find(|x| x.consent_type == "AllPrincipals" && x.resource_id.eq_ignore_ascii_case(&resource)) {
+                        match grants.iter().find(|x| {
+                            x.consent_type == "AllPrincipals" && x.resource_id.eq_ignore_ascii_case(&resource)
+                        }) {
                             Some(existing) => {
                                 let mut have = existing.scopes();
                                 have.sort();
-                                return if have == g.after { Ok(()) } else { graph.update_grant(&existing.id, &scope).await };
+                                return if have == g.after {
+                                    Ok(())
+                                } else {
+                                    graph.update_grant(&existing.id, &scope).await
+                                };
                             }
                             None if is_duplicate(&e) && attempts >= 4 => return Err(e),
                             None => continue,
@@ -267,10 +339,18 @@ async fn do_grant(graph: &GraphClient, client_sp: &str, g: &GrantStep, resource_
     }
 }
 
-async fn do_assignment(graph: &GraphClient, client_sp: &str, a: &AssignmentStep, resource_ids: &BTreeMap<ApiRef, String>) -> Result<(), GraphError> {
+async fn do_assignment(
+    graph: &GraphClient,
+    client_sp: &str,
+    a: &AssignmentStep,
+    resource_ids: &BTreeMap<ApiRef, String>,
+) -> Result<(), GraphError> {
     match a.action {
         Action::NoOp | Action::Update => Ok(()),
-        Action::Delete => match graph.delete_assignment(client_sp, a.assignment_id.as_deref().unwrap_or_default()).await {
+        Action::Delete => match graph
+            .delete_assignment(client_sp, a.assignment_id.as_deref().unwrap_or_default())
+            .await
+        {
             Err(e) if e.is_not_found() => Ok(()),
             other => other,
         },
@@ -281,12 +361,18 @@ async fn do_assignment(graph: &GraphClient, client_sp: &str, a: &AssignmentStep,
             let mut attempts = 0;
             loop {
                 attempts += 1;
-                match graph.create_assignment(client_sp, &resource, &a.app_role_id).await {
+                match graph
+                    .create_assignment(client_sp, &resource, &a.app_role_id)
+                    .await
+                {
                     Ok(_) => return Ok(()),
                     Err(e) if is_duplicate(&e) => return Ok(()),
                     Err(e) if outcome_unknown(&e) && attempts < 4 => {
                         let existing = graph.assignments_of_sp(client_sp).await?;
-                        if existing.iter().any(|x| x.app_role_id.eq_ignore_ascii_case(&a.app_role_id) && x.resource_id.eq_ignore_ascii_case(&resource)) {
+                        if existing.iter().any(|x| {
+                            x.app_role_id.eq_ignore_ascii_case(&a.app_role_id)
+                                && x.resource_id.eq_ignore_ascii_case(&resource)
+                        }) {
                             return Ok(());
                         }
                     }

@@ -29,7 +29,10 @@ impl Endpoints {
         let (login, graph) = match cloud {
             Cloud::Public => ("https://login.microsoftonline.com", "https://graph.microsoft.com"),
             Cloud::Usgov => ("https://login.microsoftonline.us", "https://graph.microsoft.us"),
-            Cloud::China => ("https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn"),
+            Cloud::China => (
+                "https://login.chinacloudapi.cn",
+                "https://microsoftgraph.chinacloudapi.cn",
+            ),
         };
         Endpoints {
             graph_url: format!("{graph}/v1.0"),
@@ -58,9 +61,8 @@ fn env(name: &str) -> Option<String> {
 /// Plain `http://` is refused except on loopback addresses (SPEC.md), so that a token is never
 /// sent in clear over a network.
 pub fn check_endpoint(what: &str, url: &str) -> Result<()> {
-    let parsed = url::Url::parse(url).map_err(|e| {
-        Error::failure(format!("{what} `{url}` is not a URL")).with_source(e)
-    })?;
+    let parsed = url::Url::parse(url)
+        .map_err(|e| Error::failure(format!("{what} `{url}` is not a URL")).with_source(e))?;
     match parsed.scheme() {
         "https" => Ok(()),
         "http" => {
@@ -77,7 +79,9 @@ pub fn check_endpoint(what: &str, url: &str) -> Result<()> {
                     .with_help("use https://; plain http:// is only allowed on loopback addresses"))
             }
         }
-        other => Err(Error::failure(format!("{what} `{url}` has the unsupported scheme `{other}`"))),
+        other => Err(Error::failure(format!(
+            "{what} `{url}` has the unsupported scheme `{other}`"
+        ))),
     }
 }
 
@@ -91,21 +95,28 @@ pub fn http_client(ca_cert: Option<&PathBuf>) -> Result<reqwest::Client> {
         .timeout(Duration::from_secs(60))
         .pool_idle_timeout(Duration::from_secs(30));
     if let Some(path) = ca_cert {
-        let pem = std::fs::read(path)
-            .map_err(|e| Error::failure(format!("cannot read the CA certificate `{}`", path.display())).with_source(e))?;
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::failure(format!("cannot read the CA certificate `{}`", path.display())).with_source(e)
+        })?;
         let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
             Error::failure(format!("`{}` is not a PEM certificate", path.display())).with_source(e)
         })?;
         builder = builder.add_root_certificate(cert);
     }
-    builder.build().map_err(|e| Error::failure("cannot set up the HTTP client").with_source(e))
+    builder
+        .build()
+        .map_err(|e| Error::failure("cannot set up the HTTP client").with_source(e))
 }
 
 impl Context {
     /// Resolve the global flags and the environment. With `emulator`, start the in-process
     /// emulator on its persistent state and point everything at it.
     pub async fn new(global: &GlobalArgs, emulator: Option<&crate::cli::UseEmulator>) -> Result<Self> {
-        let printer = Arc::new(Printer::new(global.format.unwrap_or_default(), global.verbose, global.no_color));
+        let printer = Arc::new(Printer::new(
+            global.format.unwrap_or_default(),
+            global.verbose,
+            global.no_color,
+        ));
         if let Some(u) = emulator.filter(|u| u.emulator) {
             return Self::with_emulator(global, printer, u).await;
         }
@@ -113,12 +124,21 @@ impl Context {
         if let Some(g) = &global.graph_url {
             endpoints.graph_url = g.trim_end_matches('/').to_owned();
         }
-        if let Some(a) = global.authority_url.clone().or_else(|| env("PROVISION_AUTHORITY_URL")).or_else(|| env("AZURE_AUTHORITY_HOST")) {
+        if let Some(a) = global
+            .authority_url
+            .clone()
+            .or_else(|| env("PROVISION_AUTHORITY_URL"))
+            .or_else(|| env("AZURE_AUTHORITY_HOST"))
+        {
             endpoints.authority_url = a.trim_end_matches('/').to_owned();
         }
         check_endpoint("the Graph URL", &endpoints.graph_url)?;
         check_endpoint("the authority URL", &endpoints.authority_url)?;
-        let tenant = global.tenant.clone().or_else(|| env("PROVISION_TENANT")).or_else(|| env("AZURE_TENANT_ID"));
+        let tenant = global
+            .tenant
+            .clone()
+            .or_else(|| env("PROVISION_TENANT"))
+            .or_else(|| env("AZURE_TENANT_ID"));
         Ok(Context {
             printer,
             endpoints,
@@ -130,7 +150,11 @@ impl Context {
         })
     }
 
-    async fn with_emulator(global: &GlobalArgs, printer: Arc<Printer>, u: &crate::cli::UseEmulator) -> Result<Self> {
+    async fn with_emulator(
+        global: &GlobalArgs,
+        printer: Arc<Printer>,
+        u: &crate::cli::UseEmulator,
+    ) -> Result<Self> {
         let state = match &u.emulator_state {
             Some(p) => p.clone(),
             None => default_emulator_state()?,
@@ -139,7 +163,12 @@ impl Context {
         config.state = Some(state.clone());
         let running = crate::emulator::start(config).await?;
         let ready = running.ready.clone();
-        printer.verbose(&format!("emulator: {} (tenant {}, state {})", ready.graph_url, ready.tenant_id, state.display()));
+        printer.verbose(&format!(
+            "emulator: {} (tenant {}, state {})",
+            ready.graph_url,
+            ready.tenant_id,
+            state.display()
+        ));
         let mut endpoints = Endpoints::of(Cloud::Public);
         endpoints.graph_url = ready.graph_url.clone();
         endpoints.authority_url = ready.authority_url.clone();
@@ -168,7 +197,10 @@ impl Context {
             explicit: self.explicit_credentials.clone(),
         })
         .await?;
-        self.printer.verbose(&format!("signed in ({}) to tenant {}", token.source, token.tenant_id));
+        self.printer.verbose(&format!(
+            "signed in ({}) to tenant {}",
+            token.source, token.tenant_id
+        ));
         let client = GraphClient::new(
             self.http.clone(),
             &self.endpoints.graph_url,
@@ -212,7 +244,13 @@ mod tests {
 
     #[test]
     fn clouds_have_their_hosts() {
-        assert_eq!(Endpoints::of(Cloud::Usgov).graph_scope, "https://graph.microsoft.us/.default");
-        assert_eq!(Endpoints::of(Cloud::China).authority_url, "https://login.chinacloudapi.cn");
+        assert_eq!(
+            Endpoints::of(Cloud::Usgov).graph_scope,
+            "https://graph.microsoft.us/.default"
+        );
+        assert_eq!(
+            Endpoints::of(Cloud::China).authority_url,
+            "https://login.chinacloudapi.cn"
+        );
     }
 }

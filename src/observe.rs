@@ -2,6 +2,7 @@
 //! rounds (SPEC.md round budget): (1) each application by its key and each resource API's
 //! service principal; (2) each existing app's service principal, its delegated grants and its
 //! app role assignments, all through the `(appId='…')` key so none waits for another.
+//! The tenant guard is checked alongside (see `check_tenant_guard`).
 
 use std::collections::BTreeSet;
 
@@ -14,7 +15,11 @@ use crate::plan::{Observed, ObservedApp, ResourceState};
 
 /// Read what the manifest's apps and resources look like in the tenant.
 pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) -> Result<Observed> {
-    let apis: BTreeSet<&ApiRef> = desired.apps.iter().flat_map(|a| a.api_permissions.iter().map(|p| &p.api)).collect();
+    let apis: BTreeSet<&ApiRef> = desired
+        .apps
+        .iter()
+        .flat_map(|a| a.api_permissions.iter().map(|p| &p.api))
+        .collect();
 
     // Round 1: applications, resource service principals and (for a domain guard) the
     // organization, all at once.
@@ -28,9 +33,7 @@ pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) ->
         let state = lookup_resource(graph, api).await?;
         Ok::<_, GraphError>(((*api).clone(), state))
     }));
-    let guard_fut = check_tenant_guard(graph, desired.tenant.as_deref(), tenant_id);
-    let (applications, resources, guard) = futures::join!(apps_fut, resources_fut, guard_fut);
-    guard?;
+    let (applications, resources) = futures::join!(apps_fut, resources_fut);
     let applications = applications?;
     let resources = resources?;
 
@@ -59,7 +62,9 @@ pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) ->
                 "the application with appId `{pinned}` already has the unique name `{other}`, not `{}`",
                 app.unique_name
             ))
-            .with_help(format!("set `unique_name = \"{other}\"` in the manifest, or remove `app_id`")));
+            .with_help(format!(
+                "set `unique_name = \"{other}\"` in the manifest, or remove `app_id`"
+            )));
         }
         if app.app_id.is_some() && application.is_none() {
             return Err(Error::failure(format!(
@@ -74,51 +79,104 @@ pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) ->
     let apps = apps
         .into_iter()
         .zip(details)
-        .map(|(application, (service_principal, grants, assignments))| ObservedApp {
-            application,
-            service_principal,
-            grants,
-            assignments,
-        })
+        .map(
+            |(application, (service_principal, grants, assignments))| ObservedApp {
+                application,
+                service_principal,
+                grants,
+                assignments,
+            },
+        )
         .collect();
-    Ok(Observed { tenant_id: tenant_id.to_owned(), apps, resources: resources.into_iter().collect() })
+    Ok(Observed {
+        tenant_id: tenant_id.to_owned(),
+        apps,
+        resources: resources.into_iter().collect(),
+    })
 }
 
 /// Find a resource API's service principal by appId, identifier URI or display name.
 async fn lookup_resource(graph: &GraphClient, api: &ApiRef) -> Result<ResourceState, GraphError> {
     let found = match api {
         ApiRef::Known(app_id) | ApiRef::AppId(app_id) => {
-            return Ok(graph.service_principal_by_app_id(app_id).await?.map_or(ResourceState::Missing, ResourceState::Found));
+            return Ok(graph
+                .service_principal_by_app_id(app_id)
+                .await?
+                .map_or(ResourceState::Missing, ResourceState::Found));
         }
         ApiRef::Name(name) if name.contains("://") => graph.service_principals_by_name(name).await?,
         ApiRef::Name(name) => graph.service_principals_by_display_name(name).await?,
     };
     Ok(match found.len() {
         0 => ResourceState::Missing,
-        1 => found.into_iter().next().map_or(ResourceState::Missing, ResourceState::Found),
+        1 => found
+            .into_iter()
+            .next()
+            .map_or(ResourceState::Missing, ResourceState::Found),
         _ => ResourceState::Ambiguous(found),
     })
 }
 
 /// `tenant = "…"` in the manifest: refuse any other tenant, before anything is written. A GUID
-/// is compared with the token's `tid`; a domain with the organization's verified domains.
-async fn check_tenant_guard(graph: &GraphClient, guard: Option<&str>, tenant_id: &str) -> Result<()> {
+/// is compared with the token's `tid`; a domain is first resolved to its tenant id through the
+/// authority's OpenID metadata (`{authority}/{domain}/v2.0/.well-known/openid-configuration`,
+/// whose `issuer` holds the tenant GUID), which needs no Graph permission: reading
+/// `/organization` would need Organization.Read.All, which provision does not otherwise ask for.
+pub async fn check_tenant_guard(
+    http: &reqwest::Client,
+    authority: &str,
+    guard: Option<&str>,
+    tenant_id: &str,
+) -> Result<()> {
     let Some(guard) = guard else { return Ok(()) };
     let refused = |what: String| {
-        Error::failure(format!("the manifest is for tenant `{guard}`, but the signed-in tenant is {what}"))
-            .with_help("sign in to the right tenant (--tenant, AZURE_TENANT_ID), or change `tenant` in the manifest")
+        Error::failure(format!(
+            "the manifest is for tenant `{guard}`, but the signed-in tenant is {what}"
+        ))
+        .with_help(
+            "sign in to the right tenant (--tenant, AZURE_TENANT_ID), or change `tenant` in the manifest",
+        )
     };
     if uuid::Uuid::parse_str(guard).is_ok() {
-        return if guard.eq_ignore_ascii_case(tenant_id) { Ok(()) } else { Err(refused(format!("`{tenant_id}`"))) };
+        return if guard.eq_ignore_ascii_case(tenant_id) {
+            Ok(())
+        } else {
+            Err(refused(format!("`{tenant_id}`")))
+        };
     }
-    let org = graph.organization().await?;
-    let domains: Vec<String> = org["verifiedDomains"]
-        .as_array()
-        .map(|ds| ds.iter().filter_map(|d| d["name"].as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
-    if domains.iter().any(|d| d.eq_ignore_ascii_case(guard)) {
+    let url = format!(
+        "{}/{}/v2.0/.well-known/openid-configuration",
+        authority.trim_end_matches('/'),
+        url::form_urlencoded::byte_serialize(guard.as_bytes()).collect::<String>()
+    );
+    let cannot = |e: Option<String>| {
+        let err = Error::failure(format!("cannot find the tenant of the domain `{guard}`"))
+            .with_help("check `tenant` in the manifest: it must be a verified domain or the tenant GUID");
+        match e {
+            Some(e) => err.with_source(e),
+            None => err,
+        }
+    };
+    let response = http
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| cannot(Some(e.to_string())))?;
+    if !response.status().is_success() {
+        // Entra answers 400 (AADSTS90002) for a domain no tenant holds.
+        return Err(refused(format!("`{tenant_id}` (`{guard}` belongs to no tenant)")));
+    }
+    let doc: serde_json::Value = response.json().await.map_err(|e| cannot(Some(e.to_string())))?;
+    let issuer = doc["issuer"].as_str().unwrap_or_default();
+    let guard_tid = issuer
+        .split('/')
+        .find(|seg| uuid::Uuid::parse_str(seg).is_ok())
+        .ok_or_else(|| cannot(None))?;
+    if guard_tid.eq_ignore_ascii_case(tenant_id) {
         Ok(())
     } else {
-        Err(refused(format!("`{tenant_id}` ({})", domains.join(", "))))
+        Err(refused(format!(
+            "`{tenant_id}` (`{guard}` is tenant `{guard_tid}`)"
+        )))
     }
 }

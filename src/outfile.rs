@@ -42,7 +42,9 @@ pub fn entries(
 ) -> BTreeMap<String, Entry> {
     let mut out = BTreeMap::new();
     for (app, p) in desired.apps.iter().zip(&plan.apps) {
-        let Some((client_id, object_id, sp_id)) = ids.get(&app.unique_name) else { continue };
+        let Some((client_id, object_id, sp_id)) = ids.get(&app.unique_name) else {
+            continue;
+        };
         let apis = p
             .resources
             .iter()
@@ -51,8 +53,16 @@ pub fn entries(
                 name: r.name.clone(),
                 app_id: r.app_id.clone(),
                 resource_url: r.resource_url.clone(),
-                scopes: p.delegated.get(i).map(|(_, s)| s.iter().map(|v| format!("{}/{v}", r.resource_url)).collect()).unwrap_or_default(),
-                roles: p.application_permissions.get(i).map(|(_, r)| r.clone()).unwrap_or_default(),
+                scopes: p
+                    .delegated
+                    .get(i)
+                    .map(|(_, s)| s.iter().map(|v| format!("{}/{v}", r.resource_url)).collect())
+                    .unwrap_or_default(),
+                roles: p
+                    .application_permissions
+                    .get(i)
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or_default(),
             })
             .collect();
         out.insert(
@@ -63,7 +73,11 @@ pub fn entries(
                 object_id: object_id.clone(),
                 service_principal_id: sp_id.clone(),
                 authority: format!("{}/{}", authority_host.trim_end_matches('/'), plan.tenant_id),
-                redirect_uris: app.public_client.as_ref().map(|pc| pc.redirect_uris.clone()).unwrap_or_default(),
+                redirect_uris: app
+                    .public_client
+                    .as_ref()
+                    .map(|pc| pc.redirect_uris.clone())
+                    .unwrap_or_default(),
                 apis,
             },
         );
@@ -81,21 +95,38 @@ pub fn render(entries: &BTreeMap<String, Entry>, format: OutputFormat) -> Result
         OutputFormat::Json => serde_json::to_string_pretty(entries)
             .map(|s| s + "\n")
             .map_err(|e| Error::failure("cannot render the output file").with_source(e)),
-        OutputFormat::Toml => toml::to_string(entries).map_err(|e| Error::failure("cannot render the output file").with_source(e)),
+        OutputFormat::Toml => toml::to_string(entries)
+            .map_err(|e| Error::failure("cannot render the output file").with_source(e)),
         OutputFormat::Env => {
             let several = entries.len() > 1;
             let mut out = String::new();
             for (name, e) in entries {
-                let prefix = if several { format!("{}_", name.to_ascii_uppercase().replace(['-', '.'], "_")) } else { String::new() };
+                let prefix = if several {
+                    format!("{}_", name.to_ascii_uppercase().replace(['-', '.'], "_"))
+                } else {
+                    String::new()
+                };
                 let first_api = e.apis.iter().find(|a| !a.scopes.is_empty()).or(e.apis.first());
-                let authority_host = e.authority.strip_suffix(&format!("/{}", e.tenant_id)).unwrap_or(&e.authority);
+                let authority_host = e
+                    .authority
+                    .strip_suffix(&format!("/{}", e.tenant_id))
+                    .unwrap_or(&e.authority);
                 let vars = [
                     ("AZURE_TENANT_ID", e.tenant_id.clone()),
                     ("AZURE_CLIENT_ID", e.client_id.clone()),
                     ("AZURE_AUTHORITY_HOST", authority_host.to_owned()),
-                    ("REDIRECT_URI", e.redirect_uris.first().cloned().unwrap_or_default()),
-                    ("RESOURCE_URL", first_api.map(|a| a.resource_url.clone()).unwrap_or_default()),
-                    ("SCOPES", first_api.map(|a| a.scopes.join(" ")).unwrap_or_default()),
+                    (
+                        "REDIRECT_URI",
+                        e.redirect_uris.first().cloned().unwrap_or_default(),
+                    ),
+                    (
+                        "RESOURCE_URL",
+                        first_api.map(|a| a.resource_url.clone()).unwrap_or_default(),
+                    ),
+                    (
+                        "SCOPES",
+                        first_api.map(|a| a.scopes.join(" ")).unwrap_or_default(),
+                    ),
                 ];
                 for (k, v) in vars {
                     out.push_str(&format!("{prefix}{k}={}\n", sh(&v)));
@@ -109,14 +140,19 @@ pub fn render(entries: &BTreeMap<String, Entry>, format: OutputFormat) -> Result
 /// Write `contents` to `path` through a temporary file in the same folder and a rename, so a
 /// reader never sees half a file.
 pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::failure(format!("cannot create the folder `{}`", dir.display())).with_source(e))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::failure(format!("cannot create the folder `{}`", dir.display())).with_source(e)
+    })?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .map_err(|e| Error::failure(format!("cannot write in `{}`", dir.display())).with_source(e))?;
     std::io::Write::write_all(&mut tmp, contents.as_bytes())
         .map_err(|e| Error::failure(format!("cannot write `{}`", path.display())).with_source(e))?;
-    tmp.persist(path).map_err(|e| Error::failure(format!("cannot write `{}`", path.display())).with_source(e.error))?;
+    tmp.persist(path)
+        .map_err(|e| Error::failure(format!("cannot write `{}`", path.display())).with_source(e.error))?;
     Ok(())
 }
 
@@ -147,9 +183,19 @@ mod tests {
         let one: BTreeMap<_, _> = [("mtp-api-client".to_string(), entry("c-1"))].into();
         let text = render(&one, OutputFormat::Env).unwrap();
         assert!(text.contains("AZURE_CLIENT_ID='c-1'\n"), "{text}");
-        assert!(text.contains("AZURE_AUTHORITY_HOST='https://login.microsoftonline.com'\n"), "{text}");
-        assert!(text.contains("SCOPES='https://api.security.microsoft.com/Incident.Read'\n"), "{text}");
-        let two: BTreeMap<_, _> = [("mtp-api-client".to_string(), entry("c-1")), ("b".to_string(), entry("c-2"))].into();
+        assert!(
+            text.contains("AZURE_AUTHORITY_HOST='https://login.microsoftonline.com'\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("SCOPES='https://api.security.microsoft.com/Incident.Read'\n"),
+            "{text}"
+        );
+        let two: BTreeMap<_, _> = [
+            ("mtp-api-client".to_string(), entry("c-1")),
+            ("b".to_string(), entry("c-2")),
+        ]
+        .into();
         let text = render(&two, OutputFormat::Env).unwrap();
         assert!(text.contains("MTP_API_CLIENT_AZURE_CLIENT_ID='c-1'\n"), "{text}");
         assert!(text.contains("B_AZURE_CLIENT_ID='c-2'\n"), "{text}");

@@ -51,15 +51,24 @@ async fn run_in(ctx: &Context, desired: &crate::model::Desired, args: &ApplyArgs
     let mut ids = BTreeMap::new();
     for (i, app) in plan.apps.iter().enumerate() {
         let r = report.as_ref().and_then(|r| r.apps.get(i));
-        let client = r.and_then(|r| r.client_id.clone()).or_else(|| app.application.app_id.clone());
-        let object = r.and_then(|r| r.object_id.clone()).or_else(|| app.application.object_id.clone());
-        let sp = r.and_then(|r| r.service_principal_id.clone()).or_else(|| app.service_principal_id.clone());
+        let client = r
+            .and_then(|r| r.client_id.clone())
+            .or_else(|| app.application.app_id.clone());
+        let object = r
+            .and_then(|r| r.object_id.clone())
+            .or_else(|| app.application.object_id.clone());
+        let sp = r
+            .and_then(|r| r.service_principal_id.clone())
+            .or_else(|| app.service_principal_id.clone());
         if let (Some(c), Some(o), Some(s)) = (client, object, sp) {
             ids.insert(app.unique_name.clone(), (c, o, s));
         }
     }
     let entries = outfile::entries(desired, &plan, &ids, authority);
-    let failure = report.as_ref().and_then(|r| r.first_error().map(|(app, e)| (app.to_owned(), e.to_string(), e.status())));
+    let failure = report.as_ref().and_then(|r| {
+        r.first_error()
+            .map(|(app, e)| (app.to_owned(), e.to_string(), e.status()))
+    });
 
     // The output file is written whenever every app got its IDs, also when nothing changed.
     let mut written = None;
@@ -85,7 +94,11 @@ async fn run_in(ctx: &Context, desired: &crate::model::Desired, args: &ApplyArgs
         printer.outln(&to_json(&doc)?);
     } else if let Some(report) = &report {
         printer.out("\n");
-        for line in report.resource_service_principals.iter().map(|n| format!("+ service principal for {n}")) {
+        for line in report
+            .resource_service_principals
+            .iter()
+            .map(|n| format!("+ service principal for {n}"))
+        {
             printer.outln(&format!("  {line}"));
         }
         for app in &report.apps {
@@ -117,7 +130,8 @@ async fn run_in(ctx: &Context, desired: &crate::model::Desired, args: &ApplyArgs
         && let Some(report) = &report
         && let Some((_, e)) = report.first_error()
     {
-        let msg = format!("apply of `{app}` did not finish; run apply again to continue from where it stopped");
+        let msg =
+            format!("apply of `{app}` did not finish; run apply again to continue from where it stopped");
         let err: Error = match e.status() {
             Some(401 | 403) => Error::auth(msg),
             _ => Error::failure(msg),
@@ -131,7 +145,11 @@ async fn run_in(ctx: &Context, desired: &crate::model::Desired, args: &ApplyArgs
         for (app, r) in plan.apps.iter().zip(&report.apps) {
             if let Some(what) = &r.consent_missing {
                 consent_missing = true;
-                let url = render::admin_consent_url(authority, &plan.tenant_id, r.client_id.as_deref().unwrap_or_default());
+                let url = render::admin_consent_url(
+                    authority,
+                    &plan.tenant_id,
+                    r.client_id.as_deref().unwrap_or_default(),
+                );
                 printer.warn(&format!(
                     "`{}`: the signed-in identity may not grant consent ({what}); a Global Administrator can grant it at {url}",
                     app.unique_name

@@ -124,9 +124,17 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<i32> {
 
 /// Grants and assignments first, then the service principal, then the application: each step
 /// is idempotent (404 means done), so a destroy interrupted anywhere is finished by a re-run.
-async fn destroy_one(graph: &crate::graph::GraphClient, t: &Target, purge: bool) -> std::result::Result<(), GraphError> {
+async fn destroy_one(
+    graph: &crate::graph::GraphClient,
+    t: &Target,
+    purge: bool,
+) -> std::result::Result<(), GraphError> {
     let sp = t.service_principal_id.as_deref();
-    let grants = try_join_all(t.grants.iter().map(|g| async move { gone_is_ok(graph.delete_grant(g).await) }));
+    let grants = try_join_all(
+        t.grants
+            .iter()
+            .map(|g| async move { gone_is_ok(graph.delete_grant(g).await) }),
+    );
     let assignments = try_join_all(t.app_role_assignments.iter().map(|a| async move {
         match sp {
             Some(sp) => gone_is_ok(graph.delete_assignment(sp, a).await),
@@ -147,7 +155,10 @@ async fn destroy_one(graph: &crate::graph::GraphClient, t: &Target, purge: bool)
                 None => Ok(()),
             }
         };
-        let (a, s) = futures::join!(async { gone_is_ok(graph.purge_deleted(&t.application_id).await) }, sp_purge);
+        let (a, s) = futures::join!(
+            async { gone_is_ok(graph.purge_deleted(&t.application_id).await) },
+            sp_purge
+        );
         a?;
         s?;
     }

@@ -13,7 +13,17 @@ use crate::{manifest, observe, plan, render};
 /// Sign in, observe and plan: the part `plan` and `apply` share.
 pub(crate) async fn compute(ctx: &Context, desired: &Desired) -> Result<(GraphClient, Plan)> {
     let (graph, token) = ctx.graph().await?;
-    let observed = observe::observe(&graph, desired, &token.tenant_id).await?;
+    let (observed, guard) = futures::join!(
+        observe::observe(&graph, desired, &token.tenant_id),
+        observe::check_tenant_guard(
+            &ctx.http,
+            &ctx.endpoints.authority_url,
+            desired.tenant.as_deref(),
+            &token.tenant_id
+        ),
+    );
+    guard?;
+    let observed = observed?;
     let plan = plan::plan(desired, &observed).map_err(|p| problems_error(desired, &p))?;
     Ok((graph, plan))
 }
@@ -46,7 +56,8 @@ fn problems_error(desired: &Desired, problems: &[PlanProblem]) -> Error {
 
 /// Read and validate the manifest, printing its warnings.
 pub(crate) fn load(global: &GlobalArgs, path: &std::path::Path) -> Result<Desired> {
-    let printer = crate::output::Printer::new(global.format.unwrap_or_default(), global.verbose, global.no_color);
+    let printer =
+        crate::output::Printer::new(global.format.unwrap_or_default(), global.verbose, global.no_color);
     manifest::load_reporting(path, &printer)
 }
 
@@ -61,7 +72,11 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<i32> {
         } else {
             ctx.printer.out(&render::plan_text(&doc));
         }
-        Ok(if args.detailed_exitcode && plan.has_changes() { 2 } else { 0 })
+        Ok(if args.detailed_exitcode && plan.has_changes() {
+            2
+        } else {
+            0
+        })
     }
     .await;
     ctx.finish().await;
@@ -78,8 +93,10 @@ pub(crate) fn confirm(yes: bool, question: &str, printer: &crate::output::Printe
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Error::failure("refusing to change the tenant without confirmation: stdin is not a terminal")
-            .with_help("pass --yes to confirm"));
+        return Err(Error::failure(
+            "refusing to change the tenant without confirmation: stdin is not a terminal",
+        )
+        .with_help("pass --yes to confirm"));
     }
     printer.status(&format!("{question} Only 'yes' will be accepted:"));
     let mut line = String::new();

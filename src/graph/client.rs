@@ -646,14 +646,6 @@ impl GraphClient {
         .await
         .map(drop)
     }
-
-    /// `GET /organization`: the tenant id and its verified domains.
-    pub async fn organization(&self) -> Result<Value, GraphError> {
-        let page: Page<Value> = self
-            .fetch(&Call::get("/organization?$select=id,verifiedDomains"))
-            .await?;
-        Ok(page.value.into_iter().next().unwrap_or(Value::Null))
-    }
 }
 
 /// §11.1(d1): SP creation before the new application has replicated.

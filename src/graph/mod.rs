@@ -1,6 +1,5 @@
 //! Microsoft Graph: the typed client, its wire types, its error, and the pure retry policy.
 
-
 pub mod client;
 pub mod error;
 pub mod retry;

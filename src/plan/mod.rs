@@ -749,7 +749,8 @@ fn plan_application(
         if !missing.is_empty() {
             let mut after = cur.tags.clone();
             after.extend(missing.into_iter().cloned());
-            change("tags", json!(cur.tags), json!(after), "tags", json!(after));
+            let before = if exists { json!(cur.tags) } else { Value::Null };
+            change("tags", before, json!(after), "tags", json!(after));
         }
     }
     if let Some(pc) = &app.public_client {

@@ -24,7 +24,11 @@ pub struct Change {
 }
 
 fn field(name: &str, before: Value, after: Value) -> FieldChange {
-    FieldChange { name: name.into(), before, after }
+    FieldChange {
+        name: name.into(),
+        before,
+        after,
+    }
 }
 
 /// Every resource the plan covers, no-ops included, in a fixed order.
@@ -60,7 +64,11 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
                 address: format!("{base}.consent[\"{}\"]", g.resource),
                 kind: "delegated_grant",
                 action: g.action,
-                fields: vec![field("scopes", serde_json::json!(g.before), serde_json::json!(g.after))],
+                fields: vec![field(
+                    "scopes",
+                    serde_json::json!(g.before),
+                    serde_json::json!(g.after),
+                )],
                 reason: (g.action == Action::Delete && g.resource_key.is_none())
                     .then(|| "the manifest no longer names this API".to_owned()),
             });
@@ -89,7 +97,12 @@ pub struct PlanDocument<'a> {
 }
 
 pub fn admin_consent_url(authority: &str, tenant_id: &str, client_id: &str) -> String {
-    format!("{}/{}/adminconsent?client_id={}", authority.trim_end_matches('/'), tenant_id, client_id)
+    format!(
+        "{}/{}/adminconsent?client_id={}",
+        authority.trim_end_matches('/'),
+        tenant_id,
+        client_id
+    )
 }
 
 pub fn plan_document<'a>(plan: &'a Plan, authority: &str) -> PlanDocument<'a> {
@@ -98,8 +111,15 @@ pub fn plan_document<'a>(plan: &'a Plan, authority: &str) -> PlanDocument<'a> {
         .iter()
         .filter(|a| a.consent == crate::model::ConsentMode::None)
         .map(|a| {
-            let client = a.application.app_id.clone().unwrap_or_else(|| "(known after apply)".into());
-            (a.unique_name.clone(), admin_consent_url(authority, &plan.tenant_id, &client))
+            let client = a
+                .application
+                .app_id
+                .clone()
+                .unwrap_or_else(|| "(known after apply)".into());
+            (
+                a.unique_name.clone(),
+                admin_consent_url(authority, &plan.tenant_id, &client),
+            )
         })
         .collect();
     PlanDocument {
@@ -142,9 +162,15 @@ pub fn plan_text(doc: &PlanDocument<'_>) -> String {
     let mut out = String::new();
     let changed: Vec<&Change> = doc.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     if changed.is_empty() {
-        out.push_str(&format!("No changes. Tenant {} matches the manifest.\n", doc.tenant_id));
+        out.push_str(&format!(
+            "No changes. Tenant {} matches the manifest.\n",
+            doc.tenant_id
+        ));
     } else {
-        out.push_str(&format!("Tenant {}: provision will perform these actions.\n", doc.tenant_id));
+        out.push_str(&format!(
+            "Tenant {}: provision will perform these actions.\n",
+            doc.tenant_id
+        ));
         for c in changed {
             out.push('\n');
             out.push_str(&format!("  # {} {}", c.address, verb(c.action)));
@@ -159,10 +185,15 @@ pub fn plan_text(doc: &PlanDocument<'_>) -> String {
             }
         }
         let s = doc.summary;
-        out.push_str(&format!("\nPlan: {} to create, {} to update, {} to delete.\n", s.create, s.update, s.delete));
+        out.push_str(&format!(
+            "\nPlan: {} to create, {} to update, {} to delete.\n",
+            s.create, s.update, s.delete
+        ));
     }
     for (app, url) in &doc.admin_consent_urls {
-        out.push_str(&format!("\nConsent for `{app}` is left to an administrator: {url}\n"));
+        out.push_str(&format!(
+            "\nConsent for `{app}` is left to an administrator: {url}\n"
+        ));
     }
     out
 }
@@ -191,7 +222,12 @@ fn render_field(out: &mut String, action: Action, f: &FieldChange, width: usize)
             }
         }
         (Value::Null, after) => out.push_str(&format!("      + {:width$} = {}\n", f.name, show(after))),
-        (before, after) => out.push_str(&format!("      ~ {:width$} = {} -> {}\n", f.name, show(before), show(after))),
+        (before, after) => out.push_str(&format!(
+            "      ~ {:width$} = {} -> {}\n",
+            f.name,
+            show(before),
+            show(after)
+        )),
     }
 }
 

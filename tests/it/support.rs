@@ -25,7 +25,11 @@ impl Tenant {
 
     pub async fn start_with(config: Config) -> Tenant {
         let emu = emulator::start(config).await.expect("emulator starts");
-        Tenant { emu, dir: tempfile::tempdir().expect("tempdir"), http: reqwest::Client::new() }
+        Tenant {
+            emu,
+            dir: tempfile::tempdir().expect("tempdir"),
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Copy a manifest from `manifests/` into the test folder (so its output file lands there).
@@ -45,7 +49,8 @@ impl Tenant {
     /// Run the real binary as the seeded administrator client.
     pub async fn provision(&self, args: &[&str]) -> Output {
         let r = &self.emu.ready;
-        self.provision_as(args, &r.client_id.clone(), &r.client_secret.clone()).await
+        self.provision_as(args, &r.client_id.clone(), &r.client_secret.clone())
+            .await
     }
 
     pub async fn provision_as(&self, args: &[&str], client_id: &str, secret: &str) -> Output {
@@ -91,7 +96,10 @@ impl Tenant {
     /// A Graph call as the administrator; returns (status, body).
     pub async fn graph(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let token = self.admin_token().await;
-        let mut req = self.http.request(method, format!("{}{}", self.emu.ready.graph_url, path)).bearer_auth(token);
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.emu.ready.graph_url, path))
+            .bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -140,7 +148,11 @@ impl Tenant {
             .await
             .into_iter()
             .skip(mark)
-            .filter(|r| r["path"].as_str().is_some_and(|p| p.to_ascii_lowercase().starts_with("/v1.0")))
+            .filter(|r| {
+                r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.to_ascii_lowercase().starts_with("/v1.0"))
+            })
             .collect()
     }
 }
@@ -153,7 +165,13 @@ thread_local! {
 pub fn writes(log: &[Value]) -> Vec<String> {
     log.iter()
         .filter(|r| r["method"].as_str() != Some("GET"))
-        .map(|r| format!("{} {}", r["method"].as_str().unwrap_or(""), r["path"].as_str().unwrap_or("")))
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["method"].as_str().unwrap_or(""),
+                r["path"].as_str().unwrap_or("")
+            )
+        })
         .collect()
 }
 
