@@ -1342,6 +1342,23 @@ async fn batch_rules() {
 }
 
 #[tokio::test]
+async fn faults_inside_batch_hit_inner_requests() {
+    let em = start().await;
+    em.control(Method::PUT, "faults", Some(json!({"throttle_rate": 1.0, "seed": 3}))).await;
+    let body = json!({"requests": [
+        {"id": "1", "method": "GET", "url": "/applications"},
+        {"id": "2", "method": "GET", "url": "/servicePrincipals", "dependsOn": ["1"]}
+    ]});
+    let r = em.post("/$batch", body).await;
+    assert_eq!(r.status, 200);
+    let first = &r.body["responses"][0];
+    assert_eq!((&first["status"], &first["headers"]["Retry-After"]), (&json!(429), &json!("1")));
+    assert_eq!(first["body"]["error"]["code"], "TooManyRequests");
+    assert_eq!(r.body["responses"][1]["status"], 424);
+    em.running.shutdown().await;
+}
+
+#[tokio::test]
 async fn throttling_and_early_retries() {
     let em = start().await;
     let faults = json!({"throttle_rate": 1.0, "seed": 1});

@@ -696,7 +696,9 @@ pub fn handle(shared: &Shared, req: &GraphRequest, inject: bool) -> GraphRespons
         Err(e) => return GraphResponse::error(e),
     };
     let kind = matched.op.name();
-    let mut resp = if inject {
+    // The outer `$batch` is not injected: its inner requests are, one by one, and the outer
+    // answer stays 200 (§11.2, Dev Proxy since 1963b650).
+    let mut resp = if inject && matched.op != Op::Batch {
         let client = auth::client_of(req.authorization.as_deref());
         let key = faults::workload_key(&req.path);
         let decision = shared
