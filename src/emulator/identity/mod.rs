@@ -14,4 +14,5 @@ pub mod keys;
 pub mod routes;
 pub mod scope;
 pub mod signin;
+pub mod tls;
 pub mod token;
