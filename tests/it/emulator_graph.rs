@@ -1112,6 +1112,22 @@ async fn passwords_and_federated_credentials() {
     let app = em.get(&format!("/applications/{id}")).await.body;
     assert_eq!(app["passwordCredentials"][0]["secretText"], Value::Null);
     assert!(!app.to_string().contains(&secret));
+    // keyCredentials.key only comes back when keyCredentials is in $select.
+    let cert = json!([{"type": "AsymmetricX509Cert", "usage": "Verify", "key": "TUlJQ2VydA==", "displayName": "CN=test"}]);
+    assert_eq!(
+        em.patch(&format!("/applications/{id}"), json!({"keyCredentials": cert}))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        em.get(&format!("/applications/{id}")).await.body["keyCredentials"][0]["key"],
+        Value::Null
+    );
+    let selected = em
+        .get(&format!("/applications/{id}?$select=id,keyCredentials"))
+        .await;
+    assert_eq!(selected.body["keyCredentials"][0]["key"], "TUlJQ2VydA==");
     let key_id = r.body["keyId"].as_str().unwrap().to_owned();
     assert_eq!(
         em.post(

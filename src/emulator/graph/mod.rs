@@ -607,13 +607,7 @@ impl Shared {
             .into_iter()
             .skip(skip)
             .take(top)
-            .map(|o| {
-                Value::Object(if select.is_empty() {
-                    o
-                } else {
-                    query::project(&o, &select)
-                })
-            })
+            .map(|o| Value::Object(shape(o, &select)))
             .collect();
         let mut body = Map::new();
         body.insert(
@@ -663,14 +657,30 @@ impl Shared {
             "@odata.context".into(),
             json!(self.metadata(&format!("{}/$entity", context_with_select(context, &select)))),
         );
-        let obj = if select.is_empty() {
-            obj
-        } else {
-            query::project(&obj, &select)
-        };
-        body.extend(obj);
+        body.extend(shape(obj, &select));
         Ok(GraphResponse::json(status, Value::Object(body)))
     }
+}
+
+/// Apply `$select`, and hide `keyCredentials[].key` unless `keyCredentials` was selected:
+/// "keyCredentials.key is returned only when keyCredentials is in $select"
+/// (`data/application.json` → `get.notes`, serviceprincipal-get.md).
+fn shape(obj: Object, select: &[String]) -> Object {
+    let mut obj = if select.is_empty() {
+        obj
+    } else {
+        query::project(&obj, select)
+    };
+    if !select.iter().any(|s| s == "keyCredentials")
+        && let Some(Value::Array(creds)) = obj.get_mut("keyCredentials")
+    {
+        for c in creds.iter_mut().filter_map(Value::as_object_mut) {
+            if c.contains_key("key") {
+                c.insert("key".into(), Value::Null);
+            }
+        }
+    }
+    obj
 }
 
 /// Percent-encode a query value for a next link.
