@@ -154,6 +154,8 @@ pub struct Running {
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// Under `--tls`: keeps a stateless emulator's CA folder until it stops.
+    _tls: Option<identity::tls::Tls>,
 }
 
 impl Running {
@@ -210,12 +212,6 @@ fn app(shared: Arc<Shared>, identity_settings: identity::routes::Settings) -> Ro
 /// Bind, seed or load the tenant, and serve in a tokio task.
 pub async fn start(config: Config) -> Result<Running> {
     config.faults.check().map_err(Error::failure)?;
-    if config.tls {
-        return Err(Error::failure(
-            "`--tls` needs the identity platform's certificate authority, which this build lacks",
-        )
-        .with_help("run without `--tls`; plain http is accepted on loopback addresses"));
-    }
     let mut tenant = load_or_seed(config.state.as_ref()).await?;
     tenant.replication_lag_ms = config.faults.replication_lag_ms;
     let signing_key = SigningKey::from_pem(
@@ -235,7 +231,20 @@ pub async fn start(config: Config) -> Result<Running> {
     } else {
         addr.ip().to_string()
     };
-    let base_url = format!("http://{host}:{}", addr.port());
+    // `--tls`: a server certificate for this host, `127.0.0.1` and `localhost`, from a CA
+    // written to disk for clients to trust (`Ready.ca_cert`).
+    let tls = if config.tls {
+        let state = config.state.clone();
+        let tls_host = host.clone();
+        let setup = tokio::task::spawn_blocking(move || identity::tls::setup(&tls_host, state.as_deref()))
+            .await
+            .map_err(|e| Error::failure("cannot set up TLS").with_source(e))?;
+        Some(setup.map_err(|e| Error::failure("cannot set up TLS").with_source(e))?)
+    } else {
+        None
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base_url = format!("{scheme}://{host}:{}", addr.port());
     let ready = Ready {
         graph_url: format!("{base_url}/v1.0"),
         authority_url: base_url.clone(),
@@ -245,7 +254,7 @@ pub async fn start(config: Config) -> Result<Running> {
         client_secret: tenant.identity.admin_client_secret.clone(),
         reader_client_id: tenant.identity.reader_client_id.clone(),
         reader_client_secret: tenant.identity.reader_client_secret.clone(),
-        ca_cert: None,
+        ca_cert: tls.as_ref().map(|t| t.ca_path.display().to_string()),
     };
     let injector = faults::Injector::new(config.faults.clone());
     let shared = Arc::new(Shared::new(
@@ -257,13 +266,20 @@ pub async fn start(config: Config) -> Result<Running> {
         config.manual_approval,
     ));
     let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(serve(listener, app(shared.clone(), config.identity), rx));
+    let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
+    let task = tokio::spawn(serve(
+        listener,
+        app(shared.clone(), config.identity),
+        rx,
+        acceptor,
+    ));
     Ok(Running {
         ready,
         addr,
         shared,
         shutdown: tx,
         task,
+        _tls: tls,
     })
 }
 
@@ -307,7 +323,12 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
 }
 
 /// Accept connections until shutdown; then drop the open ones.
-async fn serve(listener: TcpListener, app: Router, mut shutdown: watch::Receiver<bool>) {
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    mut shutdown: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -315,10 +336,20 @@ async fn serve(listener: TcpListener, app: Router, mut shutdown: watch::Receiver
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let svc = ConnService { app: app.clone() };
+                let tls = tls.clone();
                 conns.spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        // A failed handshake (an untrusting client) just ends the connection.
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                            }
+                        }
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                    }
                 });
                 // Reap finished connections so the set does not grow without bound.
                 while conns.try_join_next().is_some() {}

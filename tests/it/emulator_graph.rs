@@ -616,6 +616,22 @@ async fn upsert_by_unique_name() {
 }
 
 #[tokio::test]
+async fn concurrent_upserts_end_with_one_app() {
+    let em = start().await;
+    let calls = (0..6).map(|_| em.upsert("concurrent", json!({"displayName": "c"})));
+    let statuses: Vec<u16> = futures::future::join_all(calls)
+        .await
+        .iter()
+        .map(|r| r.status.as_u16())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 204).count(), 5, "{statuses:?}");
+    let listed = em.get("/applications?$filter=displayName eq 'c'").await;
+    assert_eq!(listed.body["value"].as_array().unwrap().len(), 1);
+    em.running.shutdown().await;
+}
+
+#[tokio::test]
 async fn patch_merges_properties_and_replaces_collections() {
     let em = start().await;
     let id = em.upsert("merge", json!({"displayName": "m", "tags": ["a", "b"], "web": {"redirectUris": ["https://a.example"], "homePageUrl": "https://home.example"}})).await.body["id"]
@@ -1096,6 +1112,22 @@ async fn passwords_and_federated_credentials() {
     let app = em.get(&format!("/applications/{id}")).await.body;
     assert_eq!(app["passwordCredentials"][0]["secretText"], Value::Null);
     assert!(!app.to_string().contains(&secret));
+    // keyCredentials.key only comes back when keyCredentials is in $select.
+    let cert = json!([{"type": "AsymmetricX509Cert", "usage": "Verify", "key": "TUlJQ2VydA==", "displayName": "CN=test"}]);
+    assert_eq!(
+        em.patch(&format!("/applications/{id}"), json!({"keyCredentials": cert}))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        em.get(&format!("/applications/{id}")).await.body["keyCredentials"][0]["key"],
+        Value::Null
+    );
+    let selected = em
+        .get(&format!("/applications/{id}?$select=id,keyCredentials"))
+        .await;
+    assert_eq!(selected.body["keyCredentials"][0]["key"], "TUlJQ2VydA==");
     let key_id = r.body["keyId"].as_str().unwrap().to_owned();
     assert_eq!(
         em.post(
@@ -1338,6 +1370,31 @@ async fn batch_rules() {
         r.body["responses"][0]["body"]["error"]["code"],
         "Authorization_RequestDenied"
     );
+    em.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn faults_inside_batch_hit_inner_requests() {
+    let em = start().await;
+    em.control(
+        Method::PUT,
+        "faults",
+        Some(json!({"throttle_rate": 1.0, "seed": 3})),
+    )
+    .await;
+    let body = json!({"requests": [
+        {"id": "1", "method": "GET", "url": "/applications"},
+        {"id": "2", "method": "GET", "url": "/servicePrincipals", "dependsOn": ["1"]}
+    ]});
+    let r = em.post("/$batch", body).await;
+    assert_eq!(r.status, 200);
+    let first = &r.body["responses"][0];
+    assert_eq!(
+        (&first["status"], &first["headers"]["Retry-After"]),
+        (&json!(429), &json!("1"))
+    );
+    assert_eq!(first["body"]["error"]["code"], "TooManyRequests");
+    assert_eq!(r.body["responses"][1]["status"], 424);
     em.running.shutdown().await;
 }
 

@@ -976,3 +976,55 @@ async fn discovery_documents_and_azure_cli_reads() {
     assert_eq!(s, 200);
     emu.running.shutdown().await;
 }
+
+#[tokio::test]
+async fn tls_serves_with_a_certificate_from_the_written_ca() {
+    let mut config = Config::local();
+    config.tls = true;
+    let running = emulator::start(config).await.unwrap();
+    let ready = running.ready.clone();
+    assert!(ready.authority_url.starts_with("https://127.0.0.1:"));
+    assert!(ready.graph_url.starts_with("https://"));
+    let ca_path = ready.ca_cert.clone().expect("ca_cert under --tls");
+    let pem = std::fs::read(&ca_path).unwrap();
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let url = format!("{}/{}/oauth2/v2.0/token", ready.authority_url, ready.tenant_id);
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", ready.client_id.as_str()),
+        ("client_secret", ready.client_secret.as_str()),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    let body: Value = trusting
+        .post(&url)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = body["access_token"].as_str().expect("token over https");
+    // The certificate also names `localhost`.
+    let port = running.addr.port();
+    let r = trusting
+        .get(format!("https://localhost:{port}/v1.0/applications"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // A client that does not trust the CA cannot connect.
+    assert!(
+        reqwest::Client::new()
+            .post(&url)
+            .form(&form)
+            .send()
+            .await
+            .is_err()
+    );
+    running.shutdown().await;
+}

@@ -607,13 +607,7 @@ impl Shared {
             .into_iter()
             .skip(skip)
             .take(top)
-            .map(|o| {
-                Value::Object(if select.is_empty() {
-                    o
-                } else {
-                    query::project(&o, &select)
-                })
-            })
+            .map(|o| Value::Object(shape(o, &select)))
             .collect();
         let mut body = Map::new();
         body.insert(
@@ -663,14 +657,30 @@ impl Shared {
             "@odata.context".into(),
             json!(self.metadata(&format!("{}/$entity", context_with_select(context, &select)))),
         );
-        let obj = if select.is_empty() {
-            obj
-        } else {
-            query::project(&obj, &select)
-        };
-        body.extend(obj);
+        body.extend(shape(obj, &select));
         Ok(GraphResponse::json(status, Value::Object(body)))
     }
+}
+
+/// Apply `$select`, and hide `keyCredentials[].key` unless `keyCredentials` was selected:
+/// "keyCredentials.key is returned only when keyCredentials is in $select"
+/// (`data/application.json` → `get.notes`, serviceprincipal-get.md).
+fn shape(obj: Object, select: &[String]) -> Object {
+    let mut obj = if select.is_empty() {
+        obj
+    } else {
+        query::project(&obj, select)
+    };
+    if !select.iter().any(|s| s == "keyCredentials")
+        && let Some(Value::Array(creds)) = obj.get_mut("keyCredentials")
+    {
+        for c in creds.iter_mut().filter_map(Value::as_object_mut) {
+            if c.contains_key("key") {
+                c.insert("key".into(), Value::Null);
+            }
+        }
+    }
+    obj
 }
 
 /// Percent-encode a query value for a next link.
@@ -696,7 +706,9 @@ pub fn handle(shared: &Shared, req: &GraphRequest, inject: bool) -> GraphRespons
         Err(e) => return GraphResponse::error(e),
     };
     let kind = matched.op.name();
-    let mut resp = if inject {
+    // The outer `$batch` is not injected: its inner requests are, one by one, and the outer
+    // answer stays 200 (§11.2, Dev Proxy since 1963b650).
+    let mut resp = if inject && matched.op != Op::Batch {
         let client = auth::client_of(req.authorization.as_deref());
         let key = faults::workload_key(&req.path);
         let decision = shared

@@ -139,6 +139,19 @@ fn ticks(at: chrono::DateTime<chrono::Utc>) -> String {
     )
 }
 
+/// Every `keyCredentials` entry gets a `keyId` (Graph assigns one when the caller sends none;
+/// `keyCredential` resource: "The unique identifier (GUID) for the key").
+fn with_key_ids(mut body: Object) -> Object {
+    if let Some(Value::Array(creds)) = body.get_mut("keyCredentials") {
+        for c in creds.iter_mut().filter_map(Value::as_object_mut) {
+            if c.get("keyId").is_none_or(Value::is_null) {
+                c.insert("keyId".into(), json!(new_guid()));
+            }
+        }
+    }
+    body
+}
+
 fn check_display_name(body: &Object, required: bool) -> GraphResult<()> {
     match body.get("displayName") {
         None if !required => Ok(()),
@@ -260,6 +273,7 @@ impl Tenant {
 
     /// Store a new application built from a validated body; returns its index.
     pub(crate) fn insert_application(&mut self, body: Object, app_id: Option<String>) -> usize {
+        let body = with_key_ids(body);
         let mut data = application_template();
         merge(&mut data, &body);
         data.insert("id".into(), json!(new_guid()));
@@ -319,6 +333,7 @@ impl Tenant {
     fn patch_application_at(&mut self, i: usize, body: Object) -> GraphResult<()> {
         let existing = self.applications[i].data.clone();
         self.validate_application(&body, Some(&existing), false)?;
+        let body = with_key_ids(body);
         merge(&mut self.applications[i].data, &body);
         let app_id = self.applications[i].app_id().to_owned();
         if body.contains_key("tags") {

@@ -373,3 +373,128 @@ pub(crate) fn as_object(v: Value) -> Object {
         _ => Object::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Graph's rules against the store directly, without HTTP (STYLE.md, moto).
+    use super::applications::{UNIQUE_NAME_TAKEN, Upsert};
+    use super::*;
+    use serde_json::json;
+
+    fn tenant() -> Tenant {
+        // The store never parses the key; the routes do.
+        Tenant::seed(TenantIdentity::generate("key".into(), "cert".into()))
+    }
+
+    fn body(v: Value) -> Object {
+        as_object(v)
+    }
+
+    #[test]
+    fn upsert_creates_once_and_deleted_names_stay_reserved() {
+        let mut t = tenant();
+        let Upsert::Created(app) = t
+            .upsert_application("u", body(json!({"displayName": "d"})), true)
+            .unwrap()
+        else {
+            panic!("expected a create")
+        };
+        assert!(matches!(
+            t.upsert_application("u", body(json!({"displayName": "e"})), true),
+            Ok(Upsert::Updated)
+        ));
+        assert_eq!(
+            t.upsert_application("v", body(json!({"displayName": "d"})), false)
+                .unwrap_err()
+                .status,
+            404
+        );
+        t.delete_application(&Key::Id(app["id"].as_str().unwrap().into()))
+            .unwrap();
+        let e = t
+            .upsert_application("u", body(json!({"displayName": "d"})), true)
+            .unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (400, UNIQUE_NAME_TAKEN));
+        t.purge_deleted(app["id"].as_str().unwrap()).unwrap();
+        assert!(matches!(
+            t.upsert_application("u", body(json!({"displayName": "d"})), true),
+            Ok(Upsert::Created(_))
+        ));
+    }
+
+    #[test]
+    fn replication_window_hides_objects_from_reads_and_references() {
+        let mut t = tenant();
+        t.replication_lag_ms = 60_000;
+        let app = t.create_application(body(json!({"displayName": "lag"}))).unwrap();
+        let key = Key::Id(app["id"].as_str().unwrap().into());
+        assert_eq!(
+            t.get_application(&key).unwrap_err().code,
+            "Request_ResourceNotFound"
+        );
+        assert!(t.list_applications().iter().all(|a| a["id"] != app["id"]));
+        let e = t
+            .create_service_principal(body(json!({"appId": app["appId"]})))
+            .unwrap_err();
+        assert_eq!(e.details[0].code, "NoBackingApplicationObject");
+        // Seeded objects are outside any window.
+        assert!(
+            t.service_principal_by_app_id(crate::catalog::MICROSOFT_GRAPH_APP_ID)
+                .is_some()
+        );
+        t.replication_lag_ms = 0;
+        assert!(t.get_application(&key).is_ok());
+    }
+
+    #[test]
+    fn one_grant_per_key_and_one_principal_per_app() {
+        let mut t = tenant();
+        let app = t.create_application(body(json!({"displayName": "c"}))).unwrap();
+        let sp = t
+            .create_service_principal(body(json!({"appId": app["appId"]})))
+            .unwrap();
+        let dup = t
+            .create_service_principal(body(json!({"appId": app["appId"]})))
+            .unwrap_err();
+        assert_eq!(
+            (dup.status, dup.code.as_str()),
+            (409, "Request_MultipleObjectsWithSameKeyValue")
+        );
+        let graph = t
+            .service_principal_by_app_id(crate::catalog::MICROSOFT_GRAPH_APP_ID)
+            .unwrap()
+            .id()
+            .to_owned();
+        let grant = json!({"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph, "scope": "User.Read openid"});
+        let g = t.create_grant(body(grant.clone())).unwrap();
+        assert_eq!(
+            g["id"].as_str().unwrap(),
+            grants::grant_id(sp["id"].as_str().unwrap(), &graph, None).unwrap()
+        );
+        assert_eq!(
+            t.create_grant(body(grant)).unwrap_err().message,
+            "Permission entry already exists."
+        );
+        assert_eq!(t.grants_for(sp["id"].as_str().unwrap(), &graph).len(), 1);
+    }
+
+    #[test]
+    fn seeded_clients_have_secrets_and_roles() {
+        let t = tenant();
+        let admin = t.application_by_app_id(&t.identity.admin_client_id).unwrap();
+        assert!(admin.secret_matches(&t.identity.admin_client_secret, chrono::Utc::now()));
+        assert!(!admin.secret_matches(&t.identity.reader_client_secret, chrono::Utc::now()));
+        let sp = t
+            .service_principal_by_app_id(&t.identity.admin_client_id)
+            .unwrap();
+        assert_eq!(t.app_role_assignments_of(sp.id()).len(), 3);
+        let reader = t
+            .service_principal_by_app_id(&t.identity.reader_client_id)
+            .unwrap();
+        assert_eq!(t.app_role_assignments_of(reader.id()).len(), 1);
+        assert!(
+            t.service_principal_by_name("https://api.security.microsoft.com/")
+                .is_some()
+        );
+    }
+}
