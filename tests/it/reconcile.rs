@@ -384,3 +384,263 @@ fn regex_escape(s: &str) -> String {
         })
         .collect()
 }
+
+fn without_tenant_guard(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with("tenant ="))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_apps_with_application_permissions_converge() {
+    let mut config = provision::emulator::Config::local();
+    config.faults.latency_ms = 20;
+    let t = Tenant::start_with(config).await;
+    let text = std::fs::read_to_string(t.manifest("several-apps.toml")).unwrap();
+    // The example guards contoso.onmicrosoft.com; this tenant is the emulator's.
+    let m = t.write_manifest(
+        "several.toml",
+        &without_tenant_guard(&text).replace("grant = \"none\"", "grant = \"admin\""),
+    );
+    t.clear_log().await;
+    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    let log = t.graph_requests().await;
+    // Two apps reconciled side by side: still four rounds, not eight.
+    assert!(
+        rounds(&log) <= 4,
+        "took {} rounds: {:#?}",
+        rounds(&log),
+        writes(&log)
+    );
+    let auto = t.get("/applications(uniqueName='soc-automation')").await;
+    let sp = t
+        .get(&format!(
+            "/servicePrincipals(appId='{}')",
+            auto["appId"].as_str().unwrap()
+        ))
+        .await;
+    let assigned = t
+        .get(&format!(
+            "/servicePrincipals/{}/appRoleAssignments",
+            sp["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(assigned["value"].as_array().unwrap().len(), 4, "{assigned}");
+    let out = t
+        .provision(&["plan", m.to_str().unwrap(), "--detailed-exitcode"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(t.dir.path().join("out/soc.json")).unwrap()).unwrap();
+    assert_eq!(written.as_object().unwrap().len(), 2);
+    assert_eq!(
+        written["soc-automation"]["apis"][0]["roles"],
+        json!(["AdvancedHunting.Read.All", "Incident.ReadWrite.All"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consent_none_prints_the_admin_consent_url_and_grants_nothing() {
+    let t = Tenant::start().await;
+    let text = std::fs::read_to_string(t.manifest("threat-protection.toml")).unwrap();
+    let m = t.write_manifest(
+        "none.toml",
+        &text.replace("grant = \"admin\"", "grant = \"none\""),
+    );
+    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    let app = t.get("/applications(uniqueName='mtp-api-client')").await;
+    let url = format!(
+        "{}/{}/adminconsent?client_id={}",
+        t.emu.ready.authority_url,
+        t.emu.ready.tenant_id,
+        app["appId"].as_str().unwrap()
+    );
+    assert!(stderr(&out).contains(&url), "{}", stderr(&out));
+    let (_app, _sp, grants) = app_state(&t).await;
+    assert!(grants.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_that_may_not_grant_consent_gets_the_rest_and_the_url() {
+    let t = Tenant::start().await;
+    // A client with Application.ReadWrite.All only, made through Graph like in the portal.
+    let (s, app) = t
+        .graph(
+            reqwest::Method::POST,
+            "/applications",
+            Some(json!({"displayName": "app writer"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{app}");
+    let (s, pw) = t
+        .graph(
+            reqwest::Method::POST,
+            &format!("/applications/{}/addPassword", app["id"].as_str().unwrap()),
+            Some(json!({"passwordCredential": {"displayName": "test"}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{pw}");
+    let (s, sp) = t
+        .graph(
+            reqwest::Method::POST,
+            "/servicePrincipals",
+            Some(json!({"appId": app["appId"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{sp}");
+    let graph_sp = t
+        .get("/servicePrincipals(appId='00000003-0000-0000-c000-000000000000')")
+        .await;
+    let (s, b) = t
+        .graph(
+            reqwest::Method::POST,
+            &format!("/servicePrincipals/{}/appRoleAssignments", sp["id"].as_str().unwrap()),
+            Some(json!({"principalId": sp["id"], "resourceId": graph_sp["id"], "appRoleId": "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let m = t.manifest("threat-protection.toml");
+    let out = t
+        .provision_as(
+            &["apply", m.to_str().unwrap(), "--yes"],
+            app["appId"].as_str().unwrap(),
+            pw["secretText"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(code(&out), 4, "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("/adminconsent?client_id="),
+        "{}",
+        stderr(&out)
+    );
+    // The application and its service principal are there; only consent is missing.
+    let (_app, _sp, grants) = app_state(&t).await;
+    assert!(grants.is_empty());
+    // An administrator's apply then finishes the job.
+    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let (_app, _sp, grants) = app_state(&t).await;
+    assert_eq!(grants.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_file_formats_env_and_toml() {
+    let t = Tenant::start().await;
+    let text = std::fs::read_to_string(t.manifest("threat-protection.toml")).unwrap();
+    let env = t.write_manifest(
+        "env.toml",
+        &text
+            .replace("format = \"json\"", "format = \"env\"")
+            .replace("out/mtp-api-client.json", "out/app.env"),
+    );
+    let out = t.provision(&["apply", env.to_str().unwrap(), "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let app = t.get("/applications(uniqueName='mtp-api-client')").await;
+    let written = std::fs::read_to_string(t.dir.path().join("out/app.env")).unwrap();
+    assert!(
+        written.contains(&format!("AZURE_CLIENT_ID='{}'\n", app["appId"].as_str().unwrap())),
+        "{written}"
+    );
+    assert!(
+        written.contains(&format!("AZURE_TENANT_ID='{}'\n", t.emu.ready.tenant_id)),
+        "{written}"
+    );
+    assert!(
+        written.contains("RESOURCE_URL='https://api.security.microsoft.com'\n"),
+        "{written}"
+    );
+    assert!(
+        written.contains("REDIRECT_URI='https://portal.azure.com'\n"),
+        "{written}"
+    );
+    let tm = t.write_manifest(
+        "toml.toml",
+        &text
+            .replace("format = \"json\"", "format = \"toml\"")
+            .replace("out/mtp-api-client.json", "out/app.toml"),
+    );
+    let out = t.provision(&["apply", tm.to_str().unwrap(), "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let parsed: toml::Table =
+        toml::from_str(&std::fs::read_to_string(t.dir.path().join("out/app.toml")).unwrap()).unwrap();
+    assert_eq!(
+        parsed["mtp-api-client"]["client_id"].as_str(),
+        app["appId"].as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn emulator_flag_keeps_the_tenant_between_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("tenant.json");
+    let manifest = dir.path().join("m.toml");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/threat-protection.toml"),
+        &manifest,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_provision"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let (m, s) = (manifest.to_str().unwrap(), state.to_str().unwrap());
+    let out = run(&["apply", m, "--emulator", "--emulator-state", s, "--yes"]);
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("Apply complete: 3 created"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&[
+        "plan",
+        m,
+        "--emulator",
+        "--emulator-state",
+        s,
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    let out = run(&["destroy", m, "--emulator", "--emulator-state", s, "--yes"]);
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    let out = run(&[
+        "plan",
+        m,
+        "--emulator",
+        "--emulator-state",
+        s,
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(code(&out), 2, "{}\n{}", stdout(&out), stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_json_report_snapshot() {
+    let t = Tenant::start().await;
+    let m = t.manifest("threat-protection.toml");
+    let out = t
+        .provision(&["apply", m.to_str().unwrap(), "--yes", "--format", "json"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["format_version"], "1.0");
+    insta::assert_json_snapshot!("apply_fresh_json", doc, {
+        ".plan.tenant_id" => "[TENANT_ID]",
+        ".result.apps[].client_id" => "[ID]",
+        ".result.apps[].object_id" => "[ID]",
+        ".result.apps[].service_principal_id" => "[ID]",
+        ".outputs.*.tenant_id" => "[TENANT_ID]",
+        ".outputs.*.client_id" => "[ID]",
+        ".outputs.*.object_id" => "[ID]",
+        ".outputs.*.service_principal_id" => "[ID]",
+        ".outputs.*.authority" => "[AUTHORITY]",
+        ".output_file" => "[PATH]",
+    });
+}
