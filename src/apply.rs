@@ -19,6 +19,7 @@ use crate::graph::types::*;
 use crate::graph::{GraphClient, GraphError};
 use crate::model::ApiRef;
 use crate::plan::{Action, AppPlan, AssignmentStep, GrantStep, Plan};
+use crate::render::sign;
 
 /// What apply did for one app.
 #[derive(Debug, Clone, Serialize)]
@@ -250,15 +251,6 @@ async fn stage_two(
     }
     if !denied.is_empty() {
         result.consent_missing = Some(denied.join("; "));
-    }
-}
-
-fn sign(a: Action) -> &'static str {
-    match a {
-        Action::Create => "+",
-        Action::Update => "~",
-        Action::Delete => "-",
-        Action::NoOp => " ",
     }
 }
 

@@ -131,7 +131,8 @@ pub fn plan_document<'a>(plan: &'a Plan, authority: &str) -> PlanDocument<'a> {
     }
 }
 
-fn sign(a: Action) -> &'static str {
+/// The one-character marker of an action: `+`, `~`, `-`.
+pub fn sign(a: Action) -> &'static str {
     match a {
         Action::Create => "+",
         Action::Update => "~",
