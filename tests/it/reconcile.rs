@@ -644,3 +644,40 @@ async fn apply_json_report_snapshot() {
         ".output_file" => "[PATH]",
     });
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_over_https_trusting_the_emulator_ca() {
+    let mut config = provision::emulator::Config::local();
+    config.tls = true;
+    let emu = provision::emulator::start(config).await.unwrap();
+    let r = emu.ready.clone();
+    assert!(r.graph_url.starts_with("https://"), "{}", r.graph_url);
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.toml");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/threat-protection.toml"),
+        &m,
+    )
+    .unwrap();
+    let run = |ca: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_provision"));
+        c.args(["apply", m.to_str().unwrap(), "--yes"])
+            .env_clear()
+            .env("PROVISION_GRAPH_URL", &r.graph_url)
+            .env("PROVISION_AUTHORITY_URL", &r.authority_url)
+            .env("AZURE_TENANT_ID", &r.tenant_id)
+            .env("AZURE_CLIENT_ID", &r.client_id)
+            .env("AZURE_CLIENT_SECRET", &r.client_secret)
+            .stdin(std::process::Stdio::null());
+        if let Some(ca) = ca {
+            c.env("PROVISION_CA_CERT", ca);
+        }
+        c.output().unwrap()
+    };
+    // Without the CA the emulator's certificate is not trusted: sign-in fails, exit 4.
+    let out = run(None);
+    assert_eq!(code(&out), 4, "{}\n{}", stdout(&out), stderr(&out));
+    let out = run(r.ca_cert.as_deref());
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    emu.shutdown().await;
+}
