@@ -41,6 +41,26 @@ pub struct LogEntry {
     pub body: Option<Value>,
 }
 
+/// How many sequential rounds a set of requests took: sorted by start, a request that starts
+/// after every earlier one has finished opens a new round; one that overlaps the current round
+/// belongs to it. Timestamps are RFC 3339 strings of one fixed width, so they order as text.
+/// Concurrency only shows when requests take time: measure with some latency.
+pub fn sequential_rounds<'a>(spans: impl IntoIterator<Item = (&'a str, &'a str)>) -> usize {
+    let mut spans: Vec<(&str, &str)> = spans.into_iter().collect();
+    spans.sort();
+    let mut rounds = 0;
+    let mut round_end = "";
+    for (start, end) in spans {
+        if rounds == 0 || start >= round_end {
+            rounds += 1;
+            round_end = end;
+        } else if end > round_end {
+            round_end = end;
+        }
+    }
+    rounds
+}
+
 #[derive(Debug, Default)]
 pub struct RequestLog {
     pub entries: Vec<LogEntry>,
@@ -197,5 +217,29 @@ mod tests {
         .unwrap();
         assert_eq!(v["grant_type"], "client_credentials");
         assert_eq!(v["client_secret"], "[redacted]");
+    }
+}
+
+#[cfg(test)]
+mod rounds_tests {
+    use super::sequential_rounds;
+
+    #[test]
+    fn overlapping_requests_share_a_round() {
+        let t = |s: u32| format!("2026-01-01T00:00:00.{s:06}Z");
+        let (a0, a1, b0, b1, c0, c1) = (t(0), t(100), t(10), t(120), t(130), t(200));
+        assert_eq!(
+            sequential_rounds([(a0.as_str(), a1.as_str()), (b0.as_str(), b1.as_str())]),
+            1
+        );
+        assert_eq!(
+            sequential_rounds([
+                (c0.as_str(), c1.as_str()),
+                (a0.as_str(), a1.as_str()),
+                (b0.as_str(), b1.as_str())
+            ]),
+            2
+        );
+        assert_eq!(sequential_rounds(std::iter::empty()), 0);
     }
 }

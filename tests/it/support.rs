@@ -175,30 +175,14 @@ pub fn writes(log: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// Sequential rounds: a request that starts after every earlier one has finished opens a new
-/// round; requests that overlap the current round belong to it.
+/// Sequential rounds of the logged requests (`emulator::log::sequential_rounds`).
 pub fn rounds(log: &[Value]) -> usize {
-    let mut spans: Vec<(String, String)> = log
-        .iter()
-        .map(|r| {
-            (
-                r["started_at"].as_str().unwrap_or_default().to_owned(),
-                r["finished_at"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    spans.sort();
-    let mut rounds = 0;
-    let mut round_end = String::new();
-    for (start, end) in spans {
-        if rounds == 0 || start >= round_end {
-            rounds += 1;
-            round_end = end;
-        } else if end > round_end {
-            round_end = end;
-        }
-    }
-    rounds
+    provision::emulator::log::sequential_rounds(log.iter().map(|r| {
+        (
+            r["started_at"].as_str().unwrap_or_default(),
+            r["finished_at"].as_str().unwrap_or_default(),
+        )
+    }))
 }
 
 pub fn stdout(o: &Output) -> String {
