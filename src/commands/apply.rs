@@ -65,10 +65,7 @@ async fn run_in(ctx: &Context, desired: &crate::model::Desired, args: &ApplyArgs
         }
     }
     let entries = outfile::entries(desired, &plan, &ids, authority);
-    let failure = report.as_ref().and_then(|r| {
-        r.first_error()
-            .map(|(app, e)| (app.to_owned(), e.to_string(), e.status()))
-    });
+    let failure = report.as_ref().and_then(Report::first_error);
 
     // The output file is written whenever every app got its IDs, also when nothing changed.
     let mut written = None;
@@ -126,17 +123,8 @@ async fn run_in(ctx: &Context, desired: &crate::model::Desired, args: &ApplyArgs
         }
     }
 
-    if let Some((app, _, _)) = &failure
-        && let Some(report) = &report
-        && let Some((_, e)) = report.first_error()
-    {
-        let msg =
-            format!("apply of `{app}` did not finish; run apply again to continue from where it stopped");
-        let err: Error = match e.status() {
-            Some(401 | 403) => Error::auth(msg),
-            _ => Error::failure(msg),
-        };
-        return Err(err.with_source(e.to_string()));
+    if let Some((app, e)) = failure {
+        return Err(e.to_error(Some(&format!("apply of `{app}` did not finish"))));
     }
 
     // Consent that could not be granted, or that the manifest leaves to an administrator.

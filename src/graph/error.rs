@@ -112,19 +112,36 @@ impl std::error::Error for GraphError {
     }
 }
 
+impl GraphError {
+    /// The user-facing error for this failure: class (401/403 exit 4), message and help.
+    /// `context` names what was being done, e.g. "apply of `mtp-api-client` did not finish".
+    pub fn to_error(&self, context: Option<&str>) -> crate::Error {
+        let prefix = |m: &str| match context {
+            Some(c) => format!("{c}: {m}"),
+            None => m.to_owned(),
+        };
+        let e = match self.status() {
+            Some(401) => crate::Error::auth(prefix("Microsoft Graph did not accept the sign-in"))
+                .with_help("sign in again, or check that the token is for Microsoft Graph in this tenant"),
+            Some(403) => crate::Error::auth(prefix(
+                "the signed-in identity may not do this in Microsoft Graph",
+            ))
+            .with_help(
+                "provision needs Application.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All and \
+                 AppRoleAssignment.ReadWrite.All (application permissions, or delegated with an admin role)",
+            ),
+            _ => match context {
+                Some(c) => crate::Error::failure(c.to_owned())
+                    .with_help("run the command again: it continues from where it stopped"),
+                None => crate::Error::failure("a Microsoft Graph request failed"),
+            },
+        };
+        e.with_source(self.to_string())
+    }
+}
+
 impl From<GraphError> for crate::Error {
     fn from(e: GraphError) -> Self {
-        match e.status() {
-            Some(401) => crate::Error::auth("Microsoft Graph did not accept the sign-in")
-                .with_help("sign in again, or check that the token is for Microsoft Graph in this tenant")
-                .with_source(e),
-            Some(403) => crate::Error::auth("the signed-in identity may not do this in Microsoft Graph")
-                .with_help(
-                    "provision needs Application.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All and \
-                     AppRoleAssignment.ReadWrite.All (application permissions, or delegated with an admin role)",
-                )
-                .with_source(e),
-            _ => crate::Error::failure("a Microsoft Graph request failed").with_source(e),
-        }
+        e.to_error(None)
     }
 }
