@@ -2,6 +2,36 @@
 //! (`format_version` first, deterministic order); `text` renders the same content the way
 //! `terraform plan` reads: `+` create, `~` update (old → new per field), `-` delete, grants as
 //! scope sets. Pure: returns strings.
+//!
+//! # The JSON plan (`provision plan --format json`), format 1.0
+//!
+//! ```json
+//! {
+//!   "format_version": "1.0",
+//!   "tenant_id": "…",
+//!   "changes": [
+//!     { "address": "app.mtp-api-client", "kind": "application", "action": "create",
+//!       "fields": [ { "name": "display_name", "before": null, "after": "…" } ] },
+//!     { "address": "app.mtp-api-client.service_principal", "kind": "service_principal", "action": "no-op" },
+//!     { "address": "app.mtp-api-client.consent[\"Microsoft Threat Protection\"]", "kind": "delegated_grant",
+//!       "action": "update", "fields": [ { "name": "scopes", "before": ["…"], "after": ["…"] } ] }
+//!   ],
+//!   "summary": { "create": 0, "update": 1, "delete": 0 },
+//!   "admin_consent_urls": { "unique-name": "https://login…/{tenant}/adminconsent?client_id=…" }
+//! }
+//! ```
+//!
+//! - `kind`: `resource_service_principal`, `application`, `service_principal`,
+//!   `delegated_grant`, `app_role_assignment`.
+//! - `action`: `create`, `update`, `delete` or `no-op`; every resource the manifest covers is
+//!   listed, unchanged ones with `no-op`.
+//! - `fields`: field-level `before`/`after`; `null` means absent. Lists are sets shown sorted.
+//! - `reason`: present when an action needs explaining (display only).
+//!
+//! `apply --format json` prints `{format_version, plan, applied, result, output_file, outputs}`
+//! where `plan` is the document above, `result` what was done per app and `outputs` the entries
+//! of the output file. Fields are only added within a format version; a removal or change of
+//! meaning bumps it.
 
 use serde::Serialize;
 use serde_json::Value;
