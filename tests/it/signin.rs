@@ -614,3 +614,37 @@ async fn sign_in_failures_exit_4_and_say_what_to_fix() {
     );
     t.emu.shutdown().await;
 }
+
+#[test]
+fn the_github_actions_example_uses_federated_sign_in_and_real_commands() {
+    use clap::Parser;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/github-actions/provision.yml");
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains("id-token: write"));
+    assert!(text.contains("PROVISION_AUTH: federated"));
+    let commands: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            let l = l.trim_start().trim_start_matches("run: ");
+            l.starts_with("provision ").then_some(l)
+        })
+        .collect();
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.starts_with("provision plan") && c.contains("--detailed-exitcode"))
+    );
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.starts_with("provision apply") && c.contains("--yes"))
+    );
+    for c in commands {
+        let args: Vec<&str> = c.split_whitespace().collect();
+        let parsed = provision::cli::Cli::try_parse_from(&args);
+        assert!(parsed.is_ok(), "`{c}` does not parse: {:?}", parsed.err());
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join(args[2]);
+        assert!(manifest.exists(), "`{c}` names a manifest that does not exist");
+    }
+}
