@@ -128,22 +128,13 @@ impl Failure {
         match self {
             Failure::Transport(e) => e,
             Failure::Refused(r) => {
-                let mut e = crate::Error::auth(format!(
-                    "sign-in as {who} was refused: {}",
-                    r.description_or_error()
-                ));
+                let mut e = crate::Error::auth(format!("sign-in as {who} was refused: {}", r));
                 if let Some(h) = help(&r).or_else(|| generic_help(&r).map(str::to_owned)) {
                     e = e.with_help(h);
                 }
                 e
             }
         }
-    }
-}
-
-impl Refusal {
-    fn description_or_error(&self) -> String {
-        self.to_string()
     }
 }
 

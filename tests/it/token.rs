@@ -230,3 +230,66 @@ async fn the_whole_procedure_on_the_builtin_emulator() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_code_declined_or_left_to_expire_exits_4() {
+    use tokio::io::AsyncBufReadExt;
+    let mut config = provision::emulator::Config::local();
+    config.manual_approval = true;
+    config.identity.device_code_lifetime_secs = 2;
+    config.identity.device_code_interval_secs = 1;
+    let t = Tenant::start_with(config).await;
+    let m = t.manifest("threat-protection.toml");
+    let m = m.to_str().unwrap();
+    let out = t.provision(&["apply", m, "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    // Nobody enters the code: it expires.
+    let out = run(&t, &["token", m], &[], None).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("AADSTS70019"), "{err}");
+    assert!(err.contains("help: the code was not entered in time"), "{err}");
+
+    // The user declines in the browser.
+    let r = &t.emu.ready;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_provision"))
+        .args(["token", m])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", t.dir.path())
+        .env("PROVISION_CACHE_DIR", t.dir.path().join("signin-cache"))
+        .env("PROVISION_AUTHORITY_URL", &r.authority_url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let prompt = lines.next_line().await.unwrap().unwrap();
+    let user_code = prompt
+        .split("enter the code ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no code in {prompt}"));
+    let resp = t
+        .http
+        .post(format!(
+            "{}/_emulator/devicecode/{user_code}/deny",
+            base_url(&t.emu)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    let mut rest = String::new();
+    while let Some(l) = lines.next_line().await.unwrap() {
+        rest.push_str(&l);
+        rest.push('\n');
+    }
+    let status = child.wait().await.unwrap();
+    assert_eq!(status.code(), Some(4), "{rest}");
+    assert!(rest.contains("AADSTS65004"), "{rest}");
+    assert!(rest.contains("help: the sign-in was declined"), "{rest}");
+    t.emu.shutdown().await;
+}
