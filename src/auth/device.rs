@@ -30,6 +30,9 @@ pub struct Request<'a> {
     pub http: &'a reqwest::Client,
     pub printer: &'a Printer,
     pub cache: Option<&'a TokenCache>,
+    /// The authority under which the sign-in is cached: `authority_url`, except for the
+    /// in-process emulator, whose port changes on every run while its tenant stays.
+    pub cache_as: &'a str,
     /// Whether the user may be asked to enter a code; without it only the cache is tried.
     pub prompt: bool,
 }
@@ -84,7 +87,7 @@ pub async fn acquire(r: &Request<'_>) -> Result<Delegated, Failure> {
     let scopes = scopes_with_offline_access(&r.scopes);
 
     if let Some(cache) = r.cache
-        && let Some(entry) = cache.get(r.authority_url, r.tenant, r.client_id)
+        && let Some(entry) = cache.get(r.cache_as, r.tenant, r.client_id)
     {
         r.printer.verbose(&format!(
             "sign-in: redeeming the cached sign-in of client {}",
@@ -111,7 +114,7 @@ pub async fn acquire(r: &Request<'_>) -> Result<Delegated, Failure> {
                         "sign-in: the cached sign-in is no longer valid ({}); signing in again",
                         refusal
                     ));
-                    if let Err(e) = cache.remove(r.authority_url, r.tenant, r.client_id) {
+                    if let Err(e) = cache.remove(r.cache_as, r.tenant, r.client_id) {
                         r.printer.warn(&e.message);
                     }
                 }
@@ -173,7 +176,7 @@ fn remember(r: &Request<'_>, cache: &TokenCache, access: &str, refresh_token: St
             .map(str::to_owned)
     };
     let entry = Entry {
-        authority: r.authority_url.trim_end_matches('/').to_owned(),
+        authority: r.cache_as.trim_end_matches('/').to_owned(),
         tenant: r.tenant.to_owned(),
         client_id: r.client_id.to_owned(),
         tenant_id: text("tid").unwrap_or_default(),

@@ -550,6 +550,7 @@ async fn device_code(s: &SignIn<'_>, prompt: bool) -> Result<GraphToken> {
         http: s.http,
         printer: s.printer,
         cache: s.cache,
+        cache_as: s.authority_url,
         prompt,
     };
     let token = device::acquire(&request).await.map_err(|f| {

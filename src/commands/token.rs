@@ -21,6 +21,9 @@ use crate::context::{Context, check_endpoint};
 use crate::error::{Error, Result};
 use crate::model::{ApiRef, Desired};
 
+/// The cache's name for the in-process emulator's authority (its port changes per run).
+const EMULATOR_CACHE_AUTHORITY: &str = "provision-emulator";
+
 /// OpenID Connect scopes: sent bare, never in `scp` (`scopes-oidc.md`).
 const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
@@ -389,6 +392,11 @@ async fn run_with(ctx: &Context, args: &TokenArgs, t: &Target) -> Result<i32> {
         http: &ctx.http,
         printer: &ctx.printer,
         cache: cache.as_ref(),
+        cache_as: if ctx.emulator.is_some() {
+            EMULATOR_CACHE_AUTHORITY
+        } else {
+            &authority
+        },
         prompt: true,
     };
     let token = device::acquire(&request)
