@@ -229,6 +229,16 @@ async fn the_whole_procedure_on_the_builtin_emulator() {
         "{}",
         stderr(&out)
     );
+    // The emulator listens on another port each run; its sign-in is remembered all the same.
+    let mut again = common("token");
+    again.push("-v".into());
+    let out = provision(again).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("signed in (cached sign-in)"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
