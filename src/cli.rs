@@ -58,16 +58,28 @@ pub struct GlobalArgs {
     /// Do not color output (also when NO_COLOR is set)
     #[arg(long, global = true)]
     pub no_color: bool,
+
+    /// Public client of `--auth device-code` [default: Microsoft Graph Command Line Tools]
+    #[arg(long, global = true, env = "PROVISION_CLIENT_ID", value_name = "APP_ID")]
+    pub client_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMethod {
-    /// The first that is configured: PROVISION_ACCESS_TOKEN, then a client secret
+    /// The first that is configured, in the order below (device code only on a terminal)
     Auto,
-    /// AZURE_CLIENT_ID + AZURE_CLIENT_SECRET (+ the tenant)
-    ClientSecret,
     /// A ready bearer token for Microsoft Graph in PROVISION_ACCESS_TOKEN
     AccessToken,
+    /// AZURE_CLIENT_ID + AZURE_CLIENT_SECRET (+ the tenant)
+    ClientSecret,
+    /// AZURE_CLIENT_ID + AZURE_CLIENT_CERTIFICATE_PATH, a PEM with certificate and key (+ the tenant)
+    Certificate,
+    /// AZURE_CLIENT_ID + AZURE_FEDERATED_TOKEN_FILE or GitHub Actions OIDC (+ the tenant)
+    Federated,
+    /// The account `az login` signed in (`az account get-access-token`)
+    AzureCli,
+    /// Sign in as an administrator with a code entered in a browser; remembered until `logout`
+    DeviceCode,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -95,6 +107,31 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Run the local Microsoft Graph + identity platform emulator
     Emulator(EmulatorArgs),
+    /// Sign in as the provisioned app with a device code and print its access token
+    Token(TokenArgs),
+    /// Forget cached interactive sign-ins (only the tenant's with --tenant)
+    Logout,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The manifest (its `[output]` file holds the IDs) or the output file itself
+    #[arg(value_name = "MANIFEST|OUTPUT_FILE")]
+    pub target: PathBuf,
+    /// Which app, by `unique_name`, when there are several
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+    /// Which API, by name, appId or resource URL, when the app has delegated permissions on several
+    #[arg(long, value_name = "API")]
+    pub api: Option<String>,
+    /// Print the token's header and claims instead of the token
+    #[arg(long)]
+    pub decode: bool,
+    /// Check signature, aud, iss, tid, exp, nbf and scp; exit 4 naming what is wrong
+    #[arg(long)]
+    pub verify: bool,
+    #[command(flatten)]
+    pub emulator: UseEmulator,
 }
 
 #[derive(Debug, Args)]

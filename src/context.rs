@@ -2,11 +2,13 @@
 //! overrides, `--emulator`), the tenant, the credential choice and the HTTP client. This is the
 //! only module that reads the environment for settings.
 
+use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::cache::TokenCache;
 use crate::auth::{self, ClientSecretCredential, GraphToken, SignIn};
 use crate::cli::{AuthMethod, Cloud, GlobalArgs};
 use crate::error::{Error, Result};
@@ -50,6 +52,10 @@ pub struct Context {
     pub http: reqwest::Client,
     /// Credentials handed over by `--emulator`.
     pub explicit_credentials: Option<ClientSecretCredential>,
+    /// The public client of `--auth device-code` (`--client-id`).
+    pub device_client_id: Option<String>,
+    /// Whether `--authority-url` (or its variables) chose the authority, rather than the cloud.
+    pub authority_overridden: bool,
     /// Keeps an in-process emulator alive for the run.
     pub emulator: Option<crate::emulator::Running>,
 }
@@ -124,12 +130,12 @@ impl Context {
         if let Some(g) = &global.graph_url {
             endpoints.graph_url = g.trim_end_matches('/').to_owned();
         }
-        if let Some(a) = global
+        let authority_override = global
             .authority_url
             .clone()
             .or_else(|| env("PROVISION_AUTHORITY_URL"))
-            .or_else(|| env("AZURE_AUTHORITY_HOST"))
-        {
+            .or_else(|| env("AZURE_AUTHORITY_HOST"));
+        if let Some(a) = &authority_override {
             endpoints.authority_url = a.trim_end_matches('/').to_owned();
         }
         check_endpoint("the Graph URL", &endpoints.graph_url)?;
@@ -146,6 +152,8 @@ impl Context {
             auth: global.auth.unwrap_or(AuthMethod::Auto),
             http: http_client(global.ca_cert.as_ref())?,
             explicit_credentials: None,
+            device_client_id: global.client_id.clone(),
+            authority_overridden: authority_override.is_some(),
             emulator: None,
         })
     }
@@ -182,12 +190,17 @@ impl Context {
                 client_id: ready.client_id.clone(),
                 client_secret: ready.client_secret.clone(),
             }),
+            device_client_id: None,
+            authority_overridden: true,
             emulator: Some(running),
         })
     }
 
     /// Sign in and build the Graph client.
     pub async fn graph(&self) -> Result<(GraphClient, GraphToken)> {
+        // The cache only matters to device-code sign-ins; a missing cache directory only
+        // costs a prompt.
+        let cache = TokenCache::default_location().ok();
         let token = auth::sign_in(&SignIn {
             method: self.auth,
             authority_url: &self.endpoints.authority_url,
@@ -195,6 +208,10 @@ impl Context {
             graph_scope: &self.endpoints.graph_scope,
             http: &self.http,
             explicit: self.explicit_credentials.clone(),
+            printer: &self.printer,
+            device_client_id: self.device_client_id.as_deref(),
+            interactive: std::io::stdin().is_terminal(),
+            cache: cache.as_ref(),
         })
         .await?;
         self.printer.verbose(&format!(

@@ -10,7 +10,9 @@ mod completions;
 mod destroy;
 mod emulator;
 mod init;
+mod logout;
 pub(crate) mod plan;
+mod token;
 mod validate;
 
 /// Run the parsed command line; the returned number is the exit code.
@@ -28,5 +30,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Apply(args) => apply::run(&cli.global, &args).await,
         Command::Destroy(args) => destroy::run(&cli.global, &args).await,
         Command::Emulator(args) => emulator::run(&args, &printer).await,
+        Command::Token(args) => token::run(&cli.global, &args).await,
+        Command::Logout => logout::run(&cli.global, &printer),
     }
 }

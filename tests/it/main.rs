@@ -16,3 +16,7 @@ mod reconcile;
 mod emulator_graph;
 // The identity platform over real HTTP: sign-in grants, AADSTS errors, tokens, discovery, ARM.
 mod emulator_identity;
+// Signing in to Graph with every credential source, auto's order, sign-in errors, no secrets shown.
+mod signin;
+// provision token: apply then token --verify; consent and public-client failures; verification.
+mod token;

@@ -1,0 +1,566 @@
+//! `provision token MANIFEST|OUTPUT_FILE`: the last step of the portal procedure. Signs in with
+//! a device code as the provisioned public client (its client ID, tenant and authority from the
+//! output file; the delegated scopes of one API), prints the access token, and with `--verify`
+//! checks it as the API would.
+//!
+//! A manifest is read through the output file its `[output]` names: the IDs come from what apply
+//! wrote, not from a tenant read, so no administrator sign-in is needed; the scopes expected in
+//! `scp` are the manifest's (so a manifest edited since the last apply shows in the check). An
+//! output file (json, toml or env) stands on its own.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::cache::TokenCache;
+use crate::auth::entra::{Failure, codes};
+use crate::auth::{self, device, verify};
+use crate::cli::{GlobalArgs, TokenArgs};
+use crate::context::{Context, check_endpoint};
+use crate::error::{Error, Result};
+use crate::model::{ApiRef, Desired};
+
+/// The cache's name for the in-process emulator's authority (its port changes per run).
+const EMULATOR_CACHE_AUTHORITY: &str = "provision-emulator";
+
+/// OpenID Connect scopes: sent bare, never in `scp` (`scopes-oidc.md`).
+const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// One app of an output file, as `outfile` writes it.
+#[derive(Debug, Clone, Deserialize)]
+struct OutEntry {
+    tenant_id: String,
+    client_id: String,
+    authority: String,
+    #[serde(default)]
+    apis: Vec<OutApi>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct OutApi {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    app_id: String,
+    resource_url: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+/// Everything the sign-in and the check need.
+#[derive(Debug)]
+struct Target {
+    app: String,
+    entry: OutEntry,
+    api: OutApi,
+    /// Delegated permission values to request (bare, e.g. `Incident.Read`).
+    permissions: BTreeSet<String>,
+    /// Whether the permissions come from a manifest (for messages).
+    manifest: Option<PathBuf>,
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        let mut err = Error::failure(format!("cannot read `{}`", path.display())).with_source(e);
+        err = err.with_help("pass the manifest or the output file `provision apply` wrote");
+        err
+    })
+}
+
+/// Values of `KEY='value'` lines, unquoting the shell quoting `outfile` writes.
+fn parse_env(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let mut value = String::new();
+        let mut rest = v;
+        // 'a'\''b' → a'b
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix('\'') {
+                let end = r.find('\'').unwrap_or(r.len());
+                value.push_str(&r[..end]);
+                rest = r.get(end + 1..).unwrap_or_default();
+            } else if let Some(r) = rest.strip_prefix("\\'") {
+                value.push('\'');
+                rest = r;
+            } else {
+                let end = rest.find(['\'', '\\']).unwrap_or(rest.len());
+                value.push_str(&rest[..end]);
+                rest = &rest[end..];
+                if end == 0 {
+                    value.push_str(&rest[..1]);
+                    rest = &rest[1..];
+                }
+            }
+        }
+        out.insert(k.trim().to_owned(), value);
+    }
+    out
+}
+
+/// The entries of an env output file: one without prefix, or one per `PREFIX_` (the upper-cased
+/// unique name, `-` and `.` turned into `_`).
+fn env_entries(text: &str) -> BTreeMap<String, OutEntry> {
+    let vars = parse_env(text);
+    let mut out = BTreeMap::new();
+    for key in vars.keys().filter(|k| k.ends_with("AZURE_CLIENT_ID")) {
+        let prefix = key.trim_end_matches("AZURE_CLIENT_ID");
+        let get = |name: &str| vars.get(&format!("{prefix}{name}")).cloned().unwrap_or_default();
+        let tenant_id = get("AZURE_TENANT_ID");
+        let resource_url = get("RESOURCE_URL");
+        let entry = OutEntry {
+            authority: format!(
+                "{}/{}",
+                get("AZURE_AUTHORITY_HOST").trim_end_matches('/'),
+                tenant_id
+            ),
+            tenant_id,
+            client_id: get("AZURE_CLIENT_ID"),
+            apis: vec![OutApi {
+                name: resource_url.clone(),
+                app_id: String::new(),
+                scopes: get("SCOPES").split_whitespace().map(str::to_owned).collect(),
+                resource_url,
+            }],
+        };
+        out.insert(prefix.trim_end_matches('_').to_owned(), entry);
+    }
+    out
+}
+
+fn output_entries(path: &Path, text: &str) -> Result<BTreeMap<String, OutEntry>> {
+    let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
+        Error::failure(format!(
+            "`{}` is not an output file of `provision apply`",
+            path.display()
+        ))
+        .with_source(e)
+    };
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let entries = match ext {
+        "json" => serde_json::from_str(text).map_err(|e| bad(e.into()))?,
+        "env" => env_entries(text),
+        _ => toml::from_str(text).map_err(|e| bad(e.into()))?,
+    };
+    if entries.is_empty() {
+        return Err(bad("it names no app".into()));
+    }
+    Ok(entries)
+}
+
+/// The output file's entry for `wanted`, or the only one.
+fn pick<'a>(
+    entries: &'a BTreeMap<String, OutEntry>,
+    wanted: Option<&str>,
+    path: &Path,
+) -> Result<(String, &'a OutEntry)> {
+    let names = || {
+        entries
+            .keys()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match wanted {
+        Some(w) => {
+            let env_key = w.to_ascii_uppercase().replace(['-', '.'], "_");
+            entries
+                .iter()
+                .find(|(k, _)| k.as_str() == w || **k == env_key)
+                .map(|(k, e)| (k.clone(), e))
+                .ok_or_else(|| {
+                    Error::failure(format!("`{}` has no app `{w}`", path.display())).with_help(format!(
+                        "it has {}; run `provision apply` if the app is new",
+                        names()
+                    ))
+                })
+        }
+        None if entries.len() == 1 => Ok(entries
+            .iter()
+            .next()
+            .map(|(k, e)| (k.clone(), e))
+            .ok_or_else(|| Error::failure(format!("`{}` names no app", path.display())))?),
+        None => Err(Error::failure(format!("`{}` holds several apps", path.display()))
+            .with_help(format!("choose one with --app: {}", names()))),
+    }
+}
+
+fn bare(resource_url: &str, scope: &str) -> String {
+    scope
+        .strip_prefix(resource_url.trim_end_matches('/'))
+        .map(|s| s.trim_start_matches('/').to_owned())
+        .unwrap_or_else(|| scope.to_owned())
+}
+
+fn api_matches(api: &OutApi, wanted: &str) -> bool {
+    [&api.name, &api.app_id, &api.resource_url].iter().any(|v| {
+        !v.is_empty()
+            && v.trim_end_matches('/')
+                .eq_ignore_ascii_case(wanted.trim_end_matches('/'))
+    })
+}
+
+fn pick_api(entry: &OutEntry, wanted: Option<&str>, printer: &crate::output::Printer) -> Result<OutApi> {
+    let with_scopes: Vec<&OutApi> = entry.apis.iter().filter(|a| !a.scopes.is_empty()).collect();
+    if let Some(w) = wanted {
+        return entry
+            .apis
+            .iter()
+            .find(|a| api_matches(a, w))
+            .cloned()
+            .ok_or_else(|| {
+                Error::failure(format!("the app has no API `{w}`")).with_help(format!(
+                    "its APIs: {}",
+                    entry
+                        .apis
+                        .iter()
+                        .map(|a| format!("`{}`", a.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            });
+    }
+    let first = with_scopes.first().copied().cloned().ok_or_else(|| {
+        Error::failure("the app has no delegated permissions, so there is no user token to get")
+            .with_help("add `delegated = [...]` to an `[[app.api_permissions]]` and run `provision apply`")
+    })?;
+    if with_scopes.len() > 1 {
+        printer.status(&format!(
+            "signing in for `{}`; the app has delegated permissions on {} APIs (--api chooses)",
+            first.name,
+            with_scopes.len()
+        ));
+    }
+    Ok(first)
+}
+
+/// The delegated permission values the manifest's app asks for on `api`.
+fn manifest_permissions(desired: &Desired, app: &str, api: &OutApi) -> Option<BTreeSet<String>> {
+    let app = desired
+        .apps
+        .iter()
+        .find(|a| a.unique_name.eq_ignore_ascii_case(app))?;
+    app.api_permissions
+        .iter()
+        .find(|p| match &p.api {
+            ApiRef::Known(id) | ApiRef::AppId(id) => id.eq_ignore_ascii_case(&api.app_id),
+            ApiRef::Name(n) => api_matches(api, n),
+        } || api_matches(api, &p.api_text))
+        .map(|p| p.delegated.clone())
+}
+
+fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::Printer) -> Result<Target> {
+    let path = &args.target;
+    let text = read(path)?;
+    let is_manifest = path.extension().is_some_and(|e| e == "toml")
+        && toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("app"));
+    if !is_manifest {
+        let entries = output_entries(path, &text)?;
+        let (app, entry) = pick(&entries, args.app.as_deref(), path)?;
+        let api = pick_api(entry, args.api.as_deref(), printer)?;
+        let permissions = api.scopes.iter().map(|s| bare(&api.resource_url, s)).collect();
+        return Ok(Target {
+            app,
+            entry: entry.clone(),
+            api,
+            permissions,
+            manifest: None,
+        });
+    }
+    let desired = super::plan::load(global, path)?;
+    let Some(output) = &desired.output else {
+        return Err(Error::failure(format!(
+            "the manifest `{}` has no `[output]`, so there is no file with the app's IDs",
+            path.display()
+        ))
+        .with_help(
+            "add `[output]` with `path = \"out/app.json\"` and run `provision apply`, or pass an output file",
+        ));
+    };
+    let out_path = path.parent().unwrap_or(Path::new(".")).join(&output.path);
+    let out_text = std::fs::read_to_string(&out_path).map_err(|e| {
+        Error::failure(format!("cannot read the output file `{}`", out_path.display()))
+            .with_source(e)
+            .with_help(format!("run `provision apply {}` first", path.display()))
+    })?;
+    let entries = output_entries(&out_path, &out_text)?;
+    let wanted = match (&args.app, desired.apps.as_slice()) {
+        (Some(a), _) => Some(a.clone()),
+        (None, [only]) => Some(only.unique_name.clone()),
+        (None, _) => None,
+    };
+    let (app, entry) = pick(&entries, wanted.as_deref(), &out_path).map_err(|e| match &args.app {
+        None if desired.apps.len() == 1 => e.with_help(format!(
+            "the output file has no entry for `{}`: run `provision apply {}` first",
+            desired.apps[0].unique_name,
+            path.display()
+        )),
+        _ => e,
+    })?;
+    let api = pick_api(entry, args.api.as_deref(), printer)?;
+    let permissions = manifest_permissions(&desired, &app, &api)
+        .unwrap_or_else(|| api.scopes.iter().map(|s| bare(&api.resource_url, s)).collect());
+    Ok(Target {
+        app,
+        entry: entry.clone(),
+        api,
+        permissions,
+        manifest: Some(path.clone()),
+    })
+}
+
+/// `--format json`: `format_version` first.
+#[derive(Serialize)]
+struct Document<'a> {
+    format_version: &'static str,
+    app: &'a str,
+    client_id: &'a str,
+    tenant_id: &'a str,
+    resource: &'a str,
+    access_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    header: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claims: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verification: Option<&'a verify::Report>,
+}
+
+pub async fn run(global: &GlobalArgs, args: &TokenArgs) -> Result<i32> {
+    let printer =
+        crate::output::Printer::new(global.format.unwrap_or_default(), global.verbose, global.no_color);
+    let target = load_target(global, args, &printer)?;
+    let ctx = Context::new(global, Some(&args.emulator)).await?;
+    let result = run_with(&ctx, args, &target).await;
+    ctx.finish().await;
+    result
+}
+
+async fn run_with(ctx: &Context, args: &TokenArgs, t: &Target) -> Result<i32> {
+    let tenant_id = t.entry.tenant_id.as_str();
+    let authority = if ctx.emulator.is_some() {
+        let emulator_tenant = ctx.tenant.as_deref().unwrap_or_default();
+        if !emulator_tenant.eq_ignore_ascii_case(tenant_id) {
+            return Err(Error::failure(format!(
+                "the output file is for tenant `{tenant_id}`, the emulator's tenant is `{emulator_tenant}`"
+            ))
+            .with_help("run `provision apply MANIFEST --emulator` first, with the same --emulator-state"));
+        }
+        ctx.endpoints.authority_url.clone()
+    } else if ctx.authority_overridden {
+        ctx.endpoints.authority_url.clone()
+    } else {
+        t.entry
+            .authority
+            .trim_end_matches('/')
+            .strip_suffix(&format!("/{tenant_id}"))
+            .unwrap_or(&t.entry.authority)
+            .to_owned()
+    };
+    check_endpoint("the authority URL", &authority)?;
+    let resource = t.api.resource_url.trim_end_matches('/');
+    let scopes: Vec<String> = t
+        .permissions
+        .iter()
+        .map(|p| {
+            if OIDC_SCOPES.contains(&p.as_str()) {
+                p.clone()
+            } else {
+                format!("{resource}/{p}")
+            }
+        })
+        .collect();
+    let cache = TokenCache::default_location().ok();
+    ctx.printer.verbose(&format!(
+        "signing in as app `{}` (client {}) to tenant {tenant_id} at {authority} for {}",
+        t.app,
+        t.entry.client_id,
+        scopes.join(" ")
+    ));
+    let request = device::Request {
+        authority_url: &authority,
+        tenant: tenant_id,
+        client_id: &t.entry.client_id,
+        scopes: scopes.clone(),
+        http: &ctx.http,
+        printer: &ctx.printer,
+        cache: cache.as_ref(),
+        cache_as: if ctx.emulator.is_some() {
+            EMULATOR_CACHE_AUTHORITY
+        } else {
+            &authority
+        },
+        prompt: true,
+    };
+    let token = device::acquire(&request)
+        .await
+        .map_err(|f| sign_in_error(f, t, &authority))?;
+    ctx.printer.verbose(&format!("signed in ({})", token.how));
+    let access_token = token.secret();
+
+    let report = if args.verify {
+        let expected = verify::Expected {
+            tenant_id: tenant_id.to_owned(),
+            client_id: t.entry.client_id.clone(),
+            audiences: [resource.to_owned(), t.api.app_id.clone()]
+                .into_iter()
+                .filter(|a| !a.is_empty())
+                .collect(),
+            scopes: t
+                .permissions
+                .iter()
+                .filter(|p| !OIDC_SCOPES.contains(&p.as_str()))
+                .cloned()
+                .collect(),
+        };
+        let report = verify::verify(
+            &ctx.http,
+            &authority,
+            access_token,
+            &expected,
+            chrono::Utc::now().timestamp(),
+        )
+        .await?;
+        if !report.ok() {
+            let wrong: Vec<String> = report
+                .failures()
+                .iter()
+                .map(|c| format!("{}: {}", c.name, c.detail))
+                .collect();
+            let mut e = Error::auth(format!(
+                "the access token for app `{}` failed verification: {}",
+                t.app,
+                wrong.join("; ")
+            ));
+            if report.failures().iter().any(|c| c.name == "scp") {
+                e = e.with_help(format!(
+                    "grant consent for the missing permissions ({}), e.g. with `provision apply` and `grant = \"admin\"`",
+                    crate::render::admin_consent_url(&authority, tenant_id, &t.entry.client_id)
+                ));
+            }
+            return Err(e);
+        }
+        Some(report)
+    } else {
+        None
+    };
+
+    let header = args
+        .decode
+        .then(|| auth::unverified_header(access_token))
+        .flatten();
+    let claims = args
+        .decode
+        .then(|| auth::unverified_claims(access_token))
+        .flatten();
+    if ctx.printer.is_json() {
+        let doc = Document {
+            format_version: crate::render::FORMAT_VERSION,
+            app: &t.app,
+            client_id: &t.entry.client_id,
+            tenant_id,
+            resource,
+            access_token,
+            header,
+            claims,
+            verification: report.as_ref(),
+        };
+        ctx.printer.outln(&super::plan::to_json(&doc)?);
+        return Ok(0);
+    }
+    if let Some(report) = &report {
+        for c in &report.checks {
+            ctx.printer.status(&format!("verified {}: {}", c.name, c.detail));
+        }
+    }
+    if args.decode {
+        let doc = serde_json::json!({ "header": header, "claims": claims });
+        ctx.printer.outln(&super::plan::to_json(&doc)?);
+    } else {
+        ctx.printer.outln(access_token);
+    }
+    Ok(0)
+}
+
+/// Sign-in refusals explained in the manifest's terms.
+fn sign_in_error(f: Failure, t: &Target, authority: &str) -> Error {
+    let requested: Vec<String> = t
+        .permissions
+        .iter()
+        .filter(|p| !OIDC_SCOPES.contains(&p.as_str()))
+        .map(|p| format!("`{p}`"))
+        .collect();
+    let consent_url = crate::render::admin_consent_url(authority, &t.entry.tenant_id, &t.entry.client_id);
+    if let Failure::Refused(r) = &f {
+        match r.aadsts {
+            Some(codes::CONSENT_REQUIRED) => {
+                return Error::auth(format!(
+                    "app `{}` has no consent for {} on `{}` (AADSTS65001)",
+                    t.app,
+                    requested.join(", "),
+                    t.api.name
+                ))
+                .with_help(format!(
+                    "an administrator grants it at {consent_url}; or set `grant = \"admin\"` under `[app.consent]` and run `provision apply`"
+                ));
+            }
+            Some(codes::CREDENTIAL_REQUIRED) => {
+                return Error::auth(format!(
+                    "app `{}` is not a public client, so Entra refuses its device-code sign-in (AADSTS7000218)",
+                    t.app
+                ))
+                .with_help(format!(
+                    "set `allow_public_client_flows = true` under `[app.public_client]` in {} and run `provision apply`",
+                    t.manifest
+                        .as_ref()
+                        .map(|m| format!("`{}`", m.display()))
+                        .unwrap_or_else(|| "the manifest".to_owned())
+                ));
+            }
+            Some(codes::UNKNOWN_CLIENT) => {
+                return Error::auth(format!(
+                    "app `{}` (client `{}`) does not exist in tenant `{}` (AADSTS700016)",
+                    t.app, t.entry.client_id, t.entry.tenant_id
+                ))
+                .with_help(
+                    "run `provision apply` for the manifest; the output file may be from another tenant",
+                );
+            }
+            _ => {}
+        }
+    }
+    f.into_error(&format!("app `{}`", t.app), |_| None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_output_files_are_read_back() {
+        let text = "MTP_API_CLIENT_AZURE_TENANT_ID='t-1'\nMTP_API_CLIENT_AZURE_CLIENT_ID='c-1'\n\
+                    MTP_API_CLIENT_AZURE_AUTHORITY_HOST='https://login.microsoftonline.com'\n\
+                    MTP_API_CLIENT_RESOURCE_URL='https://api.security.microsoft.com'\n\
+                    MTP_API_CLIENT_SCOPES='https://api.security.microsoft.com/Incident.Read'\n\
+                    B_AZURE_CLIENT_ID='it'\\''s'\n";
+        let entries = env_entries(text);
+        let e = &entries["MTP_API_CLIENT"];
+        assert_eq!(e.client_id, "c-1");
+        assert_eq!(e.authority, "https://login.microsoftonline.com/t-1");
+        assert_eq!(
+            bare(&e.apis[0].resource_url, &e.apis[0].scopes[0]),
+            "Incident.Read"
+        );
+        assert_eq!(entries["B"].client_id, "it's");
+        let (name, _) = pick(&entries, Some("mtp-api-client"), Path::new("x.env")).unwrap();
+        assert_eq!(name, "MTP_API_CLIENT");
+        assert!(pick(&entries, None, Path::new("x.env")).is_err());
+    }
+}
