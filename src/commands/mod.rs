@@ -9,6 +9,7 @@ mod apply;
 mod completions;
 mod destroy;
 mod emulator;
+mod import;
 mod init;
 pub(crate) mod plan;
 mod validate;
@@ -27,6 +28,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Plan(args) => plan::run(&cli.global, &args).await,
         Command::Apply(args) => apply::run(&cli.global, &args).await,
         Command::Destroy(args) => destroy::run(&cli.global, &args).await,
+        Command::Import(args) => import::run(&cli.global, &args).await,
         Command::Emulator(args) => emulator::run(&args, &printer).await,
     }
 }
