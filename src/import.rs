@@ -581,14 +581,13 @@ impl<'a> Builder<'a> {
         let mut t = String::new();
         let display = app.display_name.clone().unwrap_or_default();
         t.push_str(&format!(
-            "# Imported by `provision import` from the application `{}` (appId {}) of tenant {}.\n",
+            "# Imported by `provision import` from the application `{}`\n\
+             # (appId {}) of tenant {}.\n\
+             # `provision plan` shows no changes for it, unless import warned otherwise.\n",
             plain(&display),
             app.app_id,
             self.src.tenant_id
         ));
-        t.push_str(
-            "# `provision plan` on this file shows what would change; `provision import` aims for nothing.\n",
-        );
         // The guard: this manifest describes a registration of this tenant only.
         t.push_str(&format!("tenant = {}\n\n[app]\n", toml_str(&self.src.tenant_id)));
         t.push_str(&format!("unique_name = {}\n", toml_str(identity.name())));

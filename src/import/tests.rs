@@ -425,7 +425,7 @@ fn values_are_escaped() {
             .contains("# - tags the manifest cannot hold: \" padded \"\n")
     );
     assert!(out.text.starts_with(
-        "# Imported by `provision import` from the application `O'Brien \"tools\" \\ näive` (appId"
+        "# Imported by `provision import` from the application `O'Brien \"tools\" \\ näive`\n# (appId"
     ));
 }
 

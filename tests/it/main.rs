@@ -16,3 +16,5 @@ mod reconcile;
 mod emulator_graph;
 // The identity platform over real HTTP: sign-in grants, AADSTS errors, tokens, discovery, ARM.
 mod emulator_identity;
+// `provision import`: registrations built through Graph, imported, validated and planned.
+mod import;
