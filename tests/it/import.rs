@@ -183,6 +183,21 @@ async fn public_client_with_several_apis_and_full_consent() {
         ]
     );
     assert!(text.contains("# The registration has no uniqueName"), "{text}");
+
+    // `--format json`: one document holding the same manifest.
+    let out = t
+        .provision(&["import", "--app-id", &app.app_id, "--format", "json"])
+        .await;
+    ok(&out);
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["format_version"], "1.0");
+    assert_eq!(doc["app_id"], app.app_id.as_str());
+    assert_eq!(doc["unique_name"], "soc-hunting-client");
+    assert_eq!(doc["pinned"], true);
+    assert_eq!(doc["unique_name_set"], false);
+    assert_eq!(doc["consent"], "admin");
+    assert_eq!(doc["warnings"], json!([]));
+    assert_eq!(doc["manifest"], text.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread")]
