@@ -283,6 +283,33 @@ async fn app_roles_partial_consent_user_grants_and_web_uris() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn user_only_consent_is_none_and_left_alone() {
+    let t = Tenant::start().await;
+    let app = build(
+        &t,
+        json!({
+            "displayName": "Personal helper",
+            "isFallbackPublicClient": true,
+            "publicClient": { "redirectUris": ["http://localhost"] },
+            "requiredResourceAccess": rra(&[(GRAPH, &[("microsoft-graph", "Scope", "User.Read")])]),
+        }),
+    )
+    .await;
+    let user = admin_user_id(&t).await;
+    grant(&t, &app, GRAPH, "User.Read", Some(&user)).await;
+    let (text, _) = import_and_plan(&t, &["--app-id", &app.app_id], "helper.toml").await;
+    assert!(text.contains("grant = \"none\""), "{text}");
+    assert!(
+        text.contains("#   not consented:\n#     Microsoft Graph: User.Read\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# - user consent (Principal grants): Microsoft Graph: User.Read (1 user)\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn round_trip_apply_import_same_model() {
     let t = Tenant::start().await;
     let original = t.write_manifest(
