@@ -101,6 +101,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Delete the apps the manifest names, with their service principals and grants
     Destroy(DestroyArgs),
+    /// Print a manifest that describes an existing registration
+    Import(ImportArgs),
     /// Write a starter manifest
     Init(InitArgs),
     /// Print shell completions
@@ -184,6 +186,31 @@ pub struct DestroyArgs {
     /// Also remove the apps from deleted items, so their unique names can be reused
     #[arg(long)]
     pub purge: bool,
+    #[command(flatten)]
+    pub emulator: UseEmulator,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["unique_name", "app_id", "display_name"])))]
+pub struct ImportArgs {
+    /// The registration's uniqueName
+    #[arg(long, value_name = "NAME")]
+    pub unique_name: Option<String>,
+    /// The registration's application (client) ID
+    #[arg(long, value_name = "ID")]
+    pub app_id: Option<String>,
+    /// The registration's display name (refused when several registrations carry it)
+    #[arg(long, value_name = "NAME")]
+    pub display_name: Option<String>,
+    /// Give a registration that has no uniqueName this one (Graph allows it once; asks first)
+    #[arg(long, value_name = "NAME")]
+    pub set_unique_name: Option<String>,
+    /// Set the unique name without asking (required when stdin is not a terminal)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Write the manifest to this file instead of stdout
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
     #[command(flatten)]
     pub emulator: UseEmulator,
 }

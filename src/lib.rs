@@ -14,7 +14,8 @@
 //! There is no state file: every run finds its objects again by stable keys (`uniqueName`,
 //! `appId`, `(clientId, consentType, resourceId)`). The output file is for downstream tools.
 //!
-//! Modules that do no I/O: `catalog`, `model`, `manifest`, `plan`, `render`, `graph::retry`.
+//! Modules that do no I/O: `catalog`, `model`, `manifest`, `plan`, `render`, `graph::retry`,
+//! `import` (Graph objects → manifest text).
 //! `emulator` is a local Microsoft Graph + identity platform used by `--emulator` and by every
 //! end-to-end test.
 
@@ -32,6 +33,7 @@ pub mod context;
 pub mod emulator;
 pub mod error;
 pub mod graph;
+pub mod import;
 pub mod manifest;
 pub mod model;
 pub mod observe;

@@ -9,6 +9,7 @@ mod apply;
 mod completions;
 mod destroy;
 mod emulator;
+mod import;
 mod init;
 mod logout;
 pub(crate) mod plan;
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Plan(args) => plan::run(&cli.global, &args).await,
         Command::Apply(args) => apply::run(&cli.global, &args).await,
         Command::Destroy(args) => destroy::run(&cli.global, &args).await,
+        Command::Import(args) => import::run(&cli.global, &args).await,
         Command::Emulator(args) => emulator::run(&args, &printer).await,
         Command::Token(args) => token::run(&cli.global, &args).await,
         Command::Logout => logout::run(&cli.global, &printer),

@@ -712,6 +712,80 @@ fn short_reason(e: &reqwest::Error) -> &'static str {
     }
 }
 
+// --- reads of `import` -----------------------------------------------------------------------
+
+impl GraphClient {
+    /// The application of `app_id` with the properties `import` reports.
+    pub async fn application_details_by_app_id(
+        &self,
+        app_id: &str,
+    ) -> Result<Option<ApplicationDetails>, GraphError> {
+        self.get_optional(format!("/applications(appId='{}')", odata_literal(app_id)))
+            .await
+    }
+
+    pub async fn application_details_by_unique_name(
+        &self,
+        unique_name: &str,
+    ) -> Result<Option<ApplicationDetails>, GraphError> {
+        self.get_optional(format!(
+            "/applications(uniqueName='{}')",
+            odata_literal(unique_name)
+        ))
+        .await
+    }
+
+    /// Applications whose display name is exactly `name` (Entra does not keep display names
+    /// unique, so there may be several).
+    pub async fn applications_by_display_name(
+        &self,
+        name: &str,
+    ) -> Result<Vec<ApplicationDetails>, GraphError> {
+        self.list(format!(
+            "/applications?$filter=displayName%20eq%20'{}'",
+            odata_literal(name)
+        ))
+        .await
+    }
+
+    /// A service principal by object id (the `resourceId` of a grant or assignment).
+    pub async fn service_principal_by_id(&self, id: &str) -> Result<Option<ServicePrincipal>, GraphError> {
+        self.get_optional(format!("/servicePrincipals/{}", odata_literal(id)))
+            .await
+    }
+
+    /// Owners of the application of `app_id`: users and service principals
+    /// (learn:/graph/api/application-list-owners; Application.Read.All).
+    pub async fn owners_of_app(&self, app_id: &str) -> Result<Vec<DirectoryObject>, GraphError> {
+        self.list(format!(
+            "/applications(appId='{}')/owners?$select=id,displayName,userPrincipalName,appId",
+            odata_literal(app_id)
+        ))
+        .await
+    }
+
+    /// Federated identity credentials of the application of `app_id`
+    /// (learn:/graph/api/application-list-federatedidentitycredentials).
+    pub async fn federated_credentials_of_app(
+        &self,
+        app_id: &str,
+    ) -> Result<Vec<FederatedCredential>, GraphError> {
+        self.list(format!(
+            "/applications(appId='{}')/federatedIdentityCredentials",
+            odata_literal(app_id)
+        ))
+        .await
+    }
+
+    /// Give the application of `app_id` its `uniqueName`: Graph allows it while the property is
+    /// null, and refuses any change once set (learn:/graph/api/application-update, `uniqueName`:
+    /// "Can updated only if null and is immutable once set.").
+    pub async fn set_unique_name(&self, app_id: &str, unique_name: &str) -> Result<(), GraphError> {
+        self.update_application_by_app_id(app_id, serde_json::json!({ "uniqueName": unique_name }))
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

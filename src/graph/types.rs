@@ -178,3 +178,86 @@ pub struct ErrorDetail {
     #[serde(default)]
     pub code: String,
 }
+
+// --- read by `import` only --------------------------------------------------------------------
+
+/// An application with the properties `import` reports but the manifest cannot express
+/// (learn:/graph/api/resources/application: `createdDateTime`, `appRoles`, `api`, credentials).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationDetails {
+    #[serde(flatten)]
+    pub application: Application,
+    #[serde(default)]
+    pub created_date_time: Option<String>,
+    /// Roles the application defines (not the ones it asks for).
+    #[serde(default)]
+    pub app_roles: Vec<AppRole>,
+    #[serde(default)]
+    pub api: Option<ApiApplication>,
+}
+
+/// `api` of an application: the delegated permissions it exposes as an API itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiApplication {
+    #[serde(default)]
+    pub oauth2_permission_scopes: Vec<PermissionScope>,
+}
+
+/// learn:/graph/api/resources/passwordcredential, without `secretText` (only ever returned by
+/// addPassword) and without `hint` (the secret's first characters: never shown).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordCredential {
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub end_date_time: Option<String>,
+}
+
+/// learn:/graph/api/resources/keycredential, without the key itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyCredential {
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub usage: Option<String>,
+    #[serde(default)]
+    pub end_date_time: Option<String>,
+}
+
+/// learn:/graph/api/resources/federatedidentitycredential.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FederatedCredential {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+}
+
+/// A member of a `directoryObject` collection such as an application's `owners`: a user or a
+/// service principal (learn:/graph/api/application-list-owners).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryObject {
+    pub id: String,
+    #[serde(default, rename = "@odata.type")]
+    pub odata_type: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    #[serde(default)]
+    pub app_id: Option<String>,
+}

@@ -20,3 +20,5 @@ mod emulator_identity;
 mod signin;
 // provision token: apply then token --verify; consent and public-client failures; verification.
 mod token;
+// `provision import`: registrations built through Graph, imported, validated and planned.
+mod import;
