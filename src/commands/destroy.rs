@@ -1,5 +1,5 @@
 //! `provision destroy MANIFEST`: delete the apps the manifest names — found by `unique_name`
-//! only, never by display name — with their delegated grants, app role assignments and service
+//! (or by the `app_id` that pins them), never by display name — with their delegated grants, app role assignments and service
 //! principals; `--purge` also removes them from deleted items so the unique name is free again.
 
 use futures::future::try_join_all;
@@ -45,16 +45,27 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<i32> {
     let result = async {
         let printer = &ctx.printer;
         let (graph, token) = ctx.graph().await?;
-        for app in desired.apps.iter().filter(|a| a.app_id.is_some()) {
-            printer.warn(&format!(
-                "`{}` is pinned by app_id; destroy finds apps by unique name only and skips it if it has none",
-                app.unique_name
-            ));
-        }
         let found = try_join_all(desired.apps.iter().map(|app| async {
-            let Some(application) = graph.application_by_unique_name(&app.unique_name).await? else {
+            // An app pinned by `app_id` is found by that appId (its unique name may be null, or
+            // another app's); any other app only by its unique name, never by display name.
+            let found = match &app.app_id {
+                Some(pinned) => graph.application_by_app_id(pinned).await?,
+                None => graph.application_by_unique_name(&app.unique_name).await?,
+            };
+            let Some(application) = found else {
                 return Ok::<_, GraphError>(None);
             };
+            if let Some(other) = application
+                .unique_name
+                .as_deref()
+                .filter(|u| *u != app.unique_name)
+            {
+                printer.warn(&format!(
+                    "skipping `{}`: the application with appId `{}` has the unique name `{other}`",
+                    app.unique_name, application.app_id
+                ));
+                return Ok(None);
+            }
             let (sp, grants, assignments) = futures::join!(
                 graph.service_principal_by_app_id(&application.app_id),
                 graph.grants_of_app(&application.app_id),
@@ -76,18 +87,32 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<i32> {
         let targets: Vec<Target> = found.into_iter().flatten().collect();
         if !printer.is_json() {
             if targets.is_empty() {
-                printer.outln(&format!("Nothing to destroy: no app of the manifest exists in tenant {}.", token.tenant_id));
+                printer.outln(&format!(
+                    "Nothing to destroy: no app of the manifest exists in tenant {}.",
+                    token.tenant_id
+                ));
             }
             for t in &targets {
-                printer.outln(&format!("  - application {} (client id {})", t.unique_name, t.client_id));
+                printer.outln(&format!(
+                    "  - application {} (client id {})",
+                    t.unique_name, t.client_id
+                ));
                 if t.service_principal_id.is_some() {
                     printer.outln(&format!("  - service principal {}", t.unique_name));
                 }
                 if !t.grants.is_empty() {
-                    printer.outln(&format!("  - {} delegated grant(s) of {}", t.grants.len(), t.unique_name));
+                    printer.outln(&format!(
+                        "  - {} delegated grant(s) of {}",
+                        t.grants.len(),
+                        t.unique_name
+                    ));
                 }
                 if !t.app_role_assignments.is_empty() {
-                    printer.outln(&format!("  - {} app role assignment(s) of {}", t.app_role_assignments.len(), t.unique_name));
+                    printer.outln(&format!(
+                        "  - {} app role assignment(s) of {}",
+                        t.app_role_assignments.len(),
+                        t.unique_name
+                    ));
                 }
             }
         }
@@ -112,7 +137,11 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<i32> {
             printer.outln(&format!(
                 "\nDestroy complete: {} app(s) deleted{}.",
                 targets.len(),
-                if args.purge { " and purged from deleted items" } else { "" }
+                if args.purge {
+                    " and purged from deleted items"
+                } else {
+                    ""
+                }
             ));
         }
         Ok(0)

@@ -681,3 +681,46 @@ async fn apply_over_https_trusting_the_emulator_ca() {
     assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_of_a_pinned_app_never_touches_the_app_holding_its_unique_name() {
+    let t = Tenant::start().await;
+    let m = t.manifest("threat-protection.toml");
+    assert_eq!(
+        code(&t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await),
+        0
+    );
+    let (s, legacy) = t
+        .graph(
+            reqwest::Method::POST,
+            "/applications",
+            Some(json!({"displayName": "legacy portal app"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{legacy}");
+    let pinned = t.write_manifest(
+        "pinned.toml",
+        &format!(
+            "[app]\nunique_name = \"mtp-api-client\"\napp_id = \"{}\"\ndisplay_name = \"legacy portal app\"\n",
+            legacy["appId"].as_str().unwrap()
+        ),
+    );
+    let out = t.provision(&["destroy", pinned.to_str().unwrap(), "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    let (s, _) = t
+        .graph(
+            reqwest::Method::GET,
+            &format!("/applications/{}", legacy["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "the pinned app is deleted");
+    let (s, _) = t
+        .graph(
+            reqwest::Method::GET,
+            "/applications(uniqueName='mtp-api-client')",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "the app holding the unique name is untouched");
+}
