@@ -183,6 +183,8 @@ async fn public_client_with_several_apis_and_full_consent() {
         ]
     );
     assert!(text.contains("# The registration has no uniqueName"), "{text}");
+    // The emulator serves `/owners`: an app made app-only has none.
+    assert!(text.contains("# - owners: none"), "{text}");
 
     // `--format json`: one document holding the same manifest.
     let out = t

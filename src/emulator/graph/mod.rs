@@ -123,6 +123,7 @@ pub enum Op {
     DeleteApplication,
     AddPassword,
     RemovePassword,
+    ListOwners,
     ListFederatedCredentials,
     CreateFederatedCredential,
     GetFederatedCredential,
@@ -161,6 +162,7 @@ impl Op {
         match self {
             ListApplications
             | GetApplication
+            | ListOwners
             | ListFederatedCredentials
             | GetFederatedCredential
             | ListServicePrincipals
@@ -201,6 +203,7 @@ impl Op {
             DeleteApplication => "applications.delete",
             AddPassword => "applications.addPassword",
             RemovePassword => "applications.removePassword",
+            ListOwners => "applications.owners",
             ListFederatedCredentials => "federatedIdentityCredentials.list",
             CreateFederatedCredential => "federatedIdentityCredentials.create",
             GetFederatedCredential => "federatedIdentityCredentials.get",
@@ -239,6 +242,7 @@ impl Op {
             self,
             ListApplications
                 | GetApplication
+                | ListOwners
                 | ListFederatedCredentials
                 | GetFederatedCredential
                 | ListServicePrincipals
@@ -278,6 +282,7 @@ const ROUTES: &[(&str, &str, Op)] = &[
         "applications/{key}/microsoft.graph.removePassword",
         Op::RemovePassword,
     ),
+    ("GET", "applications/{key}/owners", Op::ListOwners),
     (
         "GET",
         "applications/{key}/federatedIdentityCredentials",
@@ -857,6 +862,22 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
         RemovePassword => {
             t.remove_password(&key(), body()?)?;
             Ok(GraphResponse::empty(204))
+        }
+        ListOwners => {
+            // learn:/graph/api/application-list-owners. The emulator does not model ownership:
+            // apps made through it (app-only, as provision and the seeded clients do) have no
+            // owners, so the collection is empty once the app is known to exist.
+            t.get_application(&key())?;
+            shared.collection(
+                req,
+                Vec::new(),
+                Collection {
+                    context: "directoryObjects".to_owned(),
+                    filter: None,
+                    props: Vec::new(),
+                    type_name: "microsoft.graph.directoryObject",
+                },
+            )
         }
         ListFederatedCredentials => {
             let list = t.list_federated_credentials(&key())?;
