@@ -874,7 +874,18 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
                 Collection {
                     context: "directoryObjects".to_owned(),
                     filter: None,
-                    props: Vec::new(),
+                    // Owners are users or service principals; Graph accepts their properties
+                    // in `$select` on this directoryObject collection.
+                    props: [
+                        "id",
+                        "deletedDateTime",
+                        "displayName",
+                        "userPrincipalName",
+                        "mail",
+                        "appId",
+                    ]
+                    .map(str::to_owned)
+                    .to_vec(),
                     type_name: "microsoft.graph.directoryObject",
                 },
             )
