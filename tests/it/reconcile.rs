@@ -724,3 +724,35 @@ async fn destroy_of_a_pinned_app_never_touches_the_app_holding_its_unique_name()
         .await;
     assert_eq!(s, 200, "the app holding the unique name is untouched");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_first_party_resource_is_created_as_its_own_step() {
+    let t = Tenant::start().await;
+    let mtp = t.get(&format!("/servicePrincipals(appId='{MTP}')")).await;
+    let (s, b) = t
+        .graph(
+            reqwest::Method::DELETE,
+            &format!("/servicePrincipals/{}", mtp["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204, "{b}");
+    let m = t.manifest("threat-protection.toml");
+    let out = t.provision(&["plan", m.to_str().unwrap()]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("resource_service_principal[\"Microsoft Threat Protection\"] will be created"),
+        "{}",
+        stdout(&out)
+    );
+    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    let created = t.get(&format!("/servicePrincipals(appId='{MTP}')")).await;
+    assert_ne!(created["id"], mtp["id"]);
+    let (_app, _sp, grants) = app_state(&t).await;
+    assert_eq!(grants[0]["resourceId"], created["id"]);
+    let out = t
+        .provision(&["plan", m.to_str().unwrap(), "--detailed-exitcode"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+}
