@@ -18,6 +18,7 @@
 //! `service_principal_by_name`, `grants_for`, `app_role_assignments_of`, `admin_user`), signs
 //! with [`state::Shared::signing_key`], and tags its responses with [`log::RequestKind`].
 
+pub mod budget;
 pub mod control;
 pub mod faults;
 pub mod graph;
