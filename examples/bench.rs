@@ -169,7 +169,12 @@ async fn measure(emu: &Emu, name: &str, latency: u64, runs: usize, fresh: bool, 
     );
     let med = median(&mut times);
     let measurable = latency > 0;
-    let ideal = measurable.then(|| ((r + 1) as u64 * latency) as f64);
+    // The floor: every sequential round (plus sign-in) at the injected latency, and no faster
+    // than MAX_IN_FLIGHT requests per latency period.
+    let in_flight = provision::graph::client::MAX_IN_FLIGHT;
+    let by_rounds = (r + 1) as u64 * latency;
+    let by_bound = requests.div_ceil(in_flight) as u64 * latency;
+    let ideal = measurable.then(|| by_rounds.max(by_bound) as f64);
     Row {
         scenario: name.into(),
         latency_ms: latency,

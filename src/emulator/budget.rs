@@ -27,7 +27,12 @@ struct Bucket {
 
 impl Bucket {
     fn new(capacity: f64, window: Duration, now: Instant) -> Self {
-        Bucket { capacity, per_second: capacity / window.as_secs_f64(), tokens: capacity, at: now }
+        Bucket {
+            capacity,
+            per_second: capacity / window.as_secs_f64(),
+            tokens: capacity,
+            at: now,
+        }
     }
 
     fn refill(&mut self, now: Instant) {
@@ -61,8 +66,16 @@ pub fn cost(method: &str, path_after_version: &str) -> u32 {
     if !method.eq_ignore_ascii_case("GET") {
         return 1;
     }
-    let first = path_after_version.trim_start_matches('/').split(['/', '(', '?']).next().unwrap_or_default();
-    if first.eq_ignore_ascii_case("applications") || first.eq_ignore_ascii_case("oauth2PermissionGrants") { 2 } else { 1 }
+    let first = path_after_version
+        .trim_start_matches('/')
+        .split(['/', '(', '?'])
+        .next()
+        .unwrap_or_default();
+    if first.eq_ignore_ascii_case("applications") || first.eq_ignore_ascii_case("oauth2PermissionGrants") {
+        2
+    } else {
+        1
+    }
 }
 
 /// One pair of buckets per client application.
@@ -75,25 +88,38 @@ impl Budget {
     /// Charge `client` for one request, or say how long it must wait.
     pub fn charge(&mut self, client: &str, method: &str, path_after_version: &str, now: Instant) -> Verdict {
         let (ru, writes) = self.clients.entry(client.to_owned()).or_insert_with(|| {
-            (Bucket::new(RESOURCE_UNITS, RESOURCE_WINDOW, now), Bucket::new(WRITES, WRITE_WINDOW, now))
+            (
+                Bucket::new(RESOURCE_UNITS, RESOURCE_WINDOW, now),
+                Bucket::new(WRITES, WRITE_WINDOW, now),
+            )
         });
         ru.refill(now);
         writes.refill(now);
         let cost = cost(method, path_after_version);
         let is_write = !method.eq_ignore_ascii_case("GET");
         let ru_wait = ru.wait_for(f64::from(cost));
-        let write_wait = if is_write { writes.wait_for(1.0) } else { Duration::ZERO };
+        let write_wait = if is_write {
+            writes.wait_for(1.0)
+        } else {
+            Duration::ZERO
+        };
         let wait = ru_wait.max(write_wait);
         if wait > Duration::ZERO {
             // Whole seconds, rounded up: a client that waits exactly that long is served.
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            return Verdict::Throttle { retry_after_secs: secs.max(1), writes: write_wait > ru_wait };
+            return Verdict::Throttle {
+                retry_after_secs: secs.max(1),
+                writes: write_wait > ru_wait,
+            };
         }
         ru.tokens -= f64::from(cost);
         if is_write {
             writes.tokens -= 1.0;
         }
-        Verdict::Pass { cost, used: 1.0 - ru.tokens / ru.capacity }
+        Verdict::Pass {
+            cost,
+            used: 1.0 - ru.tokens / ru.capacity,
+        }
     }
 }
 
@@ -116,13 +142,28 @@ mod tests {
         let mut b = Budget::default();
         // 1,750 application reads use the whole 3,500 units.
         for _ in 0..1750 {
-            assert!(matches!(b.charge("a", "GET", "/applications", t0), Verdict::Pass { .. }));
+            assert!(matches!(
+                b.charge("a", "GET", "/applications", t0),
+                Verdict::Pass { .. }
+            ));
         }
-        assert_eq!(b.charge("a", "GET", "/applications", t0), Verdict::Throttle { retry_after_secs: 1, writes: false });
+        assert_eq!(
+            b.charge("a", "GET", "/applications", t0),
+            Verdict::Throttle {
+                retry_after_secs: 1,
+                writes: false
+            }
+        );
         // Another client has its own budget.
-        assert!(matches!(b.charge("b", "GET", "/applications", t0), Verdict::Pass { .. }));
+        assert!(matches!(
+            b.charge("b", "GET", "/applications", t0),
+            Verdict::Pass { .. }
+        ));
         // 350 units come back per second.
-        assert!(matches!(b.charge("a", "GET", "/applications", t0 + Duration::from_millis(10)), Verdict::Pass { .. }));
+        assert!(matches!(
+            b.charge("a", "GET", "/applications", t0 + Duration::from_millis(10)),
+            Verdict::Pass { .. }
+        ));
     }
 
     #[test]
@@ -134,11 +175,17 @@ mod tests {
         // Spread 3,100 writes over 3.1 s: resource units keep up, writes (20/s) do not.
         for i in 0..3100u64 {
             now = t0 + Duration::from_millis(i);
-            if matches!(b.charge("a", "PATCH", "/applications/x", now), Verdict::Pass { .. }) {
+            if matches!(
+                b.charge("a", "PATCH", "/applications/x", now),
+                Verdict::Pass { .. }
+            ) {
                 passed += 1;
             }
         }
         assert!((3000..3070).contains(&passed), "{passed}");
-        assert!(matches!(b.charge("a", "PATCH", "/applications/x", now), Verdict::Throttle { writes: true, .. }));
+        assert!(matches!(
+            b.charge("a", "PATCH", "/applications/x", now),
+            Verdict::Throttle { writes: true, .. }
+        ));
     }
 }
