@@ -95,9 +95,15 @@ pub enum Command {
     /// Check manifests offline: keys, values, redirect URIs, permission names
     Validate(ValidateArgs),
     /// Show what apply would change in the tenant; changes nothing
-    #[command(visible_alias = "diff")]
+    #[command(
+        visible_alias = "diff",
+        after_help = "Examples:\n  provision plan provision.toml --emulator\n  provision plan provision.toml --detailed-exitcode   # exit 2 when there are changes"
+    )]
     Plan(PlanArgs),
     /// Make the tenant match the manifest, then write the output file
+    #[command(
+        after_help = "Examples:\n  provision apply provision.toml --emulator --yes\n  AZURE_TENANT_ID=… AZURE_CLIENT_ID=… AZURE_CLIENT_SECRET=… provision apply provision.toml --yes"
+    )]
     Apply(ApplyArgs),
     /// Delete the apps the manifest names, with their service principals and grants
     Destroy(DestroyArgs),
@@ -156,6 +162,7 @@ pub struct UseEmulator {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
+    /// The manifest (TOML) naming the apps
     #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error
@@ -167,6 +174,7 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
+    /// The manifest (TOML) naming the apps
     #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
     /// Apply without asking (required when stdin is not a terminal)
@@ -178,6 +186,7 @@ pub struct ApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
+    /// The manifest (TOML) naming the apps
     #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
     /// Destroy without asking (required when stdin is not a terminal)
