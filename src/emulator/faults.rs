@@ -199,8 +199,29 @@ pub fn spoil(kind: Malformed, status: u16, body: Option<&Value>, html_status: u1
 struct Throttle {
     client: String,
     key: String,
+    /// When the 429 that opened (or last restarted) the window was answered.
+    opened: Instant,
     until: Instant,
+    /// `client-request-id`s of the requests this window throttled: one of them coming back
+    /// before `until` is an early retry whenever it arrives.
+    request_ids: Vec<String>,
 }
+
+/// How a request reached the emulator.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival<'a> {
+    /// Before any added latency.
+    pub at: Instant,
+    pub client_request_id: Option<&'a str>,
+}
+
+/// A retry of a throttled request (same `client-request-id`) inside its window is always
+/// early. Another request of the same client and workload may have been sent before the client
+/// read the 429 (concurrent requests, a busy machine): it is throttled like any request inside
+/// the window, but counted as early only when it arrives this long after the 429 was answered.
+/// The reliability suite found six concurrent grant POSTs counted as five violations because
+/// the first of them was throttled.
+pub const IN_FLIGHT_GRACE: Duration = Duration::from_millis(250);
 
 /// The injector's state: knobs, the seeded generator, live Retry-After windows, counters.
 #[derive(Debug)]
@@ -346,8 +367,26 @@ impl Injector {
     }
 
     /// Decide for one Graph request (direct or inside `$batch`) from `client` (the token's
-    /// client id, or `anonymous`) to workload `key`, at `now`.
+    /// client id, or `anonymous`) to workload `key`, at `now`, for a request that arrived then.
     pub fn decide(&mut self, client: &str, key: &str, method: &str, now: Instant) -> Decision {
+        let arrival = Arrival {
+            at: now,
+            client_request_id: None,
+        };
+        self.decide_arrived(client, key, method, arrival, now)
+    }
+
+    /// [`Injector::decide`] for a request that arrived as `arrival` says. Inside a live window
+    /// it is an early retry when it retries a request the window throttled, or when it arrived
+    /// [`IN_FLIGHT_GRACE`] after the window's 429 was answered.
+    pub fn decide_arrived(
+        &mut self,
+        client: &str,
+        key: &str,
+        method: &str,
+        arrival: Arrival<'_>,
+        now: Instant,
+    ) -> Decision {
         let window = Duration::from_secs(RETRY_AFTER_SECS);
         self.throttles.retain(|t| t.until > now);
         if let Some(t) = self
@@ -357,8 +396,24 @@ impl Injector {
         {
             // RetryAfterPlugin: a request inside a live window is throttled again and the
             // window restarts (§11.2; matches msgraph-sdk-dotnet #250 against real Graph).
-            t.until = now + window;
-            self.retry_after_violations += 1;
+            let retry = arrival
+                .client_request_id
+                .is_some_and(|id| t.request_ids.iter().any(|r| r == id));
+            let early = retry || arrival.at > t.opened + IN_FLIGHT_GRACE;
+            // Only an early request restarts the window: one that was on its way when the 429
+            // went out gets a 429 with the same Retry-After (the rest of the window, rounded up
+            // to whole seconds), and restarting for it would make the throttled request's own
+            // well-timed retry early.
+            if early {
+                t.until = now + window;
+                t.opened = now;
+            }
+            if let Some(id) = arrival.client_request_id {
+                t.request_ids.push(id.to_owned());
+            }
+            if early {
+                self.retry_after_violations += 1;
+            }
             self.counts.retry_after += 1;
             return Decision::Fail(throttled());
         }
@@ -368,6 +423,9 @@ impl Injector {
         if throttle {
             self.counts.throttle += 1;
             self.register_throttle(client, key, now);
+            if let (Some(id), Some(t)) = (arrival.client_request_id, self.throttles.last_mut()) {
+                t.request_ids.push(id.to_owned());
+            }
             return Decision::Fail(throttled());
         }
         if fault {
@@ -382,7 +440,9 @@ impl Injector {
         self.throttles.push(Throttle {
             client: client.to_owned(),
             key: key.to_owned(),
+            opened: now,
             until: now + Duration::from_secs(RETRY_AFTER_SECS),
+            request_ids: Vec::new(),
         });
     }
 
@@ -544,6 +604,36 @@ mod tests {
         assert!(String::from_utf8(h.body).unwrap().contains("Service Unavailable"));
         let e = spoil(Malformed::Empty200, 204, None, 502).unwrap();
         assert_eq!((e.status, e.body.len()), (200, 0));
+    }
+
+    #[test]
+    fn requests_already_on_their_way_are_throttled_but_not_early() {
+        let mut inj = Injector::new(knobs(1.0, 0.0, 1));
+        let arrival = |at, id| Arrival {
+            at,
+            client_request_id: id,
+        };
+        let t0 = Instant::now();
+        let d = inj.decide_arrived("c", "k", "POST", arrival(t0, Some("first")), t0);
+        assert!(matches!(d, Decision::Fail(_)));
+        inj.faults.throttle_rate = 0.0;
+        // Another request arriving just after the 429 went out (sent before the client read
+        // it): throttled, not counted.
+        let soon = t0 + Duration::from_millis(30);
+        let d = inj.decide_arrived("c", "k", "POST", arrival(soon, Some("other")), soon);
+        assert!(matches!(d, Decision::Fail(_)));
+        assert_eq!(inj.retry_after_violations, 0);
+        // Arriving well after the 429 was answered: early.
+        let late = t0 + Duration::from_millis(400);
+        let d = inj.decide_arrived("c", "k", "POST", arrival(late, None), late);
+        assert!(matches!(d, Decision::Fail(_)));
+        assert_eq!(inj.retry_after_violations, 1);
+        // A retry of a throttled request is early however soon it comes.
+        let retry = late + Duration::from_millis(10);
+        let d = inj.decide_arrived("c", "k", "POST", arrival(retry, Some("first")), retry);
+        assert!(matches!(d, Decision::Fail(_)));
+        assert_eq!(inj.retry_after_violations, 2);
+        assert_eq!(inj.counts.retry_after, 3);
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub async fn endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let arrived = std::time::Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     // Graph echoes the caller's client-request-id, or repeats its request-id (§6.1 captures).
     let client_request_id = header(&headers, "client-request-id").unwrap_or_else(|| request_id.clone());
@@ -78,6 +79,8 @@ pub async fn endpoint(
                 prefer: header(&headers, "prefer"),
                 consistency_level: header(&headers, "consistencylevel"),
                 body,
+                arrived: Some(arrived),
+                client_request_id: header(&headers, "client-request-id"),
             };
             let shared = shared.clone();
             // The store works under a std mutex; keep it off the async workers.
