@@ -278,8 +278,49 @@ fn is_duplicate(e: &GraphError) -> bool {
         || (e.status() == Some(400) && e.message().to_ascii_lowercase().contains("already exist"))
 }
 
+/// A write whose effect is unknown: no answer, a 5xx, or an answer that could not be read.
+/// It may have been applied, so the caller reads before writing again.
 fn outcome_unknown(e: &GraphError) -> bool {
-    matches!(e, GraphError::Transport { .. }) || matches!(e.status(), Some(500 | 502))
+    matches!(e, GraphError::Transport { .. } | GraphError::Decode { .. })
+        || matches!(e.status(), Some(500..=599))
+}
+
+/// Creating a grant or assignment: attempts before giving up on a write whose outcome stays
+/// unknown.
+const CREATE_ATTEMPTS: u32 = 4;
+
+/// The tenant-wide grant of `client_sp` on `resource`. With `must_exist` (Graph said "already
+/// exists"), the read is repeated with the client's backoff until the grant shows: the list
+/// lags behind writes (learn:/graph/api/oauth2permissiongrant-list, graph-reference §3). The
+/// reliability suite found four POSTs in 100 ms giving up while the grant replicated.
+async fn find_grant(
+    graph: &GraphClient,
+    client_sp: &str,
+    resource: &str,
+    must_exist: bool,
+) -> Result<Option<OAuth2PermissionGrant>, GraphError> {
+    let policy = graph.policy();
+    let started = std::time::Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let grants = graph.grants_of_client(client_sp).await?;
+        let found = grants
+            .into_iter()
+            .find(|x| x.consent_type == "AllPrincipals" && x.resource_id.eq_ignore_ascii_case(resource));
+        if found.is_some() || !must_exist {
+            return Ok(found);
+        }
+        let delay = policy.backoff(attempt, rand::random());
+        if attempt >= policy.max_attempts || started.elapsed() + delay > policy.budget {
+            return Ok(None);
+        }
+        graph.verbose(&format!(
+            "  grant of {client_sp} on {resource} exists but is not listed yet; reading again in {:.3}s",
+            delay.as_secs_f64()
+        ));
+        tokio::time::sleep(delay).await;
+    }
 }
 
 async fn do_grant(
@@ -312,13 +353,10 @@ async fn do_grant(
                 attempts += 1;
                 match graph.create_grant(client_sp, &resource, &scope).await {
                     Ok(_) => return Ok(()),
-                    Err(e) if is_duplicate(&e) || (outcome_unknown(&e) && attempts < 4) => {
-                        // Someone (another run, or our own POST whose answer was lost) holds
+                    Err(e) if is_duplicate(&e) || outcome_unknown(&e) => {
+                        // Someone (another run, or our own POST whose answer was lost) may hold
                         // the grant already: read it and set its scope in place.
-                        let grants = graph.grants_of_client(client_sp).await?;
-                        match grants.iter().find(|x| {
-                            x.consent_type == "AllPrincipals" && x.resource_id.eq_ignore_ascii_case(&resource)
-                        }) {
+                        match find_grant(graph, client_sp, &resource, is_duplicate(&e)).await? {
                             Some(existing) => {
                                 let mut have = existing.scopes();
                                 have.sort();
@@ -328,7 +366,7 @@ async fn do_grant(
                                     graph.update_grant(&existing.id, &scope).await
                                 };
                             }
-                            None if is_duplicate(&e) && attempts >= 4 => return Err(e),
+                            None if attempts >= CREATE_ATTEMPTS => return Err(e),
                             None => continue,
                         }
                     }
@@ -367,7 +405,7 @@ async fn do_assignment(
                 {
                     Ok(_) => return Ok(()),
                     Err(e) if is_duplicate(&e) => return Ok(()),
-                    Err(e) if outcome_unknown(&e) && attempts < 4 => {
+                    Err(e) if outcome_unknown(&e) && attempts < CREATE_ATTEMPTS => {
                         let existing = graph.assignments_of_sp(client_sp).await?;
                         if existing.iter().any(|x| {
                             x.app_role_id.eq_ignore_ascii_case(&a.app_role_id)

@@ -150,6 +150,16 @@ impl GraphClient {
         self
     }
 
+    /// The retry policy (callers that poll for replication use its backoff and budget).
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// A `-v` line, for callers that wait on Graph themselves.
+    pub fn verbose(&self, text: &str) {
+        self.printer.verbose(text);
+    }
+
     /// Requests sent so far (retries included) and retries among them.
     pub fn counts(&self) -> (u64, u64) {
         (
@@ -162,12 +172,17 @@ impl GraphClient {
     pub async fn send(&self, call: &Call) -> Result<Reply, GraphError> {
         let started = Instant::now();
         let mut attempt = 0u32;
+        // One client-request-id for every attempt of a call, as the Graph SDKs' retry handlers
+        // do: Graph's logs (and the emulator's early-retry count) see a retry as a retry.
+        let client_request_id = uuid::Uuid::new_v4().to_string();
         loop {
             attempt += 1;
-            self.wait_for_gate().await;
             let result = {
                 let _permit = self.in_flight.acquire().await;
-                self.send_once(call).await
+                // The gate is checked once a permit is held: a request that queued for a permit
+                // while a 429 came back must not go out before that Retry-After has passed.
+                self.wait_for_gate().await;
+                self.send_once(call, &client_request_id).await
             };
             let (err, retry_after) = match result {
                 Ok(reply) => return Ok(reply),
@@ -266,19 +281,22 @@ impl GraphClient {
     }
 
     /// One HTTP exchange. On failure also returns the parsed `Retry-After`.
-    async fn send_once(&self, call: &Call) -> Result<Reply, (GraphError, Option<Duration>)> {
+    async fn send_once(
+        &self,
+        call: &Call,
+        client_request_id: &str,
+    ) -> Result<Reply, (GraphError, Option<Duration>)> {
         let url = if call.path.starts_with("http://") || call.path.starts_with("https://") {
             call.path.clone()
         } else {
             format!("{}{}", self.base, call.path)
         };
         let shown = self.display_path(&call.path);
-        let client_request_id = uuid::Uuid::new_v4().to_string();
         let mut request = self
             .http
             .request(call.method.clone(), &url)
             .bearer_auth(&self.token)
-            .header("client-request-id", &client_request_id)
+            .header("client-request-id", client_request_id)
             .header("Accept", "application/json");
         if let Some(prefer) = call.prefer {
             request = request.header("Prefer", prefer);
@@ -569,12 +587,23 @@ impl GraphClient {
         )
     }
 
+    /// App role assignments of the service principal `sp_id`. It was just created when apply
+    /// reads this, so a 404 is replication delay (§11.1(d)).
     pub async fn assignments_of_sp(&self, sp_id: &str) -> Result<Vec<AppRoleAssignment>, GraphError> {
-        self.list(format!(
+        let call = Call::get(format!(
             "/servicePrincipals/{}/appRoleAssignments",
             odata_literal(sp_id)
         ))
-        .await
+        .lag(GraphError::is_not_found);
+        let mut out = Vec::new();
+        let mut page: Page<AppRoleAssignment> = self.fetch(&call).await?;
+        loop {
+            out.append(&mut page.value);
+            match page.next_link.take() {
+                Some(next) => page = self.fetch(&Call::get(next)).await?,
+                None => return Ok(out),
+            }
+        }
     }
 
     /// Create an `AllPrincipals` grant. A 404 (or the 400 "does not exist" form) right after the
