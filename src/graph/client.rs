@@ -91,6 +91,12 @@ impl Call {
         self.lag = Some(check);
         self
     }
+    /// [`Call::lag`] only when `fresh`: the objects the call names were created moments ago.
+    /// A reference to an object that was already there when the run read the tenant is final
+    /// when it fails (a concurrent destroy removed it), not replication delay to wait out.
+    pub fn lag_if(self, fresh: bool, check: LagCheck) -> Self {
+        if fresh { self.lag(check) } else { self }
+    }
 }
 
 /// A successful response.
@@ -525,17 +531,19 @@ impl GraphClient {
 
     /// Create the service principal of `app_id` (idempotent: the upsert by appId). Right after
     /// the application was created, Graph may not see it yet: 400 "does not reference a valid
-    /// application object" or 403 "backing application … must in the local tenant" (§11.1(d1)).
+    /// application object" or 403 "backing application … must in the local tenant" (§11.1(d1)),
+    /// retried when the application is `fresh` (created by this run).
     pub async fn ensure_service_principal(
         &self,
         app_id: &str,
+        fresh: bool,
     ) -> Result<Option<ServicePrincipal>, GraphError> {
         let call = Call::patch(
             format!("/servicePrincipals(appId='{}')", odata_literal(app_id)),
             serde_json::json!({}),
         )
         .prefer("create-if-missing")
-        .lag(sp_create_lag);
+        .lag_if(fresh, sp_create_lag);
         let reply = self.send(&call).await?;
         match reply.body {
             Some(_) => decode(&call, reply).map(Some),
@@ -587,14 +595,18 @@ impl GraphClient {
         )
     }
 
-    /// App role assignments of the service principal `sp_id`. It was just created when apply
-    /// reads this, so a 404 is replication delay (§11.1(d)).
-    pub async fn assignments_of_sp(&self, sp_id: &str) -> Result<Vec<AppRoleAssignment>, GraphError> {
+    /// App role assignments of the service principal `sp_id`. When it was just created
+    /// (`fresh`), a 404 is replication delay (§11.1(d)).
+    pub async fn assignments_of_sp(
+        &self,
+        sp_id: &str,
+        fresh: bool,
+    ) -> Result<Vec<AppRoleAssignment>, GraphError> {
         let call = Call::get(format!(
             "/servicePrincipals/{}/appRoleAssignments",
             odata_literal(sp_id)
         ))
-        .lag(GraphError::is_not_found);
+        .lag_if(fresh, GraphError::is_not_found);
         let mut out = Vec::new();
         let mut page: Page<AppRoleAssignment> = self.fetch(&call).await?;
         loop {
@@ -607,12 +619,13 @@ impl GraphClient {
     }
 
     /// Create an `AllPrincipals` grant. A 404 (or the 400 "does not exist" form) right after the
-    /// service principals were created is replication delay (§11.1(d2)).
+    /// service principals were created (`fresh`) is replication delay (§11.1(d2)).
     pub async fn create_grant(
         &self,
         client_sp_id: &str,
         resource_sp_id: &str,
         scope: &str,
+        fresh: bool,
     ) -> Result<OAuth2PermissionGrant, GraphError> {
         let call = Call::post(
             "/oauth2PermissionGrants",
@@ -623,16 +636,17 @@ impl GraphClient {
                 "scope": scope,
             }),
         )
-        .lag(reference_lag);
+        .lag_if(fresh, reference_lag);
         self.fetch(&call).await
     }
 
-    pub async fn update_grant(&self, grant_id: &str, scope: &str) -> Result<(), GraphError> {
+    /// Set a grant's scopes; `fresh` when the grant was created moments ago (§11.1(d3)).
+    pub async fn update_grant(&self, grant_id: &str, scope: &str, fresh: bool) -> Result<(), GraphError> {
         let call = Call::patch(
             format!("/oauth2PermissionGrants/{}", odata_literal(grant_id)),
             serde_json::json!({ "scope": scope }),
         )
-        .lag(reference_lag);
+        .lag_if(fresh, reference_lag);
         self.send(&call).await.map(drop)
     }
 
@@ -645,11 +659,13 @@ impl GraphClient {
         .map(drop)
     }
 
+    /// Assign an app role; `fresh` as for [`GraphClient::create_grant`].
     pub async fn create_assignment(
         &self,
         client_sp_id: &str,
         resource_sp_id: &str,
         app_role_id: &str,
+        fresh: bool,
     ) -> Result<AppRoleAssignment, GraphError> {
         let call = Call::post(
             format!(
@@ -662,7 +678,7 @@ impl GraphClient {
                 "appRoleId": app_role_id,
             }),
         )
-        .lag(reference_lag);
+        .lag_if(fresh, reference_lag);
         self.fetch(&call).await
     }
 
