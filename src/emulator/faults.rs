@@ -215,12 +215,14 @@ pub struct Arrival<'a> {
     pub client_request_id: Option<&'a str>,
 }
 
-/// A retry of a throttled request (same `client-request-id`) inside its window is always
-/// early. Another request of the same client and workload may have been sent before the client
-/// read the 429 (concurrent requests, a busy machine): it is throttled like any request inside
-/// the window, but counted as early only when it arrives this long after the 429 was answered.
-/// The reliability suite found six concurrent grant POSTs counted as five violations because
-/// the first of them was throttled.
+/// What counts as an early retry (SPEC.md: "requests that came back sooner than the
+/// `Retry-After` they were given"): a request that repeats the `client-request-id` of one the
+/// window throttled. Any other request of the same client and workload inside the window is
+/// answered 429 too, as Graph does, but was not given that Retry-After: it may have been on
+/// its way already, or come from another process of the same app (the reliability suite found
+/// concurrent requests and concurrent applies counted as hundreds of violations). A request
+/// without a `client-request-id` cannot be matched, so it is early when it arrives this long
+/// after the window's 429 was answered.
 pub const IN_FLIGHT_GRACE: Duration = Duration::from_millis(250);
 
 /// The injector's state: knobs, the seeded generator, live Retry-After windows, counters.
@@ -377,8 +379,8 @@ impl Injector {
     }
 
     /// [`Injector::decide`] for a request that arrived as `arrival` says. Inside a live window
-    /// it is an early retry when it retries a request the window throttled, or when it arrived
-    /// [`IN_FLIGHT_GRACE`] after the window's 429 was answered.
+    /// it is an early retry when it retries a request the window throttled, or (without a
+    /// `client-request-id`) when it arrived [`IN_FLIGHT_GRACE`] after the window's 429.
     pub fn decide_arrived(
         &mut self,
         client: &str,
@@ -399,7 +401,10 @@ impl Injector {
             let retry = arrival
                 .client_request_id
                 .is_some_and(|id| t.request_ids.iter().any(|r| r == id));
-            let early = retry || arrival.at > t.opened + IN_FLIGHT_GRACE;
+            let early = match arrival.client_request_id {
+                Some(_) => retry,
+                None => arrival.at > t.opened + IN_FLIGHT_GRACE,
+            };
             // Only an early request restarts the window: one that was on its way when the 429
             // went out gets a 429 with the same Retry-After (the rest of the window, rounded up
             // to whole seconds), and restarting for it would make the throttled request's own
@@ -623,7 +628,12 @@ mod tests {
         let d = inj.decide_arrived("c", "k", "POST", arrival(soon, Some("other")), soon);
         assert!(matches!(d, Decision::Fail(_)));
         assert_eq!(inj.retry_after_violations, 0);
-        // Arriving well after the 429 was answered: early.
+        // Another request later on (another process of the same app): throttled, not early.
+        let later = t0 + Duration::from_millis(300);
+        let d = inj.decide_arrived("c", "k", "GET", arrival(later, Some("third")), later);
+        assert!(matches!(d, Decision::Fail(_)));
+        assert_eq!(inj.retry_after_violations, 0);
+        // Without a client-request-id, arriving well after the 429 was answered: early.
         let late = t0 + Duration::from_millis(400);
         let d = inj.decide_arrived("c", "k", "POST", arrival(late, None), late);
         assert!(matches!(d, Decision::Fail(_)));
@@ -633,7 +643,7 @@ mod tests {
         let d = inj.decide_arrived("c", "k", "POST", arrival(retry, Some("first")), retry);
         assert!(matches!(d, Decision::Fail(_)));
         assert_eq!(inj.retry_after_violations, 2);
-        assert_eq!(inj.counts.retry_after, 3);
+        assert_eq!(inj.counts.retry_after, 4);
     }
 
     #[test]
