@@ -65,11 +65,13 @@ fn failed(result: &mut AppResult, e: GraphError) {
 /// Run the plan. Never returns early on one app's failure: every app gets as far as it can.
 pub async fn apply(graph: &GraphClient, plan: &Plan) -> Report {
     // Resource service principals for first-party APIs, alongside the applications.
-    let resources_fut = join_all(
-        plan.resource_service_principals
-            .iter()
-            .map(|r| async move { (r.key.clone(), r.name.clone(), ensure_sp(graph, &r.app_id).await) }),
-    );
+    let resources_fut = join_all(plan.resource_service_principals.iter().map(|r| async move {
+        (
+            r.key.clone(),
+            r.name.clone(),
+            ensure_sp(graph, &r.app_id, true).await,
+        )
+    }));
     let apps_fut = join_all(plan.apps.iter().map(|app| stage_one(graph, app)));
     let (resources, stage_one_results) = futures::join!(resources_fut, apps_fut);
 
@@ -163,7 +165,10 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan) -> AppResult {
     }
     if result.service_principal_id.is_none() {
         let app_id = result.client_id.clone().unwrap_or_default();
-        match ensure_sp(graph, &app_id).await {
+        // An application that was read from the tenant is there: a "no backing application"
+        // answer then means it was deleted meanwhile, not that it has not replicated yet.
+        let fresh = app.application.app_id.is_none();
+        match ensure_sp(graph, &app_id, fresh).await {
             Ok(sp) => {
                 result.service_principal_id = Some(sp.id);
                 result
@@ -187,8 +192,8 @@ async fn read_back_application(graph: &GraphClient, unique_name: &str) -> Result
 
 /// The service principal of `app_id`, created if missing (the idempotent upsert). A 204 means
 /// it existed already: read it (retrying 404s, which are replication delay).
-async fn ensure_sp(graph: &GraphClient, app_id: &str) -> Result<ServicePrincipal, GraphError> {
-    if let Some(sp) = graph.ensure_service_principal(app_id).await? {
+async fn ensure_sp(graph: &GraphClient, app_id: &str, fresh: bool) -> Result<ServicePrincipal, GraphError> {
+    if let Some(sp) = graph.ensure_service_principal(app_id, fresh).await? {
         return Ok(sp);
     }
     let call = Call::get(format!(
@@ -209,6 +214,9 @@ async fn stage_two(
     let Some(client_sp) = result.service_principal_id.clone() else {
         return;
     };
+    // Created by this run (not seen when the tenant was read): references to it may meet
+    // replication delay. An object that was read is there, or gone for good.
+    let client_fresh = app.service_principal_id.is_none();
     let grant_futs = app.grants.iter().filter(|g| g.action != Action::NoOp).map(|g| {
         let client_sp = client_sp.clone();
         async move {
@@ -219,7 +227,7 @@ async fn stage_two(
                     g.resource,
                     g.after.join(" ")
                 ),
-                do_grant(graph, &client_sp, g, resource_ids).await,
+                do_grant(graph, &client_sp, g, resource_ids, client_fresh).await,
             )
         }
     });
@@ -232,7 +240,7 @@ async fn stage_two(
             async move {
                 (
                     format!("{} app role {} {}", sign(a.action), a.resource, a.role),
-                    do_assignment(graph, &client_sp, a, resource_ids).await,
+                    do_assignment(graph, &client_sp, a, resource_ids, client_fresh).await,
                 )
             }
         });
@@ -270,8 +278,49 @@ fn is_duplicate(e: &GraphError) -> bool {
         || (e.status() == Some(400) && e.message().to_ascii_lowercase().contains("already exist"))
 }
 
+/// A write whose effect is unknown: no answer, a 5xx, or an answer that could not be read.
+/// It may have been applied, so the caller reads before writing again.
 fn outcome_unknown(e: &GraphError) -> bool {
-    matches!(e, GraphError::Transport { .. }) || matches!(e.status(), Some(500 | 502))
+    matches!(e, GraphError::Transport { .. } | GraphError::Decode { .. })
+        || matches!(e.status(), Some(500..=599))
+}
+
+/// Creating a grant or assignment: attempts before giving up on a write whose outcome stays
+/// unknown.
+const CREATE_ATTEMPTS: u32 = 4;
+
+/// The tenant-wide grant of `client_sp` on `resource`. With `must_exist` (Graph said "already
+/// exists"), the read is repeated with the client's backoff until the grant shows: the list
+/// lags behind writes (learn:/graph/api/oauth2permissiongrant-list, graph-reference §3). The
+/// reliability suite found four POSTs in 100 ms giving up while the grant replicated.
+async fn find_grant(
+    graph: &GraphClient,
+    client_sp: &str,
+    resource: &str,
+    must_exist: bool,
+) -> Result<Option<OAuth2PermissionGrant>, GraphError> {
+    let policy = graph.policy();
+    let started = std::time::Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let grants = graph.grants_of_client(client_sp).await?;
+        let found = grants
+            .into_iter()
+            .find(|x| x.consent_type == "AllPrincipals" && x.resource_id.eq_ignore_ascii_case(resource));
+        if found.is_some() || !must_exist {
+            return Ok(found);
+        }
+        let delay = policy.backoff(attempt, rand::random());
+        if attempt >= policy.max_attempts || started.elapsed() + delay > policy.budget {
+            return Ok(None);
+        }
+        graph.verbose(&format!(
+            "  grant of {client_sp} on {resource} exists but is not listed yet; reading again in {:.3}s",
+            delay.as_secs_f64()
+        ));
+        tokio::time::sleep(delay).await;
+    }
 }
 
 async fn do_grant(
@@ -279,13 +328,15 @@ async fn do_grant(
     client_sp: &str,
     g: &GrantStep,
     resource_ids: &BTreeMap<ApiRef, String>,
+    client_fresh: bool,
 ) -> Result<(), GraphError> {
+    let fresh = client_fresh || g.resource_sp_id.is_none();
     let scope = g.after.join(" ");
     match g.action {
         Action::NoOp => Ok(()),
         Action::Update => {
             graph
-                .update_grant(g.grant_id.as_deref().unwrap_or_default(), &scope)
+                .update_grant(g.grant_id.as_deref().unwrap_or_default(), &scope, false)
                 .await
         }
         Action::Delete => match graph
@@ -302,25 +353,23 @@ async fn do_grant(
             let mut attempts = 0;
             loop {
                 attempts += 1;
-                match graph.create_grant(client_sp, &resource, &scope).await {
+                match graph.create_grant(client_sp, &resource, &scope, fresh).await {
                     Ok(_) => return Ok(()),
-                    Err(e) if is_duplicate(&e) || (outcome_unknown(&e) && attempts < 4) => {
-                        // Someone (another run, or our own POST whose answer was lost) holds
+                    Err(e) if is_duplicate(&e) || outcome_unknown(&e) => {
+                        // Someone (another run, or our own POST whose answer was lost) may hold
                         // the grant already: read it and set its scope in place.
-                        let grants = graph.grants_of_client(client_sp).await?;
-                        match grants.iter().find(|x| {
-                            x.consent_type == "AllPrincipals" && x.resource_id.eq_ignore_ascii_case(&resource)
-                        }) {
+                        match find_grant(graph, client_sp, &resource, is_duplicate(&e)).await? {
                             Some(existing) => {
                                 let mut have = existing.scopes();
                                 have.sort();
                                 return if have == g.after {
                                     Ok(())
                                 } else {
-                                    graph.update_grant(&existing.id, &scope).await
+                                    // Possibly created moments ago by another run.
+                                    graph.update_grant(&existing.id, &scope, true).await
                                 };
                             }
-                            None if is_duplicate(&e) && attempts >= 4 => return Err(e),
+                            None if attempts >= CREATE_ATTEMPTS => return Err(e),
                             None => continue,
                         }
                     }
@@ -336,7 +385,9 @@ async fn do_assignment(
     client_sp: &str,
     a: &AssignmentStep,
     resource_ids: &BTreeMap<ApiRef, String>,
+    client_fresh: bool,
 ) -> Result<(), GraphError> {
+    let fresh = client_fresh || a.resource_sp_id.is_none();
     match a.action {
         Action::NoOp | Action::Update => Ok(()),
         Action::Delete => match graph
@@ -354,13 +405,13 @@ async fn do_assignment(
             loop {
                 attempts += 1;
                 match graph
-                    .create_assignment(client_sp, &resource, &a.app_role_id)
+                    .create_assignment(client_sp, &resource, &a.app_role_id, fresh)
                     .await
                 {
                     Ok(_) => return Ok(()),
                     Err(e) if is_duplicate(&e) => return Ok(()),
-                    Err(e) if outcome_unknown(&e) && attempts < 4 => {
-                        let existing = graph.assignments_of_sp(client_sp).await?;
+                    Err(e) if outcome_unknown(&e) && attempts < CREATE_ATTEMPTS => {
+                        let existing = graph.assignments_of_sp(client_sp, client_fresh).await?;
                         if existing.iter().any(|x| {
                             x.app_role_id.eq_ignore_ascii_case(&a.app_role_id)
                                 && x.resource_id.eq_ignore_ascii_case(&resource)

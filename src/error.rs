@@ -2,6 +2,8 @@
 //! message, an optional `help:` line and the cause chain. `main` prints it once.
 
 use std::error::Error as StdError;
+
+use crate::output::visible;
 use std::fmt;
 
 /// What kind of failure this is; decides the exit code (SPEC.md "Exit codes").
@@ -88,7 +90,9 @@ impl Error {
                 out.push('\n');
             }
         }
-        out.push_str(&format!("error: {}\n", self.message));
+        // Messages carry user values and Graph's text: no raw control character reaches the
+        // terminal (`output::visible`).
+        out.push_str(&format!("error: {}\n", visible(&self.message)));
         let mut cause: Option<&(dyn StdError + 'static)> = self.source.as_deref().map(|e| e as _);
         let mut first = true;
         while let Some(c) = cause {
@@ -96,7 +100,7 @@ impl Error {
                 out.push_str("\nCaused by:\n");
                 first = false;
             }
-            for (i, line) in c.to_string().lines().enumerate() {
+            for (i, line) in visible(&c.to_string()).lines().enumerate() {
                 out.push_str(if i == 0 { "  " } else { "    " });
                 out.push_str(line);
                 out.push('\n');
@@ -104,7 +108,7 @@ impl Error {
             cause = c.source();
         }
         if let Some(help) = &self.help {
-            out.push_str(&format!("help: {help}\n"));
+            out.push_str(&format!("help: {}\n", visible(help)));
         }
         out
     }

@@ -2,6 +2,7 @@
 //! stderr carries status, progress, warnings and `-v` request logs. A closed pipe on stdout
 //! (`provision plan | head`) is not an error.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -85,5 +86,46 @@ impl Printer {
     /// Whether progress (spinners for waits) may be drawn: stderr is a terminal.
     pub fn progress_enabled(&self) -> bool {
         std::io::stderr().is_terminal()
+    }
+}
+
+/// Whether a character acts on a terminal instead of showing: C0 controls other than tab and
+/// line feed, DEL, C1 controls, and the bidirectional overrides and isolates that reorder text
+/// (CVE-2021-42574, "trojan source").
+pub fn is_hidden_control(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every [`is_hidden_control`] character written as `\u{…}`. User values (a
+/// display name from a manifest, Graph's error messages) reach errors and warnings; an escape
+/// sequence in one must show, not repaint the terminal.
+pub fn visible(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_hidden_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_hidden_control(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_controls_are_spelled_out() {
+        assert_eq!(visible("plain `name`\n\tindented"), "plain `name`\n\tindented");
+        assert_eq!(visible("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(
+            visible("x\u{7}\u{7f}\u{85}\u{202e}\r"),
+            "x\\u{7}\\u{7f}\\u{85}\\u{202e}\\u{d}"
+        );
     }
 }

@@ -78,8 +78,8 @@ impl Config {
                 fault_rate: a.fault_rate,
                 throttle_rate: a.throttle_rate,
                 replication_lag_ms: a.replication_lag_ms,
-                drop_rate: 0.0,
                 seed: a.seed,
+                ..Faults::default()
             },
             manual_approval: a.manual_approval,
             identity: identity::routes::Settings::default(),
@@ -116,6 +116,13 @@ pub struct Faults {
     pub drop_rate: f64,
     /// Seed of the fault generator, so a run replays.
     pub seed: Option<u64>,
+    /// Share of Graph requests answered with a malformed response (see [`faults::Malformed`]).
+    pub malformed_rate: f64,
+    /// The malformed kinds to pick from; empty means every kind.
+    pub malformed_kinds: Vec<faults::Malformed>,
+    /// Share of Graph requests that are served, after which the connection is closed without
+    /// the answer: the "apply-then-fail" of graph-reference §11.1(d), an ambiguous write.
+    pub lost_response_rate: f64,
 }
 
 impl Faults {
@@ -125,6 +132,8 @@ impl Faults {
             ("fault_rate", self.fault_rate),
             ("throttle_rate", self.throttle_rate),
             ("drop_rate", self.drop_rate),
+            ("malformed_rate", self.malformed_rate),
+            ("lost_response_rate", self.lost_response_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("`{name}` must be between 0 and 1, not `{rate}`"));

@@ -91,6 +91,12 @@ impl Call {
         self.lag = Some(check);
         self
     }
+    /// [`Call::lag`] only when `fresh`: the objects the call names were created moments ago.
+    /// A reference to an object that was already there when the run read the tenant is final
+    /// when it fails (a concurrent destroy removed it), not replication delay to wait out.
+    pub fn lag_if(self, fresh: bool, check: LagCheck) -> Self {
+        if fresh { self.lag(check) } else { self }
+    }
 }
 
 /// A successful response.
@@ -150,6 +156,16 @@ impl GraphClient {
         self
     }
 
+    /// The retry policy (callers that poll for replication use its backoff and budget).
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// A `-v` line, for callers that wait on Graph themselves.
+    pub fn verbose(&self, text: &str) {
+        self.printer.verbose(text);
+    }
+
     /// Requests sent so far (retries included) and retries among them.
     pub fn counts(&self) -> (u64, u64) {
         (
@@ -162,12 +178,17 @@ impl GraphClient {
     pub async fn send(&self, call: &Call) -> Result<Reply, GraphError> {
         let started = Instant::now();
         let mut attempt = 0u32;
+        // One client-request-id for every attempt of a call, as the Graph SDKs' retry handlers
+        // do: Graph's logs (and the emulator's early-retry count) see a retry as a retry.
+        let client_request_id = uuid::Uuid::new_v4().to_string();
         loop {
             attempt += 1;
-            self.wait_for_gate().await;
             let result = {
                 let _permit = self.in_flight.acquire().await;
-                self.send_once(call).await
+                // The gate is checked once a permit is held: a request that queued for a permit
+                // while a 429 came back must not go out before that Retry-After has passed.
+                self.wait_for_gate().await;
+                self.send_once(call, &client_request_id).await
             };
             let (err, retry_after) = match result {
                 Ok(reply) => return Ok(reply),
@@ -266,19 +287,22 @@ impl GraphClient {
     }
 
     /// One HTTP exchange. On failure also returns the parsed `Retry-After`.
-    async fn send_once(&self, call: &Call) -> Result<Reply, (GraphError, Option<Duration>)> {
+    async fn send_once(
+        &self,
+        call: &Call,
+        client_request_id: &str,
+    ) -> Result<Reply, (GraphError, Option<Duration>)> {
         let url = if call.path.starts_with("http://") || call.path.starts_with("https://") {
             call.path.clone()
         } else {
             format!("{}{}", self.base, call.path)
         };
         let shown = self.display_path(&call.path);
-        let client_request_id = uuid::Uuid::new_v4().to_string();
         let mut request = self
             .http
             .request(call.method.clone(), &url)
             .bearer_auth(&self.token)
-            .header("client-request-id", &client_request_id)
+            .header("client-request-id", client_request_id)
             .header("Accept", "application/json");
         if let Some(prefer) = call.prefer {
             request = request.header("Prefer", prefer);
@@ -507,17 +531,19 @@ impl GraphClient {
 
     /// Create the service principal of `app_id` (idempotent: the upsert by appId). Right after
     /// the application was created, Graph may not see it yet: 400 "does not reference a valid
-    /// application object" or 403 "backing application … must in the local tenant" (§11.1(d1)).
+    /// application object" or 403 "backing application … must in the local tenant" (§11.1(d1)),
+    /// retried when the application is `fresh` (created by this run).
     pub async fn ensure_service_principal(
         &self,
         app_id: &str,
+        fresh: bool,
     ) -> Result<Option<ServicePrincipal>, GraphError> {
         let call = Call::patch(
             format!("/servicePrincipals(appId='{}')", odata_literal(app_id)),
             serde_json::json!({}),
         )
         .prefer("create-if-missing")
-        .lag(sp_create_lag);
+        .lag_if(fresh, sp_create_lag);
         let reply = self.send(&call).await?;
         match reply.body {
             Some(_) => decode(&call, reply).map(Some),
@@ -569,21 +595,37 @@ impl GraphClient {
         )
     }
 
-    pub async fn assignments_of_sp(&self, sp_id: &str) -> Result<Vec<AppRoleAssignment>, GraphError> {
-        self.list(format!(
+    /// App role assignments of the service principal `sp_id`. When it was just created
+    /// (`fresh`), a 404 is replication delay (§11.1(d)).
+    pub async fn assignments_of_sp(
+        &self,
+        sp_id: &str,
+        fresh: bool,
+    ) -> Result<Vec<AppRoleAssignment>, GraphError> {
+        let call = Call::get(format!(
             "/servicePrincipals/{}/appRoleAssignments",
             odata_literal(sp_id)
         ))
-        .await
+        .lag_if(fresh, GraphError::is_not_found);
+        let mut out = Vec::new();
+        let mut page: Page<AppRoleAssignment> = self.fetch(&call).await?;
+        loop {
+            out.append(&mut page.value);
+            match page.next_link.take() {
+                Some(next) => page = self.fetch(&Call::get(next)).await?,
+                None => return Ok(out),
+            }
+        }
     }
 
     /// Create an `AllPrincipals` grant. A 404 (or the 400 "does not exist" form) right after the
-    /// service principals were created is replication delay (§11.1(d2)).
+    /// service principals were created (`fresh`) is replication delay (§11.1(d2)).
     pub async fn create_grant(
         &self,
         client_sp_id: &str,
         resource_sp_id: &str,
         scope: &str,
+        fresh: bool,
     ) -> Result<OAuth2PermissionGrant, GraphError> {
         let call = Call::post(
             "/oauth2PermissionGrants",
@@ -594,16 +636,17 @@ impl GraphClient {
                 "scope": scope,
             }),
         )
-        .lag(reference_lag);
+        .lag_if(fresh, reference_lag);
         self.fetch(&call).await
     }
 
-    pub async fn update_grant(&self, grant_id: &str, scope: &str) -> Result<(), GraphError> {
+    /// Set a grant's scopes; `fresh` when the grant was created moments ago (§11.1(d3)).
+    pub async fn update_grant(&self, grant_id: &str, scope: &str, fresh: bool) -> Result<(), GraphError> {
         let call = Call::patch(
             format!("/oauth2PermissionGrants/{}", odata_literal(grant_id)),
             serde_json::json!({ "scope": scope }),
         )
-        .lag(reference_lag);
+        .lag_if(fresh, reference_lag);
         self.send(&call).await.map(drop)
     }
 
@@ -616,11 +659,13 @@ impl GraphClient {
         .map(drop)
     }
 
+    /// Assign an app role; `fresh` as for [`GraphClient::create_grant`].
     pub async fn create_assignment(
         &self,
         client_sp_id: &str,
         resource_sp_id: &str,
         app_role_id: &str,
+        fresh: bool,
     ) -> Result<AppRoleAssignment, GraphError> {
         let call = Call::post(
             format!(
@@ -633,7 +678,7 @@ impl GraphClient {
                 "appRoleId": app_role_id,
             }),
         )
-        .lag(reference_lag);
+        .lag_if(fresh, reference_lag);
         self.fetch(&call).await
     }
 

@@ -5,7 +5,8 @@
 //! What is retried (SPEC.md "Behaviour against Graph", graph-reference §6.2, §11.1(d)):
 //! - 429, 503 and 504, honouring `Retry-After` (seconds, decimal seconds or an HTTP date), else
 //!   exponential backoff with jitter; never sooner than `Retry-After`;
-//! - 500 and 502 and dropped connections, but only for requests that are safe to replay;
+//! - other 5xx (500, 502, 507 …) and dropped connections, but only for requests that are safe to
+//!   replay;
 //! - replication lag: a 404 or 400 that the caller marked as "not yet replicated" for that call.
 //!
 //! Everything else is final.
@@ -80,9 +81,11 @@ impl Policy {
                 retry_after,
                 ..
             } => (true, *retry_after),
-            // A 5xx on a POST may have been applied: the caller observes again instead.
+            // Any other 5xx (500, 502, 507 …) may have been applied: replayed only when that is
+            // safe; after a POST the caller observes again instead. The reliability suite found
+            // a 507 (Dev Proxy's set for writes, §11.2) ending a run that a replay would finish.
             Outcome::Status {
-                status: 500 | 502, ..
+                status: 500..=599, ..
             } => (replayable, None),
             Outcome::Status {
                 replication_lag: true,
@@ -191,6 +194,14 @@ mod tests {
         );
         assert_eq!(
             p.decide(1, ms(0), &status(502, None), false, 0.0),
+            Decision::GiveUp
+        );
+        assert_eq!(
+            p.decide(1, ms(0), &status(507, None), true, 0.0),
+            Decision::RetryAfter(ms(125))
+        );
+        assert_eq!(
+            p.decide(1, ms(0), &status(507, None), false, 0.0),
             Decision::GiveUp
         );
         assert_eq!(

@@ -105,13 +105,34 @@ pub fn parse(origin: &str, text: &str) -> std::result::Result<Desired, Diagnosti
     }
 }
 
-/// The text of a manifest file, or the diagnostics of one that is not UTF-8.
+/// The largest manifest read. One app takes about 1 kB, so this is a thousand apps; past it a
+/// file is not a manifest (or is `/dev/zero`), and parsing and reporting on it would only cost
+/// memory and time.
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+/// The text of a manifest file, or the diagnostics of one that is not UTF-8 or too large.
 pub fn read(path: &Path) -> Result<std::result::Result<String, (String, Diagnostics)>> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| {
         Error::failure(format!("cannot read `{}`", path.display()))
             .with_source(e)
             .with_help("check the path; `provision init` writes a starter manifest")
-    })?;
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        let mut diags = Diagnostics::new(path.display().to_string());
+        diags.push(
+            Diagnostic::error(
+                format!("the manifest is larger than {} MiB", MAX_MANIFEST_BYTES >> 20),
+                0..0,
+            )
+            .help("a manifest describes a few apps in a few kilobytes; check that this is the right file"),
+        );
+        return Ok(Err((String::new(), diags)));
+    }
     match String::from_utf8(bytes) {
         Ok(text) => Ok(Ok(text)),
         Err(e) => {
@@ -167,5 +188,29 @@ fn load_inner(path: &Path, printer: Option<&Printer>) -> Result<Desired> {
             checked.diagnostics.render_with(&text, color),
             checked.diagnostics.error_count(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_past_the_limit_is_a_diagnostic_without_reading_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.toml");
+        std::fs::write(&path, vec![b'#'; (MAX_MANIFEST_BYTES + 1) as usize]).unwrap();
+        let Err((shown, diags)) = read(&path).unwrap() else {
+            panic!("a file past the limit is refused");
+        };
+        assert!(shown.is_empty());
+        let out = diags.render(&shown);
+        assert!(
+            out.starts_with("error: the manifest is larger than 1 MiB\n"),
+            "{out}"
+        );
+        let path = dir.path().join("fits.toml");
+        std::fs::write(&path, vec![b'#'; MAX_MANIFEST_BYTES as usize]).unwrap();
+        assert!(read(&path).unwrap().is_ok());
     }
 }

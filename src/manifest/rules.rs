@@ -330,6 +330,18 @@ pub fn check_redirect_uri(s: &str, audience: SignInAudience) -> Result<(), Findi
                 .help(allowed));
         }
     };
+    // The URL standard repairs `https:host`, `https:/host` and backslashes for http(s), so they
+    // parse; but apply writes the text as it is and Entra compares redirect URIs as strings
+    // (found by the reliability suite: `https:portal.azure.com` was written to the app).
+    let after_scheme = s.get(url.scheme().len()..).unwrap_or_default();
+    if matches!(url.scheme(), "http" | "https") && (!after_scheme.starts_with("://") || s.contains('\\')) {
+        return Err(Finding::new(format!(
+            "redirect URI `{s}` is not written as `{}://host/…`",
+            url.scheme()
+        ))
+        .label("not in the usual form")
+        .help(format!("{allowed}; write `{url}`")));
+    }
     let host = url.host_str().unwrap_or_default();
     match url.scheme() {
         "https" if !host.is_empty() => {}
@@ -556,6 +568,13 @@ mod tests {
             "https:// contoso.com",
             "not a uri",
             "https://",
+            "https:portal.azure.com",
+            "https:/portal.azure.com",
+            "https:\\\\portal.azure.com",
+            "https://portal.azure.com\\@evil.example.com",
+            "http:localhost",
+            "javascript:alert(1)",
+            "file:///etc/passwd",
         ] {
             assert!(check_redirect_uri(bad, ORG).is_err(), "{bad}");
         }

@@ -1415,17 +1415,29 @@ async fn throttling_and_early_retries() {
         Some(json!({"throttle_rate": 1.0, "seed": 1})),
     )
     .await;
-    assert_eq!(em.get("/servicePrincipals").await.status, 429);
+    // A retry is the same call again: it repeats the client-request-id.
+    async fn call(em: &Em) -> Resp {
+        em.call(
+            Method::GET,
+            "/servicePrincipals",
+            Some(&em.admin.clone()),
+            None,
+            &[("client-request-id", "c0ffee00-0000-4000-8000-0000000000aa")],
+        )
+        .await
+    }
+    assert_eq!(call(&em).await.status, 429);
     // Lower the rate by hand in the injector, keeping the live window: an early retry is
-    // throttled again and counted.
+    // throttled again and counted; another call inside the window is throttled, not counted.
     em.running.shared().injector().faults.throttle_rate = 0.0;
+    assert_eq!(call(&em).await.status, 429);
     assert_eq!(em.get("/servicePrincipals").await.status, 429);
     // Another workload is not in the window.
     assert_eq!(em.get("/applications").await.status, 200);
     let stats = em.control(Method::GET, "stats", None).await.body;
     assert_eq!(stats["retry_after_violations"], 1);
     assert_eq!(stats["faults"]["throttle"], 2);
-    assert_eq!(stats["faults"]["retry_after"], 1);
+    assert_eq!(stats["faults"]["retry_after"], 2);
     assert!(stats["requests"]["servicePrincipals.list"].as_u64().unwrap() >= 2);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(em.get("/servicePrincipals").await.status, 200);

@@ -156,6 +156,8 @@ pub fn handle_batch(shared: &Shared, outer: &GraphRequest) -> GraphResponse {
                 prefer: header(&e.headers, "Prefer").map(str::to_owned),
                 consistency_level: header(&e.headers, "ConsistencyLevel").map(str::to_owned),
                 body: e.body.clone(),
+                arrived: outer.arrived,
+                client_request_id: None,
             };
             if super::route(&inner.method, &inner.path).is_ok_and(|m| m.op == super::Op::Batch) {
                 GraphResponse::error(GraphError::bad_request(

@@ -1,5 +1,6 @@
 //! The HTTP face of Graph: turns an axum request under `/v1.0/` into a [`GraphRequest`], adds
-//! latency and dropped connections, and writes the [`GraphResponse`] with Graph's headers.
+//! latency, dropped connections, lost responses and malformed answers, and writes the
+//! [`GraphResponse`] with Graph's headers.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::{GraphRequest, GraphResponse, handle};
+use crate::emulator::faults::{Malformed, spoil};
 use crate::emulator::http_util::{parse_query, percent_decode};
 use crate::emulator::log::{DropConnection, RequestKind};
 use crate::emulator::state::Shared;
@@ -30,6 +32,7 @@ pub async fn endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let arrived = std::time::Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     // Graph echoes the caller's client-request-id, or repeats its request-id (§6.1 captures).
     let client_request_id = header(&headers, "client-request-id").unwrap_or_else(|| request_id.clone());
@@ -42,6 +45,16 @@ pub async fn endpoint(
         r.extensions_mut().insert(DropConnection);
         r.extensions_mut().insert(RequestKind("dropped"));
         return r;
+    }
+    let (spoiled, lose) = {
+        let mut injector = shared.injector();
+        (injector.malformed(), injector.lose_response())
+    };
+    // A gateway's error page: Graph never sees the request.
+    if let Some((Malformed::HtmlError, html_status)) = spoiled
+        && let Some(page) = spoil(Malformed::HtmlError, 0, None, html_status)
+    {
+        return spoiled_response(page, "malformed");
     }
     let raw_path = uri.path();
     let after_version = raw_path.get(5..).unwrap_or_default();
@@ -66,6 +79,8 @@ pub async fn endpoint(
                 prefer: header(&headers, "prefer"),
                 consistency_level: header(&headers, "consistencylevel"),
                 body,
+                arrived: Some(arrived),
+                client_request_id: header(&headers, "client-request-id"),
             };
             let shared = shared.clone();
             // The store works under a std mutex; keep it off the async workers.
@@ -79,7 +94,36 @@ pub async fn endpoint(
             }
         }
     };
+    // Only answers of requests that were served are lost or spoiled; an injected error (a 429
+    // with its Retry-After, a 5xx) goes out as it is, so a client is never blamed for an early
+    // retry it could not know about.
+    let served = !resp.dropped && resp.status < 400;
+    if served && lose {
+        let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        r.extensions_mut().insert(DropConnection);
+        r.extensions_mut().insert(RequestKind(resp.kind));
+        return r;
+    }
+    if served && let Some((kind, html_status)) = spoiled {
+        let kind_name = resp.kind;
+        let finished = resp.clone().finish(&request_id, &client_request_id);
+        if let Some(page) = spoil(kind, finished.status, finished.body.as_ref(), html_status) {
+            return spoiled_response(page, kind_name);
+        }
+    }
     render(resp, &request_id, &client_request_id)
+}
+
+/// A malformed answer on the wire: no Graph headers beyond the content type.
+fn spoiled_response(page: crate::emulator::faults::Spoiled, kind: &'static str) -> Response {
+    let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = Response::builder()
+        .status(status)
+        .header("Content-Type", page.content_type)
+        .body(Body::from(page.body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    r.extensions_mut().insert(RequestKind(kind));
+    r
 }
 
 /// Write a Graph answer: status, `request-id`/`client-request-id`, Graph's content type.

@@ -31,6 +31,11 @@ pub struct GraphRequest {
     pub prefer: Option<String>,
     pub consistency_level: Option<String>,
     pub body: Option<Value>,
+    /// When the request reached the emulator (for `$batch` inner requests: the batch), before
+    /// any added latency: whether it is an early retry depends on it. `None`: now.
+    pub arrived: Option<std::time::Instant>,
+    /// The caller's `client-request-id`: a client sends one per call, kept across retries.
+    pub client_request_id: Option<String>,
 }
 
 impl GraphRequest {
@@ -716,9 +721,17 @@ pub fn handle(shared: &Shared, req: &GraphRequest, inject: bool) -> GraphRespons
     let mut resp = if inject && matched.op != Op::Batch {
         let client = auth::client_of(req.authorization.as_deref());
         let key = faults::workload_key(&req.path);
-        let decision = shared
-            .injector()
-            .decide(&client, &key, &req.method, std::time::Instant::now());
+        let now = std::time::Instant::now();
+        let decision = shared.injector().decide_arrived(
+            &client,
+            &key,
+            &req.method,
+            faults::Arrival {
+                at: req.arrived.unwrap_or(now),
+                client_request_id: req.client_request_id.as_deref(),
+            },
+            now,
+        );
         match decision {
             Decision::Pass => serve(shared, req, &matched),
             Decision::Drop => GraphResponse {
