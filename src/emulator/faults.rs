@@ -45,6 +45,8 @@ pub struct FaultCounts {
     pub retry_after: u64,
     pub drop: u64,
     pub lost_response: u64,
+    /// 429s from Graph's directory budget (`budget.rs`), not from the random knob.
+    pub throttle_budget: u64,
     pub malformed: BTreeMap<Malformed, u64>,
 }
 
@@ -202,6 +204,8 @@ struct Throttle {
     /// When the 429 that opened (or last restarted) the window was answered.
     opened: Instant,
     until: Instant,
+    /// How long the window is: its Retry-After.
+    window: Duration,
     /// `client-request-id`s of the requests this window throttled: one of them coming back
     /// before `until` is an early retry whenever it arrives.
     request_ids: Vec<String>,
@@ -233,6 +237,8 @@ pub struct Injector {
     /// Draws for the malformed and lost-response knobs (see the module header).
     extra: StdRng,
     throttles: Vec<Throttle>,
+    /// Graph's directory throttling budget per client; always on, as in Graph.
+    budget: super::budget::Budget,
     pub counts: FaultCounts,
     pub retry_after_violations: u64,
 }
@@ -285,8 +291,13 @@ pub fn transient_error(status: u16) -> GraphError {
 /// 429 `TooManyRequests` with Graph's documented message and an integer `Retry-After`
 /// (`data/graph-common.json` → `throttling.example_response`).
 pub fn throttled() -> GraphError {
+    throttled_for(RETRY_AFTER_SECS)
+}
+
+/// 429 with a `Retry-After` of `secs` whole seconds.
+pub fn throttled_for(secs: u64) -> GraphError {
     GraphError::new(429, "TooManyRequests", "Please retry again later.")
-        .with_header("Retry-After", RETRY_AFTER_SECS.to_string())
+        .with_header("Retry-After", secs.to_string())
 }
 
 impl Injector {
@@ -303,6 +314,7 @@ impl Injector {
             rng,
             extra,
             throttles: Vec::new(),
+            budget: Default::default(),
             counts: FaultCounts::default(),
             retry_after_violations: 0,
         }
@@ -312,9 +324,11 @@ impl Injector {
     /// the same knobs and seed replay from here.
     pub fn set(&mut self, faults: Faults) {
         let counts = std::mem::take(&mut self.counts);
+        let budget = std::mem::take(&mut self.budget);
         let violations = self.retry_after_violations;
         *self = Injector::new(faults);
         self.counts = counts;
+        self.budget = budget;
         self.retry_after_violations = violations;
     }
 
@@ -389,7 +403,6 @@ impl Injector {
         arrival: Arrival<'_>,
         now: Instant,
     ) -> Decision {
-        let window = Duration::from_secs(RETRY_AFTER_SECS);
         self.throttles.retain(|t| t.until > now);
         if let Some(t) = self
             .throttles
@@ -410,9 +423,12 @@ impl Injector {
             // to whole seconds), and restarting for it would make the throttled request's own
             // well-timed retry early.
             if early {
-                t.until = now + window;
+                t.until = now + t.window;
                 t.opened = now;
             }
+            // The rest of the window, in whole seconds rounded up.
+            let left = t.until.saturating_duration_since(now);
+            let secs = (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1);
             if let Some(id) = arrival.client_request_id {
                 t.request_ids.push(id.to_owned());
             }
@@ -420,7 +436,7 @@ impl Injector {
                 self.retry_after_violations += 1;
             }
             self.counts.retry_after += 1;
-            return Decision::Fail(throttled());
+            return Decision::Fail(throttled_for(secs));
         }
         let throttle = self.roll(self.faults.throttle_rate);
         let fault = self.roll(self.faults.fault_rate);
@@ -437,16 +453,35 @@ impl Injector {
             self.counts.server_error += 1;
             return Decision::Fail(transient_error(statuses(method)[pick]));
         }
+        // Graph's own limit: the request is paid from the client's budget, or throttled for as
+        // long as the budget needs to refill (`budget.rs`). The workload key starts with the
+        // resource segment, which is all the cost depends on.
+        if let super::budget::Verdict::Throttle { retry_after_secs, .. } =
+            self.budget.charge(client, method, key, now)
+        {
+            self.counts.throttle_budget += 1;
+            self.register_throttle_for(client, key, now, Duration::from_secs(retry_after_secs));
+            if let (Some(id), Some(t)) = (arrival.client_request_id, self.throttles.last_mut()) {
+                t.request_ids.push(id.to_owned());
+            }
+            return Decision::Fail(throttled_for(retry_after_secs));
+        }
         Decision::Pass
     }
 
     /// Open a Retry-After window (every 429 registers one, §11.2).
     pub fn register_throttle(&mut self, client: &str, key: &str, now: Instant) {
+        self.register_throttle_for(client, key, now, Duration::from_secs(RETRY_AFTER_SECS));
+    }
+
+    /// Open a Retry-After window of `window`.
+    pub fn register_throttle_for(&mut self, client: &str, key: &str, now: Instant, window: Duration) {
         self.throttles.push(Throttle {
             client: client.to_owned(),
             key: key.to_owned(),
             opened: now,
-            until: now + Duration::from_secs(RETRY_AFTER_SECS),
+            until: now + window,
+            window,
             request_ids: Vec::new(),
         });
     }
@@ -461,6 +496,7 @@ impl Injector {
             ("retry_after", self.counts.retry_after),
             ("server_error", self.counts.server_error),
             ("throttle", self.counts.throttle),
+            ("throttle_budget", self.counts.throttle_budget),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -663,5 +699,41 @@ mod tests {
             seen_507 |= e.status == 507;
         }
         assert!(seen_507);
+    }
+
+    #[test]
+    fn graphs_directory_budget_throttles_with_its_own_retry_after() {
+        let mut inj = Injector::new(Faults::default());
+        let t0 = Instant::now();
+        // 3,500 resource units: 1,750 application reads at 2 units each.
+        for _ in 0..1750 {
+            assert_eq!(inj.decide("client-a", "applications", "GET", t0), Decision::Pass);
+        }
+        match inj.decide("client-a", "applications", "GET", t0) {
+            Decision::Fail(e) => {
+                assert_eq!(e.status, 429);
+                assert_eq!(
+                    e.headers
+                        .iter()
+                        .find(|(k, _)| k == "Retry-After")
+                        .map(|(_, v)| v.as_str()),
+                    Some("1")
+                );
+            }
+            other => panic!("expected a 429, got {other:?}"),
+        }
+        assert_eq!(inj.counts_by_kind()["throttle_budget"], 1);
+        // Another client has its own budget; the throttled one is served once it waited.
+        assert_eq!(inj.decide("client-b", "applications", "GET", t0), Decision::Pass);
+        assert_eq!(
+            inj.decide(
+                "client-a",
+                "applications",
+                "GET",
+                t0 + Duration::from_millis(1100)
+            ),
+            Decision::Pass
+        );
+        assert_eq!(inj.retry_after_violations, 0);
     }
 }
