@@ -289,6 +289,12 @@ fn outcome_unknown(e: &GraphError) -> bool {
 /// unknown.
 const CREATE_ATTEMPTS: u32 = 4;
 
+/// Before writing again after an unknown outcome and a read that did not find the write: the
+/// client's backoff, so that a burst of faults is waited out rather than met head-on.
+async fn pause_before_rewrite(graph: &GraphClient, attempt: u32) {
+    tokio::time::sleep(graph.policy().backoff(attempt, rand::random())).await;
+}
+
 /// The tenant-wide grant of `client_sp` on `resource`. With `must_exist` (Graph said "already
 /// exists"), the read is repeated with the client's backoff until the grant shows: the list
 /// lags behind writes (learn:/graph/api/oauth2permissiongrant-list, graph-reference §3). The
@@ -370,7 +376,7 @@ async fn do_grant(
                                 };
                             }
                             None if attempts >= CREATE_ATTEMPTS => return Err(e),
-                            None => continue,
+                            None => pause_before_rewrite(graph, attempts).await,
                         }
                     }
                     Err(e) => return Err(e),
@@ -418,6 +424,7 @@ async fn do_assignment(
                         }) {
                             return Ok(());
                         }
+                        pause_before_rewrite(graph, attempts).await;
                     }
                     Err(e) => return Err(e),
                 }

@@ -76,7 +76,9 @@ async fn one_crash(seed: u64) -> Figures {
         f.panics += 1;
     }
     match (again.ok(), converged(&t, &m, &g.unique_names).await) {
-        (true, Ok(())) if first.ok() => f.converged += 1,
+        // Killed or finished, the rerun converged; a first run that failed on its own is
+        // counted apart.
+        (true, Ok(())) if first.ok() || first.killed => f.converged += 1,
         (true, Ok(())) => f.failed_clear += 1,
         (_, e) => f.problems.push(format!(
             "{what}\nno convergence after the kill: {e:?}\nafter the kill: {census_after_kill:?}\n{}",

@@ -30,9 +30,6 @@ fn mild(seed: u64) -> Faults {
 }
 
 fn judge(f: &mut Figures, what: &str, run: &Run) {
-    if run.elapsed > std::time::Duration::from_secs(10) {
-        println!("slow: {what}\n{}", run.describe());
-    }
     if run.panicked() {
         f.panics += 1;
     }
@@ -42,6 +39,8 @@ fn judge(f: &mut Figures, what: &str, run: &Run) {
     if !run.ok() && !run.clear_error() {
         f.problems
             .push(format!("{what}: not a clear error: {}", run.describe()));
+    } else if !run.ok() {
+        f.add_cause(run);
     }
 }
 
