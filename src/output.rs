@@ -43,11 +43,18 @@ impl Printer {
         }
     }
 
-    /// Write a result to stdout (no newline added).
+    /// Write a result to stdout (no newline added). Text output shows tenant-supplied strings
+    /// (display names, Graph's messages), so hidden control characters are spelled out there;
+    /// JSON output is escaped by the serializer.
     pub fn out(&self, text: &str) {
         if self.stdout_closed.load(Ordering::Relaxed) {
             return;
         }
+        let text = if self.is_json() {
+            Cow::Borrowed(text)
+        } else {
+            visible(text)
+        };
         let mut stdout = std::io::stdout().lock();
         if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush())
             && e.kind() == std::io::ErrorKind::BrokenPipe

@@ -756,3 +756,37 @@ async fn a_missing_first_party_resource_is_created_as_its_own_step() {
         .await;
     assert_eq!(code(&out), 0, "{}", stdout(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn control_characters_from_the_tenant_are_spelled_out_in_plans() {
+    let t = Tenant::start().await;
+    let (s, b) = t
+        .graph(
+            reqwest::Method::PATCH,
+            "/applications(uniqueName='mtp-api-client')",
+            Some(json!({"displayName": "evil\u{1b}[2Jname"})),
+        )
+        .await;
+    // The upsert without Prefer: create-if-missing is an update of a missing app: 404.
+    assert_eq!(s, 404, "{b}");
+    let token = t.admin_token().await;
+    let resp = t
+        .http
+        .patch(format!(
+            "{}/applications(uniqueName='mtp-api-client')",
+            t.emu.ready.graph_url
+        ))
+        .bearer_auth(token)
+        .header("Prefer", "create-if-missing")
+        .json(&json!({"displayName": "evil\u{1b}[2Jname"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let m = t.manifest("threat-protection.toml");
+    let out = t.provision(&["plan", m.to_str().unwrap()]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains('\u{1b}'), "raw ESC reached the terminal");
+    assert!(text.contains("evil\\u{1b}[2Jname"), "{text}");
+}
