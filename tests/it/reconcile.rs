@@ -790,3 +790,29 @@ async fn control_characters_from_the_tenant_are_spelled_out_in_plans() {
     assert!(!text.contains('\u{1b}'), "raw ESC reached the terminal");
     assert!(text.contains("evil\\u{1b}[2Jname"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn latency_knob_delays_sign_in_like_graph() {
+    let mut config = provision::emulator::Config::local();
+    config.faults.latency_ms = 150;
+    let t = Tenant::start_with(config).await;
+    let t0 = std::time::Instant::now();
+    let _token = t.admin_token().await;
+    assert!(
+        t0.elapsed() >= std::time::Duration::from_millis(150),
+        "{:?}",
+        t0.elapsed()
+    );
+    // Control routes answer at once.
+    let t0 = std::time::Instant::now();
+    t.http
+        .get(format!("{}/_emulator/stats", base_url(&t.emu)))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        t0.elapsed() < std::time::Duration::from_millis(150),
+        "{:?}",
+        t0.elapsed()
+    );
+}

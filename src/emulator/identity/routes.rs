@@ -103,11 +103,30 @@ pub fn router<S: Clone + Send + Sync + 'static>(shared: Arc<Shared>, settings: S
         .route("/subscriptions", get(subscriptions))
         .route("/tenants", get(tenants))
         .route("/devicelogin", get(devicelogin))
+        // The latency knob delays sign-in like any other request to Entra; control routes
+        // below are not delayed.
+        .route_layer(axum::middleware::from_fn_with_state(
+            identity.clone(),
+            add_latency,
+        ))
         .route("/_emulator/devicecode/{user_code}/approve", post(approve))
         .route("/_emulator/devicecode/{user_code}/deny", post(deny))
         .route("/_emulator/issuers", get(list_issuers).post(add_issuer))
         .layer(axum::middleware::from_fn(tag_kind))
         .with_state(identity)
+}
+
+/// The `latency_ms` knob, as on Graph requests.
+async fn add_latency(
+    State(id): State<Arc<Identity>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let latency = id.shared.injector().latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    next.run(req).await
 }
 
 /// Names each identity request's kind for `/_emulator/stats`.
