@@ -180,7 +180,7 @@ async fn verify_names_every_claim_that_is_wrong() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_whole_procedure_on_the_builtin_emulator() {
-    // README's third command: apply --emulator, then token --emulator --verify, no tenant and
+    // README's emulator procedure: apply --emulator, then token --emulator --verify, no tenant and
     // no credentials (only a private state file and cache).
     let dir = tempfile::tempdir().unwrap();
     let m = dir.path().join("threat-protection.toml");
