@@ -42,13 +42,7 @@ pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) ->
         let Some(application) = application else {
             return Ok::<_, GraphError>((None, Vec::new(), Vec::new()));
         };
-        let app_id = application.app_id.as_str();
-        let (sp, grants, assignments) = futures::join!(
-            graph.service_principal_by_app_id(app_id),
-            graph.grants_of_app(app_id),
-            graph.assignments_of_app(app_id),
-        );
-        Ok((sp?, grants?, assignments?))
+        client_side(graph, &application.app_id).await
     }))
     .await?;
 
@@ -94,6 +88,24 @@ pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) ->
         resources: resources.into_iter().collect(),
     })
 }
+
+/// The service principal of `app_id` with the delegated grants and app role assignments it
+/// holds as the client: three concurrent reads through the `(appId='…')` key.
+pub async fn client_side(graph: &GraphClient, app_id: &str) -> Result<ClientSide, GraphError> {
+    let (sp, grants, assignments) = futures::join!(
+        graph.service_principal_by_app_id(app_id),
+        graph.grants_of_app(app_id),
+        graph.assignments_of_app(app_id),
+    );
+    Ok((sp?, grants?, assignments?))
+}
+
+/// What `client_side` reads.
+pub type ClientSide = (
+    Option<crate::graph::types::ServicePrincipal>,
+    Vec<crate::graph::types::OAuth2PermissionGrant>,
+    Vec<crate::graph::types::AppRoleAssignment>,
+);
 
 /// Find a resource API's service principal by appId, identifier URI or display name.
 async fn lookup_resource(graph: &GraphClient, api: &ApiRef) -> Result<ResourceState, GraphError> {

@@ -10,7 +10,6 @@ use crate::commands::plan::{confirm, to_json};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::graph::GraphError;
-use crate::graph::types::*;
 use crate::render;
 
 #[derive(Debug, Serialize)]
@@ -66,12 +65,7 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<i32> {
                 ));
                 return Ok(None);
             }
-            let (sp, grants, assignments) = futures::join!(
-                graph.service_principal_by_app_id(&application.app_id),
-                graph.grants_of_app(&application.app_id),
-                graph.assignments_of_app(&application.app_id),
-            );
-            let sp: Option<ServicePrincipal> = sp?;
+            let (sp, grants, assignments) = crate::observe::client_side(&graph, &application.app_id).await?;
             Ok(Some(Target {
                 unique_name: app.unique_name.clone(),
                 application_id: application.id,
@@ -79,8 +73,8 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<i32> {
                 service_principal_id: sp.map(|s| s.id),
                 // Only grants this app holds as the client: AllPrincipals and user grants alike
                 // go with the app.
-                grants: grants?.into_iter().map(|g| g.id).collect(),
-                app_role_assignments: assignments?.into_iter().map(|a| a.id).collect(),
+                grants: grants.into_iter().map(|g| g.id).collect(),
+                app_role_assignments: assignments.into_iter().map(|a| a.id).collect(),
             }))
         }))
         .await?;

@@ -106,10 +106,8 @@ async fn run_in(ctx: &Context, args: &ImportArgs) -> Result<i32> {
         .map(|r| r.resource_app_id.to_ascii_lowercase())
         .collect();
     let app_id = app.app_id.as_str();
-    let (sp, grants, assignments, owners, federated, resources, taken) = futures::join!(
-        graph.service_principal_by_app_id(app_id),
-        graph.grants_of_app(app_id),
-        graph.assignments_of_app(app_id),
+    let (client_side, owners, federated, resources, taken) = futures::join!(
+        crate::observe::client_side(graph, app_id),
         graph.owners_of_app(app_id),
         graph.federated_credentials_of_app(app_id),
         try_join_all(rra_app_ids.iter().map(|id| graph.service_principal_by_app_id(id))),
@@ -120,9 +118,7 @@ async fn run_in(ctx: &Context, args: &ImportArgs) -> Result<i32> {
             ))
         })),
     );
-    let service_principal = sp?;
-    let grants = grants?;
-    let assignments = assignments?;
+    let (service_principal, grants, assignments) = client_side?;
     let mut resources: Vec<ServicePrincipal> = resources?.into_iter().flatten().collect();
     let taken: BTreeMap<String, bool> = taken?.into_iter().collect();
 
