@@ -188,14 +188,11 @@ fn assert_error(r: &Resp, status: u16, code: &str) {
     assert_eq!(r.headers["request-id"].to_str().unwrap(), inner["request-id"]);
 }
 
+/// A Graph documentation example kept in the repository (`tests/fixtures/graph-docs/`, each file
+/// naming the documentation page it was copied from in its `source` fields).
 fn reference(file: &str) -> Value {
-    let path = format!(
-        "{}/../shared/graph-reference/data/{file}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path)
-        .or_else(|_| std::fs::read_to_string(format!("/work/shared/graph-reference/data/{file}")))
-        .unwrap();
+    let path = format!("{}/tests/fixtures/graph-docs/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 
