@@ -118,6 +118,18 @@ pub fn read(path: &Path) -> Result<std::result::Result<String, (String, Diagnost
             .with_source(e)
             .with_help("check the path; `provision init` writes a starter manifest")
     };
+    if path.is_dir() {
+        // Reading a folder fails with the OS's "Is a directory": say it in the tool's words,
+        // with the same exit code as any file that cannot be read (1).
+        return Err(
+            Error::failure(format!("`{}` is a folder, not a manifest file", path.display())).with_help(
+                format!(
+                    "name the files: provision validate {}/*.toml",
+                    path.display().to_string().trim_end_matches('/')
+                ),
+            ),
+        );
+    }
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes))
