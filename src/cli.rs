@@ -35,8 +35,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "PROVISION_CLOUD", value_enum)]
     pub cloud: Option<Cloud>,
 
-    /// Microsoft Graph base URL, e.g. https://graph.microsoft.com/v1.0
-    #[arg(long, global = true, env = "PROVISION_GRAPH_URL", value_name = "URL")]
+    /// Microsoft Graph base URL, e.g. https://graph.microsoft.com/v1.0 [env: PROVISION_GRAPH_URL]
+    #[arg(long, global = true, value_name = "URL")]
     pub graph_url: Option<String>,
 
     /// Sign-in authority host, e.g. https://login.microsoftonline.com [env: PROVISION_AUTHORITY_URL, else AZURE_AUTHORITY_HOST]

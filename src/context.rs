@@ -91,6 +91,30 @@ pub fn check_endpoint(what: &str, url: &str) -> Result<()> {
     }
 }
 
+/// `--emulator` chooses the endpoints and the tenant itself: a flag that would choose them too
+/// is refused rather than silently dropped. (The environment variables behind these flags are
+/// ignored under `--emulator`: they configure the real tenant a shell is set up for.)
+fn refuse_with_emulator(global: &GlobalArgs) -> Result<()> {
+    let given: Vec<&str> = [
+        ("--graph-url", global.graph_url.is_some()),
+        ("--authority-url", global.authority_url.is_some()),
+        ("--tenant", global.tenant.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, set)| set.then_some(flag))
+    .collect();
+    match given.as_slice() {
+        [] => Ok(()),
+        flags => Err(Error::failure(format!(
+            "`--emulator` cannot be combined with {}",
+            flags.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+        ))
+        .with_help(
+            "the emulator serves its own Graph and sign-in endpoints for its own tenant; drop those flags, or drop --emulator to use them",
+        )),
+    }
+}
+
 /// The HTTP client: rustls with the platform's web roots plus an optional extra root (the
 /// emulator's CA), no redirects (a token must not follow one), bounded timeouts.
 pub fn http_client(ca_cert: Option<&PathBuf>) -> Result<reqwest::Client> {
@@ -124,10 +148,11 @@ impl Context {
             global.no_color,
         ));
         if let Some(u) = emulator.filter(|u| u.emulator) {
+            refuse_with_emulator(global)?;
             return Self::with_emulator(global, printer, u).await;
         }
         let mut endpoints = Endpoints::of(global.cloud.unwrap_or_default());
-        if let Some(g) = &global.graph_url {
+        if let Some(g) = global.graph_url.clone().or_else(|| env("PROVISION_GRAPH_URL")) {
             endpoints.graph_url = g.trim_end_matches('/').to_owned();
         }
         let authority_override = global

@@ -22,3 +22,5 @@ mod signin;
 mod token;
 // `provision import`: registrations built through Graph, imported, validated and planned.
 mod import;
+// Issue 13: the tenant guard on every write, true reports, partial applies, exit codes, trust.
+mod report;
