@@ -115,9 +115,17 @@ fn refuse_with_emulator(global: &GlobalArgs) -> Result<()> {
     }
 }
 
-/// The HTTP client: rustls with the platform's web roots plus an optional extra root (the
-/// emulator's CA), no redirects (a token must not follow one), bounded timeouts.
+/// The HTTP client: rustls with the platform's roots (`rustls-native-certs`, which honours
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR`) plus an optional extra root (`--ca-cert`, e.g. the
+/// emulator's CA), the proxy of `HTTPS_PROXY`/`NO_PROXY` (reqwest's default), no redirects (a
+/// token must not follow one), bounded timeouts.
 pub fn http_client(ca_cert: Option<&PathBuf>) -> Result<reqwest::Client> {
+    http_client_builder(ca_cert)?
+        .build()
+        .map_err(|e| Error::failure("cannot set up the HTTP client").with_source(e))
+}
+
+fn http_client_builder(ca_cert: Option<&PathBuf>) -> Result<reqwest::ClientBuilder> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("provision/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
@@ -133,9 +141,7 @@ pub fn http_client(ca_cert: Option<&PathBuf>) -> Result<reqwest::Client> {
         })?;
         builder = builder.add_root_certificate(cert);
     }
-    builder
-        .build()
-        .map_err(|e| Error::failure("cannot set up the HTTP client").with_source(e))
+    Ok(builder)
 }
 
 impl Context {
@@ -210,7 +216,12 @@ impl Context {
             endpoints,
             tenant: Some(ready.tenant_id.clone()),
             auth: AuthMethod::ClientSecret,
-            http: http_client(global.ca_cert.as_ref())?,
+            // The emulator is on loopback: a proxy from the environment must not get its
+            // requests (or its token).
+            http: http_client_builder(global.ca_cert.as_ref())?
+                .no_proxy()
+                .build()
+                .map_err(|e| Error::failure("cannot set up the HTTP client").with_source(e))?,
             explicit_credentials: Some(ClientSecretCredential {
                 client_id: ready.client_id.clone(),
                 client_secret: ready.client_secret.clone(),

@@ -173,7 +173,7 @@ pub async fn check_tenant_guard(
         .get(&url)
         .send()
         .await
-        .map_err(|e| cannot(Some(e.to_string())))?;
+        .map_err(|e| crate::Error::unreachable("the sign-in endpoint", &url, &e))?;
     if !response.status().is_success() {
         // Entra answers 400 (AADSTS90002) for a domain no tenant holds.
         return Err(refused(format!("`{tenant_id}` (`{guard}` belongs to no tenant)")));

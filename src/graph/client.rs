@@ -200,6 +200,18 @@ impl GraphClient {
                     retry_after,
                     replication_lag: call.lag.is_some_and(|check| check(&err)),
                 },
+                // Nothing listens there, the name does not resolve, or the certificate is not
+                // trusted: waiting does not change that, so it is said at once.
+                GraphError::Transport { source, .. }
+                    if matches!(
+                        crate::error::Unreachable::classify(source),
+                        crate::error::Unreachable::Refused
+                            | crate::error::Unreachable::Dns
+                            | crate::error::Unreachable::Tls(_)
+                    ) =>
+                {
+                    return Err(err);
+                }
                 GraphError::Transport { .. } => Outcome::Transport,
                 GraphError::Decode { .. } => return Err(err),
             };
