@@ -15,6 +15,8 @@ pub enum Class {
     Manifest,
     /// Sign-in refused, or Graph answered 401/403: exit 4.
     Auth,
+    /// Stopped by SIGINT (Ctrl-C): exit 130, as shells report a command killed by it.
+    Interrupted,
 }
 
 impl Class {
@@ -23,6 +25,7 @@ impl Class {
             Class::Failure => 1,
             Class::Manifest => 3,
             Class::Auth => 4,
+            Class::Interrupted => 130,
         }
     }
 }
@@ -236,8 +239,12 @@ impl Error {
     /// (refused, DNS, TLS, timeout) instead of the HTTP library's chain.
     pub fn unreachable(what: &str, url: &str, cause: &(dyn StdError + 'static)) -> Error {
         let why = Unreachable::classify(cause);
-        Error::failure(format!("cannot reach {what} at `{}`: {}", host_of(url), why.words()))
-            .with_help(why.help())
+        Error::failure(format!(
+            "cannot reach {what} at `{}`: {}",
+            host_of(url),
+            why.words()
+        ))
+        .with_help(why.help())
     }
 }
 

@@ -156,6 +156,76 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
     Ok(())
 }
 
+/// Check, before anything is written to the tenant, that `path` can be written: its folder
+/// exists or can be made, and a file can be created in it. (The file itself is written
+/// atomically after apply, through a temporary file in the same folder.)
+pub fn check_writable(path: &Path) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let cannot = |e: std::io::Error| {
+        Error::failure(format!(
+            "cannot write the output file `{}`: nothing was changed in the tenant",
+            path.display()
+        ))
+        .with_source(e)
+        .with_help("make its folder writable, or change `output.path` in the manifest")
+    };
+    std::fs::create_dir_all(dir).map_err(cannot)?;
+    tempfile::NamedTempFile::new_in(dir).map_err(cannot)?;
+    if path.is_dir() {
+        return Err(cannot(std::io::Error::other("it is a folder")));
+    }
+    Ok(())
+}
+
+/// Remove the entries of `names` from the output file at `path`: a JSON or TOML file keeps its
+/// other entries (and is removed when none remain); an env file, which holds one manifest's
+/// variables, is removed. Returns whether the file was removed.
+pub fn remove_entries(path: &Path, format: OutputFormat, names: &[String]) -> Result<Option<bool>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(Error::failure(format!("cannot read `{}`", path.display())).with_source(e));
+        }
+    };
+    let remove = || {
+        std::fs::remove_file(path)
+            .map_err(|e| Error::failure(format!("cannot remove `{}`", path.display())).with_source(e))
+    };
+    let rest: Option<String> = match format {
+        OutputFormat::Env => None,
+        OutputFormat::Json => {
+            let mut map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&text).unwrap_or_default();
+            names.iter().for_each(|n| {
+                map.remove(n);
+            });
+            (!map.is_empty()).then(|| {
+                serde_json::to_string_pretty(&map)
+                    .map(|s| {
+                        s + "
+"
+                    })
+                    .unwrap_or_default()
+            })
+        }
+        OutputFormat::Toml => {
+            let mut table: toml::Table = toml::from_str(&text).unwrap_or_default();
+            names.iter().for_each(|n| {
+                table.remove(n);
+            });
+            (!table.is_empty()).then(|| toml::to_string(&table).unwrap_or_default())
+        }
+    };
+    match rest {
+        None => remove().map(|_| Some(true)),
+        Some(rest) => write_atomic(path, &rest).map(|_| Some(false)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -91,7 +91,16 @@ pub fn run(args: &ValidateArgs, printer: &Printer) -> Result<i32> {
             }
             Ok(Err((text, diags))) => (text, diags, None),
             Ok(Ok(text)) => {
-                let checked = manifest::check(&shown, &text);
+                let mut checked = manifest::check(&shown, &text);
+                let reads: Vec<&std::path::Path> = args.manifests.iter().map(|p| p.as_path()).collect();
+                if let Some(d) = checked
+                    .desired
+                    .as_ref()
+                    .and_then(|d| manifest::output_overwrites(path, d, &reads))
+                {
+                    checked.diagnostics.push(d);
+                    checked.desired = None;
+                }
                 let apps = checked
                     .desired
                     .map(|d| d.apps.into_iter().map(|a| a.unique_name).collect::<Vec<_>>());

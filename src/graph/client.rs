@@ -255,7 +255,27 @@ impl GraphClient {
                         attempt + 1,
                         self.policy.max_attempts
                     ));
-                    self.sleep_with_progress(delay, &why).await;
+                    let words = match &err {
+                        GraphError::Status { .. }
+                            if matches!(
+                                outcome,
+                                Outcome::Status {
+                                    replication_lag: true,
+                                    ..
+                                }
+                            ) =>
+                        {
+                            "an object this run just created has not replicated across Entra yet".to_owned()
+                        }
+                        GraphError::Status { status: 429, .. } => {
+                            "Microsoft Graph is throttling requests and asked to wait".to_owned()
+                        }
+                        GraphError::Status { status, .. } => {
+                            format!("Microsoft Graph had a passing server error (HTTP {status})")
+                        }
+                        _ => "Microsoft Graph did not answer".to_owned(),
+                    };
+                    self.sleep_with_progress(delay, &words).await;
                 }
             }
         }
@@ -279,19 +299,14 @@ impl GraphClient {
         }
     }
 
+    /// Wait before a retry, saying what is waited for and why, in words: on the progress bar,
+    /// or as a bounded-rate `progress:` line when stderr is not a terminal.
     async fn sleep_with_progress(&self, delay: Duration, why: &str) {
-        if delay >= Duration::from_secs(1) && self.printer.progress_enabled() {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_message(format!(
-                "waiting {:.0}s for Microsoft Graph ({why})",
-                delay.as_secs_f64()
-            ));
-            bar.enable_steady_tick(Duration::from_millis(120));
-            tokio::time::sleep(delay).await;
-            bar.finish_and_clear();
-        } else {
-            tokio::time::sleep(delay).await;
+        if delay >= Duration::from_secs(1) {
+            self.printer
+                .progress(&format!("waiting {:.0}s: {why}", delay.as_secs_f64()), false);
         }
+        tokio::time::sleep(delay).await;
     }
 
     fn display_path(&self, path: &str) -> String {
@@ -882,9 +897,15 @@ mod tests {
     #[test]
     fn origins_compare_scheme_host_and_port() {
         let base = "https://graph.microsoft.com/v1.0";
-        assert!(same_origin("https://graph.microsoft.com/v1.0/applications?$skiptoken=x", base));
+        assert!(same_origin(
+            "https://graph.microsoft.com/v1.0/applications?$skiptoken=x",
+            base
+        ));
         assert!(same_origin("https://GRAPH.microsoft.com:443/v1.0/x", base));
-        assert!(!same_origin("https://graph.microsoft.com.evil.example/v1.0/x", base));
+        assert!(!same_origin(
+            "https://graph.microsoft.com.evil.example/v1.0/x",
+            base
+        ));
         assert!(!same_origin("http://graph.microsoft.com/v1.0/x", base));
         assert!(!same_origin("https://graph.microsoft.com:8443/v1.0/x", base));
         assert!(!same_origin("/v1.0/x", base));
@@ -909,14 +930,19 @@ mod tests {
         }))
         .await;
         let link = format!("{foreign}/v1.0/applications?$skiptoken=2");
-        let graph = serve(axum::Router::new().route(
-            "/v1.0/applications",
-            axum::routing::get(move || {
-                let link = link.clone();
-                async move { axum::Json(serde_json::json!({"value": [{"id": "1"}], "@odata.nextLink": link})) }
-            }),
-        ))
-        .await;
+        let graph =
+            serve(
+                axum::Router::new().route(
+                    "/v1.0/applications",
+                    axum::routing::get(move || {
+                        let link = link.clone();
+                        async move {
+                            axum::Json(serde_json::json!({"value": [{"id": "1"}], "@odata.nextLink": link}))
+                        }
+                    }),
+                ),
+            )
+            .await;
         let client = GraphClient::new(
             reqwest::Client::new(),
             &format!("{graph}/v1.0"),

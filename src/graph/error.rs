@@ -127,8 +127,9 @@ impl GraphError {
                 .unwrap_or_else(|| "the Graph endpoint".into());
             let e = crate::Error::unreachable("Microsoft Graph", &url, source);
             return match context {
-                Some(c) => crate::Error::failure(format!("{c}: {}", e.message))
-                    .with_help(e.help.unwrap_or_default()),
+                Some(c) => {
+                    crate::Error::failure(format!("{c}: {}", e.message)).with_help(e.help.unwrap_or_default())
+                }
                 None => e,
             };
         }

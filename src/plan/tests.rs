@@ -47,6 +47,7 @@ fn observed(app: ObservedApp) -> Observed {
         tenant_id: "tid".into(),
         apps: vec![app],
         resources: [(ApiRef::Known(MTP.into()), ResourceState::Found(mtp_sp()))].into(),
+        others: Vec::new(),
     }
 }
 

@@ -124,18 +124,33 @@ fn validate_of_a_folder_says_so_and_exits_1_like_a_missing_file() {
         stderr.contains("error: `manifests` is a folder, not a manifest file"),
         "{stderr}"
     );
-    assert!(stderr.contains("help: name the files: provision validate manifests/*.toml"), "{stderr}");
+    assert!(
+        stderr.contains("help: name the files: provision validate manifests/*.toml"),
+        "{stderr}"
+    );
     // The other file is still checked.
     assert!(stderr.contains("ok: good.toml"), "{stderr}");
-    assert!(stderr.contains("error: 1 of 2 manifests could not be read"), "{stderr}");
+    assert!(
+        stderr.contains("error: 1 of 2 manifests could not be read"),
+        "{stderr}"
+    );
 
-    let out = provision(&["--format", "json", "validate", "manifests", "nope.toml"], dir.path());
+    let out = provision(
+        &["--format", "json", "validate", "manifests", "nope.toml"],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(1));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["valid"], false);
-    assert_eq!(doc["files"][0]["error"], "`manifests` is a folder, not a manifest file");
+    assert_eq!(
+        doc["files"][0]["error"],
+        "`manifests` is a folder, not a manifest file"
+    );
     assert!(
-        doc["files"][1]["error"].as_str().unwrap().starts_with("cannot read `nope.toml`"),
+        doc["files"][1]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot read `nope.toml`"),
         "{doc}"
     );
 }

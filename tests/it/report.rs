@@ -28,7 +28,7 @@ fn repo_manifest(name: &str) -> std::path::PathBuf {
 }
 
 /// Exit code, stdout and stderr together, for snapshots.
-fn transcript(o: &Output) -> String {
+pub(crate) fn transcript(o: &Output) -> String {
     format!(
         "exit: {}\n--- stdout\n{}--- stderr\n{}",
         code(o),
@@ -177,6 +177,254 @@ async fn unreachable_endpoints_exit_1_with_host_and_cause() {
         stderr(&out).contains(
             "error: cannot reach the sign-in endpoint at `login.provision-test.invalid:443`: the host name could not be resolved (DNS)"
         ),
+        "{}",
+        transcript(&out)
+    );
+}
+
+/// Snapshot `text` with the run's random values replaced: GUIDs, Graph's grant ids (43
+/// URL-safe base64 characters), the tenant, the emulator's address, the test folder.
+pub(crate) fn snapshot(t: &Tenant, name: &str, text: &str) {
+    let text = text
+        .replace(&t.emu.ready.tenant_id, "[TENANT_ID]")
+        .replace(&t.emu.ready.authority_url, "[AUTHORITY]")
+        .replace(t.dir.path().to_str().unwrap(), "[DIR]");
+    insta::with_settings!({filters => vec![
+        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[ID]"),
+        (r"\b[A-Za-z0-9_-]{43}\b", "[ID]"),
+        (r"request-id [0-9a-zA-Z-]+", "request-id [REQUEST_ID]"),
+    ]}, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+/// destroy goes through the tenant guard like apply: a manifest for another tenant deletes
+/// nothing, and exits 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_refuses_another_tenant_before_any_write() {
+    let t = Tenant::start().await;
+    let m = t.manifest("threat-protection.toml");
+    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    let text = std::fs::read_to_string(&m).unwrap();
+    let guarded = t.write_manifest(
+        "guarded.toml",
+        &format!("tenant = \"someone-else.onmicrosoft.com\"\n{text}"),
+    );
+    t.clear_log().await;
+    for args in [
+        vec!["destroy", guarded.to_str().unwrap(), "--yes"],
+        vec!["plan", guarded.to_str().unwrap(), "--destroy"],
+    ] {
+        let out = t.provision(&args).await;
+        assert_eq!(code(&out), 1, "{}", transcript(&out));
+        assert!(
+            stderr(&out).contains("the manifest is for tenant `someone-else.onmicrosoft.com`"),
+            "{}",
+            transcript(&out)
+        );
+    }
+    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    // The app is still there.
+    t.get("/applications(uniqueName='mtp-api-client')").await;
+}
+
+/// `plan --destroy` is destroy's dry run: the Delete steps, named, with `--detailed-exitcode`;
+/// destroy shows the same plan, streams each step, removes the output file; afterwards
+/// nothing is left to destroy (exit 0).
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_plans_deletes_then_executes_them_and_removes_the_output_file() {
+    let t = Tenant::start().await;
+    let m = t.manifest("threat-protection.toml");
+    let m = m.to_str().unwrap();
+    assert_eq!(code(&t.provision(&["apply", m, "--yes"]).await), 0);
+    let out_file = t.dir.path().join("out/mtp-api-client.json");
+    assert!(out_file.exists());
+
+    t.clear_log().await;
+    let dry = t
+        .provision(&["plan", m, "--destroy", "--detailed-exitcode"])
+        .await;
+    assert_eq!(code(&dry), 2, "{}", transcript(&dry));
+    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    snapshot(&t, "destroy_dry_run_text", &transcript(&dry));
+
+    let json = t.provision(&["plan", m, "--destroy", "--format", "json"]).await;
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(doc["format_version"], provision::render::FORMAT_VERSION);
+    let kinds: Vec<(&str, &str)> = doc["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["kind"].as_str().unwrap(), c["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("application", "delete"),
+            ("service_principal", "delete"),
+            ("delegated_grant", "delete")
+        ]
+    );
+    assert_eq!(
+        doc["changes"][2]["address"],
+        "app.mtp-api-client.consent[\"Microsoft Threat Protection\"]"
+    );
+
+    let out = t.provision(&["destroy", m, "--yes", "--format", "json"]).await;
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["destroyed"], true);
+    assert_eq!(doc["summary"]["deleted"], 3);
+    assert!(
+        doc["result"]["apps"][0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "done" && s["id"].is_string()),
+        "{doc}"
+    );
+    assert_eq!(doc["output_file"]["exists"], false);
+    assert!(!out_file.exists(), "the output file named deleted apps");
+
+    let out = t
+        .provision(&["plan", m, "--destroy", "--detailed-exitcode"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    assert!(
+        stdout(&out).starts_with("Nothing to destroy"),
+        "{}",
+        transcript(&out)
+    );
+}
+
+/// A text destroy: the plan, the confirmation, each step as it ends with its id, the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_text_snapshot() {
+    let t = Tenant::start().await;
+    let m = t.manifest("threat-protection.toml");
+    let m = m.to_str().unwrap();
+    assert_eq!(code(&t.provision(&["apply", m, "--yes"]).await), 0);
+    let out = t.provision(&["destroy", m, "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    // Steps of one phase end in any order: sort the step lines for the snapshot.
+    snapshot(&t, "destroy_text", &transcript(&out));
+}
+
+/// A failed apply says per step what was done, what failed (Graph's code, message and
+/// request-id) and what was not attempted; `applied` is false; the output file it did not
+/// rewrite is named out of date.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_apply_reports_each_step_and_never_says_applied() {
+    let t = Tenant::start().await;
+    let m = t.manifest("threat-protection.toml");
+    let m_s = m.to_str().unwrap();
+    assert_eq!(code(&t.provision(&["apply", m_s, "--yes"]).await), 0);
+    // A change, tried by a client that may only read.
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(
+        &m,
+        text.replace(
+            "redirect_uris = [\"https://portal.azure.com\"]",
+            "redirect_uris = [\"https://portal.azure.com\", \"http://localhost:8400\"]",
+        ),
+    )
+    .unwrap();
+    let r = t.emu.ready.clone();
+    let out = t
+        .provision_as(
+            &["apply", m_s, "--yes", "--format", "json"],
+            &r.reader_client_id,
+            &r.reader_client_secret,
+        )
+        .await;
+    assert_eq!(code(&out), 4, "{}", transcript(&out));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["applied"], false, "{doc}");
+    assert_eq!(doc["summary"]["failed"], 1, "{doc}");
+    let step = &doc["result"]["apps"][0]["steps"][0];
+    assert_eq!(step["address"], "app.mtp-api-client");
+    assert_eq!(step["action"], "update");
+    assert_eq!(step["status"], "failed");
+    assert_eq!(step["error"]["status"], 403);
+    assert_eq!(step["error"]["code"], "Authorization_RequestDenied");
+    assert!(step["error"]["request_id"].is_string(), "{doc}");
+    assert!(step["error"]["message"].as_str().unwrap().len() > 10, "{doc}");
+    assert_eq!(doc["output_file"]["written"], false);
+    assert_eq!(doc["output_file"]["up_to_date"], false);
+    assert!(
+        stderr(&out).contains("mtp-api-client.json` was not updated and is out of date"),
+        "{}",
+        transcript(&out)
+    );
+
+    // The same run in text: the failed step with Graph's answer, before the error.
+    let out = t
+        .provision_as(
+            &["apply", m_s, "--yes"],
+            &r.reader_client_id,
+            &r.reader_client_secret,
+        )
+        .await;
+    snapshot(&t, "failed_apply_text", &transcript(&out));
+}
+
+/// The output file must be writable before the first write to the tenant: a run that could
+/// not write it changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_output_file_that_cannot_be_written_stops_apply_before_any_write() {
+    let t = Tenant::start().await;
+    let m = t.manifest("threat-protection.toml");
+    // `out` is a file, so `out/mtp-api-client.json` cannot be made (root ignores modes).
+    std::fs::write(t.dir.path().join("out"), "not a folder").unwrap();
+    t.clear_log().await;
+    for format in ["text", "json"] {
+        let out = t
+            .provision(&["apply", m.to_str().unwrap(), "--yes", "--format", format])
+            .await;
+        assert_eq!(code(&out), 1, "{}", transcript(&out));
+        assert!(
+            stderr(&out).contains("error: cannot write the output file `")
+                && stderr(&out).contains("nothing was changed in the tenant"),
+            "{}",
+            transcript(&out)
+        );
+    }
+    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+}
+
+/// `output.path` naming the manifest itself (or another manifest being read) is a manifest
+/// error with its position, not an overwrite.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_output_path_that_is_the_manifest_is_a_manifest_error() {
+    let t = Tenant::start().await;
+    let text = std::fs::read_to_string(t.manifest("threat-protection.toml")).unwrap();
+    let m = t.write_manifest(
+        "self.toml",
+        &text.replace("path = \"out/mtp-api-client.json\"", "path = \"./self.toml\""),
+    );
+    assert!(std::fs::read_to_string(&m).unwrap().contains("./self.toml"));
+    t.clear_log().await;
+    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
+    assert_eq!(code(&out), 3, "{}", transcript(&out));
+    assert!(t.graph_requests().await.is_empty());
+    let before = std::fs::read_to_string(&m).unwrap();
+    assert!(before.contains("./self.toml"), "the manifest is untouched");
+    snapshot(&t, "output_path_is_the_manifest", &transcript(&out));
+
+    // validate of a set: one manifest's output is another manifest of the set.
+    let other = t.write_manifest(
+        "other.toml",
+        &text.replace("path = \"out/mtp-api-client.json\"", "path = \"self.toml\""),
+    );
+    let out = bare(
+        &["validate", other.to_str().unwrap(), m.to_str().unwrap()],
+        t.dir.path(),
+        &[],
+    );
+    assert_eq!(code(&out), 3, "{}", transcript(&out));
+    assert!(
+        stderr(&out).contains("`output.path` `self.toml` is the manifest `"),
         "{}",
         transcript(&out)
     );
