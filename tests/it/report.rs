@@ -429,3 +429,60 @@ async fn an_output_path_that_is_the_manifest_is_a_manifest_error() {
         transcript(&out)
     );
 }
+
+/// `import --set-unique-name` writes: with a token of one tenant and `--tenant` naming
+/// another, it refuses before the write.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_set_unique_name_refuses_another_tenant() {
+    let t = Tenant::start().await;
+    let (s, app) = t
+        .graph(
+            reqwest::Method::POST,
+            "/applications",
+            Some(serde_json::json!({"displayName": "Portal made"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{app}");
+    let id = app["appId"].as_str().unwrap();
+    let token = t.admin_token().await;
+    let r = &t.emu.ready;
+    let env = [
+        ("PROVISION_GRAPH_URL", r.graph_url.as_str()),
+        ("PROVISION_AUTHORITY_URL", r.authority_url.as_str()),
+        ("PROVISION_AUTH", "access-token"),
+        ("PROVISION_ACCESS_TOKEN", token.as_str()),
+    ];
+    let args = |tenant: &'static str| {
+        vec![
+            "import",
+            "--app-id",
+            id,
+            "--set-unique-name",
+            "portal-made",
+            "--yes",
+            "--tenant",
+            tenant,
+        ]
+    };
+    t.clear_log().await;
+    let out = bare(&args("someone-else.onmicrosoft.com"), t.dir.path(), &env);
+    assert_eq!(code(&out), 1, "{}", transcript(&out));
+    assert!(
+        stderr(&out).contains("--tenant is `someone-else.onmicrosoft.com`, but the signed-in tenant is"),
+        "{}",
+        transcript(&out)
+    );
+    assert!(writes(&t.graph_requests().await).is_empty());
+    assert_eq!(
+        t.get(&format!("/applications(appId='{id}')")).await["uniqueName"],
+        serde_json::Value::Null
+    );
+    // The tenant it is: the write goes through.
+    let domain: &'static str = Box::leak(r.tenant_domain.clone().into_boxed_str());
+    let out = bare(&args(domain), t.dir.path(), &env);
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    assert_eq!(
+        t.get(&format!("/applications(appId='{id}')")).await["uniqueName"],
+        "portal-made"
+    );
+}
