@@ -486,3 +486,200 @@ async fn import_set_unique_name_refuses_another_tenant() {
         "portal-made"
     );
 }
+
+/// A manifest of `n` small apps (no output file), for runs that take a while.
+fn many_apps(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "[[app]]\nunique_name = \"bulk-{i}\"\ndisplay_name = \"Bulk {i}\"\n\n\
+                 [[app.api_permissions]]\napi = \"microsoft-threat-protection\"\ndelegated = [\"Incident.Read\"]\n\n"
+            )
+        })
+        .collect()
+}
+
+/// Ctrl-C (SIGINT) during apply: what was done so far is printed, with ids, and the exit code
+/// is 130. The signal is sent once the first result line has streamed out, which also shows
+/// that results stream as steps end.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_during_apply_prints_what_was_done_and_exits_130() {
+    use tokio::io::AsyncBufReadExt;
+    let mut config = provision::emulator::Config::local();
+    config.faults.latency_ms = 800;
+    let t = Tenant::start_with(config).await;
+    let m = t.write_manifest("bulk.toml", &many_apps(3));
+    let r = &t.emu.ready;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_provision"))
+        .args(["apply", m.to_str().unwrap(), "--yes"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", t.dir.path())
+        .env("PROVISION_GRAPH_URL", &r.graph_url)
+        .env("PROVISION_AUTHORITY_URL", &r.authority_url)
+        .env("AZURE_TENANT_ID", &r.tenant_id)
+        .env("AZURE_CLIENT_ID", &r.client_id)
+        .env("AZURE_CLIENT_SECRET", &r.client_secret)
+        .env("PROVISION_AUTH", "client-secret")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("  + app.") {
+            break;
+        }
+    }
+    assert!(
+        seen.contains(": created (id "),
+        "no result line streamed:\n{seen}"
+    );
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    while let Some(line) = lines.next_line().await.unwrap() {
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    let out = child.wait_with_output().await.unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "stdout:\n{seen}\nstderr:\n{err}");
+    assert!(
+        err.contains("error: interrupted: apply stopped before it finished"),
+        "{err}"
+    );
+    assert!(seen.contains("Apply did not finish: "), "{seen}");
+    assert!(seen.contains("not attempted"), "{seen}");
+}
+
+/// Without a terminal, a run that takes a while says how far it is on stderr, at a bounded
+/// rate, and ends with the count.
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_lines_without_a_terminal_are_bounded() {
+    let mut config = provision::emulator::Config::local();
+    config.faults.latency_ms = 700;
+    let t = Tenant::start_with(config).await;
+    let m = t.write_manifest("bulk.toml", &many_apps(4));
+    let started = std::time::Instant::now();
+    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
+    let took = started.elapsed();
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("progress: ")).collect();
+    assert!(
+        took.as_secs_f64() > 2.5,
+        "the run was too fast to need progress: {took:?}"
+    );
+    assert_eq!(lines.last(), Some(&"progress: 4 of 4 apps done"), "{err}");
+    // At most one line per interval, plus the final count.
+    let bound = (took.as_secs_f64() / provision::output::PROGRESS_INTERVAL.as_secs_f64()) as usize + 1;
+    assert!(lines.len() <= bound, "{} lines in {took:?}:\n{err}", lines.len());
+    // Every app's result is on stdout.
+    assert_eq!(
+        stdout(&out).matches(": created (id ").count(),
+        4 * 3,
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Grants, assignments and permissions on an API the manifest does not name are shown by
+/// name: the resource service principal is read and its names used, never the GUIDs.
+#[tokio::test(flavor = "multi_thread")]
+async fn plans_name_what_the_manifest_does_not() {
+    let t = Tenant::start().await;
+    let m = t.manifest("threat-protection.toml");
+    assert_eq!(
+        code(&t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await),
+        0
+    );
+    let app = t.get("/applications(uniqueName='mtp-api-client')").await;
+    let sp = t
+        .get(&format!(
+            "/servicePrincipals(appId='{}')",
+            app["appId"].as_str().unwrap()
+        ))
+        .await;
+    let graph_sp = t
+        .get("/servicePrincipals(appId='00000003-0000-0000-c000-000000000000')")
+        .await;
+    let user_read = graph_sp["oauth2PermissionScopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["value"] == "User.Read")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Made by hand, outside the manifest: a Graph permission, its consent, an app role.
+    let mut rra = app["requiredResourceAccess"].as_array().unwrap().clone();
+    rra.push(serde_json::json!({
+        "resourceAppId": "00000003-0000-0000-c000-000000000000",
+        "resourceAccess": [{"id": user_read, "type": "Scope"}]
+    }));
+    let (s, b) = t
+        .graph(
+            reqwest::Method::PATCH,
+            &format!("/applications/{}", app["id"].as_str().unwrap()),
+            Some(serde_json::json!({"requiredResourceAccess": rra})),
+        )
+        .await;
+    assert_eq!(s, 204, "{b}");
+    let (s, b) = t
+        .graph(
+            reqwest::Method::POST,
+            "/oauth2PermissionGrants",
+            Some(serde_json::json!({"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph_sp["id"], "scope": "User.Read"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = t
+        .graph(
+            reqwest::Method::POST,
+            &format!("/servicePrincipals/{}/appRoleAssignments", sp["id"].as_str().unwrap()),
+            Some(serde_json::json!({"principalId": sp["id"], "resourceId": graph_sp["id"], "appRoleId": "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+
+    let out = t.provision(&["plan", m.to_str().unwrap()]).await;
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("- Microsoft Graph: User.Read (delegated)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("app.mtp-api-client.consent[\"Microsoft Graph\"] will be deleted"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "app.mtp-api-client.app_role[\"Microsoft Graph\"][\"Application.ReadWrite.All\"] will be deleted"
+        ),
+        "{text}"
+    );
+    for guid in [
+        user_read.as_str(),
+        graph_sp["id"].as_str().unwrap(),
+        "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",
+    ] {
+        assert!(!text.contains(guid), "{guid} shown in:\n{text}");
+    }
+    // destroy's plan names them too.
+    let out = t.provision(&["plan", m.to_str().unwrap(), "--destroy"]).await;
+    assert!(
+        stdout(&out).contains("consent[\"Microsoft Graph\"]"),
+        "{}",
+        stdout(&out)
+    );
+}
