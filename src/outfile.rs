@@ -85,9 +85,24 @@ pub fn entries(
     out
 }
 
-/// Shell-safe single-quoted value.
-fn sh(v: &str) -> String {
-    format!("'{}'", v.replace('\'', "'\\''"))
+/// Whether `c` means itself in every consumer of the env dialect: bash (`source`, also with
+/// `set -a`) in an assignment word, GitHub Actions' `$GITHUB_ENV` and `docker --env-file`
+/// (both take everything after the first `=` literally). Spaces, quotes, `$`, backquotes,
+/// backslashes, `~`, `;`, `&`, `|`, `<`, `>` and parentheses are not.
+fn env_safe(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_./:@%+,=?#*[]!{}^".contains(c)
+}
+
+/// One `NAME=value` line of the env dialect, or the error naming the value it cannot carry.
+fn env_line(name: &str, value: &str) -> Result<String> {
+    match value.chars().find(|c| !env_safe(*c)) {
+        None => Ok(format!("{name}={value}\n")),
+        Some(c) => Err(Error::failure(format!(
+            "the env output file cannot hold `{name}` = `{value}`: `{}` means something else to a shell than to `$GITHUB_ENV` and `docker --env-file`",
+            c.escape_default()
+        ))
+        .with_help("use `format = \"json\"` or `\"toml\"` in `[output]`, or a value without that character")),
+    }
 }
 
 pub fn render(entries: &BTreeMap<String, Entry>, format: OutputFormat) -> Result<String> {
@@ -123,13 +138,14 @@ pub fn render(entries: &BTreeMap<String, Entry>, format: OutputFormat) -> Result
                         "RESOURCE_URL",
                         first_api.map(|a| a.resource_url.clone()).unwrap_or_default(),
                     ),
+                    // Comma-separated: a space would end the assignment in a shell.
                     (
                         "SCOPES",
-                        first_api.map(|a| a.scopes.join(" ")).unwrap_or_default(),
+                        first_api.map(|a| a.scopes.join(",")).unwrap_or_default(),
                     ),
                 ];
                 for (k, v) in vars {
-                    out.push_str(&format!("{prefix}{k}={}\n", sh(&v)));
+                    out.push_str(&env_line(&format!("{prefix}{k}"), &v)?);
                 }
             }
             Ok(out)
@@ -252,13 +268,13 @@ mod tests {
     fn env_format_prefixes_several_apps() {
         let one: BTreeMap<_, _> = [("mtp-api-client".to_string(), entry("c-1"))].into();
         let text = render(&one, OutputFormat::Env).unwrap();
-        assert!(text.contains("AZURE_CLIENT_ID='c-1'\n"), "{text}");
+        assert!(text.contains("AZURE_CLIENT_ID=c-1\n"), "{text}");
         assert!(
-            text.contains("AZURE_AUTHORITY_HOST='https://login.microsoftonline.com'\n"),
+            text.contains("AZURE_AUTHORITY_HOST=https://login.microsoftonline.com\n"),
             "{text}"
         );
         assert!(
-            text.contains("SCOPES='https://api.security.microsoft.com/Incident.Read'\n"),
+            text.contains("SCOPES=https://api.security.microsoft.com/Incident.Read\n"),
             "{text}"
         );
         let two: BTreeMap<_, _> = [
@@ -267,8 +283,30 @@ mod tests {
         ]
         .into();
         let text = render(&two, OutputFormat::Env).unwrap();
-        assert!(text.contains("MTP_API_CLIENT_AZURE_CLIENT_ID='c-1'\n"), "{text}");
-        assert!(text.contains("B_AZURE_CLIENT_ID='c-2'\n"), "{text}");
+        assert!(text.contains("MTP_API_CLIENT_AZURE_CLIENT_ID=c-1\n"), "{text}");
+        assert!(text.contains("B_AZURE_CLIENT_ID=c-2\n"), "{text}");
+    }
+
+    #[test]
+    fn env_values_are_unquoted_scopes_comma_separated_and_unsafe_values_refused() {
+        let mut e = entry("c-1");
+        e.apis[0]
+            .scopes
+            .push("https://api.security.microsoft.com/AdvancedHunting.Read".into());
+        let one: BTreeMap<_, _> = [("a".to_string(), e.clone())].into();
+        let text = render(&one, OutputFormat::Env).unwrap();
+        assert!(
+            text.contains(
+                "SCOPES=https://api.security.microsoft.com/Incident.Read,https://api.security.microsoft.com/AdvancedHunting.Read\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains('\''), "{text}");
+        e.redirect_uris = vec!["http://localhost:8400/cb?a=1&b=2".into()];
+        let bad: BTreeMap<_, _> = [("a".to_string(), e)].into();
+        let err = render(&bad, OutputFormat::Env).unwrap_err();
+        assert!(err.message.contains("`REDIRECT_URI`"), "{}", err.message);
+        assert!(err.message.contains("`&`"), "{}", err.message);
     }
 
     #[test]

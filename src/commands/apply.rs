@@ -96,6 +96,27 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
     if let Some(path) = &out_path {
         outfile::check_writable(path)?;
     }
+    // And that what it will hold can be written in its format (the env dialect refuses values a
+    // shell would read differently): rendered with stand-in IDs.
+    if let Some(spec) = &desired.output {
+        let stand_in = "00000000-0000-0000-0000-000000000000".to_owned();
+        let ids = plan
+            .apps
+            .iter()
+            .map(|a| {
+                (
+                    a.unique_name.clone(),
+                    (stand_in.clone(), stand_in.clone(), stand_in.clone()),
+                )
+            })
+            .collect();
+        outfile::render(&outfile::entries(desired, &plan, &ids, authority), spec.format).map_err(
+            |mut e| {
+                e.message = format!("{}: nothing was changed in the tenant", e.message);
+                e
+            },
+        )?;
+    }
 
     let mut stopped = false;
     let report = if plan.has_changes() {

@@ -543,19 +543,19 @@ async fn output_file_formats_env_and_toml() {
     let app = t.get("/applications(uniqueName='mtp-api-client')").await;
     let written = std::fs::read_to_string(t.dir.path().join("out/app.env")).unwrap();
     assert!(
-        written.contains(&format!("AZURE_CLIENT_ID='{}'\n", app["appId"].as_str().unwrap())),
+        written.contains(&format!("AZURE_CLIENT_ID={}\n", app["appId"].as_str().unwrap())),
         "{written}"
     );
     assert!(
-        written.contains(&format!("AZURE_TENANT_ID='{}'\n", t.emu.ready.tenant_id)),
+        written.contains(&format!("AZURE_TENANT_ID={}\n", t.emu.ready.tenant_id)),
         "{written}"
     );
     assert!(
-        written.contains("RESOURCE_URL='https://api.security.microsoft.com'\n"),
+        written.contains("RESOURCE_URL=https://api.security.microsoft.com\n"),
         "{written}"
     );
     assert!(
-        written.contains("REDIRECT_URI='https://portal.azure.com'\n"),
+        written.contains("REDIRECT_URI=https://portal.azure.com\n"),
         "{written}"
     );
     let tm = t.write_manifest(

@@ -683,3 +683,168 @@ async fn plans_name_what_the_manifest_does_not() {
         stdout(&out)
     );
 }
+
+/// The variables of an env file as GitHub Actions reads `$GITHUB_ENV` (actions/runner's
+/// `SetEnvFileCommand`: `NAME=value`, the value everything after the first `=`, literally;
+/// `NAME<<DELIMITER` starts a multi-line value).
+fn github_env(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            continue;
+        }
+        let eq = line.find('=');
+        let heredoc = line.find("<<");
+        match (eq, heredoc) {
+            (Some(e), h) if h.is_none_or(|h| e < h) => {
+                out.push((line[..e].to_owned(), line[e + 1..].to_owned()));
+            }
+            (_, Some(h)) => {
+                let (name, delimiter) = (&line[..h], &line[h + 2..]);
+                let value: Vec<&str> = lines.by_ref().take_while(|l| *l != delimiter).collect();
+                out.push((name.to_owned(), value.join("\n")));
+            }
+            _ => panic!("GitHub rejects the line `{line}`"),
+        }
+    }
+    out
+}
+
+/// The env dialect is read the same by `source` (bash, with `set -a` to export), by GitHub's
+/// `$GITHUB_ENV` rules, and by the docker CLI's `--env-file` parser (run for real against a
+/// stand-in engine that records the container it is asked to create).
+#[tokio::test(flavor = "multi_thread")]
+async fn env_output_reads_the_same_in_bash_github_and_docker() {
+    let t = Tenant::start().await;
+    let text = std::fs::read_to_string(repo_manifest("several-apps.toml")).unwrap();
+    let text = text
+        .lines()
+        .filter(|l| !l.starts_with("tenant = "))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("path = \"out/soc.json\"", "path = \"ci.env\"");
+    let m = t.write_manifest("several.toml", &text);
+    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    let file = t.dir.path().join("ci.env");
+    let written = std::fs::read_to_string(&file).unwrap();
+    let expected = github_env(&written);
+    assert!(expected.len() >= 12, "{written}");
+    let scopes = expected
+        .iter()
+        .find(|(k, _)| k == "SOC_ANALYST_CLIENT_SCOPES")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    assert_eq!(
+        scopes,
+        "https://api.security.microsoft.com/AdvancedHunting.Read,https://api.security.microsoft.com/Incident.Read"
+    );
+
+    // bash: `set -a; source`, then the environment a child process sees.
+    let bash = std::process::Command::new("bash")
+        .args(["-c", "set -a; source \"$1\"; set +a; env -0", "bash"])
+        .arg(&file)
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(bash.status.success(), "{}", stderr(&bash));
+    let seen: std::collections::BTreeMap<String, String> = String::from_utf8(bash.stdout)
+        .unwrap()
+        .split('\0')
+        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    for (k, v) in &expected {
+        assert_eq!(seen.get(k), Some(v), "bash reads `{k}` differently");
+    }
+
+    // docker: the CLI parses --env-file itself and sends the result to the engine.
+    let Ok(docker) = which("docker") else {
+        panic!("the docker CLI is needed for this test (the engine is not)");
+    };
+    let created = std::sync::Arc::new(std::sync::Mutex::new(None::<serde_json::Value>));
+    let seen_body = created.clone();
+    let engine = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let seen_body = seen_body.clone();
+        async move {
+            use axum::response::IntoResponse;
+            let path = req.uri().path().to_owned();
+            let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
+                .await
+                .unwrap_or_default();
+            if path.ends_with("/containers/create") {
+                *seen_body.lock().unwrap() = serde_json::from_slice(&bytes).ok();
+                return (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(serde_json::json!({"message": "stand-in engine"})),
+                )
+                    .into_response();
+            }
+            ([("API-Version", "1.41"), ("Content-Type", "text/plain")], "OK").into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, engine).await });
+    let out = tokio::process::Command::new(docker)
+        .args(["run", "--pull", "never", "--env-file"])
+        .arg(&file)
+        .arg("stand-in-image")
+        .env_clear()
+        .env("HOME", t.dir.path())
+        .env("DOCKER_HOST", format!("tcp://{addr}"))
+        .output()
+        .await
+        .unwrap();
+    let body = created
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or_else(|| panic!("docker sent no container: {}", transcript(&out)));
+    let env: Vec<(String, String)> = body["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| {
+            v.as_str()?
+                .split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
+    assert_eq!(env, expected, "docker reads the file differently");
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
+
+/// A value the env dialect cannot carry stops apply before any write.
+#[tokio::test(flavor = "multi_thread")]
+async fn env_output_refuses_a_value_a_shell_would_misread_before_any_write() {
+    let t = Tenant::start().await;
+    let text = std::fs::read_to_string(t.manifest("threat-protection.toml")).unwrap();
+    let m = t.write_manifest(
+        "amp.toml",
+        &text
+            .replace("format = \"json\"", "format = \"env\"")
+            .replace("out/mtp-api-client.json", "out/app.env")
+            .replace(
+                "redirect_uris = [\"https://portal.azure.com\"]",
+                "redirect_uris = [\"https://portal.azure.com/cb?a=1&b=2\"]",
+            ),
+    );
+    t.clear_log().await;
+    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
+    assert_eq!(code(&out), 1, "{}", transcript(&out));
+    assert!(
+        stderr(&out).contains("the env output file cannot hold `REDIRECT_URI`"),
+        "{}",
+        transcript(&out)
+    );
+    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+}
