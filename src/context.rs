@@ -148,6 +148,17 @@ impl Context {
     /// Resolve the global flags and the environment. With `emulator`, start the in-process
     /// emulator on its persistent state and point everything at it.
     pub async fn new(global: &GlobalArgs, emulator: Option<&crate::cli::UseEmulator>) -> Result<Self> {
+        Self::for_tenant(global, emulator, None).await
+    }
+
+    /// [`Context::new`] for a manifest whose `tenant` is `manifest_tenant`: under `--emulator`,
+    /// the embedded emulator takes that tenant (a domain becomes one of its verified domains; a
+    /// GUID is the id a new state is seeded with), so every manifest runs there.
+    pub async fn for_tenant(
+        global: &GlobalArgs,
+        emulator: Option<&crate::cli::UseEmulator>,
+        manifest_tenant: Option<&str>,
+    ) -> Result<Self> {
         let printer = Arc::new(Printer::new(
             global.format.unwrap_or_default(),
             global.verbose,
@@ -155,7 +166,7 @@ impl Context {
         ));
         if let Some(u) = emulator.filter(|u| u.emulator) {
             refuse_with_emulator(global)?;
-            return Self::with_emulator(global, printer, u).await;
+            return Self::with_emulator(global, printer, u, manifest_tenant).await;
         }
         let mut endpoints = Endpoints::of(global.cloud.unwrap_or_default());
         if let Some(g) = global.graph_url.clone().or_else(|| env("PROVISION_GRAPH_URL")) {
@@ -193,6 +204,7 @@ impl Context {
         global: &GlobalArgs,
         printer: Arc<Printer>,
         u: &crate::cli::UseEmulator,
+        manifest_tenant: Option<&str>,
     ) -> Result<Self> {
         let state = match &u.emulator_state {
             Some(p) => p.clone(),
@@ -200,8 +212,27 @@ impl Context {
         };
         let mut config = crate::emulator::Config::local();
         config.state = Some(state.clone());
+        let guid = manifest_tenant.filter(|t| uuid::Uuid::parse_str(t).is_ok());
+        match (manifest_tenant, guid) {
+            (_, Some(id)) => config.seed_tenant_id = Some(id.to_owned()),
+            (Some(domain), None) => config.extra_domains = vec![domain.to_owned()],
+            (None, None) => {}
+        }
         let running = crate::emulator::start(config).await?;
         let ready = running.ready.clone();
+        if let Some(id) = guid
+            && !id.eq_ignore_ascii_case(&ready.tenant_id)
+        {
+            running.shutdown().await;
+            return Err(Error::failure(format!(
+                "the manifest is for tenant `{id}`, but the emulator state `{}` holds tenant `{}`",
+                state.display(),
+                ready.tenant_id
+            ))
+            .with_help(
+                "pass --emulator-state with a new file: the emulator seeds it with the manifest's tenant id",
+            ));
+        }
         printer.verbose(&format!(
             "emulator: {} (tenant {}, state {})",
             ready.graph_url,

@@ -55,7 +55,7 @@ pub(crate) fn output_path(desired: &Desired) -> Option<PathBuf> {
 
 pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<i32> {
     let desired = crate::commands::plan::load(global, &args.manifest)?;
-    let ctx = Context::new(global, Some(&args.emulator)).await?;
+    let ctx = Context::for_tenant(global, Some(&args.emulator), desired.tenant.as_deref()).await?;
     let result = run_in(&ctx, &desired, args).await;
     ctx.finish().await;
     result

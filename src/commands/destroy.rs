@@ -114,7 +114,7 @@ pub(crate) fn plan_text(plan: &Plan, doc: &render::PlanDocument<'_>) -> String {
 
 pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<i32> {
     let desired = crate::commands::plan::load(global, &args.manifest)?;
-    let ctx = Context::new(global, Some(&args.emulator)).await?;
+    let ctx = Context::for_tenant(global, Some(&args.emulator), desired.tenant.as_deref()).await?;
     let result = run_in(&ctx, &desired, args).await;
     ctx.finish().await;
     result

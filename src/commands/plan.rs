@@ -64,7 +64,7 @@ pub(crate) fn load(global: &GlobalArgs, path: &std::path::Path) -> Result<Desire
 
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<i32> {
     let desired = load(global, &args.manifest)?;
-    let ctx = Context::new(global, Some(&args.emulator)).await?;
+    let ctx = Context::for_tenant(global, Some(&args.emulator), desired.tenant.as_deref()).await?;
     let result = async {
         let (_graph, plan) = if args.destroy {
             crate::commands::destroy::compute(&ctx, &desired, args.purge).await?

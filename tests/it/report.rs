@@ -848,3 +848,93 @@ async fn env_output_refuses_a_value_a_shell_would_misread_before_any_write() {
     );
     assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
 }
+
+/// Every example manifest runs with `--emulator`: the embedded emulator takes a manifest's
+/// `tenant` domain as one of its verified domains, and a `tenant` GUID as the id of a new state.
+#[test]
+fn every_example_manifest_runs_on_the_emulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 4, "{names:?}");
+    for name in &names {
+        let m = dir.path().join(name);
+        std::fs::copy(repo_manifest(name), &m).unwrap();
+        let state = dir.path().join(format!("{name}.state.json"));
+        let (m, s) = (m.to_str().unwrap(), state.to_str().unwrap());
+        let out = bare(
+            &["apply", m, "--emulator", "--emulator-state", s, "--yes"],
+            dir.path(),
+            &[],
+        );
+        assert_eq!(code(&out), 0, "{name}: {}", transcript(&out));
+        let out = bare(
+            &[
+                "plan",
+                m,
+                "--emulator",
+                "--emulator-state",
+                s,
+                "--detailed-exitcode",
+            ],
+            dir.path(),
+            &[],
+        );
+        assert_eq!(code(&out), 0, "{name}: {}", transcript(&out));
+        let out = bare(
+            &["destroy", m, "--emulator", "--emulator-state", s, "--yes"],
+            dir.path(),
+            &[],
+        );
+        assert_eq!(code(&out), 0, "{name}: {}", transcript(&out));
+    }
+
+    // A tenant GUID: a new state gets it; a state of another tenant is refused.
+    let guid = "3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b";
+    let text = std::fs::read_to_string(repo_manifest("threat-protection.toml")).unwrap();
+    let m = dir.path().join("guid.toml");
+    std::fs::write(&m, format!("tenant = \"{guid}\"\n{text}")).unwrap();
+    let fresh = dir.path().join("guid-state.json");
+    let out = bare(
+        &[
+            "apply",
+            m.to_str().unwrap(),
+            "--emulator",
+            "--emulator-state",
+            fresh.to_str().unwrap(),
+            "--yes",
+        ],
+        dir.path(),
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    assert!(
+        stdout(&out).contains(&format!("Tenant {guid}")),
+        "{}",
+        transcript(&out)
+    );
+    let other = dir.path().join("threat-protection.toml.state.json");
+    let out = bare(
+        &[
+            "plan",
+            m.to_str().unwrap(),
+            "--emulator",
+            "--emulator-state",
+            other.to_str().unwrap(),
+        ],
+        dir.path(),
+        &[],
+    );
+    assert_eq!(code(&out), 1, "{}", transcript(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "the manifest is for tenant `{guid}`, but the emulator state"
+        )),
+        "{}",
+        transcript(&out)
+    );
+}
