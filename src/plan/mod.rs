@@ -297,14 +297,16 @@ fn resource_name_for_app_id(app_id: &str, resolved: &[Resource], observed: &Obse
         .unwrap_or_else(|| app_id.to_owned())
 }
 
-/// Render requiredResourceAccess as readable, sorted strings: `Name: Value (delegated)`.
+/// requiredResourceAccess as data, sorted by API and permission name: per permission the API's
+/// name and appId, the permission's value and id, and `delegated` or `application`. (Text shows
+/// each as `API: Permission (delegated)`.)
 fn describe_rra(
     rra: &[RequiredResourceAccess],
     resolved: &[Resource],
     names: &BTreeMap<String, String>,
     observed: &Observed,
 ) -> Value {
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<(String, String, &str, Value)> = Vec::new();
     for r in rra {
         let res = resource_name_for_app_id(&r.resource_app_id, resolved, observed);
         for a in &r.resource_access {
@@ -324,11 +326,22 @@ fn describe_rra(
             } else {
                 "delegated"
             };
-            out.push(format!("{res}: {name} ({kind})"));
+            out.push((
+                res.clone(),
+                name.clone(),
+                kind,
+                json!({
+                    "api": res,
+                    "api_app_id": r.resource_app_id.to_ascii_lowercase(),
+                    "permission": name,
+                    "permission_id": a.id.to_ascii_lowercase(),
+                    "type": kind,
+                }),
+            ));
         }
     }
-    out.sort();
-    json!(out)
+    out.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+    Value::Array(out.into_iter().map(|(_, _, _, v)| v).collect())
 }
 
 fn rra_set(rra: &[RequiredResourceAccess]) -> BTreeSet<(String, String, String)> {

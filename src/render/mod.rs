@@ -26,6 +26,8 @@
 //! - `action`: `create`, `update`, `delete` or `no-op`; every resource the manifest covers is
 //!   listed, unchanged ones with `no-op`.
 //! - `fields`: field-level `before`/`after`; `null` means absent. Lists are sets shown sorted.
+//!   Values are data: `api_permissions` holds objects `{api, api_app_id, permission,
+//!   permission_id, type}` (`type`: `delegated` or `application`).
 //! - `reason`: present when an action needs explaining (display only).
 //!
 //! `apply --format json` prints `{format_version, plan, applied, result, output_file, outputs}`
@@ -311,6 +313,13 @@ fn render_field(out: &mut String, action: Action, f: &FieldChange, width: usize)
 fn plain(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        // A permission of `api_permissions`.
+        Value::Object(o) if o.contains_key("api") && o.contains_key("permission") => format!(
+            "{}: {} ({})",
+            o["api"].as_str().unwrap_or_default(),
+            o["permission"].as_str().unwrap_or_default(),
+            o.get("type").and_then(Value::as_str).unwrap_or_default()
+        ),
         other => other.to_string(),
     }
 }
