@@ -940,3 +940,46 @@ fn every_example_manifest_runs_on_the_emulator() {
         transcript(&out)
     );
 }
+
+/// On a terminal, apply draws a progress bar of apps done (here under `script`, which gives the
+/// command a pseudo-terminal), and prints no plain `progress:` lines.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminal_gets_a_progress_bar() {
+    let Ok(script) = which("script") else {
+        eprintln!("no `script` on PATH to make a pseudo-terminal: the bar is not checked here");
+        return;
+    };
+    let mut config = provision::emulator::Config::local();
+    config.faults.latency_ms = 400;
+    let t = Tenant::start_with(config).await;
+    let m = t.write_manifest("bulk.toml", &many_apps(2));
+    let r = &t.emu.ready;
+    let typescript = t.dir.path().join("typescript");
+    let command = format!(
+        "'{}' apply '{}' --yes",
+        env!("CARGO_BIN_EXE_provision"),
+        m.to_str().unwrap()
+    );
+    let out = tokio::process::Command::new(script)
+        .args(["-qec", &command])
+        .arg(&typescript)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", t.dir.path())
+        .env("TERM", "xterm")
+        .env("PROVISION_GRAPH_URL", &r.graph_url)
+        .env("PROVISION_AUTHORITY_URL", &r.authority_url)
+        .env("AZURE_TENANT_ID", &r.tenant_id)
+        .env("AZURE_CLIENT_ID", &r.client_id)
+        .env("AZURE_CLIENT_SECRET", &r.client_secret)
+        .env("PROVISION_AUTH", "client-secret")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    let screen = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    assert!(screen.contains("of 2 apps done"), "{screen}");
+    assert!(!screen.contains("progress: "), "{screen}");
+    assert!(screen.contains("Apply complete: 6 created"), "{screen}");
+}
