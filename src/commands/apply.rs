@@ -163,15 +163,20 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
     // The output file is written whenever every app got its IDs, also when nothing changed; a
     // failed or stopped run leaves the file as it was, named as out of date.
     let mut file_state = None;
+    // A file that cannot be written after the tenant changed is reported after what was done.
+    let mut write_error = None;
     if let (Some(spec), Some(path)) = (&desired.output, &out_path) {
         let shown = path.display().to_string();
         if failure.is_none() && !stopped && entries.len() == desired.apps.len() {
-            outfile::write_atomic(path, &outfile::render(&entries, spec.format)?)?;
+            let written =
+                outfile::render(&entries, spec.format).and_then(|text| outfile::write_atomic(path, &text));
+            let ok = written.is_ok();
+            write_error = written.err();
             file_state = Some(OutputFileState {
                 path: shown,
-                written: true,
-                up_to_date: true,
-                exists: true,
+                written: ok,
+                up_to_date: ok,
+                exists: path.exists(),
             });
         } else {
             let exists = path.exists();
@@ -225,6 +230,9 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
 
     if stopped {
         return Err(interrupted("apply"));
+    }
+    if let Some(e) = write_error {
+        return Err(e);
     }
     if let Some((app, e)) = failure {
         return Err(e.to_error(Some(&format!("apply of `{app}` did not finish"))));

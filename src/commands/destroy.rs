@@ -154,17 +154,24 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &DestroyArgs) -> Result<
     // The manifest's apps are gone: their entries leave the output file (removed when none
     // remain), so no file names IDs that no longer exist.
     let mut file_state = None;
+    // Reported after what was done, like every failure once the tenant changed.
+    let mut file_error = None;
     if let (Some(spec), Some(path)) = (&desired.output, output_path(desired)) {
         let shown = path.display().to_string();
         if destroyed {
             let names: Vec<String> = desired.apps.iter().map(|a| a.unique_name.clone()).collect();
-            let removed = outfile::remove_entries(&path, spec.format, &names)?;
+            let removed = outfile::remove_entries(&path, spec.format, &names);
+            let (written, up_to_date) = match &removed {
+                Ok(r) => (r.is_some(), true),
+                Err(_) => (false, false),
+            };
             file_state = Some(OutputFileState {
                 path: shown,
-                written: removed.is_some(),
-                up_to_date: true,
-                exists: removed == Some(false),
+                written,
+                up_to_date,
+                exists: path.exists(),
             });
+            file_error = removed.err();
         } else {
             let exists = path.exists();
             if exists {
@@ -215,6 +222,9 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &DestroyArgs) -> Result<
     }
     if stopped {
         return Err(interrupted("destroy"));
+    }
+    if let Some(e) = file_error {
+        return Err(e);
     }
     if let Some((app, e)) = report.as_ref().and_then(Report::first_error) {
         return Err(e.to_error(Some(&format!("destroy of `{app}` did not finish"))));
