@@ -983,3 +983,54 @@ async fn a_terminal_gets_a_progress_bar() {
     assert!(!screen.contains("progress: "), "{screen}");
     assert!(screen.contains("Apply complete: 6 created"), "{screen}");
 }
+
+/// `HTTPS_PROXY` is used for every request (the proxy is asked to CONNECT to the endpoint), and
+/// `NO_PROXY` exempts hosts from it.
+#[tokio::test(flavor = "multi_thread")]
+async fn https_proxy_is_used_and_no_proxy_exempts() {
+    let mut config = provision::emulator::Config::local();
+    let dir = tempfile::tempdir().unwrap();
+    config.tls = true;
+    config.state = Some(dir.path().join("tenant.json"));
+    let t = Tenant::start_with(config).await;
+    let r = &t.emu.ready;
+    let ca = r.ca_cert.clone().unwrap();
+    // A stand-in proxy that records what it is asked and refuses to tunnel.
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = asked.clone();
+    let proxy = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        seen.lock()
+            .unwrap()
+            .push(format!("{} {}", req.method(), req.uri()));
+        async { axum::http::StatusCode::FORBIDDEN }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, proxy).await });
+    let m = t.manifest("threat-protection.toml");
+    let m = m.to_str().unwrap();
+    let mut env = vec![
+        ("PROVISION_GRAPH_URL", r.graph_url.as_str()),
+        ("PROVISION_AUTHORITY_URL", r.authority_url.as_str()),
+        ("AZURE_TENANT_ID", r.tenant_id.as_str()),
+        ("AZURE_CLIENT_ID", r.client_id.as_str()),
+        ("AZURE_CLIENT_SECRET", r.client_secret.as_str()),
+        ("PROVISION_AUTH", "client-secret"),
+        ("SSL_CERT_FILE", ca.as_str()),
+        ("HTTPS_PROXY", proxy_url.as_str()),
+    ];
+    let out = bare(&["plan", m], t.dir.path(), &env);
+    assert_eq!(code(&out), 1, "{}", transcript(&out));
+    let host = r.authority_url.trim_start_matches("https://").to_owned();
+    assert_eq!(
+        asked.lock().unwrap().first().cloned(),
+        Some(format!("CONNECT {host}")),
+        "{}",
+        transcript(&out)
+    );
+    env.push(("NO_PROXY", "127.0.0.1"));
+    asked.lock().unwrap().clear();
+    let out = bare(&["plan", m, "--detailed-exitcode"], t.dir.path(), &env);
+    assert_eq!(code(&out), 2, "{}", transcript(&out));
+    assert!(asked.lock().unwrap().is_empty());
+}
