@@ -74,7 +74,6 @@ impl Tenant {
             ),
             ("displayName", app["displayName"].clone()),
             ("appOwnerOrganizationId", json!(self.identity.tenant_id)),
-            ("publisherName", self.organization["displayName"].clone()),
             ("servicePrincipalNames", Value::Array(names)),
             ("signInAudience", app["signInAudience"].clone()),
             ("tags", app.get("tags").cloned().unwrap_or_else(|| json!([]))),
