@@ -82,7 +82,11 @@ impl Config {
                 ..Faults::default()
             },
             manual_approval: a.manual_approval,
-            identity: identity::routes::Settings::default(),
+            identity: identity::routes::Settings {
+                device_code_lifetime_secs: a.device_code_lifetime_secs,
+                device_code_interval_secs: a.device_code_interval_secs,
+                ..identity::routes::Settings::default()
+            },
         }
     }
 
