@@ -278,7 +278,7 @@ fn assertion(
 /// base64url with `=` padding, as Python's `base64.urlsafe_b64encode` writes it.
 fn padded(unpadded: &str) -> String {
     let mut s = unpadded.to_owned();
-    while s.len() % 4 != 0 {
+    while !s.len().is_multiple_of(4) {
         s.push('=');
     }
     s
