@@ -288,6 +288,15 @@ impl Tenant {
             &id.reader_client_secret,
             READER_ROLES,
         );
+        // The two clients are single-tenant, as the portal registers an app for this directory.
+        for app in t
+            .applications
+            .iter_mut()
+            .filter(|a| a.app_id() == id.admin_client_id || a.app_id() == id.reader_client_id)
+        {
+            app.data.insert("signInAudience".into(), json!("AzureADMyOrg"));
+            app.data["api"]["requestedAccessTokenVersion"] = Value::Null;
+        }
         for e in t
             .applications
             .iter_mut()
@@ -304,9 +313,6 @@ impl Tenant {
     fn seed_client(&mut self, name: &str, app_id: &str, secret: &str, roles: &[&str]) {
         let mut app = application_template();
         app.insert("displayName".into(), json!(name));
-        // Single-tenant, as the portal registers an app for this directory only.
-        app.insert("signInAudience".into(), json!("AzureADMyOrg"));
-        app["api"]["requestedAccessTokenVersion"] = Value::Null;
         let app_index = self.insert_application(app, Some(app_id.to_owned()));
         self.add_password_at(app_index, Some("emulator"), None, Some(secret.to_owned()));
         let sp_id = match self.create_service_principal(as_object(json!({"appId": app_id}))) {
