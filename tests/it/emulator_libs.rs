@@ -643,6 +643,33 @@ async fn microsoft_graph_is_seeded_as_the_recordings_show_it() {
         "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
     );
     assert_eq!(graph["signInAudience"], "AzureADMultipleOrgs");
+    // Every permission with the texts the recorded service principal has.
+    for role in graph["appRoles"].as_array().unwrap() {
+        assert!(
+            role["description"].is_string() && role["displayName"].is_string(),
+            "{role}"
+        );
+    }
+    for scope in graph["oauth2PermissionScopes"].as_array().unwrap() {
+        for k in [
+            "adminConsentDisplayName",
+            "adminConsentDescription",
+            "userConsentDisplayName",
+            "userConsentDescription",
+        ] {
+            assert!(scope[k].is_string(), "{k}: {scope}");
+        }
+    }
+    let read_all = graph["appRoles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["value"] == "Application.Read.All")
+        .unwrap();
+    assert_eq!(
+        read_all["description"],
+        "Allows the app to read all applications and service principals without a signed-in user."
+    );
     t.emu.shutdown().await;
 }
 
