@@ -325,6 +325,19 @@ async fn certificate_credentials_as_graph_stores_them_and_msal_signs_with_them()
     assert!(start < chrono::Utc::now() && end > chrono::Utc::now(), "{k}");
     assert!(k.get("@odata.type").is_none(), "{k}");
     assert!(k["keyId"].is_string());
+    // A service principal's certificates are stored the same way.
+    let sp_id = sp.body["id"].as_str().unwrap();
+    let patched = call(
+        &t,
+        Method::PATCH,
+        &format!("/servicePrincipals/{sp_id}"),
+        Some(json!({"keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": cert.certificate_base64()}]})),
+    )
+    .await;
+    assert_eq!(patched.status, 204, "{}", patched.body);
+    let sp_key = &t.get(&format!("/servicePrincipals/{sp_id}")).await["keyCredentials"][0];
+    assert_eq!(sp_key["customKeyIdentifier"], thumbprint.as_str(), "{sp_key}");
+    assert_eq!(sp_key["displayName"], "CN=python peer certificate", "{sp_key}");
 
     // MSAL Python writes the thumbprints with padding, other clients without: both sign in.
     let token_url = format!("{}/{}/oauth2/v2.0/token", base_url(&t.emu), t.emu.ready.tenant_id);

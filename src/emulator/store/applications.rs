@@ -149,7 +149,7 @@ fn ticks(at: chrono::DateTime<chrono::Utc>) -> String {
 /// resource (learn.microsoft.com/graph/api/resources/keycredential) and the Azure CLI's
 /// recordings of `az ad app credential reset --cert` against Graph
 /// (`Azure/azure-cli`, `src/azure-cli/azure/cli/command_modules/role/tests/latest/recordings/`).
-fn with_key_ids(mut body: Object) -> Object {
+pub(crate) fn with_key_ids(mut body: Object) -> Object {
     if let Some(Value::Array(creds)) = body.get_mut("keyCredentials") {
         for c in creds.iter_mut().filter_map(Value::as_object_mut) {
             c.remove("@odata.type");

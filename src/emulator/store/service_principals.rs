@@ -136,7 +136,7 @@ impl Tenant {
         } else {
             return Err(no_backing_application(app_id));
         };
-        let mut extra = body.clone();
+        let mut extra = super::applications::with_key_ids(body.clone());
         extra.remove("appId");
         merge(&mut data, &extra);
         data.insert("id".into(), json!(new_guid()));
@@ -189,7 +189,10 @@ impl Tenant {
                 "Property 'appId' is read-only and cannot be set.",
             ));
         }
-        merge(&mut self.service_principals[i].data, &body);
+        merge(
+            &mut self.service_principals[i].data,
+            &super::applications::with_key_ids(body),
+        );
         Ok(())
     }
 
