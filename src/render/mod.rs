@@ -30,10 +30,14 @@
 //!   permission_id, type}` (`type`: `delegated` or `application`).
 //! - `reason`: present when an action needs explaining (display only).
 //!
-//! `apply --format json` prints `{format_version, plan, applied, result, output_file, outputs}`
-//! where `plan` is the document above, `result` what was done per app and `outputs` the entries
-//! of the output file. Fields are only added within a format version; a removal or change of
-//! meaning bumps it.
+//! `apply --format json` prints `{format_version, plan, applied, interrupted, summary, result,
+//! output_file, outputs}` where `plan` is the document above, `result` per app every planned
+//! step with its `status` (`done`, `failed` with Graph's `error`, `not_attempted`) and `id`
+//! (`apply::Report`), `applied` true only when every step was done, and `outputs` the entries of
+//! the output file. `destroy --format json` prints `{format_version, plan, purge, destroyed,
+//! interrupted, summary, result, output_file}`. Every command's document carries the same
+//! `format_version` ([`FORMAT_VERSION`], a string). Fields are only added within a format
+//! version; a removal or change of meaning bumps it.
 
 use serde::Serialize;
 use serde_json::Value;
