@@ -319,6 +319,44 @@ mod tests {
     }
 
     #[test]
+    fn destroy_removes_only_the_manifests_entries_and_the_file_when_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        for format in [OutputFormat::Json, OutputFormat::Toml] {
+            let p = dir.path().join(format!("out.{format:?}"));
+            let two: BTreeMap<_, _> =
+                [("a".to_string(), entry("c-1")), ("b".to_string(), entry("c-2"))].into();
+            write_atomic(&p, &render(&two, format).unwrap()).unwrap();
+            assert_eq!(remove_entries(&p, format, &["a".into()]).unwrap(), Some(false));
+            let left = std::fs::read_to_string(&p).unwrap();
+            assert!(left.contains("c-2") && !left.contains("c-1"), "{left}");
+            assert_eq!(remove_entries(&p, format, &["b".into()]).unwrap(), Some(true));
+            assert!(!p.exists());
+            assert_eq!(remove_entries(&p, format, &["b".into()]).unwrap(), None);
+        }
+        let p = dir.path().join("out.env");
+        let one: BTreeMap<_, _> = [("a".to_string(), entry("c-1"))].into();
+        write_atomic(&p, &render(&one, OutputFormat::Env).unwrap()).unwrap();
+        assert_eq!(
+            remove_entries(&p, OutputFormat::Env, &["a".into()]).unwrap(),
+            Some(true)
+        );
+        assert!(!p.exists());
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_made_is_found_before_any_write() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("out"), "a file").unwrap();
+        let err = check_writable(&dir.path().join("out/x.json")).unwrap_err();
+        assert!(
+            err.message.contains("nothing was changed in the tenant"),
+            "{}",
+            err.message
+        );
+        assert!(check_writable(&dir.path().join("new/x.json")).is_ok());
+    }
+
+    #[test]
     fn atomic_write_replaces_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("out/x.json");
