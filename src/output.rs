@@ -132,14 +132,30 @@ impl Printer {
             bar.set_message(text.to_owned());
             return;
         }
+        self.progress_line(text, |prev, now| match prev {
+            None => now.duration_since(self.started) >= PROGRESS_INTERVAL,
+            Some(t) => last || now.duration_since(t) >= PROGRESS_INTERVAL,
+        });
+    }
+
+    /// A wait of `delay` and why: like [`Printer::progress`], but a wait of an interval or more
+    /// is said at once, also in a run's first interval (a long `Retry-After` is never silent).
+    pub fn progress_wait(&self, text: &str, delay: Duration) {
+        if delay < PROGRESS_INTERVAL || self.bar().is_some() {
+            return self.progress(text, false);
+        }
+        self.progress_line(text, |prev, now| {
+            prev.is_none_or(|t| now.duration_since(t) >= PROGRESS_INTERVAL)
+        });
+    }
+
+    /// Print a `progress:` line when `due` (given the last line's time and now) says so.
+    fn progress_line(&self, text: &str, due: impl FnOnce(Option<Instant>, Instant) -> bool) {
         let now = Instant::now();
         let Ok(mut prev) = self.last_progress.lock() else {
             return;
         };
-        let due = match *prev {
-            None => now.duration_since(self.started) >= PROGRESS_INTERVAL,
-            Some(t) => last || now.duration_since(t) >= PROGRESS_INTERVAL,
-        };
+        let due = due(*prev, now);
         if due {
             *prev = Some(now);
             let _ = writeln!(std::io::stderr().lock(), "progress: {}", visible(text));

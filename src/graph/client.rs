@@ -304,7 +304,7 @@ impl GraphClient {
     async fn sleep_with_progress(&self, delay: Duration, why: &str) {
         if delay >= Duration::from_secs(1) {
             self.printer
-                .progress(&format!("waiting {:.0}s: {why}", delay.as_secs_f64()), false);
+                .progress_wait(&format!("waiting {:.0}s: {why}", delay.as_secs_f64()), delay);
         }
         tokio::time::sleep(delay).await;
     }

@@ -1034,3 +1034,29 @@ async fn https_proxy_is_used_and_no_proxy_exempts() {
     assert_eq!(code(&out), 2, "{}", transcript(&out));
     assert!(asked.lock().unwrap().is_empty());
 }
+
+/// What is waited for is said in words on the progress lines, not as Graph's status and code.
+#[tokio::test(flavor = "multi_thread")]
+async fn waits_are_said_in_words() {
+    let mut config = provision::emulator::Config::local();
+    config.faults.replication_lag_ms = 4000;
+    let t = Tenant::start_with(config).await;
+    let m = t.manifest("threat-protection.toml");
+    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    let err = stderr(&out);
+    let waits: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("progress: waiting "))
+        .collect();
+    assert!(
+        waits
+            .iter()
+            .any(|l| l.ends_with(": an object this run just created has not replicated across Entra yet")),
+        "{err}"
+    );
+    assert!(
+        waits.iter().all(|l| !l.contains("404") && !l.contains("_")),
+        "{err}"
+    );
+}
