@@ -26,9 +26,11 @@
 //!   `microsoftGraphResourceId` and ARM audience from `/metadata/endpoints` (Graph accepts
 //!   tokens for it; so do `GET /subscriptions` and `GET /tenants`).
 
+pub mod authorize;
 pub mod device;
 pub mod error;
 pub mod keys;
+pub mod pages;
 pub mod routes;
 pub mod scope;
 pub mod signin;

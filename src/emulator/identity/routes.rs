@@ -32,8 +32,10 @@ use jsonwebtoken::jwk::JwkSet;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::authorize::{Authorizations, BlockedFlow};
 use super::device::{Decision, DeviceCodes};
 use super::error::OAuthError;
+use super::pages;
 use super::scope::Scopes;
 use super::signin::{self, ClientKind, Context, Form, SignedInUser, TenantRoute};
 use super::token::{self, Keys, TokenVersion};
@@ -64,13 +66,17 @@ impl Default for Settings {
 
 /// What the identity routes share beyond the tenant.
 pub struct Identity {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     settings: Settings,
-    devices: Mutex<DeviceCodes>,
+    pub(super) devices: Mutex<DeviceCodes>,
     issuers: Mutex<HashMap<String, JwkSet>>,
+    /// Sign-in transactions of the pages and issued authorization codes.
+    pub(super) authorizations: Mutex<Authorizations>,
+    /// The flows a Conditional Access policy blocks (`PUT /_emulator/conditional-access`).
+    pub(super) blocked: Mutex<Vec<BlockedFlow>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every update here is a single insert or field write, so a poisoned lock still guards
     // consistent data.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -84,6 +90,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(shared: Arc<Shared>, settings: S
         settings,
         devices: Mutex::new(DeviceCodes::default()),
         issuers: Mutex::new(HashMap::new()),
+        authorizations: Mutex::new(Authorizations::default()),
+        blocked: Mutex::new(Vec::new()),
     });
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
@@ -102,7 +110,13 @@ pub fn router<S: Clone + Send + Sync + 'static>(shared: Arc<Shared>, settings: S
         .route("/metadata/endpoints", get(metadata_endpoints))
         .route("/subscriptions", get(subscriptions))
         .route("/tenants", get(tenants))
-        .route("/devicelogin", get(devicelogin))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(pages::authorize))
+        .route("/{tenant}/login", post(pages::login))
+        .route("/{tenant}/Consent/Set", post(pages::consent))
+        .route(
+            "/devicelogin",
+            get(pages::devicelogin).post(pages::devicelogin_code),
+        )
         // The latency knob delays sign-in like any other request to Entra; control routes
         // below are not delayed.
         .route_layer(axum::middleware::from_fn_with_state(
@@ -112,6 +126,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(shared: Arc<Shared>, settings: S
         .route("/_emulator/devicecode/{user_code}/approve", post(approve))
         .route("/_emulator/devicecode/{user_code}/deny", post(deny))
         .route("/_emulator/issuers", get(list_issuers).post(add_issuer))
+        .route(
+            "/_emulator/conditional-access",
+            get(pages::conditional_access).put(pages::set_conditional_access),
+        )
         .layer(axum::middleware::from_fn(tag_kind))
         .with_state(identity)
 }
@@ -154,7 +172,7 @@ async fn tag_kind(req: axum::extract::Request, next: axum::middleware::Next) -> 
 
 /// `scheme://host[:port]` of this request: the scheme the emulator serves, the host the client
 /// used (so `localhost` and `127.0.0.1` each get documents naming themselves).
-fn origin(shared: &Shared, headers: &HeaderMap) -> String {
+pub(super) fn origin(shared: &Shared, headers: &HeaderMap) -> String {
     let scheme = shared.base_url.split("://").next().unwrap_or("http");
     match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
         Some(host) if !host.is_empty() => format!("{scheme}://{host}"),
@@ -260,6 +278,7 @@ fn token_grant(id: &Identity, tenant_segment: &str, origin: &str, form: &Form) -
         "client_credentials" => signin::client_credentials(&ctx, route, form),
         "refresh_token" => signin::refresh(&ctx, form),
         signin::DEVICE_CODE_GRANT | "device_code" => device_code_grant(id, &ctx, &tenant, form),
+        "authorization_code" => authorization_code_grant(id, &ctx, form),
         other => Err(OAuthError::unsupported_grant_type(other)),
     }
 }
@@ -281,6 +300,14 @@ fn device_code_grant(
         .unwrap_or_default()
         .to_owned();
     let auto = (!id.shared.manual_approval).then_some(admin_id.as_str());
+    // Approving automatically plays the administrator signing in: a Conditional Access policy
+    // that blocks device code stops that sign-in.
+    if auto.is_some() && lock(&id.blocked).contains(&BlockedFlow::DeviceCode) {
+        return Err(OAuthError {
+            error: "invalid_grant",
+            ..OAuthError::blocked_by_conditional_access()
+        });
+    }
     let approved = lock(&id.devices).poll(device_code, client.app_id(), ctx.now, auto)?;
     let user = tenant
         .user(&approved.user_id)
@@ -290,6 +317,36 @@ fn device_code_grant(
     let body = signin::delegated(ctx, &client, &user, &scopes)?;
     lock(&id.devices).redeemed(device_code);
     Ok(body)
+}
+
+/// `grant_type=authorization_code`: the code from the redirect, its redirect URI and PKCE
+/// verifier. A code sent to a `publicClient` redirect URI is redeemed without a credential; one
+/// sent to a `web` redirect URI needs the client's secret or assertion.
+fn authorization_code_grant(id: &Identity, ctx: &Context<'_>, form: &Form) -> Result<Value, OAuthError> {
+    let client_id = form.client_id()?;
+    let app = ctx
+        .tenant
+        .client_application(client_id)
+        .ok_or_else(|| OAuthError::unknown_client(client_id, ctx.tenant.tenant_id()))?;
+    let code = form.require("code")?;
+    let redirect_uri = form.require("redirect_uri")?;
+    let redeemed =
+        lock(&id.authorizations).redeem(code, app, redirect_uri, form.get("code_verifier"), ctx.now)?;
+    let client = if redeemed.public {
+        signin::Client {
+            app,
+            auth: token::ClientAuth::Public,
+        }
+    } else {
+        signin::authenticate_client(ctx, form, ClientKind::Confidential)?
+    };
+    let user = ctx
+        .tenant
+        .user(&redeemed.user_id)
+        .map(SignedInUser::from_object)
+        .ok_or_else(OAuthError::invalid_code)?;
+    let scopes = Scopes::parse(&redeemed.scope)?;
+    signin::delegated(ctx, &client, &user, &scopes)
 }
 
 async fn devicecode_endpoint(
@@ -317,7 +374,7 @@ fn start_device_code(
     let tenant = id.shared.tenant();
     signin::resolve_tenant(&tenant, tenant_segment)?;
     let client_id = form.client_id()?;
-    if tenant.application_by_app_id(client_id).is_none() {
+    if tenant.client_application(client_id).is_none() {
         return Err(OAuthError::unknown_client(client_id, tenant.tenant_id()));
     }
     let scope = form.require("scope")?;
@@ -340,15 +397,6 @@ fn start_device_code(
             auth.user_code
         ),
     }))
-}
-
-async fn devicelogin(State(id): State<Arc<Identity>>) -> Response {
-    let text = if id.shared.manual_approval {
-        "This is the provision emulator. Device codes wait for approval: POST /_emulator/devicecode/{user_code}/approve (or /deny).\n"
-    } else {
-        "This is the provision emulator. Device codes are approved automatically, as the administrator, at the first poll.\n"
-    };
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }
 
 async fn approve(State(id): State<Arc<Identity>>, Path(user_code): Path<String>) -> Response {
