@@ -22,3 +22,5 @@ mod signin;
 mod token;
 // `provision import`: registrations built through Graph, imported, validated and planned.
 mod import;
+// Sign-in in a real browser (headless Chromium through WebDriver) at the emulator's pages.
+mod browser;
