@@ -574,7 +574,7 @@ fn sign_in_error(f: Failure, t: &Target, authority: &str, browser: bool) -> Erro
                     "try `provision token --browser` (policies often block device code; the app needs the redirect URI http://localhost), or ask an administrator which sign-in the policy allows"
                 });
             }
-            Some(codes::DECLINED) => {
+            Some(codes::DECLINED) if browser => {
                 return Error::auth(format!(
                     "the sign-in as app `{}` was cancelled or declined in the browser (AADSTS65004)",
                     t.app
