@@ -61,6 +61,8 @@ struct Target {
     permissions: BTreeSet<String>,
     /// Whether the permissions come from a manifest (for messages).
     manifest: Option<PathBuf>,
+    /// The manifest asks for browser sign-in (`sign_in = "browser"`).
+    browser: bool,
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -279,6 +281,7 @@ fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::P
             api,
             permissions,
             manifest: None,
+            browser: false,
         });
     }
     let desired = super::plan::load(global, path)?;
@@ -314,7 +317,14 @@ fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::P
     let api = pick_api(entry, args.api.as_deref(), printer)?;
     let permissions = manifest_permissions(&desired, &app, &api)
         .unwrap_or_else(|| api.scopes.iter().map(|s| bare(&api.resource_url, s)).collect());
+    let browser = desired
+        .apps
+        .iter()
+        .find(|a| a.unique_name.eq_ignore_ascii_case(&app))
+        .and_then(|a| a.public_client.as_ref())
+        .is_some_and(|pc| pc.browser_sign_in);
     Ok(Target {
+        browser,
         app,
         entry: entry.clone(),
         api,
@@ -406,13 +416,14 @@ async fn run_with(ctx: &Context, args: &TokenArgs, t: &Target) -> Result<i32> {
         },
         prompt: true,
     };
-    let result = if args.browser {
+    let use_browser = args.browser || t.browser;
+    let result = if use_browser {
         check_loopback_redirect(t)?;
         browser::acquire(&request, browser::timeout()).await
     } else {
         device::acquire(&request).await
     };
-    let token = result.map_err(|f| sign_in_error(f, t, &authority, args.browser))?;
+    let token = result.map_err(|f| sign_in_error(f, t, &authority, use_browser))?;
     ctx.printer.verbose(&format!("signed in ({})", token.how));
     let access_token = token.secret();
 
