@@ -394,14 +394,19 @@ async fn token_signs_in_as_the_app_through_the_browser() {
     };
     let t = Tenant::start().await;
     let handoff = Handoff::new(t.dir.path());
-    let m = t.manifest("threat-protection.toml");
+    // The manifest asks for browser sign-in: `token` needs no --browser.
+    let text = std::fs::read_to_string(t.manifest("threat-protection.toml"))
+        .unwrap()
+        .replace("# sign_in = \"browser\"", "sign_in = \"browser\"");
+    assert!(text.contains("\nsign_in = \"browser\""));
+    let m = t.write_manifest("browser.toml", &text);
     let m = m.to_str().unwrap();
     let out = t.provision(&["apply", m, "--yes"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 
     let child = provision(
         &t,
-        &["token", m, "--browser", "--verify"],
+        &["token", m, "--verify"],
         &[("BROWSER", handoff.script.to_str().unwrap())],
     )
     .spawn()
@@ -418,6 +423,28 @@ async fn token_signs_in_as_the_app_through_the_browser() {
     let claims = provision::auth::unverified_claims(stdout(&out).trim()).unwrap();
     assert_eq!(claims["aud"], "https://api.security.microsoft.com");
     b.stop().await;
+}
+
+/// No browser needed: an app whose output file lists no loopback redirect URI is refused before
+/// a browser would open on AADSTS50011, with the URI to add.
+#[tokio::test(flavor = "multi_thread")]
+async fn token_browser_names_the_missing_loopback_redirect_uri() {
+    let t = Tenant::start().await;
+    let text = std::fs::read_to_string(t.manifest("threat-protection.toml"))
+        .unwrap()
+        .replace("\"https://portal.azure.com\", \"http://localhost\"", "\"https://portal.azure.com\"");
+    let m = t.write_manifest("no-loopback.toml", &text);
+    let m = m.to_str().unwrap();
+    let out = t.provision(&["apply", m, "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = provision(&t, &["token", m, "--browser"], &[("BROWSER", "/bin/false")])
+        .output()
+        .await
+        .unwrap();
+    let err = assert_done(&out, 4);
+    assert!(err.contains("has no loopback redirect URI") && err.contains("AADSTS50011"), "{err}");
+    assert!(err.contains("add `http://localhost` to `redirect_uris`"), "{err}");
+    assert!(!err.contains("open"), "no browser was opened: {err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
