@@ -258,7 +258,7 @@ pub struct EmulatorArgs {
     /// Seed for the fault injector, so a run can be replayed
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Do not approve device codes automatically
+    /// Do not approve device codes automatically: a person uses the /devicelogin page, or a script POST /_emulator/devicecode/{code}/approve
     #[arg(long)]
     pub manual_approval: bool,
 }

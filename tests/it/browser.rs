@@ -432,7 +432,10 @@ async fn token_browser_names_the_missing_loopback_redirect_uri() {
     let t = Tenant::start().await;
     let text = std::fs::read_to_string(t.manifest("threat-protection.toml"))
         .unwrap()
-        .replace("\"https://portal.azure.com\", \"http://localhost\"", "\"https://portal.azure.com\"");
+        .replace(
+            "\"https://portal.azure.com\", \"http://localhost\"",
+            "\"https://portal.azure.com\"",
+        );
     let m = t.write_manifest("no-loopback.toml", &text);
     let m = m.to_str().unwrap();
     let out = t.provision(&["apply", m, "--yes"]).await;
@@ -442,7 +445,10 @@ async fn token_browser_names_the_missing_loopback_redirect_uri() {
         .await
         .unwrap();
     let err = assert_done(&out, 4);
-    assert!(err.contains("has no loopback redirect URI") && err.contains("AADSTS50011"), "{err}");
+    assert!(
+        err.contains("has no loopback redirect URI") && err.contains("AADSTS50011"),
+        "{err}"
+    );
     assert!(err.contains("add `http://localhost` to `redirect_uris`"), "{err}");
     assert!(!err.contains("open"), "no browser was opened: {err}");
 }

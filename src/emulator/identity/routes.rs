@@ -5,7 +5,7 @@
 //!
 //! | route | answers |
 //! | --- | --- |
-//! | `POST /{tenant}/oauth2/v2.0/token` | client credentials, device code, refresh token |
+//! | `POST /{tenant}/oauth2/v2.0/token` | client credentials, device code, authorization code, refresh token |
 //! | `POST /{tenant}/oauth2/v2.0/devicecode` | a new device code (`v2-oauth2-device-code.md`) |
 //! | `GET /{tenant}/v2.0/.well-known/openid-configuration` | the captured document, our host |
 //! | `GET /{tenant}/.well-known/openid-configuration` | the v1.0 document (issuer `sts.windows.net`) |
@@ -13,7 +13,9 @@
 //! | `GET /{tenant}/discovery/instance` | MSAL instance discovery (captured body, our host) |
 //! | `GET /metadata/endpoints` | the ARM cloud metadata `az cloud register` reads |
 //! | `GET /subscriptions`, `GET /tenants` | ARM reads of `az login`: no subscriptions, one tenant |
-//! | `GET /devicelogin` | where a device-code user is sent: how to approve in the emulator |
+//! | `GET /{tenant}/oauth2/v2.0/authorize`, `POST /{tenant}/login`, `/{tenant}/Consent/Set` | the sign-in and consent pages ([`super::pages`]) |
+//! | `GET`/`POST /devicelogin` | the device login page: enter the code, sign in, continue or cancel |
+//! | `GET`/`PUT /_emulator/conditional-access` | flows a Conditional Access policy blocks (AADSTS53003) |
 //! | `POST /_emulator/devicecode/{user_code}/approve` and `/deny` | decide a pending sign-in |
 //! | `GET`/`POST /_emulator/issuers` | external issuers trusted for federated assertions |
 
