@@ -196,25 +196,12 @@ impl Handoff {
     }
 }
 
-/// The real binary against the emulator with an interactive sign-in.
+/// The real binary against the emulator with an interactive sign-in, its output piped.
 fn provision(t: &Tenant, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
-    let r = &t.emu.ready;
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_provision"));
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", t.dir.path())
-        .env("PROVISION_CACHE_DIR", t.dir.path().join("signin-cache"))
-        .env("PROVISION_GRAPH_URL", &r.graph_url)
-        .env("PROVISION_AUTHORITY_URL", &r.authority_url)
-        .env("AZURE_TENANT_ID", &r.tenant_id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+    let mut cmd = crate::signin::command(t, args, env, None);
+    cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     cmd
 }
 

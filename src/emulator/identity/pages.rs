@@ -253,6 +253,25 @@ fn redirect_error(redirect_uri: &str, state: Option<&str>, e: &OAuthError) -> Re
     redirect(redirect_uri, &params)
 }
 
+fn timed_out() -> Response {
+    message_page(
+        "Sign in",
+        "Your session has timed out. Please go back to the app and sign in again.",
+    )
+}
+
+/// The sign-in transaction a posted form continues (its `flowToken`), or the page saying it
+/// is gone.
+fn flow_of(
+    id: &Identity,
+    form: &HashMap<String, String>,
+    now: chrono::DateTime<Utc>,
+) -> Result<(String, authorize::Flow), Response> {
+    let token = form.get("flowToken").cloned().unwrap_or_default();
+    let flow = lock(&id.authorizations).flow(&token, now).cloned();
+    flow.map(|f| (token, f)).ok_or_else(timed_out)
+}
+
 fn is_blocked(id: &Identity, flow: BlockedFlow) -> bool {
     lock(&id.blocked).contains(&flow)
 }
@@ -300,13 +319,10 @@ pub async fn login(
     body: Bytes,
 ) -> Response {
     let f = form(&body);
-    let token = f.get("flowToken").cloned().unwrap_or_default();
     let now = Utc::now();
-    let Some(flow) = lock(&id.authorizations).flow(&token, now).cloned() else {
-        return message_page(
-            "Sign in",
-            "Your session has timed out. Please go back to the app and sign in again.",
-        );
+    let (token, flow) = match flow_of(&id, &f, now) {
+        Ok(x) => x,
+        Err(page) => return page,
     };
     let login = f.get("loginfmt").cloned().unwrap_or_default();
     let password = f.get("passwd").cloned().unwrap_or_default();
@@ -429,14 +445,13 @@ pub async fn consent(
     body: Bytes,
 ) -> Response {
     let f = form(&body);
-    let token = f.get("flowToken").cloned().unwrap_or_default();
     let now = Utc::now();
-    let flow = lock(&id.authorizations).flow(&token, now).cloned();
-    let Some((flow, user_id)) = flow.and_then(|fl| fl.user_id.clone().map(|u| (fl, u))) else {
-        return message_page(
-            "Sign in",
-            "Your session has timed out. Please go back to the app and sign in again.",
-        );
+    let (token, flow) = match flow_of(&id, &f, now) {
+        Ok(x) => x,
+        Err(page) => return page,
+    };
+    let Some(user_id) = flow.user_id.clone() else {
+        return timed_out();
     };
     if !f.contains_key("accept") {
         lock(&id.authorizations).finish(&token);
