@@ -3,7 +3,8 @@
 //! PowerShell and MSAL's interactive sign-in do by default. For the administrator's sign-in to
 //! Graph (`--auth browser`) and `provision token --browser`'s sign-in as the provisioned app.
 //!
-//! 1. A cached refresh token is redeemed first ([`device::cached`]: one cache for both flows).
+//! 1. A cached refresh token is redeemed first ([`device::cached`]: one cache for both flows);
+//!    one refused for missing consent (AADSTS65001) leads to the browser, where consent is given.
 //! 2. A one-shot listener on `127.0.0.1` (and `[::1]`) on a free port; the redirect URI is
 //!    `http://localhost:<port>` (Entra ignores the port of a loopback redirect URI, so the app
 //!    registers `http://localhost` once).
@@ -26,7 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::device::{self, Delegated, Request, endpoint, remember, scopes_with_offline_access};
-use super::entra::{Failure, Refusal};
+use super::entra::{Failure, Refusal, codes};
 use crate::error::Error;
 
 /// How long the listener waits for the browser by default.
@@ -69,8 +70,17 @@ pub fn is_loopback_redirect(uri: &str) -> bool {
 
 /// Sign in: the cached refresh token if there is one, else the browser (when `r.prompt`).
 pub async fn acquire(r: &Request<'_>, wait: Duration) -> Result<Delegated, Failure> {
-    if let Some(token) = device::cached(r).await? {
-        return Ok(token);
+    match device::cached(r).await {
+        Ok(Some(token)) => return Ok(token),
+        Ok(None) => {}
+        // Consent was withdrawn since the sign-in was cached (AADSTS65001): the browser's
+        // consent page is where it is given again, as MSAL falls back to interactive sign-in.
+        Err(Failure::Refused(refusal)) if refusal.is(codes::CONSENT_REQUIRED) && r.prompt => {
+            r.printer.verbose(&format!(
+                "sign-in: the cached sign-in lacks consent ({refusal}); signing in through the browser"
+            ));
+        }
+        Err(e) => return Err(e),
     }
     if !r.prompt {
         return Err(Failure::Transport(

@@ -295,6 +295,28 @@ async fn apply_signs_in_through_the_browser_with_consent_then_from_the_cache() {
     .unwrap();
     let err = assert_done(&out, 0);
     assert!(err.contains("signed in (cached sign-in)"), "{err}");
+
+    // Consent withdrawn: the cached sign-in is refused (AADSTS65001) and the browser's consent
+    // page asks again.
+    let (status, _) = t
+        .graph(
+            reqwest::Method::DELETE,
+            &format!("/oauth2PermissionGrants/{}", grant["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let child = start_browser_apply(&t, &b, &handoff, m, &[]).await;
+    b.sign_in(&t, "Microsoft Graph Command Line Tools").await;
+    let text = b.shot("consent-again").await;
+    assert!(text.contains("Application.ReadWrite.All"), "{text}");
+    b.click("#idSIButton9").await;
+    let out = child.wait_with_output().await.unwrap();
+    let err = assert_done(&out, 0);
+    assert!(
+        err.contains("AADSTS65001") && err.contains("signed in (browser)"),
+        "{err}"
+    );
     b.stop().await;
 }
 
@@ -537,4 +559,173 @@ async fn browser_sign_in_errors_say_what_to_fix() {
         "{err}"
     );
     b.stop().await;
+}
+
+/// The pages and the token endpoint over plain HTTP (no browser needed): what Entra enforces on
+/// the authorization code flow, each with Entra's error.
+#[tokio::test(flavor = "multi_thread")]
+async fn authorization_codes_follow_entras_rules() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let t = Tenant::start().await;
+    let r = &t.emu.ready;
+    let base = base_url(&t.emu);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cli = "14d82eec-204b-4c2f-b7e8-296a70dab67e";
+    let verifier = "a-verifier-of-at-least-forty-three-characters-0123456789";
+    let challenge =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let scope = "https://graph.microsoft.com/Application.ReadWrite.All offline_access openid";
+    let authorize = |redirect_uri: &'static str| {
+        let url = format!("{base}/{}/oauth2/v2.0/authorize", r.tenant_id);
+        let http = http.clone();
+        let challenge = challenge.clone();
+        async move {
+            http.get(url)
+                .query(&[
+                    ("client_id", cli),
+                    ("response_type", "code"),
+                    ("redirect_uri", redirect_uri),
+                    ("scope", scope),
+                    ("state", "st-1"),
+                    ("code_challenge", challenge.as_str()),
+                    ("code_challenge_method", "S256"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // An unregistered redirect URI: Entra's error page, no redirect.
+    let page = authorize("https://evil.example.com/").await;
+    assert_eq!(page.status().as_u16(), 400);
+    let text = page.text().await.unwrap();
+    assert!(
+        text.contains("AADSTS50011") && text.contains("https://evil.example.com/"),
+        "{text}"
+    );
+
+    // Sign in (a wrong password first), consent, redirect with code and state.
+    let flow_token = |html: &str| {
+        let at = html.find("name=\"flowToken\" value=\"").unwrap() + 24;
+        html[at..at + html[at..].find('"').unwrap()].to_owned()
+    };
+    let sign_in = |password: String, token: String| {
+        let url = format!("{base}/{}/login", r.tenant_id);
+        let http = http.clone();
+        let user = r.admin_user.clone();
+        async move {
+            http.post(url)
+                .form(&[("flowToken", token), ("loginfmt", user), ("passwd", password)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let password = r.admin_password.clone();
+    let code_for = |port: u16| {
+        let password = password.clone();
+        let authorize = &authorize;
+        let sign_in = &sign_in;
+        let flow_token = &flow_token;
+        let url = format!("{base}/{}/Consent/Set", r.tenant_id);
+        let http = http.clone();
+        async move {
+            let redirect: &'static str = if port == 1 {
+                "http://localhost:1"
+            } else {
+                "http://localhost:2"
+            };
+            let html = authorize(redirect).await.text().await.unwrap();
+            assert!(
+                html.contains("name=\"loginfmt\"") && html.contains("name=\"passwd\""),
+                "{html}"
+            );
+            let resp = sign_in(password, flow_token(&html)).await;
+            let resp = if resp.status().as_u16() == 200 {
+                let html = resp.text().await.unwrap();
+                assert!(html.contains("Application.ReadWrite.All"), "{html}");
+                http.post(url)
+                    .form(&[("flowToken", flow_token(&html)), ("accept", "1".into())])
+                    .send()
+                    .await
+                    .unwrap()
+            } else {
+                resp
+            };
+            assert_eq!(resp.status().as_u16(), 302);
+            let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+            assert_eq!(
+                (location.host_str(), location.port()),
+                (Some("localhost"), Some(port))
+            );
+            let q: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+            assert_eq!(q["state"], "st-1");
+            q["code"].clone()
+        }
+    };
+    let html = authorize("http://localhost:1").await.text().await.unwrap();
+    let wrong = sign_in("wrong".into(), flow_token(&html))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(wrong.contains("AADSTS50126"), "{wrong}");
+
+    let redeem = |code: String, redirect_uri: &'static str, verifier: &'static str| {
+        let url = format!("{base}/{}/oauth2/v2.0/token", r.tenant_id);
+        let http = http.clone();
+        async move {
+            let resp = http
+                .post(url)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", cli),
+                    ("code", code.as_str()),
+                    ("redirect_uri", redirect_uri),
+                    ("code_verifier", verifier),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let entra = |body: &Value, code: u64| {
+        assert_eq!(body["error_codes"], json!([code]), "{body}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("AADSTS{code}: ")),
+            "{body}"
+        );
+    };
+    let code = code_for(1).await;
+    let (status, body) = redeem(code.clone(), "http://localhost:1", "not-the-verifier").await;
+    assert_eq!(status, 400);
+    entra(&body, 501481);
+    // A code is spent by its first redemption.
+    let (_, body) = redeem(code, "http://localhost:1", verifier).await;
+    entra(&body, 54005);
+    let code = code_for(1).await;
+    let (_, body) = redeem(code, "http://localhost:2", verifier).await;
+    entra(&body, 500112);
+    let code = code_for(2).await;
+    let (status, body) = redeem(code, "http://localhost:2", verifier).await;
+    assert_eq!(status, 200, "{body}");
+    let claims = provision::auth::unverified_claims(body["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(claims["appid"], cli);
+    assert!(
+        claims["scp"]
+            .as_str()
+            .unwrap()
+            .contains("Application.ReadWrite.All")
+    );
+    assert!(body["refresh_token"].is_string() && body["id_token"].is_string());
+    let (_, body) = redeem("unknown".into(), "http://localhost:2", verifier).await;
+    entra(&body, 70000);
 }
