@@ -728,4 +728,18 @@ async fn authorization_codes_follow_entras_rules() {
     assert!(body["refresh_token"].is_string() && body["id_token"].is_string());
     let (_, body) = redeem("unknown".into(), "http://localhost:2", verifier).await;
     entra(&body, 70000);
+
+    // The request log keeps the sign-in form without the password, codes or verifiers.
+    let log = http
+        .get(format!("{base}/_emulator/requests"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(log.contains("/login"), "the sign-in form is logged");
+    for secret in [r.admin_password.as_str(), verifier] {
+        assert!(!log.contains(secret), "`{secret}` in the request log");
+    }
 }
