@@ -160,6 +160,12 @@ async fn tag_kind(req: axum::extract::Request, next: axum::middleware::Next) -> 
         "identity.arm"
     } else if path.starts_with("/_emulator/") {
         "identity.control"
+    } else if path.ends_with("/oauth2/v2.0/authorize")
+        || path.ends_with("/login")
+        || path.ends_with("/consent/set")
+        || path == "/devicelogin"
+    {
+        "identity.page"
     } else {
         "identity.discovery"
     };
