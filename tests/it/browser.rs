@@ -230,6 +230,29 @@ async fn start_browser_apply(
     child
 }
 
+/// Exit code, stdout and stderr together, with the temporary folder and GUIDs filtered, for a
+/// snapshot.
+fn snapshot(name: &str, out: &Output) {
+    let text = format!(
+        "exit code: {}\n--- stdout\n{}--- stderr\n{}",
+        code(out),
+        stdout(out),
+        stderr(out)
+    );
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]");
+    settings.add_filter(r"127\.0\.0\.1:[0-9]+", "[EMULATOR]");
+    settings.add_filter(r"the code [A-Z0-9]{9}", "the code [CODE]");
+    settings.add_filter(r"state=[A-Za-z0-9_-]+", "state=[STATE]");
+    settings.add_filter(r"code_challenge=[A-Za-z0-9_-]+", "code_challenge=[CHALLENGE]");
+    settings.add_filter(r"localhost(%3A|:)[0-9]+", "localhost${1}[PORT]");
+    settings.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[GUID]",
+    );
+    settings.bind(|| insta::assert_snapshot!(name, text));
+}
+
 fn assert_done(out: &Output, want: i32) -> String {
     let err = stderr(out);
     assert_eq!(code(out), want, "stdout: {}\nstderr: {err}", stdout(out));
@@ -454,6 +477,7 @@ async fn token_browser_names_the_missing_loopback_redirect_uri() {
         .await
         .unwrap();
     let err = assert_done(&out, 4);
+    snapshot("token_browser_without_loopback_redirect_uri", &out);
     assert!(
         err.contains("has no loopback redirect URI") && err.contains("AADSTS50011"),
         "{err}"
@@ -517,6 +541,7 @@ async fn browser_sign_in_errors_say_what_to_fix() {
     assert!(text.contains("did not complete"), "{text}");
     let out = child.wait_with_output().await.unwrap();
     let err = assert_done(&out, 4);
+    snapshot("browser_consent_cancelled", &out);
     assert!(err.contains("AADSTS65004"), "{err}");
     assert!(err.contains("run the command again and accept"), "{err}");
 
@@ -554,6 +579,7 @@ async fn browser_sign_in_errors_say_what_to_fix() {
         .await
         .unwrap();
     let err = assert_done(&out, 4);
+    snapshot("device_code_blocked_by_conditional_access", &out);
     assert!(
         err.contains("AADSTS53003") && err.contains("--auth browser"),
         "{err}"
