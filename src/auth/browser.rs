@@ -157,15 +157,15 @@ pub async fn acquire(r: &Request<'_>, wait: Duration) -> Result<Delegated, Failu
 }
 
 fn timed_out(r: &Request<'_>, wait: Duration) -> Error {
-    let minutes = wait.as_secs().div_ceil(60);
+    let secs = wait.as_secs();
+    let (n, unit) = if secs < 60 {
+        (secs, "second")
+    } else {
+        (secs.div_ceil(60), "minute")
+    };
     Error::auth(format!(
-        "the browser sign-in did not come back within {} {}",
-        if wait.as_secs() < 60 {
-            wait.as_secs()
-        } else {
-            minutes
-        },
-        if wait.as_secs() < 60 { "seconds" } else { "minutes" },
+        "the browser sign-in did not come back within {n} {unit}{}",
+        if n == 1 { "" } else { "s" }
     ))
     .with_help(format!(
         "finish the sign-in in the browser in time; if the page showed AADSTS50011, add the redirect URI \

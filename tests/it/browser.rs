@@ -486,6 +486,35 @@ async fn token_browser_names_the_missing_loopback_redirect_uri() {
     assert!(!err.contains("open"), "no browser was opened: {err}");
 }
 
+/// No browser can be opened: the URL is printed for the person to open, and the wait ends
+/// with the timeout's message.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_browser_the_url_is_printed_and_the_wait_times_out() {
+    let t = Tenant::start().await;
+    let m = t.manifest("threat-protection.toml");
+    let out = provision(
+        &t,
+        &["apply", m.to_str().unwrap(), "--yes"],
+        &[
+            ("PROVISION_AUTH", "browser"),
+            ("BROWSER", "/nonexistent/browser"),
+            ("PROVISION_BROWSER_TIMEOUT_SECS", "1"),
+        ],
+    )
+    .output()
+    .await
+    .unwrap();
+    let err = assert_done(&out, 4);
+    assert!(
+        err.contains("Could not open a browser (`/nonexistent/browser`"),
+        "{err}"
+    );
+    assert!(err.contains("To sign in, open: http://127.0.0.1:"), "{err}");
+    assert!(err.contains("/oauth2/v2.0/authorize?"), "{err}");
+    assert!(err.contains("did not come back within 1 second"), "{err}");
+    assert!(err.contains("use --auth device-code"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn browser_sign_in_errors_say_what_to_fix() {
     let Some(b) = Browser::start("errors").await else {
