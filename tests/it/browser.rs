@@ -184,15 +184,18 @@ impl Handoff {
         Handoff { script, fifo }
     }
 
-    /// The URL provision opened.
+    /// The URL provision opened. A provision that never opens a browser fails the test after
+    /// two minutes instead of hanging it (the reader is released by opening the FIFO's write end).
     async fn url(&self) -> String {
         let fifo = self.fifo.clone();
-        tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo))
-            .await
-            .expect("join")
-            .expect("read the URL")
-            .trim()
-            .to_owned()
+        let read = tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo));
+        match tokio::time::timeout(std::time::Duration::from_secs(120), read).await {
+            Ok(text) => text.expect("join").expect("read the URL").trim().to_owned(),
+            Err(_) => {
+                let _ = std::fs::OpenOptions::new().write(true).open(&self.fifo);
+                panic!("provision did not open a browser within two minutes");
+            }
+        }
     }
 }
 
