@@ -266,7 +266,13 @@ pub struct SignIn<'a> {
     /// Whether stdin is a terminal (a device code may be asked for in `auto`).
     pub interactive: bool,
     pub cache: Option<&'a TokenCache>,
+    /// The authority the cache files a sign-in under, when not `authority_url` (the
+    /// in-process emulator's, whose port changes on every run).
+    pub cache_as: Option<&'a str>,
 }
+
+/// The cache's name for the in-process emulator's authority.
+pub const EMULATOR_CACHE_AUTHORITY: &str = "provision-emulator";
 
 impl SignIn<'_> {
     /// Microsoft Graph's resource identifier: the scope without `/.default`.
@@ -285,8 +291,12 @@ impl SignIn<'_> {
 
     fn has_cached_sign_in(&self) -> bool {
         self.cache.is_some_and(|c| {
-            c.get(self.authority_url, self.device_tenant(), self.device_client())
-                .is_some()
+            c.get(
+                self.cache_as.unwrap_or(self.authority_url),
+                self.device_tenant(),
+                self.device_client(),
+            )
+            .is_some()
         })
     }
 }
@@ -580,7 +590,7 @@ async fn interactive(s: &SignIn<'_>, prompt: bool, flow: Flow) -> Result<GraphTo
         http: s.http,
         printer: s.printer,
         cache: s.cache,
-        cache_as: s.authority_url,
+        cache_as: s.cache_as.unwrap_or(s.authority_url),
         prompt,
     };
     let result = match flow {

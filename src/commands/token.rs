@@ -21,8 +21,7 @@ use crate::context::{Context, check_endpoint};
 use crate::error::{Error, Result};
 use crate::model::{ApiRef, Desired};
 
-/// The cache's name for the in-process emulator's authority (its port changes per run).
-const EMULATOR_CACHE_AUTHORITY: &str = "provision-emulator";
+use crate::auth::EMULATOR_CACHE_AUTHORITY;
 
 /// OpenID Connect scopes: sent bare, never in `scp` (`scopes-oidc.md`).
 const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];

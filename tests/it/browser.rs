@@ -142,14 +142,19 @@ impl Browser {
 
     /// The sign-in page: the seeded administrator's name and password from the ready line.
     async fn sign_in(&self, t: &Tenant, expect_app: &str) {
+        self.sign_in_as(&t.emu.ready.admin_user, &t.emu.ready.admin_password, expect_app)
+            .await;
+    }
+
+    async fn sign_in_as(&self, user: &str, password: &str, expect_app: &str) {
         let text = self.shot("sign-in").await;
         assert!(text.contains("Sign in"), "{text}");
         assert!(
             text.contains(expect_app),
             "the sign-in page names the app: {text}"
         );
-        self.fill("input[name=loginfmt]", &t.emu.ready.admin_user).await;
-        self.fill("input[name=passwd]", &t.emu.ready.admin_password).await;
+        self.fill("input[name=loginfmt]", user).await;
+        self.fill("input[name=passwd]", password).await;
         self.click("#idSIButton9").await;
     }
 
@@ -343,6 +348,88 @@ async fn apply_signs_in_through_the_browser_with_consent_then_from_the_cache() {
         err.contains("AADSTS65001") && err.contains("signed in (browser)"),
         "{err}"
     );
+    b.stop().await;
+}
+
+/// `--emulator --auth browser`: the in-process emulator's own pages, its administrator's
+/// password on stderr; the sign-in is cached under the emulator's stable name, so the next run
+/// (another port) redeems it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_in_process_emulator_signs_in_through_the_browser() {
+    let Some(b) = Browser::start("emulator-browser").await else {
+        return;
+    };
+    // A tenant only for the environment of `provision`; its emulator is not used.
+    let t = Tenant::start().await;
+    let handoff = Handoff::new(t.dir.path());
+    let m = t.manifest("threat-protection.toml");
+    let m = m.to_str().unwrap();
+    let state = t.dir.path().join("emulator-state.json");
+    let state = state.to_str().unwrap();
+    let mut child = provision(
+        &t,
+        &[
+            "apply",
+            m,
+            "--yes",
+            "--emulator",
+            "--emulator-state",
+            state,
+            "--auth",
+            "browser",
+        ],
+        &[("BROWSER", handoff.script.to_str().unwrap())],
+    )
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the emulator's sign-in line");
+        if line.starts_with("emulator: sign in as ") {
+            break line;
+        }
+    };
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (user, password) = (words[4], words[8]);
+    let url = handoff.url().await;
+    b.client.goto(&url).await.unwrap();
+    b.sign_in_as(user, password, "Microsoft Graph Command Line Tools")
+        .await;
+    let text = b.shot("consent").await;
+    assert!(text.contains("Application.ReadWrite.All"), "{text}");
+    b.click("#idSIButton9").await;
+    let status = child.wait().await.unwrap();
+    let mut rest = String::new();
+    while let Ok(Some(l)) = lines.next_line().await {
+        rest.push_str(&l);
+        rest.push('\n');
+    }
+    assert_eq!(status.code(), Some(0), "{rest}");
+
+    let out = provision(
+        &t,
+        &[
+            "plan",
+            m,
+            "--detailed-exitcode",
+            "-v",
+            "--emulator",
+            "--emulator-state",
+            state,
+            "--auth",
+            "browser",
+        ],
+        &[("BROWSER", "/bin/false")],
+    )
+    .output()
+    .await
+    .unwrap();
+    let err = assert_done(&out, 0);
+    assert!(err.contains("signed in (cached sign-in)"), "{err}");
     b.stop().await;
 }
 
