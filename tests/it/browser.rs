@@ -738,6 +738,7 @@ async fn authorization_codes_follow_entras_rules() {
                     ("state", "st-1"),
                     ("code_challenge", challenge.as_str()),
                     ("code_challenge_method", "S256"),
+                    ("nonce", "n-0S6_WzA2Mj"),
                 ])
                 .send()
                 .await
@@ -870,7 +871,13 @@ async fn authorization_codes_follow_entras_rules() {
             .unwrap()
             .contains("Application.ReadWrite.All")
     );
-    assert!(body["refresh_token"].is_string() && body["id_token"].is_string());
+    assert!(body["refresh_token"].is_string());
+    let id_token = provision::auth::unverified_claims(body["id_token"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        id_token["nonce"], "n-0S6_WzA2Mj",
+        "the id token carries the nonce"
+    );
+    assert_eq!(id_token["aud"], cli);
     let (_, body) = redeem("unknown".into(), "http://localhost:2", verifier).await;
     entra(&body, 70000);
 

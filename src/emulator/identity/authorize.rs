@@ -97,6 +97,8 @@ struct Code {
 pub struct Redeemed {
     pub user_id: String,
     pub scope: String,
+    /// The `nonce` of the request, for the id token (OpenID Connect Core §3.1.3.6).
+    pub nonce: Option<String>,
     /// Whether the redirect URI is a `publicClient` one: the client then proves nothing.
     pub public: bool,
 }
@@ -204,6 +206,7 @@ impl Authorizations {
         Ok(Redeemed {
             user_id: entry.user_id.clone(),
             scope: entry.request.scope.clone(),
+            nonce: entry.request.nonce.clone(),
             public: registered(public_redirect_uris(client), redirect_uri),
         })
     }

@@ -354,7 +354,17 @@ fn authorization_code_grant(id: &Identity, ctx: &Context<'_>, form: &Form) -> Re
         .map(SignedInUser::from_object)
         .ok_or_else(OAuthError::invalid_code)?;
     let scopes = Scopes::parse(&redeemed.scope)?;
-    signin::delegated(ctx, &client, &user, &scopes)
+    let mut body = signin::delegated(ctx, &client, &user, &scopes)?;
+    // The id token carries the request's `nonce`, which MSAL checks (OpenID Connect Core
+    // §3.1.3.6, "nonce").
+    if let (Some(nonce), Some(id_token)) = (redeemed.nonce, body.get("id_token").and_then(Value::as_str)) {
+        let mut claims: Value =
+            token::decode_unverified_as(id_token).map_err(|_| OAuthError::temporarily_unavailable())?;
+        claims["nonce"] = Value::String(nonce);
+        let signed = token::issue_any(ctx.key, &claims).map_err(|_| OAuthError::temporarily_unavailable())?;
+        body["id_token"] = Value::String(signed);
+    }
+    Ok(body)
 }
 
 async fn devicecode_endpoint(
