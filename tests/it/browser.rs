@@ -821,6 +821,45 @@ async fn authorization_codes_follow_entras_rules() {
         .unwrap();
     assert!(wrong.contains("AADSTS50126"), "{wrong}");
 
+    // `response_mode=form_post` (MSAL Python's): the answer is a form posted to the redirect
+    // URI, with the code and state as fields.
+    let html = http
+        .get(format!("{base}/{}/oauth2/v2.0/authorize", r.tenant_id))
+        .query(&[
+            ("client_id", cli),
+            ("response_type", "code"),
+            ("redirect_uri", "http://localhost:3"),
+            ("scope", scope),
+            ("state", "st-2"),
+            ("response_mode", "form_post"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = sign_in(r.admin_password.clone(), flow_token(&html)).await;
+    let html = resp.text().await.unwrap();
+    let html = if html.contains("Consent/Set") {
+        http.post(format!("{base}/{}/Consent/Set", r.tenant_id))
+            .form(&[("flowToken", flow_token(&html)), ("accept", "1".into())])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    } else {
+        html
+    };
+    assert!(
+        html.contains("<form method=\"post\" action=\"http://localhost:3/\">")
+            && html.contains("name=\"code\"")
+            && html.contains("name=\"state\" value=\"st-2\""),
+        "{html}"
+    );
+
     let redeem = |code: String, redirect_uri: &'static str, verifier: &'static str| {
         let url = format!("{base}/{}/oauth2/v2.0/token", r.tenant_id);
         let http = http.clone();

@@ -45,6 +45,9 @@ pub struct AuthRequest {
     /// `S256` or `plain`.
     pub code_challenge_method: String,
     pub nonce: Option<String>,
+    /// `response_mode=form_post`: the answer is a form posted to the redirect URI (MSAL
+    /// Python's choice) instead of a redirect with a query (`query`, the default for `code`).
+    pub form_post: bool,
 }
 
 /// What a sign-in transaction is for.
@@ -229,6 +232,7 @@ pub enum Refused {
     Redirect {
         redirect_uri: String,
         state: Option<String>,
+        form_post: bool,
         error: OAuthError,
     },
 }
@@ -303,11 +307,16 @@ pub fn check_request(
         )));
     }
     let state = get("state").map(str::to_owned);
+    let form_post = get("response_mode") == Some("form_post");
     let back = |error: OAuthError| Refused::Redirect {
         redirect_uri: redirect_uri.to_owned(),
         state: state.clone(),
+        form_post,
         error,
     };
+    if let Some(mode) = get("response_mode").filter(|m| !matches!(*m, "query" | "form_post")) {
+        return Err(back(OAuthError::unsupported_response_mode(mode)));
+    }
     match get("response_type") {
         Some("code") => {}
         Some(other) => return Err(back(OAuthError::unsupported_response_type(other))),
@@ -329,6 +338,7 @@ pub fn check_request(
         code_challenge,
         code_challenge_method: method.to_owned(),
         nonce: get("nonce").map(str::to_owned),
+        form_post,
     })
 }
 
@@ -591,6 +601,19 @@ impl OAuthError {
         )
     }
 
+    /// AADSTS900352-style refusal of a `response_mode` other than `query` or `form_post` (a
+    /// code never travels in a fragment to a native client).
+    pub fn unsupported_response_mode(mode: &str) -> Self {
+        Self::entra(
+            400,
+            "invalid_request",
+            900352,
+            format!(
+                "The response_mode '{mode}' is not supported for this request. Use 'query' or 'form_post'."
+            ),
+        )
+    }
+
     /// AADSTS501481: the PKCE verifier does not match the challenge.
     pub fn code_verifier_mismatch() -> Self {
         Self::entra(
@@ -696,6 +719,7 @@ mod tests {
             code_challenge: challenge.map(str::to_owned),
             code_challenge_method: "S256".into(),
             nonce: None,
+            form_post: false,
         }
     }
 

@@ -217,11 +217,38 @@ fn form(body: &[u8]) -> HashMap<String, String> {
     out
 }
 
-/// `302 Found` to the app's redirect URI with these query parameters added.
-fn redirect(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
+/// The answer to the app: `302 Found` to its redirect URI with these query parameters added,
+/// or, for `response_mode=form_post`, Entra's page that posts them there (it submits itself
+/// when scripts run; without them the person presses Continue).
+fn reply(redirect_uri: &str, form_post: bool, params: &[(&str, &str)]) -> Response {
     let Ok(mut url) = url::Url::parse(redirect_uri) else {
         return error_page(&OAuthError::missing_parameter("redirect_uri"));
     };
+    if form_post {
+        let fields: String = params
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                    escape(k),
+                    escape(v)
+                )
+            })
+            .collect();
+        let html = format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Working...</title></head>\
+             <body onload=\"document.forms[0].submit()\"><form method=\"post\" action=\"{}\">{fields}\
+             <noscript><p>Script is disabled. Click Continue to return to the app.</p>\
+             <button type=\"submit\" id=\"idSIButton9\">Continue</button></noscript></form></body></html>\n",
+            escape(url.as_str())
+        );
+        let mut r = (StatusCode::OK, html).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        return r;
+    }
     {
         let mut q = url.query_pairs_mut();
         for (k, v) in params {
@@ -238,7 +265,7 @@ fn redirect(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
 /// The error sent back to the app: `error`, `error_description` (Entra's `AADSTS…: text` with
 /// trace and correlation ids), `error_uri`, `state`; `error_subcode=cancel` when the user
 /// cancelled, as MSAL reads it.
-fn redirect_error(redirect_uri: &str, state: Option<&str>, e: &OAuthError) -> Response {
+fn reply_error(redirect_uri: &str, state: Option<&str>, form_post: bool, e: &OAuthError) -> Response {
     let body = e.body(Utc::now(), None);
     let description = body["error_description"].as_str().unwrap_or_default().to_owned();
     let error_uri = body["error_uri"].as_str().unwrap_or_default().to_owned();
@@ -250,7 +277,12 @@ fn redirect_error(redirect_uri: &str, state: Option<&str>, e: &OAuthError) -> Re
     if let Some(s) = state {
         params.push(("state", s));
     }
-    redirect(redirect_uri, &params)
+    reply(redirect_uri, form_post, &params)
+}
+
+/// [`reply_error`] for a checked request.
+fn request_error(r: &AuthRequest, e: &OAuthError) -> Response {
+    reply_error(&r.redirect_uri, r.state.as_deref(), r.form_post, e)
 }
 
 fn timed_out() -> Response {
@@ -301,8 +333,9 @@ pub async fn authorize(
         Err(Refused::Redirect {
             redirect_uri,
             state,
+            form_post,
             error,
-        }) => return redirect_error(&redirect_uri, state.as_deref(), &error),
+        }) => return reply_error(&redirect_uri, state.as_deref(), form_post, &error),
     };
     let name = client_name(&id, &request.client_id);
     let login_hint = params.get("login_hint").cloned().unwrap_or_default();
@@ -359,11 +392,7 @@ pub async fn login(
     match &flow.purpose {
         Purpose::Authorize(request) if is_blocked(&id, BlockedFlow::AuthorizationCode) => {
             lock(&id.authorizations).finish(&token);
-            return redirect_error(
-                &request.redirect_uri,
-                request.state.as_deref(),
-                &OAuthError::blocked_by_conditional_access(),
-            );
+            return request_error(request, &OAuthError::blocked_by_conditional_access());
         }
         Purpose::Device { user_code, .. } if is_blocked(&id, BlockedFlow::DeviceCode) => {
             lock(&id.authorizations).finish(&token);
@@ -419,7 +448,7 @@ fn consent_need(
 fn finish_with_error(id: &Identity, token: &str, purpose: &Purpose, e: &OAuthError) -> Response {
     lock(&id.authorizations).finish(token);
     match purpose {
-        Purpose::Authorize(r) => redirect_error(&r.redirect_uri, r.state.as_deref(), e),
+        Purpose::Authorize(r) => request_error(r, e),
         Purpose::Device { .. } => error_page(e),
     }
 }
@@ -433,7 +462,7 @@ fn finish_authorize(id: &Identity, token: &str, request: &AuthRequest, user_id: 
     if let Some(s) = &request.state {
         params.push(("state", s.as_str()));
     }
-    redirect(&request.redirect_uri, &params)
+    reply(&request.redirect_uri, request.form_post, &params)
 }
 
 /// `POST /{tenant}/Consent/Set`: Accept (or Continue) records consent and finishes the
@@ -456,9 +485,7 @@ pub async fn consent(
     if !f.contains_key("accept") {
         lock(&id.authorizations).finish(&token);
         return match &flow.purpose {
-            Purpose::Authorize(r) => {
-                redirect_error(&r.redirect_uri, r.state.as_deref(), &OAuthError::user_cancelled())
-            }
+            Purpose::Authorize(r) => request_error(r, &OAuthError::user_cancelled()),
             Purpose::Device { user_code, .. } => {
                 let _ = lock(&id.devices).deny(user_code, now);
                 message_page(
