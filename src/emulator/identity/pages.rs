@@ -1,7 +1,8 @@
 //! The pages a person uses in a browser, as Entra serves them: the sign-in page of
 //! `/{tenant}/oauth2/v2.0/authorize` (a form with Entra's field names `loginfmt` and `passwd`),
 //! the consent page listing the requested permissions by display name, the redirect back to the
-//! app with `code` and `state` (or `error`, `error_description`), the error page for a request
+//! app with `code` and `state` (or `error`, `error_description`; with `response_mode=form_post`
+//! a form that posts them, submitting itself where scripts run), the error page for a request
 //! that cannot be sent back (AADSTS50011, 700016, 90002), and the device login page of a device
 //! code's `verification_uri` (enter the code, sign in, continue or cancel). Plain
 //! server-rendered HTML: no script is needed. The sign-in transaction travels in a hidden
