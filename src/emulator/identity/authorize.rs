@@ -290,12 +290,13 @@ pub fn check_request(
     params: &HashMap<String, String>,
 ) -> Result<AuthRequest, Refused> {
     let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
-    super::signin::resolve_tenant(tenant, tenant_segment).map_err(Refused::Page)?;
+    let route = super::signin::resolve_tenant(tenant, tenant_segment).map_err(Refused::Page)?;
     let client_id =
         get("client_id").ok_or_else(|| Refused::Page(OAuthError::missing_parameter("client_id")))?;
     let app = tenant
         .client_application(client_id)
         .ok_or_else(|| Refused::Page(OAuthError::unknown_client(client_id, tenant.tenant_id())))?;
+    super::signin::check_app_audience(app, route).map_err(Refused::Page)?;
     let redirect_uri =
         get("redirect_uri").ok_or_else(|| Refused::Page(OAuthError::missing_parameter("redirect_uri")))?;
     let mut all = public_redirect_uris(app);
