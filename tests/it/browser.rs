@@ -290,6 +290,14 @@ async fn apply_signs_in_through_the_browser_with_consent_then_from_the_cache() {
     ] {
         assert!(text.contains(p), "the consent page lists {p}: {text}");
     }
+    // By their display names, as Microsoft Graph publishes them.
+    for name in [
+        "Read and write all applications",
+        "Manage all delegated permission grants",
+        "Manage app permission grants and app role assignments",
+    ] {
+        assert!(text.contains(name), "the consent page shows `{name}`: {text}");
+    }
     b.click("#idSIButton9").await;
     let text = b.shot("back-in-provision").await;
     assert!(text.contains("Signed in"), "{text}");
