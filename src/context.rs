@@ -242,22 +242,35 @@ impl Context {
         let mut endpoints = Endpoints::of(Cloud::Public);
         endpoints.graph_url = ready.graph_url.clone();
         endpoints.authority_url = ready.authority_url.clone();
+        // `--auth browser` signs in at the emulator's own pages, as its administrator; any
+        // other choice is replaced by the emulator's administrator client.
+        let browser = global.auth == Some(AuthMethod::Browser);
+        if browser {
+            printer.status(&format!(
+                "emulator: sign in as {} with the password {}",
+                ready.admin_user, ready.admin_password
+            ));
+        }
         Ok(Context {
             printer,
             endpoints,
             tenant: Some(ready.tenant_id.clone()),
-            auth: AuthMethod::ClientSecret,
+            auth: if browser {
+                AuthMethod::Browser
+            } else {
+                AuthMethod::ClientSecret
+            },
             // The emulator is on loopback: a proxy from the environment must not get its
             // requests (or its token).
             http: http_client_builder(global.ca_cert.as_ref())?
                 .no_proxy()
                 .build()
                 .map_err(|e| Error::failure("cannot set up the HTTP client").with_source(e))?,
-            explicit_credentials: Some(ClientSecretCredential {
+            explicit_credentials: (!browser).then(|| ClientSecretCredential {
                 client_id: ready.client_id.clone(),
                 client_secret: ready.client_secret.clone(),
             }),
-            device_client_id: None,
+            device_client_id: global.client_id.clone().filter(|_| browser),
             authority_overridden: true,
             emulator: Some(running),
         })
@@ -279,6 +292,11 @@ impl Context {
             device_client_id: self.device_client_id.as_deref(),
             interactive: std::io::stdin().is_terminal(),
             cache: cache.as_ref(),
+            // The in-process emulator's port changes on every run while its tenant stays.
+            cache_as: self
+                .emulator
+                .as_ref()
+                .map(|_| crate::auth::EMULATOR_CACHE_AUTHORITY),
         })
         .await?;
         self.printer.verbose(&format!(

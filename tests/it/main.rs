@@ -27,3 +27,5 @@ mod token;
 mod import;
 // Issue 13: the tenant guard on every write, true reports, partial applies, exit codes, trust.
 mod report;
+// Sign-in in a real browser (headless Chromium through WebDriver) at the emulator's pages.
+mod browser;
