@@ -324,9 +324,10 @@ async fn a_failed_apply_reports_each_step_and_never_says_applied() {
     let text = std::fs::read_to_string(&m).unwrap();
     std::fs::write(
         &m,
-        text.replace(
-            "redirect_uris = [\"https://portal.azure.com\"]",
-            "redirect_uris = [\"https://portal.azure.com\", \"http://localhost:8400\"]",
+        text.replacen(
+            "\"https://portal.azure.com\"",
+            "\"https://portal.azure.com\", \"https://login.microsoftonline.com/common/oauth2/nativeclient\"",
+            1,
         ),
     )
     .unwrap();
@@ -835,9 +836,10 @@ async fn env_output_refuses_a_value_a_shell_would_misread_before_any_write() {
         &text
             .replace("format = \"json\"", "format = \"env\"")
             .replace("out/mtp-api-client.json", "out/app.env")
-            .replace(
-                "redirect_uris = [\"https://portal.azure.com\"]",
-                "redirect_uris = [\"https://portal.azure.com/cb?a=1&b=2\"]",
+            .replacen(
+                "redirect_uris = [\"https://portal.azure.com\"",
+                "redirect_uris = [\"https://portal.azure.com/cb?a=1&b=2\"",
+                1,
             ),
     );
     t.clear_log().await;
