@@ -120,7 +120,12 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan) -> AppResult {
         error: None,
     };
     let step = &app.application;
-    if step.action != Action::NoOp {
+    if step.action == Action::Restore {
+        if let Err(e) = restore(graph, app, &mut result).await {
+            failed(&mut result, e);
+            return result;
+        }
+    } else if step.action != Action::NoOp {
         let written = if step.pinned {
             let app_id = step.app_id.clone().unwrap_or_default();
             graph
@@ -167,7 +172,7 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan) -> AppResult {
         let app_id = result.client_id.clone().unwrap_or_default();
         // An application that was read from the tenant is there: a "no backing application"
         // answer then means it was deleted meanwhile, not that it has not replicated yet.
-        let fresh = app.application.app_id.is_none();
+        let fresh = app.application.app_id.is_none() || app.application.action == Action::Restore;
         match ensure_sp(graph, &app_id, fresh).await {
             Ok(sp) => {
                 result.service_principal_id = Some(sp.id);
@@ -181,6 +186,40 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan) -> AppResult {
     result
 }
 
+/// Bring the application back from deleted items (and its service principal, if deleted too),
+/// then write what the manifest changes on it by object id (a 404 there is the restore
+/// replicating).
+async fn restore(graph: &GraphClient, app: &AppPlan, result: &mut AppResult) -> Result<(), GraphError> {
+    let object_id = app.application.object_id.clone().unwrap_or_default();
+    let (restored, sp) = crate::deleted::restore_application(graph, &object_id).await?;
+    result.client_id = Some(restored.app_id.clone());
+    result.object_id = Some(restored.id.clone());
+    result.done.push(format!(
+        "+ application {} (restored from deleted items, appId {})",
+        app.unique_name, restored.app_id
+    ));
+    if let Some(sp) = sp {
+        result.service_principal_id = Some(sp.id);
+        result.done.push(format!(
+            "+ service principal {} (restored from deleted items)",
+            app.unique_name
+        ));
+    }
+    if !app.application.fields.is_empty() {
+        let call = Call::patch(
+            format!(
+                "/applications/{}",
+                crate::graph::client::odata_literal(&restored.id)
+            ),
+            app.application.body.clone(),
+        )
+        .lag(GraphError::is_not_found);
+        graph.send(&call).await?;
+        result.done.push(format!("~ application {}", app.unique_name));
+    }
+    Ok(())
+}
+
 async fn read_back_application(graph: &GraphClient, unique_name: &str) -> Result<Application, GraphError> {
     let call = Call::get(format!(
         "/applications(uniqueName='{}')",
@@ -190,18 +229,9 @@ async fn read_back_application(graph: &GraphClient, unique_name: &str) -> Result
     graph.fetch(&call).await
 }
 
-/// The service principal of `app_id`, created if missing (the idempotent upsert). A 204 means
-/// it existed already: read it (retrying 404s, which are replication delay).
+/// The service principal of `app_id`, created if missing (the upsert, or its fallback).
 async fn ensure_sp(graph: &GraphClient, app_id: &str, fresh: bool) -> Result<ServicePrincipal, GraphError> {
-    if let Some(sp) = graph.ensure_service_principal(app_id, fresh).await? {
-        return Ok(sp);
-    }
-    let call = Call::get(format!(
-        "/servicePrincipals(appId='{}')",
-        crate::graph::client::odata_literal(app_id)
-    ))
-    .lag(GraphError::is_not_found);
-    graph.fetch(&call).await
+    graph.ensure_service_principal(app_id, fresh).await
 }
 
 /// Grants and app role assignments.
@@ -278,12 +308,7 @@ fn is_duplicate(e: &GraphError) -> bool {
         || (e.status() == Some(400) && e.message().to_ascii_lowercase().contains("already exist"))
 }
 
-/// A write whose effect is unknown: no answer, a 5xx, or an answer that could not be read.
-/// It may have been applied, so the caller reads before writing again.
-fn outcome_unknown(e: &GraphError) -> bool {
-    matches!(e, GraphError::Transport { .. } | GraphError::Decode { .. })
-        || matches!(e.status(), Some(500..=599))
-}
+use crate::graph::client::outcome_unknown;
 
 /// Creating a grant or assignment: attempts before giving up on a write whose outcome stays
 /// unknown.
@@ -318,7 +343,7 @@ async fn find_grant(
             return Ok(found);
         }
         let delay = policy.backoff(attempt, rand::random());
-        if attempt >= policy.max_attempts || started.elapsed() + delay > policy.budget {
+        if !policy.fits(started.elapsed(), delay) {
             return Ok(None);
         }
         graph.verbose(&format!(
@@ -339,7 +364,7 @@ async fn do_grant(
     let fresh = client_fresh || g.resource_sp_id.is_none();
     let scope = g.after.join(" ");
     match g.action {
-        Action::NoOp => Ok(()),
+        Action::NoOp | Action::Restore => Ok(()),
         Action::Update => {
             graph
                 .update_grant(g.grant_id.as_deref().unwrap_or_default(), &scope, false)
@@ -395,7 +420,7 @@ async fn do_assignment(
 ) -> Result<(), GraphError> {
     let fresh = client_fresh || a.resource_sp_id.is_none();
     match a.action {
-        Action::NoOp | Action::Update => Ok(()),
+        Action::NoOp | Action::Update | Action::Restore => Ok(()),
         Action::Delete => match graph
             .delete_assignment(client_sp, a.assignment_id.as_deref().unwrap_or_default())
             .await

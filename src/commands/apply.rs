@@ -46,6 +46,14 @@ async fn run_in(ctx: &Context, desired: &crate::model::Desired, args: &ApplyArgs
     } else {
         None
     };
+    // Read back until Graph shows the writes (issue 12 §2); a timeout is reported after the
+    // output file is written, since the writes were made.
+    let read_back = match &report {
+        Some(r) if !args.no_wait => crate::readback::wait(&graph, desired, &plan, r, printer)
+            .await
+            .err(),
+        _ => None,
+    };
 
     // IDs for the output file: what apply learned, else what was observed.
     let mut ids = BTreeMap::new();
@@ -105,8 +113,13 @@ async fn run_in(ctx: &Context, desired: &crate::model::Desired, args: &ApplyArgs
         }
         if failure.is_none() {
             let s = plan.summary();
+            let restored = if s.restore > 0 {
+                format!("{} restored, ", s.restore)
+            } else {
+                String::new()
+            };
             printer.outln(&format!(
-                "\nApply complete: {} created, {} updated, {} deleted.",
+                "\nApply complete: {restored}{} created, {} updated, {} deleted.",
                 s.create, s.update, s.delete
             ));
         }
@@ -125,6 +138,9 @@ async fn run_in(ctx: &Context, desired: &crate::model::Desired, args: &ApplyArgs
 
     if let Some((app, e)) = failure {
         return Err(e.to_error(Some(&format!("apply of `{app}` did not finish"))));
+    }
+    if let Some(e) = read_back {
+        return Err(e);
     }
 
     // Consent that could not be granted, or that the manifest leaves to an administrator.

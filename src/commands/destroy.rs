@@ -29,6 +29,9 @@ struct DestroyDocument<'a> {
     destroy: &'a [Target],
     purge: bool,
     destroyed: bool,
+    /// With `--purge`: the manifest's apps already in deleted items, purged too.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    purge_deleted_items: &'a [crate::deleted::Leftover],
 }
 
 fn gone_is_ok(r: std::result::Result<(), GraphError>) -> std::result::Result<(), GraphError> {
@@ -79,8 +82,9 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<i32> {
         }))
         .await?;
         let targets: Vec<Target> = found.into_iter().flatten().collect();
+        let leftovers = purge_leftovers(&graph, &desired, &targets, args.purge).await?;
         if !printer.is_json() {
-            if targets.is_empty() {
+            if targets.is_empty() && leftovers.is_empty() {
                 printer.outln(&format!(
                     "Nothing to destroy: no app of the manifest exists in tenant {}.",
                     token.tenant_id
@@ -110,12 +114,21 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<i32> {
                 }
             }
         }
+        if !printer.is_json() {
+            for l in &leftovers {
+                printer.outln(&format!(
+                    "  - deleted application {} (client id {}) will be purged from deleted items",
+                    l.unique_name, l.client_id
+                ));
+            }
+        }
         let mut destroyed = false;
-        if !targets.is_empty() {
+        if !targets.is_empty() || !leftovers.is_empty() {
             if !confirm(args.yes, "\nDestroy these?", printer)? {
                 return Err(Error::failure("destroy cancelled: nothing was changed"));
             }
             try_join_all(targets.iter().map(|t| destroy_one(&graph, t, args.purge))).await?;
+            crate::deleted::purge(&graph, &leftovers).await?;
             destroyed = true;
         }
         if printer.is_json() {
@@ -125,12 +138,13 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<i32> {
                 destroy: &targets,
                 purge: args.purge,
                 destroyed,
+                purge_deleted_items: &leftovers,
             };
             printer.outln(&to_json(&doc)?);
         } else if destroyed {
             printer.outln(&format!(
                 "\nDestroy complete: {} app(s) deleted{}.",
-                targets.len(),
+                targets.len() + leftovers.len(),
                 if args.purge {
                     " and purged from deleted items"
                 } else {
@@ -143,6 +157,21 @@ pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<i32> {
     .await;
     ctx.finish().await;
     result
+}
+
+/// With `--purge`, the manifest's apps an earlier destroy left in deleted items (their unique
+/// names stay reserved until purged); the live targets are purged by `destroy_one`.
+async fn purge_leftovers(
+    graph: &crate::graph::GraphClient,
+    desired: &crate::model::Desired,
+    targets: &[Target],
+    purge: bool,
+) -> std::result::Result<Vec<crate::deleted::Leftover>, GraphError> {
+    if !purge {
+        return Ok(Vec::new());
+    }
+    let skip: Vec<&str> = targets.iter().map(|t| t.application_id.as_str()).collect();
+    crate::deleted::leftovers(graph, desired, &skip).await
 }
 
 /// Grants and assignments first, then the service principal, then the application: each step
@@ -174,12 +203,12 @@ async fn destroy_one(
     if purge {
         let sp_purge = async {
             match sp {
-                Some(sp) => gone_is_ok(graph.purge_deleted(sp).await),
+                Some(sp) => gone_is_ok(graph.purge_deleted(sp, true).await),
                 None => Ok(()),
             }
         };
         let (a, s) = futures::join!(
-            async { gone_is_ok(graph.purge_deleted(&t.application_id).await) },
+            async { gone_is_ok(graph.purge_deleted(&t.application_id, true).await) },
             sp_purge
         );
         a?;

@@ -53,9 +53,9 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Json<Value> {
 /// key, clients and secrets; the log and counters start again.
 async fn reset(State(shared): State<Arc<Shared>>) -> Response {
     let mut tenant = shared.tenant();
-    let lag = tenant.replication_lag_ms;
     let mut fresh = Tenant::seed(tenant.identity.clone());
-    fresh.replication_lag_ms = lag;
+    shared.injector().faults.apply_to(&mut fresh);
+    fresh.clock_offset_ms = tenant.clock_offset_ms;
     *tenant = fresh;
     let saved = shared.persist(&tenant);
     drop(tenant);
@@ -92,7 +92,7 @@ async fn put_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Faults
     if let Err(message) = faults.check() {
         return (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response();
     }
-    shared.tenant().replication_lag_ms = faults.replication_lag_ms;
+    faults.apply_to(&mut shared.tenant());
     shared.injector().set(faults.clone());
     Json(faults).into_response()
 }

@@ -25,6 +25,9 @@ pub struct ObservedApp {
     pub service_principal: Option<ServicePrincipal>,
     pub grants: Vec<OAuth2PermissionGrant>,
     pub assignments: Vec<AppRoleAssignment>,
+    /// No live application holds the unique name, but this one in deleted items does: apply
+    /// restores it (so its client ID survives) rather than meet "uniqueName already exists".
+    pub deleted_application: Option<Application>,
 }
 
 /// What a lookup of a resource API's service principal found.
@@ -52,6 +55,8 @@ pub enum Action {
     Create,
     Update,
     Delete,
+    /// Brought back from deleted items (`POST /directory/deletedItems/{id}/restore`).
+    Restore,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -168,11 +173,18 @@ pub struct Summary {
     pub create: usize,
     pub update: usize,
     pub delete: usize,
+    /// Applications restored from deleted items (shown only when there are some).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub restore: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Summary {
     pub fn total(&self) -> usize {
-        self.create + self.update + self.delete
+        self.create + self.update + self.delete + self.restore
     }
 }
 
@@ -183,6 +195,7 @@ impl Plan {
             Action::Create => s.create += 1,
             Action::Update => s.update += 1,
             Action::Delete => s.delete += 1,
+            Action::Restore => s.restore += 1,
             Action::NoOp => {}
         };
         for _ in &self.resource_service_principals {
@@ -508,7 +521,18 @@ fn plan_app(
         return Err(problems);
     }
 
-    let application = plan_application(app, obs.application.as_ref(), &rra, &resources, &names);
+    // An application in deleted items is planned against what it held when it was deleted: it
+    // is restored, then updated to the manifest.
+    let mut application = plan_application(
+        app,
+        obs.application.as_ref().or(obs.deleted_application.as_ref()),
+        &rra,
+        &resources,
+        &names,
+    );
+    if obs.application.is_none() && obs.deleted_application.is_some() {
+        application.action = Action::Restore;
+    }
     let sp_id = obs.service_principal.as_ref().map(|s| s.id.clone());
     let service_principal = if sp_id.is_some() {
         Action::NoOp

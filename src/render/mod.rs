@@ -23,7 +23,8 @@
 //!
 //! - `kind`: `resource_service_principal`, `application`, `service_principal`,
 //!   `delegated_grant`, `app_role_assignment`.
-//! - `action`: `create`, `update`, `delete` or `no-op`; every resource the manifest covers is
+//! - `action`: `create`, `update`, `delete`, `restore` (an application brought back from
+//!   deleted items, its `reason` naming the appId) or `no-op`; every resource the manifest covers is
 //!   listed, unchanged ones with `no-op`.
 //! - `fields`: field-level `before`/`after`; `null` means absent. Lists are sets shown sorted.
 //! - `reason`: present when an action needs explaining (display only).
@@ -80,7 +81,14 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
             kind: "application",
             action: app.application.action,
             fields: app.application.fields.clone(),
-            reason: app.application.pinned.then(|| "adopted by app_id".to_owned()),
+            reason: if app.application.action == Action::Restore {
+                Some(format!(
+                    "appId {}",
+                    app.application.app_id.as_deref().unwrap_or_default()
+                ))
+            } else {
+                app.application.pinned.then(|| "adopted by app_id".to_owned())
+            },
         });
         out.push(Change {
             address: format!("{base}.service_principal"),
@@ -167,6 +175,7 @@ pub fn sign(a: Action) -> &'static str {
         Action::Create => "+",
         Action::Update => "~",
         Action::Delete => "-",
+        Action::Restore => "+",
         Action::NoOp => " ",
     }
 }
@@ -176,6 +185,7 @@ fn verb(a: Action) -> &'static str {
         Action::Create => "will be created",
         Action::Update => "will be updated in place",
         Action::Delete => "will be deleted",
+        Action::Restore => "will be restored from deleted items",
         Action::NoOp => "is unchanged",
     }
 }
@@ -216,8 +226,13 @@ pub fn plan_text(doc: &PlanDocument<'_>) -> String {
             }
         }
         let s = doc.summary;
+        let restore = if s.restore > 0 {
+            format!("{} to restore, ", s.restore)
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "\nPlan: {} to create, {} to update, {} to delete.\n",
+            "\nPlan: {restore}{} to create, {} to update, {} to delete.\n",
             s.create, s.update, s.delete
         ));
     }

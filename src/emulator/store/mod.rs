@@ -126,6 +126,10 @@ pub enum Kind {
 pub struct Deleted {
     pub kind: Kind,
     pub entity: Entity,
+    /// The emulator clock's milliseconds at the delete: during `purge_lag_ms` the item cannot
+    /// be read, restored or purged yet (the delete replicates).
+    #[serde(default)]
+    pub deleted_ms: i64,
 }
 
 /// The whole tenant.
@@ -142,6 +146,21 @@ pub struct Tenant {
     /// The replication window in milliseconds (a fault knob, not tenant data).
     #[serde(skip)]
     pub replication_lag_ms: u64,
+    /// How long a deleted object stays out of reach of restore and purge (a fault knob).
+    #[serde(skip)]
+    pub purge_lag_ms: u64,
+    /// The strict profile: `(appId='…')` navigations of service principals answer 400.
+    #[serde(skip)]
+    pub refuse_alternate_key_navigations: bool,
+    /// The strict profile: the service principal upsert by appId answers 400.
+    #[serde(skip)]
+    pub refuse_service_principal_upsert: bool,
+    /// Milliseconds added to the wall clock: the emulator's clock for replication and purge
+    /// windows, moved on by `clock_step_ms` with every Graph request.
+    #[serde(skip)]
+    pub clock_offset_ms: i64,
+    #[serde(skip)]
+    pub clock_step_ms: u64,
 }
 
 /// Milliseconds since the epoch.
@@ -176,11 +195,24 @@ pub fn new_secret_text() -> String {
 }
 
 impl Tenant {
+    /// The emulator's clock, in milliseconds since the epoch: the wall clock plus the offset
+    /// `clock_step_ms` has built up.
+    pub fn now(&self) -> i64 {
+        now_ms().saturating_add(self.clock_offset_ms)
+    }
+
     /// Whether an object is outside its replication window (§11.1(d)).
     pub fn visible(&self, e: &Entity) -> bool {
         self.replication_lag_ms == 0
-            || now_ms().saturating_sub(e.created_ms)
+            || self.now().saturating_sub(e.created_ms)
                 >= i64::try_from(self.replication_lag_ms).unwrap_or(i64::MAX)
+    }
+
+    /// Whether a deleted item is outside its purge window: before, Graph answers 404 to its
+    /// read, restore and purge, and does not list it.
+    pub fn delete_replicated(&self, d: &Deleted) -> bool {
+        self.purge_lag_ms == 0
+            || self.now().saturating_sub(d.deleted_ms) >= i64::try_from(self.purge_lag_ms).unwrap_or(i64::MAX)
     }
 
     pub fn tenant_id(&self) -> &str {
