@@ -46,9 +46,19 @@ pub async fn wait(
     let mut told = false;
     loop {
         rounds += 1;
-        let observed = read(graph, desired, plan, report)
-            .await
-            .map_err(|e| e.to_error(Some("reading back what apply wrote")))?;
+        let observed = match read(graph, desired, plan, report).await {
+            Ok(o) => o,
+            // The identity may write what it may not list (grants need
+            // DelegatedPermissionGrant.ReadWrite.All or Directory.Read.All to be listed): the
+            // writes stand, only the wait for them is given up.
+            Err(e) if e.status() == Some(403) => {
+                printer.warn(&format!(
+                    "cannot read back what apply wrote ({e}); `provision plan` may show changes until Graph has replicated them"
+                ));
+                return Ok(None);
+            }
+            Err(e) => return Err(e.to_error(Some("reading back what apply wrote"))),
+        };
         let pending = pending(desired, &observed, report);
         if pending.is_empty() {
             let waited = started.elapsed();
@@ -108,6 +118,9 @@ async fn read(
         let sp_id = done
             .and_then(|r| r.service_principal_id.clone())
             .or_else(|| step.and_then(|s| s.service_principal_id.clone()));
+        // Consent the caller may not grant is not waited for, nor read.
+        let consent_left = done.is_some_and(|r| r.consent_missing.is_some());
+        let sp_id = sp_id.filter(|_| !consent_left);
         let application = async {
             match &app.app_id {
                 Some(pinned) => graph.application_by_app_id(pinned).await,
