@@ -22,3 +22,5 @@ mod signin;
 mod token;
 // `provision import`: registrations built through Graph, imported, validated and planned.
 mod import;
+// Issue 12: fallbacks for uncertain Graph forms, apply's read-back, deleted items; the strict knobs.
+mod fallbacks;

@@ -78,9 +78,13 @@ impl Tenant {
     pub async fn use_profile(&self, profile: Profile) {
         let faults = profile.faults();
         self.set_faults(&faults).await;
-        let mut tenant = self.emu.shared().tenant();
         let window = faults.replication_lag_ms.max(faults.purge_lag_ms);
-        tenant.clock_offset_ms += i64::try_from(window).unwrap_or(i64::MAX);
+        self.advance_clock(i64::try_from(window).unwrap_or(i64::MAX));
+    }
+
+    /// Move the emulator's clock (replication and purge windows) on by `ms`.
+    pub fn advance_clock(&self, ms: i64) {
+        self.emu.shared().tenant().clock_offset_ms += ms;
     }
 
     /// Switch the knobs (`PUT /_emulator/faults`).
