@@ -49,14 +49,33 @@ pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) ->
     let resources = resources?;
     let deleted = deleted?;
 
-    // Round 2: for each existing app, its service principal, grants and assignments.
+    let restorable: Vec<Option<crate::graph::types::Application>> = desired
+        .apps
+        .iter()
+        .zip(&applications)
+        .map(|(wanted, live)| match (live, &wanted.app_id) {
+            (None, None) => deleted_holding(&deleted, &wanted.unique_name),
+            _ => None,
+        })
+        .collect();
+
+    // Round 2: for each existing app, its service principal, grants and assignments; and when
+    // an app is to be restored, the deleted service principals (its own comes back with it).
     let details = try_join_all(applications.iter().map(|application| async move {
         let Some(application) = application else {
             return Ok::<_, GraphError>((None, Vec::new(), Vec::new()));
         };
         client_side(graph, &application.app_id).await
-    }))
-    .await?;
+    }));
+    let deleted_sps = async {
+        if restorable.iter().any(Option::is_some) {
+            graph.deleted_service_principals().await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (details, deleted_sps) = futures::join!(details, deleted_sps);
+    let (details, deleted_sps) = (details?, deleted_sps?);
 
     let mut apps = Vec::new();
     for (app, application) in desired.apps.iter().zip(applications) {
@@ -85,14 +104,16 @@ pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) ->
     let apps = apps
         .into_iter()
         .zip(details)
-        .zip(&desired.apps)
+        .zip(restorable)
         .map(
-            |((application, (service_principal, grants, assignments)), wanted)| ObservedApp {
-                deleted_application: if application.is_none() && wanted.app_id.is_none() {
-                    deleted_holding(&deleted, &wanted.unique_name)
-                } else {
-                    None
-                },
+            |((application, (service_principal, grants, assignments)), deleted_application)| ObservedApp {
+                deleted_service_principal: deleted_application.as_ref().and_then(|d| {
+                    deleted_sps
+                        .iter()
+                        .find(|s| s.app_id.eq_ignore_ascii_case(&d.app_id))
+                        .cloned()
+                }),
+                deleted_application,
                 application,
                 service_principal,
                 grants,

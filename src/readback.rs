@@ -153,6 +153,7 @@ async fn read(
             grants: grants?,
             assignments: assignments?,
             deleted_application: None,
+            deleted_service_principal: None,
         })
     }));
     let resources = try_join_all(apis.iter().map(|api| async move {

@@ -28,6 +28,8 @@ pub struct ObservedApp {
     /// No live application holds the unique name, but this one in deleted items does: apply
     /// restores it (so its client ID survives) rather than meet "uniqueName already exists".
     pub deleted_application: Option<Application>,
+    /// With `deleted_application`: its service principal, when that sits in deleted items too.
+    pub deleted_service_principal: Option<ServicePrincipal>,
 }
 
 /// What a lookup of a resource API's service principal found.
@@ -536,6 +538,8 @@ fn plan_app(
     let sp_id = obs.service_principal.as_ref().map(|s| s.id.clone());
     let service_principal = if sp_id.is_some() {
         Action::NoOp
+    } else if application.action == Action::Restore && obs.deleted_service_principal.is_some() {
+        Action::Restore
     } else {
         Action::Create
     };

@@ -92,6 +92,7 @@ fn converged() -> ObservedApp {
         }],
         assignments: vec![],
         deleted_application: None,
+        deleted_service_principal: None,
     }
 }
 
@@ -115,6 +116,19 @@ fn an_app_in_deleted_items_is_restored_then_updated() {
     assert_eq!(app.grants[0].action, Action::Create);
     let s = p.summary();
     assert_eq!((s.restore, s.create, s.update), (1, 2, 0));
+    // Its service principal in deleted items too: restored with it.
+    let obs = ObservedApp {
+        deleted_application: converged().application,
+        deleted_service_principal: Some(ServicePrincipal {
+            id: "sp-1".into(),
+            app_id: "app-1".into(),
+            ..Default::default()
+        }),
+        ..ObservedApp::default()
+    };
+    let again = plan(&desired(), &observed(obs)).unwrap();
+    assert_eq!(again.apps[0].service_principal, Action::Restore);
+    assert_eq!(again.summary().restore, 2);
     let doc = crate::render::plan_document(&p, "https://login.microsoftonline.com");
     let text = crate::render::plan_text(&doc);
     assert!(

@@ -444,7 +444,8 @@ async fn apply_after_destroy_restores_the_app_and_keeps_its_client_id(profile: P
         .await;
     let doc: Value = serde_json::from_str(&stdout(&json_out)).unwrap();
     assert_eq!(doc["changes"][0]["action"], "restore", "{doc}");
-    assert_eq!(doc["summary"]["restore"], 1, "{doc}");
+    assert_eq!(doc["changes"][1]["action"], "restore", "{doc}");
+    assert_eq!(doc["summary"]["restore"], 2, "{doc}");
 
     let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
     ok(&out);
