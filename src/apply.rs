@@ -69,7 +69,7 @@ pub async fn apply(graph: &GraphClient, plan: &Plan) -> Report {
         (
             r.key.clone(),
             r.name.clone(),
-            ensure_sp(graph, &r.app_id, true).await,
+            graph.ensure_service_principal(&r.app_id, None, true).await,
         )
     }));
     let apps_fut = join_all(plan.apps.iter().map(|app| stage_one(graph, app)));
@@ -173,7 +173,10 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan) -> AppResult {
         // An application that was read from the tenant is there: a "no backing application"
         // answer then means it was deleted meanwhile, not that it has not replicated yet.
         let fresh = app.application.app_id.is_none() || app.application.action == Action::Restore;
-        match ensure_sp(graph, &app_id, fresh).await {
+        match graph
+            .ensure_service_principal(&app_id, Some(&app.display_name), fresh)
+            .await
+        {
             Ok(sp) => {
                 result.service_principal_id = Some(sp.id);
                 result
@@ -227,11 +230,6 @@ async fn read_back_application(graph: &GraphClient, unique_name: &str) -> Result
     ))
     .lag(GraphError::is_not_found);
     graph.fetch(&call).await
-}
-
-/// The service principal of `app_id`, created if missing (the upsert, or its fallback).
-async fn ensure_sp(graph: &GraphClient, app_id: &str, fresh: bool) -> Result<ServicePrincipal, GraphError> {
-    graph.ensure_service_principal(app_id, fresh).await
 }
 
 /// Grants and app role assignments.

@@ -675,15 +675,25 @@ impl GraphClient {
     /// terraform-provider-azuread does (`manicminer/hamilton` `msgraph/serviceprincipals.go`).
     /// A 409 means it exists already (another run, or our own write whose answer was lost): it
     /// is read back.
+    ///
+    /// The upsert sends what the documentation's example sends, a `displayName` (the
+    /// application's, which Graph copies onto a new service principal anyway); for a
+    /// first-party API (`display_name` `None`) an empty object, so that Microsoft's own
+    /// principal is never renamed.
     pub async fn ensure_service_principal(
         &self,
         app_id: &str,
+        display_name: Option<&str>,
         fresh: bool,
     ) -> Result<ServicePrincipal, GraphError> {
         if !self.fallbacks.service_principal_post.load(Ordering::Relaxed) {
+            let body = match display_name {
+                Some(name) => serde_json::json!({ "displayName": name }),
+                None => serde_json::json!({}),
+            };
             let call = Call::patch(
                 format!("/servicePrincipals(appId='{}')", odata_literal(app_id)),
-                serde_json::json!({}),
+                body,
             )
             .prefer("create-if-missing")
             .lag_if(fresh, sp_create_lag);

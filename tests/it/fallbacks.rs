@@ -510,3 +510,63 @@ async fn destroy_purge_also_purges_what_an_earlier_destroy_left(profile: Profile
     let new_id = t.get("/applications(uniqueName='mtp-api-client')").await["appId"].clone();
     assert_ne!(new_id, app_id.as_str());
 }
+
+/// `provision emulator --strict` plays the stricter Graph; each knob can be set on its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn emulator_command_takes_the_strict_profile_and_each_knob() {
+    use tokio::io::AsyncBufReadExt;
+    for (args, expected) in [
+        (
+            vec!["--strict"],
+            json!({"alternate_key_navigations": false, "service_principal_upsert": false,
+                   "replication_lag_ms": 2000, "purge_lag_ms": 2000, "clock_step_ms": 0}),
+        ),
+        (
+            vec![
+                "--alternate-key-navigations",
+                "false",
+                "--purge-lag-ms",
+                "500",
+                "--clock-step-ms",
+                "100",
+            ],
+            json!({"alternate_key_navigations": false, "service_principal_upsert": true,
+                   "replication_lag_ms": 0, "purge_lag_ms": 500, "clock_step_ms": 100}),
+        ),
+        (
+            vec![
+                "--strict",
+                "--service-principal-upsert",
+                "true",
+                "--replication-lag-ms",
+                "0",
+            ],
+            json!({"alternate_key_navigations": false, "service_principal_upsert": true,
+                   "replication_lag_ms": 0, "purge_lag_ms": 2000, "clock_step_ms": 0}),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_provision"))
+            .arg("emulator")
+            .args(&args)
+            .env("HOME", dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        let base = ready["authority_url"].as_str().unwrap();
+        let faults: Value = reqwest::get(format!("{base}/_emulator/faults"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for (k, v) in expected.as_object().unwrap() {
+            assert_eq!(&faults[k], v, "{args:?}: {k} in {faults}");
+        }
+        child.kill().await.unwrap();
+    }
+}
