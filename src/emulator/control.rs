@@ -52,9 +52,11 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Json<Value> {
 /// `POST /_emulator/reset`: a freshly seeded tenant with the same tenant id, domain, signing
 /// key, clients and secrets; the log and counters start again.
 async fn reset(State(shared): State<Arc<Shared>>) -> Response {
+    // The knobs are read before the tenant is locked: no lock is taken while another is held.
+    let knobs = shared.injector().faults.clone();
     let mut tenant = shared.tenant();
     let mut fresh = Tenant::seed(tenant.identity.clone());
-    shared.injector().faults.apply_to(&mut fresh);
+    knobs.apply_to(&mut fresh);
     fresh.clock_offset_ms = tenant.clock_offset_ms;
     *tenant = fresh;
     let saved = shared.persist(&tenant);

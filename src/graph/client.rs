@@ -508,7 +508,9 @@ impl GraphClient {
     /// create replicates, the upsert may meet 400 "Another object with the same value for
     /// property uniqueName already exists.": the first write holds the name but the key does not
     /// find it yet. The application is then read back (retrying until it shows, as long as
-    /// `--max-wait`) and the body written to it by object id, so the run carries on.
+    /// `--max-wait`) and the body written to it by object id, so the run carries on. When the
+    /// name turns out to be held in deleted items (a delete the plan did not see yet), that
+    /// application is restored instead.
     pub async fn upsert_application(
         &self,
         unique_name: &str,
@@ -551,14 +553,22 @@ impl GraphClient {
                 self.send(&call).await?;
                 return Ok(Some(app));
             }
-            // Held by a deleted application: the plan that was confirmed did not say so; the next
-            // plan shows the restore.
-            if deleted?.iter().any(|a| {
+            // Held by a deleted application the plan did not see (its delete was still
+            // replicating): restore it rather than fail on the name, so the client ID survives.
+            if let Some(held) = deleted?.into_iter().find(|a| {
                 a.unique_name
                     .as_deref()
                     .is_some_and(|u| u.eq_ignore_ascii_case(unique_name))
             }) {
-                return Err(refused);
+                self.printer.status(&format!(
+                    "`{unique_name}` is held by a deleted application (appId {}): restoring it instead of creating a new one",
+                    held.app_id
+                ));
+                let app: Application = self.restore_deleted(&held.id, false).await?;
+                let call = Call::patch(format!("/applications/{}", odata_literal(&app.id)), body)
+                    .lag(GraphError::is_not_found);
+                self.send(&call).await?;
+                return Ok(Some(app));
             }
             let delay = self.policy.backoff(attempt, rand::random());
             if !self.policy.fits(started.elapsed(), delay) {

@@ -570,3 +570,44 @@ async fn emulator_command_takes_the_strict_profile_and_each_knob() {
         child.kill().await.unwrap();
     }
 }
+
+/// An apply right after a destroy whose delete has not replicated: the plan does not see the
+/// app in deleted items (create), the upsert meets the reserved name, and apply restores the
+/// app rather than fail. Purge lag 20 s on a clock moving 4 s per request: observe's three
+/// requests and the upsert run inside it, the first read-back after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_meeting_a_name_reserved_by_a_fresh_delete_restores_it() {
+    let t = Tenant::start().await;
+    let m = t.manifest("threat-protection.toml");
+    ok(&t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await);
+    let app_id = t.get("/applications(uniqueName='mtp-api-client')").await["appId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.set_faults(&provision::emulator::Faults {
+        purge_lag_ms: 20_000,
+        clock_step_ms: 4_000,
+        ..Default::default()
+    })
+    .await;
+    ok(&t.provision(&["destroy", m.to_str().unwrap(), "--yes"]).await);
+    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
+    ok(&out);
+    assert!(
+        stdout(&out).contains("+ application mtp-api-client"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains(&format!(
+            "`mtp-api-client` is held by a deleted application (appId {app_id}): restoring it"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let again = t.get("/applications(uniqueName='mtp-api-client')").await;
+    assert_eq!(again["appId"], app_id.as_str());
+    ok(&t
+        .provision(&["plan", m.to_str().unwrap(), "--detailed-exitcode"])
+        .await);
+}
