@@ -133,16 +133,25 @@ async fn read(
                 None => Ok(None),
             }
         };
+        // Only what the plan manages is read: an app without grant (or assignment) steps had
+        // none to write and none to revoke.
+        let wants_grants = step.is_some_and(|s| !s.grants.is_empty());
+        let wants_assignments = step.is_some_and(|s| !s.assignments.is_empty());
         let grants = async {
             match &sp_id {
-                Some(sp) => graph.grants_of_client(sp).await,
-                None => Ok(Vec::new()),
+                Some(sp) if wants_grants => graph.grants_of_client(sp).await,
+                _ => Ok(Vec::new()),
             }
         };
         let assignments = async {
             match &sp_id {
-                Some(sp) => graph.assignments_of_sp(sp, false).await,
-                None => Ok(Vec::new()),
+                // A service principal not replicated yet: 404 here, and its own read above
+                // says it is not there yet.
+                Some(sp) if wants_assignments => match graph.assignments_of_sp(sp, false).await {
+                    Err(e) if e.is_not_found() => Ok(Vec::new()),
+                    other => other,
+                },
+                _ => Ok(Vec::new()),
             }
         };
         let (application, service_principal, grants, assignments) =
