@@ -54,12 +54,13 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Json<Value> {
 async fn reset(State(shared): State<Arc<Shared>>) -> Response {
     // The knobs are read before the tenant is locked: no lock is taken while another is held.
     let knobs = shared.injector().faults.clone();
+    let file_lock = shared.lock_state_file();
     let mut tenant = shared.tenant();
     let mut fresh = Tenant::seed(tenant.identity.clone());
     knobs.apply_to(&mut fresh);
     fresh.clock_offset_ms = tenant.clock_offset_ms;
     *tenant = fresh;
-    let saved = shared.persist(&tenant);
+    let saved = file_lock.and_then(|_lock| shared.persist(&tenant));
     drop(tenant);
     shared.request_log().clear();
     let faults = shared.injector().faults.clone();

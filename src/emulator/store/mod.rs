@@ -195,6 +195,17 @@ pub fn new_secret_text() -> String {
 }
 
 impl Tenant {
+    /// Take the knobs (not tenant data, not saved) from `other`: the tenant read again from
+    /// its state file keeps the running emulator's knobs and clock.
+    pub fn keep_knobs(&mut self, other: &Tenant) {
+        self.replication_lag_ms = other.replication_lag_ms;
+        self.purge_lag_ms = other.purge_lag_ms;
+        self.refuse_alternate_key_navigations = other.refuse_alternate_key_navigations;
+        self.refuse_service_principal_upsert = other.refuse_service_principal_upsert;
+        self.clock_offset_ms = other.clock_offset_ms;
+        self.clock_step_ms = other.clock_step_ms;
+    }
+
     /// The emulator's clock, in milliseconds since the epoch: the wall clock plus the offset
     /// `clock_step_ms` has built up.
     pub fn now(&self) -> i64 {
