@@ -27,3 +27,5 @@ mod token;
 mod import;
 // Issue 12: fallbacks for uncertain Graph forms, apply's read-back, deleted items; the strict knobs.
 mod fallbacks;
+// Sign-in in a real browser (headless Chromium through WebDriver) at the emulator's pages.
+mod browser;
