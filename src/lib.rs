@@ -30,6 +30,7 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod deleted;
 pub mod emulator;
 pub mod error;
 pub mod graph;
@@ -40,6 +41,7 @@ pub mod observe;
 pub mod outfile;
 pub mod output;
 pub mod plan;
+pub mod readback;
 pub mod render;
 
 pub use error::{Error, Result};

@@ -27,5 +27,7 @@ mod token;
 mod import;
 // Issue 13: the tenant guard on every write, true reports, partial applies, exit codes, trust.
 mod report;
+// Issue 12: fallbacks for uncertain Graph forms, apply's read-back, deleted items; the strict knobs.
+mod fallbacks;
 // Sign-in in a real browser (headless Chromium through WebDriver) at the emulator's pages.
 mod browser;
