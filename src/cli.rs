@@ -251,9 +251,13 @@ pub struct EmulatorArgs {
     /// Milliseconds during which a new object is not yet visible to reads and references
     #[arg(long, default_value_t = 0)]
     pub replication_lag_ms: u64,
-    /// Seed for the fault injector, so a run can be replayed
+    /// Seed for the fault injector, so a run can be replayed (and for `--seed-tenant`)
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Seed a new tenant with N apps, their service principals, admin and user grants and app
+    /// role assignments, drawn from `--seed` (for audits and benchmarks)
+    #[arg(long, value_name = "N")]
+    pub seed_tenant: Option<usize>,
     /// Do not approve device codes automatically
     #[arg(long)]
     pub manual_approval: bool,

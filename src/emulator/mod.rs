@@ -64,6 +64,16 @@ pub struct Config {
     pub manual_approval: bool,
     /// Identity-platform knobs (device-code and token lifetimes); Entra's values by default.
     pub identity: identity::routes::Settings,
+    /// Seed a large tenant (`--seed-tenant N --seed S`) when the tenant is new: N apps with
+    /// grants and assignments ([`store::bulk`]).
+    pub seed_tenant: Option<SeedTenant>,
+}
+
+/// `--seed-tenant N --seed S`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeedTenant {
+    pub apps: usize,
+    pub seed: u64,
 }
 
 impl Config {
@@ -87,6 +97,10 @@ impl Config {
                 device_code_interval_secs: a.device_code_interval_secs,
                 ..identity::routes::Settings::default()
             },
+            seed_tenant: a.seed_tenant.map(|apps| SeedTenant {
+                apps,
+                seed: a.seed.unwrap_or(0),
+            }),
         }
     }
 
@@ -100,6 +114,7 @@ impl Config {
             faults: Faults::default(),
             manual_approval: false,
             identity: identity::routes::Settings::default(),
+            seed_tenant: None,
         }
     }
 }
@@ -188,7 +203,7 @@ impl Running {
 /// Load the tenant from `--state`, or seed a new one (and save it when a path is given). Under
 /// the state file's lock, so that processes started together on a missing file share the one
 /// tenant the first of them seeds.
-async fn load_or_seed(path: Option<&PathBuf>) -> Result<Tenant> {
+async fn load_or_seed(path: Option<&PathBuf>, bulk: Option<SeedTenant>) -> Result<Tenant> {
     let _lock = match path {
         Some(p) => {
             let p = p.clone();
@@ -218,7 +233,12 @@ async fn load_or_seed(path: Option<&PathBuf>) -> Result<Tenant> {
         .map_err(|e| Error::failure("cannot generate the emulator's signing key").with_source(e))?
         .map_err(|e| Error::failure("cannot generate the emulator's signing key").with_source(e))?;
     let identity = TenantIdentity::generate(key.private_key_pem().to_owned(), key.certificate_pem());
-    let tenant = Tenant::seed(identity);
+    let mut tenant = Tenant::seed(identity);
+    if let Some(b) = bulk {
+        tenant
+            .seed_bulk(b.apps, b.seed)
+            .map_err(|e| Error::failure(format!("cannot seed the tenant: {}", e.message)))?;
+    }
     if let Some(p) = path {
         state::save_state(p, &tenant).map_err(|e| {
             Error::failure(format!("cannot write the emulator state `{}`", p.display())).with_source(e)
@@ -244,7 +264,7 @@ fn app(shared: Arc<Shared>, identity_settings: identity::routes::Settings) -> Ro
 /// Bind, seed or load the tenant, and serve in a tokio task.
 pub async fn start(config: Config) -> Result<Running> {
     config.faults.check().map_err(Error::failure)?;
-    let mut tenant = load_or_seed(config.state.as_ref()).await?;
+    let mut tenant = load_or_seed(config.state.as_ref(), config.seed_tenant).await?;
     tenant.replication_lag_ms = config.faults.replication_lag_ms;
     let signing_key = SigningKey::from_pem(
         &tenant.identity.signing_key_pem,
