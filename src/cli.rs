@@ -109,6 +109,12 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Print a manifest that describes an existing registration
     Import(ImportArgs),
+    /// Report every app holding permissions on the audited APIs, who consented, and which
+    /// manifest manages it; changes nothing
+    #[command(
+        after_help = "Examples:\n  provision audit manifests/ --emulator\n  provision audit manifests/ --fail-on unmanaged --format markdown   # exit 2 when an unmanaged app holds any"
+    )]
+    Audit(AuditArgs),
     /// Write a starter manifest
     Init(InitArgs),
     /// Print shell completions
@@ -140,6 +146,30 @@ pub struct TokenArgs {
     pub verify: bool,
     #[command(flatten)]
     pub emulator: UseEmulator,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Manifests, or folders of `*.toml` manifests, whose apps count as managed
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// APIs to audit, every permission of each (display name, appId, identifier URI or alias;
+    /// repeatable) [default: microsoft-threat-protection, windows-defender-atp, and Microsoft
+    /// Graph's high-privilege permissions]
+    #[arg(long = "api", value_name = "API")]
+    pub apis: Vec<String>,
+    /// Exit 2 when an unmanaged app holds an audited permission, or when a managed app differs
+    /// from its manifest (repeatable)
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub fail_on: Vec<FailOn>,
+    #[command(flatten)]
+    pub emulator: UseEmulator,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Unmanaged,
+    Drift,
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,7 @@
 )]
 
 pub mod apply;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod cli;

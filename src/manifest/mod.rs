@@ -43,6 +43,7 @@
 
 mod build;
 pub mod diagnostic;
+pub mod many;
 mod raw;
 pub mod rules;
 

@@ -25,3 +25,5 @@ mod signin;
 mod token;
 // `provision import`: registrations built through Graph, imported, validated and planned.
 mod import;
+// provision audit: a seeded large tenant, holders, drift, --fail-on, formats, paging.
+mod audit;
