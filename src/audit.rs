@@ -587,12 +587,7 @@ pub fn build(apis: &[AuditApi], snapshot: &Snapshot, manifests: &[Desired], tena
 /// How what an app holds differs from its manifest, on the audited APIs and permissions. Only
 /// what apply manages counts: with `grant = "admin"`, the tenant-wide delegated grant and the
 /// application permissions; users' own consent is never drift.
-fn drift_of(
-    d: &Desired,
-    i: usize,
-    held: &[Held],
-    resources: &Audited<'_>,
-) -> Vec<String> {
+fn drift_of(d: &Desired, i: usize, held: &[Held], resources: &Audited<'_>) -> Vec<String> {
     let app = &d.apps[i];
     if app.consent != ConsentMode::Admin {
         return Vec::new();

@@ -66,6 +66,14 @@ async fn run_in(ctx: &Context, desired: &crate::model::Desired, args: &ApplyArgs
     }
     let entries = outfile::entries(desired, &plan, &ids, authority);
     let failure = report.as_ref().and_then(Report::first_error);
+    ci_report(
+        ctx,
+        desired,
+        &render::plan_text(&doc),
+        report.as_ref(),
+        &entries,
+        failure.is_none(),
+    )?;
 
     // The output file is written whenever every app got its IDs, also when nothing changed.
     let mut written = None;
@@ -160,4 +168,49 @@ async fn run_in(ctx: &Context, desired: &crate::model::Desired, args: &ApplyArgs
         ));
     }
     Ok(0)
+}
+
+/// Under GitHub Actions: the plan and what apply did as the job summary, and each app's IDs as
+/// step outputs (only when every app got them and nothing failed, like the output file).
+fn ci_report(
+    ctx: &Context,
+    desired: &crate::model::Desired,
+    plan_text: &str,
+    report: Option<&Report>,
+    entries: &BTreeMap<String, outfile::Entry>,
+    succeeded: bool,
+) -> Result<()> {
+    if !crate::ci::github_actions() {
+        return Ok(());
+    }
+    let mut text = plan_text.to_owned();
+    for line in report
+        .iter()
+        .flat_map(|r| r.apps.iter())
+        .flat_map(|a| a.done.iter())
+    {
+        text.push_str(&format!("  {line}\n"));
+    }
+    text.push_str(if succeeded {
+        "\napply complete\n"
+    } else {
+        "\napply did not finish\n"
+    });
+    for (name, e) in entries {
+        text.push_str(&format!(
+            "\n{name}: tenant_id {} client_id {}",
+            e.tenant_id, e.client_id
+        ));
+    }
+    let title = format!("provision apply `{}`", desired.source.display());
+    crate::ci::append_step_summary(&ctx.printer, &crate::ci::text_summary(&title, &text));
+    if succeeded && entries.len() == desired.apps.len() {
+        crate::ci::write_outputs(
+            &ctx.printer,
+            entries
+                .iter()
+                .map(|(n, e)| (n.as_str(), e.tenant_id.as_str(), e.client_id.as_str())),
+        )?;
+    }
+    Ok(())
 }

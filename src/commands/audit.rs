@@ -20,6 +20,7 @@ pub async fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<i32> {
         let (graph, token) = ctx.graph().await?;
         let snapshot = audit::read(&graph, &apis).await?;
         let report = audit::build(&apis, &snapshot, &manifests, &token.tenant_id);
+        crate::ci::append_step_summary(&ctx.printer, &audit::markdown(&report));
         match ctx.printer.format {
             Format::Json => ctx.printer.outln(&super::plan::to_json(&report)?),
             Format::Markdown => ctx.printer.out(&audit::markdown(&report)),

@@ -27,3 +27,5 @@ mod token;
 mod import;
 // provision audit: a seeded large tenant, holders, drift, --fail-on, formats, paging.
 mod audit;
+// GITHUB_ACTIONS: annotations, job summary and step outputs, written to files.
+mod github_actions;
