@@ -238,3 +238,115 @@ async fn reads_grow_with_pages_not_apps() {
         shown.join("\n")
     );
 }
+
+/// Least privilege: a client with only the Graph application permission `Directory.Read.All`
+/// audits; one with only `Application.Read.All` cannot read the grants (Graph's 403, exit 4).
+#[tokio::test(flavor = "multi_thread")]
+async fn directory_read_all_is_enough_and_application_read_all_is_not() {
+    use reqwest::Method;
+    use serde_json::json;
+    let t = seeded(5, 7).await;
+    let (s, app) = t
+        .graph(Method::POST, "/applications", Some(json!({"displayName": "auditor"})))
+        .await;
+    assert_eq!(s, 201, "{app}");
+    let app_id = app["appId"].as_str().unwrap().to_owned();
+    let (s, sp) = t
+        .graph(Method::POST, "/servicePrincipals", Some(json!({"appId": app_id})))
+        .await;
+    assert_eq!(s, 201, "{sp}");
+    let graph = t
+        .get("/servicePrincipals(appId='00000003-0000-0000-c000-000000000000')")
+        .await;
+    let role = graph["appRoles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["value"] == "Directory.Read.All")
+        .unwrap()["id"]
+        .clone();
+    let (s, a) = t
+        .graph(
+            Method::POST,
+            &format!("/servicePrincipals/{}/appRoleAssignments", sp["id"].as_str().unwrap()),
+            Some(json!({"principalId": sp["id"], "resourceId": graph["id"], "appRoleId": role})),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    let (s, pw) = t
+        .graph(
+            Method::POST,
+            &format!("/applications/{}/addPassword", app["id"].as_str().unwrap()),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, 200, "{pw}");
+    let secret = pw["secretText"].as_str().unwrap().to_owned();
+    t.clear_log().await;
+    let out = t
+        .provision_as(&["audit", "--format", "json"], &app_id, &secret)
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(doc["summary"]["apps"].as_u64().unwrap() > 0);
+    // The audit only read.
+    let log = t.graph_requests().await;
+    assert!(log.iter().all(|r| r["method"] == "GET"), "{log:?}");
+
+    let r = &t.emu.ready;
+    let out = t
+        .provision_as(&["audit"], &r.reader_client_id.clone(), &r.reader_client_secret.clone())
+        .await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+}
+
+/// `provision emulator --seed-tenant N --seed S` seeds the same tenant as `Config::seed_tenant`:
+/// seeded-app-0000 of seed 7 has the appId the snapshots show.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_emulator_command_seeds_the_same_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("tenant.json");
+    let run = |args: Vec<String>, env: Vec<(String, String)>| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_provision"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .envs(env)
+            .stdin(std::process::Stdio::null())
+            .output()
+    };
+    let args = ["emulator", "--seed-tenant", "4", "--seed", "7", "--emulator-state"];
+    let mut args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    args.extend([state.display().to_string(), "--print-env".into()]);
+    let out = run(args, vec![]).await.unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let env: Vec<(String, String)> = stdout(&out)
+        .lines()
+        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+        .collect();
+    let pid = env
+        .iter()
+        .find(|(k, _)| k == "PROVISION_EMULATOR_PID")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let audit = run(
+        vec!["audit".into(), "--api".into(), "microsoft-threat-protection".into(), "--format".into(), "json".into()],
+        env,
+    )
+    .await
+    .unwrap();
+    let stopped = std::process::Command::new("kill").arg(&pid).status().unwrap();
+    assert!(stopped.success());
+    assert_eq!(code(&audit), 0, "{}", stderr(&audit));
+    let doc: Value = serde_json::from_str(&stdout(&audit)).unwrap();
+    let first = doc["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["unique_name"] == "seeded-app-0000")
+        .cloned()
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(first["app_id"], "4a89bc8a-8023-4f4b-9db1-44580e53a951");
+}
