@@ -35,8 +35,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "PROVISION_CLOUD", value_enum)]
     pub cloud: Option<Cloud>,
 
-    /// Microsoft Graph base URL, e.g. https://graph.microsoft.com/v1.0
-    #[arg(long, global = true, env = "PROVISION_GRAPH_URL", value_name = "URL")]
+    /// Microsoft Graph base URL, e.g. https://graph.microsoft.com/v1.0 [env: PROVISION_GRAPH_URL]
+    #[arg(long, global = true, value_name = "URL")]
     pub graph_url: Option<String>,
 
     /// Sign-in authority host, e.g. https://login.microsoftonline.com [env: PROVISION_AUTHORITY_URL, else AZURE_AUTHORITY_HOST]
@@ -59,14 +59,14 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub no_color: bool,
 
-    /// Public client of `--auth device-code` [default: Microsoft Graph Command Line Tools]
+    /// Public client of `--auth browser` and `--auth device-code` [default: Microsoft Graph Command Line Tools]
     #[arg(long, global = true, env = "PROVISION_CLIENT_ID", value_name = "APP_ID")]
     pub client_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMethod {
-    /// The first that is configured, in the order below (device code only on a terminal)
+    /// The first that is configured, in the order below (browser and device code only on a terminal)
     Auto,
     /// A ready bearer token for Microsoft Graph in PROVISION_ACCESS_TOKEN
     AccessToken,
@@ -78,6 +78,8 @@ pub enum AuthMethod {
     Federated,
     /// The account `az login` signed in (`az account get-access-token`)
     AzureCli,
+    /// Sign in as an administrator in the system browser (authorization code + PKCE, loopback redirect); remembered until `logout`
+    Browser,
     /// Sign in as an administrator with a code entered in a browser; remembered until `logout`
     DeviceCode,
 }
@@ -97,7 +99,7 @@ pub enum Command {
     /// Show what apply would change in the tenant; changes nothing
     #[command(
         visible_alias = "diff",
-        after_help = "Examples:\n  provision plan provision.toml --emulator\n  provision plan provision.toml --detailed-exitcode   # exit 2 when there are changes"
+        after_help = "Examples:\n  provision plan provision.toml --emulator\n  provision plan provision.toml --detailed-exitcode   # exit 2 when there are changes\n  provision plan provision.toml --destroy             # what destroy would delete"
     )]
     Plan(PlanArgs),
     /// Make the tenant match the manifest, then write the output file
@@ -121,7 +123,7 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Run the local Microsoft Graph + identity platform emulator
     Emulator(EmulatorArgs),
-    /// Sign in as the provisioned app with a device code and print its access token
+    /// Sign in as the provisioned app (device code, or --browser) and print its access token
     Token(TokenArgs),
     /// Forget cached interactive sign-ins (only the tenant's with --tenant)
     Logout,
@@ -144,6 +146,9 @@ pub struct TokenArgs {
     /// Check signature, aud, iss, tid, exp, nbf and scp; exit 4 naming what is wrong
     #[arg(long)]
     pub verify: bool,
+    /// Sign in in the system browser (authorization code + PKCE) instead of with a device code; the app needs the redirect URI http://localhost
+    #[arg(long)]
+    pub browser: bool,
     #[command(flatten)]
     pub emulator: UseEmulator,
 }
@@ -198,6 +203,12 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Show what `destroy` would delete instead (the dry run of destroy)
+    #[arg(long)]
+    pub destroy: bool,
+    /// With --destroy: also what `destroy --purge` would remove from deleted items
+    #[arg(long, requires = "destroy")]
+    pub purge: bool,
     #[command(flatten)]
     pub emulator: UseEmulator,
 }
@@ -288,7 +299,7 @@ pub struct EmulatorArgs {
     /// role assignments, drawn from `--seed` (for audits and benchmarks)
     #[arg(long, value_name = "N")]
     pub seed_tenant: Option<usize>,
-    /// Do not approve device codes automatically
+    /// Do not approve device codes automatically: a person uses the /devicelogin page, or a script POST /_emulator/devicecode/{code}/approve
     #[arg(long)]
     pub manual_approval: bool,
     /// Seconds a device code stays valid (`expires_in`; Entra: 900)

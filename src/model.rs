@@ -82,6 +82,11 @@ pub struct PublicClient {
     pub redirect_uris: Vec<String>,
     /// Graph `isFallbackPublicClient`.
     pub allow_public_client_flows: bool,
+    /// `sign_in = "browser"`: `provision token` signs in as the app in the browser
+    /// (authorization code + PKCE on a loopback redirect URI) rather than with a device code.
+    /// Local only: not an application property.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub browser_sign_in: bool,
 }
 
 /// How the manifest names a resource API.
@@ -131,4 +136,7 @@ pub struct OutputSpec {
     /// As written in the manifest: relative to the manifest's folder.
     pub path: PathBuf,
     pub format: OutputFormat,
+    /// Where `output.path`'s value is in the manifest text (byte offsets).
+    #[serde(skip)]
+    pub path_span: std::ops::Range<usize>,
 }

@@ -64,6 +64,11 @@ pub struct Config {
     pub manual_approval: bool,
     /// Identity-platform knobs (device-code and token lifetimes); Entra's values by default.
     pub identity: identity::routes::Settings,
+    /// More verified domains of the tenant (not saved with the state): `--emulator` adds the
+    /// manifest's `tenant` domain, as a real tenant holds its custom domains.
+    pub extra_domains: Vec<String>,
+    /// The tenant id a newly seeded tenant gets (a manifest's `tenant` GUID); random if unset.
+    pub seed_tenant_id: Option<String>,
     /// Seed a large tenant (`--seed-tenant N --seed S`) when the tenant is new: N apps with
     /// grants and assignments ([`store::bulk`]).
     pub seed_tenant: Option<SeedTenant>,
@@ -101,6 +106,8 @@ impl Config {
                 apps,
                 seed: a.seed.unwrap_or(0),
             }),
+            extra_domains: Vec::new(),
+            seed_tenant_id: None,
         }
     }
 
@@ -115,6 +122,8 @@ impl Config {
             manual_approval: false,
             identity: identity::routes::Settings::default(),
             seed_tenant: None,
+            extra_domains: Vec::new(),
+            seed_tenant_id: None,
         }
     }
 }
@@ -174,6 +183,10 @@ pub struct Ready {
     pub reader_client_id: String,
     pub reader_client_secret: String,
     pub ca_cert: Option<String>,
+    /// The seeded administrator's sign-in name and password, for the sign-in pages
+    /// (`/{tenant}/oauth2/v2.0/authorize`, `/devicelogin`).
+    pub admin_user: String,
+    pub admin_password: String,
 }
 
 /// A running emulator.
@@ -203,7 +216,11 @@ impl Running {
 /// Load the tenant from `--state`, or seed a new one (and save it when a path is given). Under
 /// the state file's lock, so that processes started together on a missing file share the one
 /// tenant the first of them seeds.
-async fn load_or_seed(path: Option<&PathBuf>, bulk: Option<SeedTenant>) -> Result<Tenant> {
+async fn load_or_seed(
+    path: Option<&PathBuf>,
+    tenant_id: Option<&str>,
+    bulk: Option<SeedTenant>,
+) -> Result<Tenant> {
     let _lock = match path {
         Some(p) => {
             let p = p.clone();
@@ -232,7 +249,10 @@ async fn load_or_seed(path: Option<&PathBuf>, bulk: Option<SeedTenant>) -> Resul
         .await
         .map_err(|e| Error::failure("cannot generate the emulator's signing key").with_source(e))?
         .map_err(|e| Error::failure("cannot generate the emulator's signing key").with_source(e))?;
-    let identity = TenantIdentity::generate(key.private_key_pem().to_owned(), key.certificate_pem());
+    let mut identity = TenantIdentity::generate(key.private_key_pem().to_owned(), key.certificate_pem());
+    if let Some(id) = tenant_id {
+        identity.tenant_id = id.to_ascii_lowercase();
+    }
     let mut tenant = Tenant::seed(identity);
     if let Some(b) = bulk {
         tenant
@@ -264,8 +284,14 @@ fn app(shared: Arc<Shared>, identity_settings: identity::routes::Settings) -> Ro
 /// Bind, seed or load the tenant, and serve in a tokio task.
 pub async fn start(config: Config) -> Result<Running> {
     config.faults.check().map_err(Error::failure)?;
-    let mut tenant = load_or_seed(config.state.as_ref(), config.seed_tenant).await?;
+    let mut tenant = load_or_seed(
+        config.state.as_ref(),
+        config.seed_tenant_id.as_deref(),
+        config.seed_tenant,
+    )
+    .await?;
     tenant.replication_lag_ms = config.faults.replication_lag_ms;
+    tenant.extra_domains = config.extra_domains.clone();
     let signing_key = SigningKey::from_pem(
         &tenant.identity.signing_key_pem,
         &tenant.identity.signing_cert_pem,
@@ -307,6 +333,13 @@ pub async fn start(config: Config) -> Result<Running> {
         reader_client_id: tenant.identity.reader_client_id.clone(),
         reader_client_secret: tenant.identity.reader_client_secret.clone(),
         ca_cert: tls.as_ref().map(|t| t.ca_path.display().to_string()),
+        admin_user: tenant
+            .admin_user()
+            .get("userPrincipalName")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        admin_password: tenant.identity.admin_password.clone(),
     };
     let injector = faults::Injector::new(config.faults.clone());
     let shared = Arc::new(Shared::new(

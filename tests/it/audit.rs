@@ -247,7 +247,11 @@ async fn directory_read_all_is_enough_and_application_read_all_is_not() {
     use serde_json::json;
     let t = seeded(5, 7).await;
     let (s, app) = t
-        .graph(Method::POST, "/applications", Some(json!({"displayName": "auditor"})))
+        .graph(
+            Method::POST,
+            "/applications",
+            Some(json!({"displayName": "auditor"})),
+        )
         .await;
     assert_eq!(s, 201, "{app}");
     let app_id = app["appId"].as_str().unwrap().to_owned();
@@ -268,7 +272,10 @@ async fn directory_read_all_is_enough_and_application_read_all_is_not() {
     let (s, a) = t
         .graph(
             Method::POST,
-            &format!("/servicePrincipals/{}/appRoleAssignments", sp["id"].as_str().unwrap()),
+            &format!(
+                "/servicePrincipals/{}/appRoleAssignments",
+                sp["id"].as_str().unwrap()
+            ),
             Some(json!({"principalId": sp["id"], "resourceId": graph["id"], "appRoleId": role})),
         )
         .await;
@@ -295,7 +302,11 @@ async fn directory_read_all_is_enough_and_application_read_all_is_not() {
 
     let r = &t.emu.ready;
     let out = t
-        .provision_as(&["audit"], &r.reader_client_id.clone(), &r.reader_client_secret.clone())
+        .provision_as(
+            &["audit"],
+            &r.reader_client_id.clone(),
+            &r.reader_client_secret.clone(),
+        )
         .await;
     assert_eq!(code(&out), 4, "{}", stderr(&out));
 }
@@ -316,7 +327,14 @@ async fn the_emulator_command_seeds_the_same_tenant() {
             .stdin(std::process::Stdio::null())
             .output()
     };
-    let args = ["emulator", "--seed-tenant", "4", "--seed", "7", "--emulator-state"];
+    let args = [
+        "emulator",
+        "--seed-tenant",
+        "4",
+        "--seed",
+        "7",
+        "--emulator-state",
+    ];
     let mut args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
     args.extend([state.display().to_string(), "--print-env".into()]);
     let out = run(args, vec![]).await.unwrap();
@@ -332,7 +350,13 @@ async fn the_emulator_command_seeds_the_same_tenant() {
         .map(|(_, v)| v.clone())
         .unwrap();
     let audit = run(
-        vec!["audit".into(), "--api".into(), "microsoft-threat-protection".into(), "--format".into(), "json".into()],
+        vec![
+            "audit".into(),
+            "--api".into(),
+            "microsoft-threat-protection".into(),
+            "--format".into(),
+            "json".into(),
+        ],
         env,
     )
     .await

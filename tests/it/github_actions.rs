@@ -71,7 +71,7 @@ async fn plan_apply_and_audit_write_summary_and_outputs() {
     let (out, summary, outputs) = t.in_actions(&["apply", m, "--yes"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(summary.contains("### provision apply `"), "{summary}");
-    assert!(summary.contains("apply complete"), "{summary}");
+    assert!(summary.contains("Apply complete"), "{summary}");
     let file: Value = serde_json::from_str(
         &std::fs::read_to_string(t.dir.path().join("out/mtp-api-client.json")).unwrap_or_default(),
     )

@@ -25,6 +25,10 @@ mod signin;
 mod token;
 // `provision import`: registrations built through Graph, imported, validated and planned.
 mod import;
+// Issue 13: the tenant guard on every write, true reports, partial applies, exit codes, trust.
+mod report;
+// Sign-in in a real browser (headless Chromium through WebDriver) at the emulator's pages.
+mod browser;
 // provision audit: a seeded large tenant, holders, drift, --fail-on, formats, paging.
 mod audit;
 // GITHUB_ACTIONS: annotations, job summary and step outputs, written to files.

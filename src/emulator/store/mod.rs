@@ -143,6 +143,9 @@ pub struct Tenant {
     /// The replication window in milliseconds (a fault knob, not tenant data).
     #[serde(skip)]
     pub replication_lag_ms: u64,
+    /// Verified domains beyond the initial one, for this run (`emulator::Config::extra_domains`).
+    #[serde(skip)]
+    pub extra_domains: Vec<String>,
 }
 
 /// Milliseconds since the epoch.
@@ -190,6 +193,11 @@ impl Tenant {
     pub fn domain(&self) -> &str {
         &self.identity.domain
     }
+    /// Whether `name` is one of the tenant's verified domains.
+    pub fn has_domain(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case(self.domain())
+            || self.extra_domains.iter().any(|d| d.eq_ignore_ascii_case(name))
+    }
 
     // ---- read helpers for the identity platform -------------------------------------------
 
@@ -201,6 +209,13 @@ impl Tenant {
         self.applications
             .iter()
             .find(|a| a.app_id().eq_ignore_ascii_case(app_id) && self.visible(a))
+    }
+
+    /// The client application a sign-in names: one of the tenant's applications, or a
+    /// first-party public client Entra knows in every tenant (`seed::first_party_clients`).
+    pub fn client_application(&self, app_id: &str) -> Option<&Entity> {
+        self.application_by_app_id(app_id)
+            .or_else(|| seed::first_party_client(app_id))
     }
 
     /// The service principal with this appId.
