@@ -33,7 +33,10 @@ async fn settings(t: &Tenant) -> insta::Settings {
     s.add_filter(&regex_escape(&r.reader_client_id), "[READER_CLIENT_ID]");
     s.add_filter(&regex_escape(&t.dir.path().display().to_string()), "[DIR]");
     // Object ids are drawn fresh, as Graph draws them.
-    s.add_filter(r#""service_principal_id": "[0-9a-f-]{36}""#, r#""service_principal_id": "[SP_ID]""#);
+    s.add_filter(
+        r#""service_principal_id": "[0-9a-f-]{36}""#,
+        r#""service_principal_id": "[SP_ID]""#,
+    );
     let sp = t
         .get(&format!(
             "/servicePrincipals(appId='{}')/appRoleAssignments",
