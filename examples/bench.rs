@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo build --release && cargo run --release --example bench            # full run
 //! cargo run --release --example bench -- --quick                           # fewer runs, no 500 apps
+//! cargo run --release --example bench -- --audit                           # the audit row only
 //! ```
 //!
 //! Writes a table to stdout and `target/bench/results.json`. The Azure CLI part runs when
@@ -61,7 +62,12 @@ struct Emu {
 
 impl Emu {
     async fn start(latency_ms: u64, tls: bool) -> Emu {
+        Self::start_seeded(latency_ms, tls, None).await
+    }
+
+    async fn start_seeded(latency_ms: u64, tls: bool, seed: Option<emulator::SeedTenant>) -> Emu {
         let mut config = Config::local();
+        config.seed_tenant = seed;
         config.faults.latency_ms = latency_ms;
         config.tls = tls;
         let running = emulator::start(config).await.expect("emulator starts");
@@ -121,9 +127,26 @@ impl Emu {
     }
 
     fn provision(&self, args: &[&str]) -> (Duration, std::process::Output) {
+        self.provision_with(Command::new(bin()), args)
+    }
+
+    /// Peak resident memory of one run of `args`, through `/usr/bin/time -f %M`.
+    fn peak_rss(&self, args: &[&str]) -> Option<u64> {
+        let mut cmd = Command::new("/usr/bin/time");
+        cmd.arg("-f").arg("%M").arg(bin());
+        let (_, out) = self.provision_with(cmd, args);
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    fn provision_with(&self, mut cmd: Command, args: &[&str]) -> (Duration, std::process::Output) {
         let r = &self.running.ready;
         let t0 = Instant::now();
-        let out = Command::new(bin())
+        let out = cmd
             .args(args)
             .env("PROVISION_GRAPH_URL", &r.graph_url)
             .env("PROVISION_AUTHORITY_URL", &r.authority_url)
@@ -453,9 +476,75 @@ async fn azure_cli(latency: u64, dir: &Path, runs: usize) -> Option<(Row, Row)> 
     Some((az_row, p))
 }
 
+/// The longest chain of requests in which each starts after the previous one finished: the
+/// sequential depth a run cannot go below, whatever runs beside it.
+fn longest_chain(log: &[Value]) -> usize {
+    let mut spans: Vec<(&str, &str)> = log
+        .iter()
+        .map(|r| {
+            (
+                r["started_at"].as_str().unwrap_or_default(),
+                r["finished_at"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    spans.sort();
+    let mut depth = vec![1usize; spans.len()];
+    for i in 0..spans.len() {
+        for j in 0..i {
+            if spans[j].1 <= spans[i].0 {
+                depth[i] = depth[i].max(depth[j] + 1);
+            }
+        }
+    }
+    depth.into_iter().max().unwrap_or(0)
+}
+
+/// `provision audit` of a seeded tenant: 2,000 apps, 2,000 service principals, 4,000 grants.
+async fn audit_row(runs: usize) -> Row {
+    let (apps, latency) = (2000, 50);
+    let emu = Emu::start_seeded(latency, false, Some(emulator::SeedTenant { apps, seed: 7 })).await;
+    let mut row = measure(
+        &emu,
+        &format!(
+            "audit, seeded tenant of {apps} apps / {apps} SPs / {} grants",
+            2 * apps
+        ),
+        latency,
+        runs,
+        false,
+        &["audit", "--format", "json"],
+    )
+    .await;
+    // Requests overlap across collections, so `rounds` (overlapping requests merged) says 1;
+    // what bounds the time is the longest chain of requests each waiting for the one before.
+    let mark = emu.log().await.len();
+    emu.provision(&["audit", "--format", "json"]);
+    let chain = longest_chain(&graph_only(&emu.log().await, mark));
+    row.rounds = Some(chain);
+    let ideal = ((chain + 1) as u64 * latency) as f64;
+    row.ideal_ms = Some(ideal);
+    row.ratio_to_ideal = Some(row.median_ms / ideal);
+    row.peak_rss_kb = emu.peak_rss(&["audit", "--format", "json"]);
+    let (_, out) = emu.provision(&["audit", "--format", "json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    row.note = format!(
+        "{} apps reported ({} unmanaged); rounds = longest chain of dependent requests",
+        doc["summary"]["apps"], doc["summary"]["unmanaged"]
+    );
+    emu.running.shutdown().await;
+    row
+}
+
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--audit") {
+        let row = audit_row(5).await;
+        print_rows(std::slice::from_ref(&row));
+        write_json("results-audit.json", &[row]);
+        return;
+    }
     let runs = if quick { 3 } else { 7 };
     let dir = tempfile::tempdir().expect("tempdir");
     let tp = dir.path().join("threat-protection.toml");
@@ -553,12 +642,17 @@ async fn main() {
         rows.push(az);
         rows.push(p);
     }
+    rows.push(audit_row(if quick { 3 } else { 5 }).await);
+    print_rows(&rows);
+    write_json("results.json", &rows);
+}
 
+fn print_rows(rows: &[Row]) {
     println!(
         "| scenario | latency | runs | median ms | min–max ms | Graph requests | rounds | ideal ms | ratio | peak RSS | note |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    for r in &rows {
+    for r in rows {
         let opt = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "–".into());
         println!(
             "| {} | {} ms | {} | {:.0} | {:.0}–{:.0} | {} | {} | {} | {} | {} | {} |",
@@ -580,11 +674,15 @@ async fn main() {
             r.note
         );
     }
+}
+
+/// `target/bench/NAME`: the rows as JSON.
+fn write_json(name: &str, rows: &[Row]) {
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     let _ = std::fs::create_dir_all(&out);
     let json = serde_json::json!({ "format_version": "1.0", "rows": rows });
     let _ = std::fs::write(
-        out.join("results.json"),
+        out.join(name),
         serde_json::to_string_pretty(&json).unwrap_or_default(),
     );
 }

@@ -115,6 +115,12 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Print a manifest that describes an existing registration
     Import(ImportArgs),
+    /// Report every app holding permissions on the audited APIs, who consented, and which
+    /// manifest manages it; changes nothing
+    #[command(
+        after_help = "Examples:\n  provision audit manifests/ --emulator\n  provision audit manifests/ --fail-on unmanaged --format markdown   # exit 2 when an unmanaged app holds any"
+    )]
+    Audit(AuditArgs),
     /// Write a starter manifest
     Init(InitArgs),
     /// Print shell completions
@@ -149,6 +155,30 @@ pub struct TokenArgs {
     pub browser: bool,
     #[command(flatten)]
     pub emulator: UseEmulator,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Manifests, or folders of `*.toml` manifests, whose apps count as managed
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// APIs to audit, every permission of each (display name, appId, identifier URI or alias;
+    /// repeatable) [default: microsoft-threat-protection, windows-defender-atp, and Microsoft
+    /// Graph's high-privilege permissions]
+    #[arg(long = "api", value_name = "API")]
+    pub apis: Vec<String>,
+    /// Exit 2 when an unmanaged app holds an audited permission, or when a managed app differs
+    /// from its manifest (repeatable)
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub fail_on: Vec<FailOn>,
+    #[command(flatten)]
+    pub emulator: UseEmulator,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Unmanaged,
+    Drift,
 }
 
 #[derive(Debug, Args)]
@@ -284,9 +314,13 @@ pub struct EmulatorArgs {
     /// Milliseconds the emulator's clock (replication and purge windows) moves on with every Graph request
     #[arg(long, default_value_t = 0)]
     pub clock_step_ms: u64,
-    /// Seed for the fault injector, so a run can be replayed
+    /// Seed for the fault injector, so a run can be replayed (and for `--seed-tenant`)
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Seed a new tenant with N apps, their service principals, admin and user grants and app
+    /// role assignments, drawn from `--seed` (for audits and benchmarks)
+    #[arg(long, value_name = "N")]
+    pub seed_tenant: Option<usize>,
     /// Do not approve device codes automatically: a person uses the /devicelogin page, or a script POST /_emulator/devicecode/{code}/approve
     #[arg(long)]
     pub manual_approval: bool,

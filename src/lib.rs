@@ -25,8 +25,10 @@
 )]
 
 pub mod apply;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod context;

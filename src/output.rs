@@ -21,6 +21,8 @@ pub enum Format {
     #[default]
     Text,
     Json,
+    /// A Markdown table (`provision audit` only)
+    Markdown,
 }
 
 #[derive(Debug)]

@@ -167,6 +167,7 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
     }
     let entries = outfile::entries(desired, &plan, &ids, authority);
     let failure = report.as_ref().and_then(Report::first_error);
+    let plan_text = render::plan_text(&doc);
 
     // The output file is written whenever every app got its IDs, also when nothing changed; a
     // failed or stopped run leaves the file as it was, named as out of date.
@@ -236,6 +237,14 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
         }
     }
 
+    ci_report(
+        ctx,
+        desired,
+        &plan_text,
+        report.as_ref(),
+        &entries,
+        failure.is_none() && !stopped && write_error.is_none(),
+    )?;
     if stopped {
         return Err(interrupted("apply"));
     }
@@ -283,4 +292,49 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
         ));
     }
     Ok(0)
+}
+
+/// Under GitHub Actions: the plan and what apply did as the job summary, and each app's IDs as
+/// step outputs (only when every app got them and nothing failed, like the output file).
+fn ci_report(
+    ctx: &Context,
+    desired: &crate::model::Desired,
+    plan_text: &str,
+    report: Option<&Report>,
+    entries: &BTreeMap<String, outfile::Entry>,
+    succeeded: bool,
+) -> Result<()> {
+    if !crate::ci::github_actions() {
+        return Ok(());
+    }
+    let mut text = plan_text.to_owned();
+    if let Some(report) = report {
+        text.push('\n');
+        for step in report.steps() {
+            text.push_str(&format!("  {}\n", render::step_line(step)));
+        }
+        text.push_str(&format!(
+            "\n{}\n",
+            render::tally_text("Apply", &report.tally(), succeeded)
+        ));
+    } else if succeeded {
+        text.push_str("\nNothing to apply.\n");
+    }
+    for (name, e) in entries {
+        text.push_str(&format!(
+            "\n{name}: tenant_id {} client_id {}",
+            e.tenant_id, e.client_id
+        ));
+    }
+    let title = format!("provision apply `{}`", desired.source.display());
+    crate::ci::append_step_summary(&ctx.printer, &crate::ci::text_summary(&title, &text));
+    if succeeded && entries.len() == desired.apps.len() {
+        crate::ci::write_outputs(
+            &ctx.printer,
+            entries
+                .iter()
+                .map(|(n, e)| (n.as_str(), e.tenant_id.as_str(), e.client_id.as_str())),
+        )?;
+    }
+    Ok(())
 }

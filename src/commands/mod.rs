@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::output::Printer;
 
 pub(crate) mod apply;
+mod audit;
 mod completions;
 pub(crate) mod destroy;
 mod emulator;
@@ -24,6 +25,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
         cli.global.verbose,
         cli.global.no_color,
     );
+    if printer.format == crate::output::Format::Markdown && !matches!(cli.command, Command::Audit(_)) {
+        return Err(
+            crate::error::Error::failure("`--format markdown` is only for `provision audit`")
+                .with_help("use `--format text` or `--format json`"),
+        );
+    }
     match cli.command {
         Command::Validate(args) => validate::run(&args, &printer),
         Command::Init(args) => init::run(&args, &printer),
@@ -32,6 +39,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Apply(args) => apply::run(&cli.global, &args).await,
         Command::Destroy(args) => destroy::run(&cli.global, &args).await,
         Command::Import(args) => import::run(&cli.global, &args).await,
+        Command::Audit(args) => audit::run(&cli.global, &args).await,
         Command::Emulator(args) => emulator::run(&args, &printer).await,
         Command::Token(args) => token::run(&cli.global, &args).await,
         Command::Logout => logout::run(&cli.global, &printer),

@@ -72,6 +72,11 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<i32> {
             compute(&ctx, &desired).await?
         };
         let doc = render::plan_document(&plan, &ctx.endpoints.authority_url);
+        let title = format!("provision plan `{}`", args.manifest.display());
+        crate::ci::append_step_summary(
+            &ctx.printer,
+            &crate::ci::text_summary(&title, &render::plan_text(&doc)),
+        );
         if ctx.printer.is_json() {
             ctx.printer.outln(&to_json(&doc)?);
         } else if args.destroy {

@@ -112,6 +112,10 @@ pub fn run(args: &ValidateArgs, printer: &Printer) -> Result<i32> {
             invalid += 1;
             problems += diags.error_count();
         }
+        let ci = crate::ci::annotations_if_ci(&diags, &text);
+        if !ci.is_empty() {
+            printer.status(ci.trim_end());
+        }
         if !printer.is_json() {
             if !diags.is_empty() {
                 printer.status(diags.render_with(&text, printer.color).trim_end());

@@ -69,6 +69,16 @@ pub struct Config {
     pub extra_domains: Vec<String>,
     /// The tenant id a newly seeded tenant gets (a manifest's `tenant` GUID); random if unset.
     pub seed_tenant_id: Option<String>,
+    /// Seed a large tenant (`--seed-tenant N --seed S`) when the tenant is new: N apps with
+    /// grants and assignments ([`store::bulk`]).
+    pub seed_tenant: Option<SeedTenant>,
+}
+
+/// `--seed-tenant N --seed S`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeedTenant {
+    pub apps: usize,
+    pub seed: u64,
 }
 
 impl Config {
@@ -107,6 +117,10 @@ impl Config {
                 device_code_interval_secs: a.device_code_interval_secs,
                 ..identity::routes::Settings::default()
             },
+            seed_tenant: a.seed_tenant.map(|apps| SeedTenant {
+                apps,
+                seed: a.seed.unwrap_or(0),
+            }),
             extra_domains: Vec::new(),
             seed_tenant_id: None,
         }
@@ -122,6 +136,7 @@ impl Config {
             faults: Faults::default(),
             manual_approval: false,
             identity: identity::routes::Settings::default(),
+            seed_tenant: None,
             extra_domains: Vec::new(),
             seed_tenant_id: None,
         }
@@ -271,7 +286,11 @@ impl Running {
 /// Load the tenant from `--state`, or seed a new one (and save it when a path is given). Under
 /// the state file's lock, so that processes started together on a missing file share the one
 /// tenant the first of them seeds.
-async fn load_or_seed(path: Option<&PathBuf>, tenant_id: Option<&str>) -> Result<Tenant> {
+async fn load_or_seed(
+    path: Option<&PathBuf>,
+    tenant_id: Option<&str>,
+    bulk: Option<SeedTenant>,
+) -> Result<Tenant> {
     let _lock = match path {
         Some(p) => {
             let p = p.clone();
@@ -304,7 +323,12 @@ async fn load_or_seed(path: Option<&PathBuf>, tenant_id: Option<&str>) -> Result
     if let Some(id) = tenant_id {
         identity.tenant_id = id.to_ascii_lowercase();
     }
-    let tenant = Tenant::seed(identity);
+    let mut tenant = Tenant::seed(identity);
+    if let Some(b) = bulk {
+        tenant
+            .seed_bulk(b.apps, b.seed)
+            .map_err(|e| Error::failure(format!("cannot seed the tenant: {}", e.message)))?;
+    }
     if let Some(p) = path {
         state::save_state(p, &tenant).map_err(|e| {
             Error::failure(format!("cannot write the emulator state `{}`", p.display())).with_source(e)
@@ -330,7 +354,12 @@ fn app(shared: Arc<Shared>, identity_settings: identity::routes::Settings) -> Ro
 /// Bind, seed or load the tenant, and serve in a tokio task.
 pub async fn start(config: Config) -> Result<Running> {
     config.faults.check().map_err(Error::failure)?;
-    let mut tenant = load_or_seed(config.state.as_ref(), config.seed_tenant_id.as_deref()).await?;
+    let mut tenant = load_or_seed(
+        config.state.as_ref(),
+        config.seed_tenant_id.as_deref(),
+        config.seed_tenant,
+    )
+    .await?;
     config.faults.apply_to(&mut tenant);
     tenant.extra_domains = config.extra_domains.clone();
     let signing_key = SigningKey::from_pem(

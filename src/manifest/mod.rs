@@ -44,6 +44,7 @@
 
 mod build;
 pub mod diagnostic;
+pub mod many;
 mod raw;
 pub mod rules;
 
@@ -220,7 +221,7 @@ fn load_inner(path: &Path, printer: Option<&Printer>) -> Result<Desired> {
         Ok(text) => text,
         Err((shown, diags)) => {
             return Err(Error::manifest(
-                diags.render_with(&shown, color),
+                diags.render_with(&shown, color) + &crate::ci::annotations_if_ci(&diags, &shown),
                 diags.error_count(),
             ));
         }
@@ -240,11 +241,16 @@ fn load_inner(path: &Path, printer: Option<&Printer>) -> Result<Desired> {
                 && !checked.diagnostics.is_empty()
             {
                 printer.status(checked.diagnostics.render_with(&text, color).trim_end());
+                let ci = crate::ci::annotations_if_ci(&checked.diagnostics, &text);
+                if !ci.is_empty() {
+                    printer.status(ci.trim_end());
+                }
             }
             Ok(desired)
         }
         None => Err(Error::manifest(
-            checked.diagnostics.render_with(&text, color),
+            checked.diagnostics.render_with(&text, color)
+                + &crate::ci::annotations_if_ci(&checked.diagnostics, &text),
             checked.diagnostics.error_count(),
         )),
     }

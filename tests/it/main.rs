@@ -31,3 +31,7 @@ mod report;
 mod fallbacks;
 // Sign-in in a real browser (headless Chromium through WebDriver) at the emulator's pages.
 mod browser;
+// provision audit: a seeded large tenant, holders, drift, --fail-on, formats, paging.
+mod audit;
+// GITHUB_ACTIONS: annotations, job summary and step outputs, written to files.
+mod github_actions;

@@ -130,6 +130,17 @@ impl Tenant {
     }
 
     pub async fn provision_as(&self, args: &[&str], client_id: &str, secret: &str) -> Output {
+        self.provision_env(args, client_id, secret, &[]).await
+    }
+
+    /// `provision_as` with extra environment variables.
+    pub async fn provision_env(
+        &self,
+        args: &[&str],
+        client_id: &str,
+        secret: &str,
+        extra: &[(&str, &str)],
+    ) -> Output {
         let r = &self.emu.ready;
         tokio::process::Command::new(env!("CARGO_BIN_EXE_provision"))
             .args(args)
@@ -142,6 +153,7 @@ impl Tenant {
             .env("AZURE_CLIENT_ID", client_id)
             .env("AZURE_CLIENT_SECRET", secret)
             .env("PROVISION_AUTH", "client-secret")
+            .envs(extra.iter().copied())
             .stdin(std::process::Stdio::null())
             .output()
             .await

@@ -8,6 +8,7 @@
 //! decides.
 
 pub mod applications;
+pub mod bulk;
 pub mod directory;
 pub mod error;
 pub mod grants;
