@@ -59,6 +59,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub no_color: bool,
 
+    /// Write every HTTP exchange (Graph and sign-in) to FILE as JSON lines, secrets redacted
+    #[arg(long, global = true, env = "PROVISION_TRACE", value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+
     /// Public client of `--auth device-code` [default: Microsoft Graph Command Line Tools]
     #[arg(long, global = true, env = "PROVISION_CLIENT_ID", value_name = "APP_ID")]
     pub client_id: Option<String>,

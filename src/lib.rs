@@ -14,7 +14,7 @@
 //! There is no state file: every run finds its objects again by stable keys (`uniqueName`,
 //! `appId`, `(clientId, consentType, resourceId)`). The output file is for downstream tools.
 //!
-//! Modules that do no I/O: `catalog`, `model`, `manifest`, `plan`, `render`, `graph::retry`,
+//! Modules that do no I/O: `catalog`, `model`, `manifest`, `permissions`, `plan`, `render`, `graph::retry`,
 //! `import` (Graph objects → manifest text).
 //! `emulator` is a local Microsoft Graph + identity platform used by `--emulator` and by every
 //! end-to-end test.
@@ -39,7 +39,9 @@ pub mod model;
 pub mod observe;
 pub mod outfile;
 pub mod output;
+pub mod permissions;
 pub mod plan;
+pub mod trace;
 pub mod render;
 
 pub use error::{Error, Result};

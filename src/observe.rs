@@ -169,9 +169,7 @@ pub async fn check_tenant_guard(
             None => err,
         }
     };
-    let response = http
-        .get(&url)
-        .send()
+    let response = crate::trace::send(http, http.get(&url))
         .await
         .map_err(|e| cannot(Some(e.to_string())))?;
     if !response.status().is_success() {

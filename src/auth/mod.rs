@@ -500,7 +500,7 @@ async fn client_credentials(
             .add_extra_param("client_assertion_type", JWT_BEARER)
             .add_extra_param("client_assertion", assertion.to_owned());
     }
-    let response = request.request_async(s.http).await.map_err(|e| {
+    let response = request.request_async(&crate::trace::OAuthHttp(s.http)).await.map_err(|e| {
         Failure::from_oauth(e).into_error(&format!("client `{client_id}`"), |r| {
             confidential_help(r, client_id, &credential)
         })

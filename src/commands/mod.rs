@@ -23,6 +23,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
         cli.global.verbose,
         cli.global.no_color,
     );
+    if let Some(path) = &cli.global.trace {
+        crate::trace::open(path)?;
+    }
     match cli.command {
         Command::Validate(args) => validate::run(&args, &printer),
         Command::Init(args) => init::run(&args, &printer),

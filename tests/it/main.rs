@@ -22,3 +22,5 @@ mod signin;
 mod token;
 // `provision import`: registrations built through Graph, imported, validated and planned.
 mod import;
+// Least privilege: the emulator's permission rules, and the 403 that names what is missing.
+mod permissions;

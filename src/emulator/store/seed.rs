@@ -51,7 +51,8 @@ const ADMIN_ROLES: &[&str] = &[
     "DelegatedPermissionGrant.ReadWrite.All",
     "AppRoleAssignment.ReadWrite.All",
 ];
-const READER_ROLES: &[&str] = &["Application.Read.All"];
+/// What `plan` needs (README "Permissions"): app reads, and grant reads (Directory.Read.All).
+const READER_ROLES: &[&str] = &["Application.Read.All", "Directory.Read.All"];
 
 /// Every property a new application shows, with Graph's defaults: the create/upsert examples
 /// of `data/application.json` plus `uniqueName`, `notes` and `description`. Two example values

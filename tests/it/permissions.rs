@@ -1,0 +1,245 @@
+//! Least privilege as Graph enforces it: each permission rule of the emulator (a token one
+//! permission short gets Graph's 403, the documented permission passes), and the real binary
+//! naming the missing permission on a 403.
+
+use provision::emulator::Running;
+use provision::emulator::identity::token::{self, Claims, ClientAuth, Issue, TokenVersion};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Tenant, code, stderr, stdout};
+
+const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+/// Microsoft Graph's `User.Read.All` app role.
+const USER_READ_ALL_ROLE: &str = "df021288-bdef-4463-88db-98f22de89214";
+
+/// An app-only Graph token of the seeded reader client holding exactly `roles`.
+pub fn app_token(running: &Running, roles: &[&str]) -> String {
+    let shared = running.shared();
+    let t = shared.tenant();
+    let issue = Issue {
+        version: TokenVersion::V1,
+        authority: &shared.base_url,
+        tenant_id: t.tenant_id(),
+        audience: "https://graph.microsoft.com",
+        client_id: &running.ready.reader_client_id,
+        client_auth: ClientAuth::Secret,
+        now: chrono::Utc::now().timestamp(),
+        lifetime_secs: 3600,
+    };
+    let roles = roles.iter().map(|r| (*r).to_owned()).collect();
+    let claims = Claims::app_only(&issue, &uuid::Uuid::new_v4().to_string(), roles);
+    token::issue(&shared.signing_key, &claims).unwrap()
+}
+
+async fn call(t: &Tenant, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let mut rb = t
+        .http
+        .request(method, format!("{}{path}", t.emu.ready.graph_url))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Graph's own 403 body (json-batching.md example): `Authorization_RequestDenied`.
+fn assert_denied(status: u16, body: &Value, what: &str) {
+    assert_eq!(status, 403, "{what}: {body}");
+    assert_eq!(body["error"]["code"], "Authorization_RequestDenied", "{what}");
+    assert_eq!(
+        body["error"]["message"],
+        "Insufficient privileges to complete the operation.",
+        "{what}"
+    );
+    assert!(body["error"]["innerError"]["request-id"].is_string(), "{what}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_rule_refuses_a_token_one_permission_short_and_admits_the_documented_one() {
+    let t = Tenant::start().await;
+    let r = t.emu.ready.clone();
+    let graph_sp = t.get(&format!("/servicePrincipals(appId='{GRAPH_APP_ID}')")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reader_sp = t.get(&format!("/servicePrincipals(appId='{}')", r.reader_client_id)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let grant_body = json!({"clientId": reader_sp, "consentType": "AllPrincipals", "resourceId": graph_sp, "scope": "User.Read"});
+    let assign_body = json!({"principalId": reader_sp, "resourceId": graph_sp, "appRoleId": USER_READ_ALL_ROLE});
+    // (what, method, path, body, refused with, admitted with, status when admitted)
+    type Case<'a> = (&'a str, Method, String, Option<Value>, &'a [&'a str], &'a [&'a str], u16);
+    let cases: Vec<Case> = vec![
+        // serviceprincipal-list-oauth2permissiongrants: Directory.Read.All, not Application.Read.All.
+        (
+            "grants of a service principal by appId",
+            Method::GET,
+            format!("/servicePrincipals(appId='{}')/oauth2PermissionGrants", r.client_id),
+            None,
+            &["Application.Read.All", "Application.ReadWrite.All"],
+            &["Directory.Read.All"],
+            200,
+        ),
+        (
+            "grants of a service principal by id",
+            Method::GET,
+            format!("/servicePrincipals/{reader_sp}/oauth2PermissionGrants"),
+            None,
+            &["Application.Read.All"],
+            &["DelegatedPermissionGrant.ReadWrite.All"],
+            200,
+        ),
+        // oauth2permissiongrant-list.
+        (
+            "grant list",
+            Method::GET,
+            format!("/oauth2PermissionGrants?$filter=clientId eq '{reader_sp}'"),
+            None,
+            &["Application.Read.All", "AppRoleAssignment.ReadWrite.All"],
+            &["Directory.Read.All"],
+            200,
+        ),
+        // application-list: Application.Read.All or Directory.Read.All.
+        (
+            "application list",
+            Method::GET,
+            "/applications".into(),
+            None,
+            &["DelegatedPermissionGrant.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"],
+            &["Directory.Read.All"],
+            200,
+        ),
+        // serviceprincipal-list-approleassignments: Application.Read.All.
+        (
+            "app role assignments of a service principal",
+            Method::GET,
+            format!("/servicePrincipals/{reader_sp}/appRoleAssignments"),
+            None,
+            &["DelegatedPermissionGrant.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"],
+            &["Application.Read.All"],
+            200,
+        ),
+        // application-post-applications: Application.ReadWrite.All.
+        (
+            "application create",
+            Method::POST,
+            "/applications".into(),
+            Some(json!({"displayName": "permissions probe"})),
+            &["Application.Read.All", "Directory.Read.All", "DelegatedPermissionGrant.ReadWrite.All"],
+            &["Application.ReadWrite.All"],
+            201,
+        ),
+        // oauth2permissiongrant-post: DelegatedPermissionGrant.ReadWrite.All.
+        (
+            "grant create",
+            Method::POST,
+            "/oauth2PermissionGrants".into(),
+            Some(grant_body),
+            &["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "Directory.Read.All"],
+            &["DelegatedPermissionGrant.ReadWrite.All"],
+            201,
+        ),
+        // serviceprincipal-post-approleassignments: AppRoleAssignment.ReadWrite.All *and*
+        // Application.Read.All; each half alone is refused.
+        (
+            "app role assignment create, write half only",
+            Method::POST,
+            format!("/servicePrincipals/{reader_sp}/appRoleAssignments"),
+            Some(assign_body.clone()),
+            &["AppRoleAssignment.ReadWrite.All"],
+            &["AppRoleAssignment.ReadWrite.All", "Application.Read.All"],
+            201,
+        ),
+    ];
+    for (what, method, path, body, refused, admitted, ok) in cases {
+        let (status, b) = call(&t, method.clone(), &path, &app_token(&t.emu, refused), body.clone()).await;
+        assert_denied(status, &b, what);
+        let (status, b) = call(&t, method, &path, &app_token(&t.emu, admitted), body).await;
+        assert_eq!(status, ok, "{what} with {admitted:?}: {b}");
+    }
+    // The read half alone does not create an assignment either.
+    let (status, b) = call(
+        &t,
+        Method::POST,
+        &format!("/servicePrincipals/{reader_sp}/appRoleAssignments"),
+        &app_token(&t.emu, &["Application.Read.All", "Directory.Read.All"]),
+        Some(assign_body),
+    )
+    .await;
+    assert_denied(status, &b, "app role assignment create, read half only");
+    // serviceprincipal-delete-approleassignments: AppRoleAssignment.ReadWrite.All alone.
+    let assigned = t
+        .get(&format!("/servicePrincipals/{reader_sp}/appRoleAssignments"))
+        .await["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["appRoleId"] == USER_READ_ALL_ROLE)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/servicePrincipals/{reader_sp}/appRoleAssignments/{assigned}");
+    let (status, b) = call(&t, Method::DELETE, &path, &app_token(&t.emu, &["Application.ReadWrite.All"]), None).await;
+    assert_denied(status, &b, "app role assignment delete");
+    let (status, _) = call(&t, Method::DELETE, &path, &app_token(&t.emu, &["AppRoleAssignment.ReadWrite.All"]), None).await;
+    assert_eq!(status, 204);
+    // directory-deleteditems-delete: Application.ReadWrite.All; reads do not purge.
+    let (status, b) = call(
+        &t,
+        Method::DELETE,
+        &format!("/directory/deletedItems/{}", uuid::Uuid::new_v4()),
+        &app_token(&t.emu, &["Application.Read.All", "Directory.Read.All"]),
+        None,
+    )
+    .await;
+    assert_denied(status, &b, "purge");
+    t.emu.shutdown().await;
+}
+
+/// A CI identity with only `Application.Read.All` passed `plan` on the old emulator and got 403
+/// on a real tenant: now it gets Graph's 403 here too, and the error names the permission.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_with_only_application_read_all_names_directory_read_all() {
+    let t = Tenant::start().await;
+    let m = t.manifest("threat-protection.toml");
+    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let run = |token: String| {
+        let r = t.emu.ready.clone();
+        let m = m.clone();
+        let home = t.dir.path().to_owned();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_provision"))
+                .args(["plan", m.to_str().unwrap()])
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("HOME", home)
+                .env("PROVISION_GRAPH_URL", &r.graph_url)
+                .env("PROVISION_AUTHORITY_URL", &r.authority_url)
+                .env("AZURE_TENANT_ID", &r.tenant_id)
+                .env("PROVISION_AUTH", "access-token")
+                .env("PROVISION_ACCESS_TOKEN", token)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let out = run(app_token(&t.emu, &["Application.Read.All"])).await;
+    assert_eq!(code(&out), 4, "{}\n{}", stdout(&out), stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("lacks the Microsoft Graph permission `Directory.Read.All`"), "{err}");
+    assert!(err.contains("403 Authorization_RequestDenied"), "{err}");
+    assert!(err.contains("help: `GET /servicePrincipals(appId="), "{err}");
+    assert!(err.contains("grant admin consent"), "{err}");
+    // The README's read-only set passes.
+    let out = run(app_token(&t.emu, &["Application.Read.All", "Directory.Read.All"])).await;
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    t.emu.shutdown().await;
+}
