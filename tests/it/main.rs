@@ -24,3 +24,5 @@ mod token;
 mod import;
 // Least privilege: the emulator's permission rules, and the 403 that names what is missing.
 mod permissions;
+// --trace FILE: every exchange of a full job as JSON lines, and no secret in them.
+mod trace;
