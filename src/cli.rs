@@ -123,6 +123,11 @@ pub enum Command {
     Token(TokenArgs),
     /// Forget cached interactive sign-ins (only the tenant's with --tenant)
     Logout,
+    /// Check a tenant before trusting it: reachability, clock, identity, permissions, manifest
+    #[command(
+        after_help = "Exit codes: 0 apply would be allowed, 4 a permission is missing, 3 the tenant lacks an API the manifest names, 1 something cannot be reached.\n\nExamples:\n  provision doctor provision.toml\n  provision doctor --probe --yes   # try the uncertain Graph forms with a throw-away app"
+    )]
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +147,21 @@ pub struct TokenArgs {
     /// Check signature, aud, iss, tid, exp, nbf and scp; exit 4 naming what is wrong
     #[arg(long)]
     pub verify: bool,
+    #[command(flatten)]
+    pub emulator: UseEmulator,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// A manifest whose tenant guard and resource APIs to check too
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: Option<PathBuf>,
+    /// Also create a throw-away app `provision-probe-…`, try the uncertain Graph forms, delete and purge it
+    #[arg(long)]
+    pub probe: bool,
+    /// Probe without asking (required when stdin is not a terminal)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
     #[command(flatten)]
     pub emulator: UseEmulator,
 }

@@ -30,6 +30,7 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod doctor;
 pub mod emulator;
 pub mod error;
 pub mod graph;

@@ -108,7 +108,7 @@ pub type ClientSide = (
 );
 
 /// Find a resource API's service principal by appId, identifier URI or display name.
-async fn lookup_resource(graph: &GraphClient, api: &ApiRef) -> Result<ResourceState, GraphError> {
+pub(crate) async fn lookup_resource(graph: &GraphClient, api: &ApiRef) -> Result<ResourceState, GraphError> {
     let found = match api {
         ApiRef::Known(app_id) | ApiRef::AppId(app_id) => {
             return Ok(graph

@@ -8,6 +8,7 @@ use crate::output::Printer;
 mod apply;
 mod completions;
 mod destroy;
+mod doctor;
 mod emulator;
 mod import;
 mod init;
@@ -37,5 +38,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Emulator(args) => emulator::run(&args, &printer).await,
         Command::Token(args) => token::run(&cli.global, &args).await,
         Command::Logout => logout::run(&cli.global, &printer),
+        Command::Doctor(args) => doctor::run(&cli.global, &args).await,
     }
 }
