@@ -40,7 +40,7 @@ pub struct Report {
     pub commands: Vec<CommandCheck>,
     pub manifest: Option<ManifestCheck>,
     pub probe: Option<Probe>,
-    /// `ok`, `permission_missing`, `manifest_problem` or `unreachable`.
+    /// `ok`, `permission_missing`, `manifest_problem`, `wrong_tenant` or `unreachable`.
     pub verdict: &'static str,
 }
 
@@ -371,7 +371,7 @@ pub async fn run(ctx: &Context, desired: Option<&Desired>, probe: bool) -> Repor
         .and_then(|m| m.tenant_guard.as_ref())
         .is_some_and(|g| !g.ok)
     {
-        "unreachable"
+        "wrong_tenant"
     } else if report
         .manifest
         .as_ref()
@@ -741,14 +741,41 @@ pub fn text(r: &Report) -> String {
             line(format!("         error: {e}"));
         }
     }
-    line(
-        match r.verdict {
-            "ok" => "apply would be allowed",
-            "permission_missing" => "apply would be refused: a permission is missing",
-            "manifest_problem" => "apply would stop: the tenant lacks what the manifest names",
-            _ => "apply would fail: something cannot be reached or the tenant is not the manifest's",
-        }
-        .to_owned(),
-    );
+    line(verdict_text(r).to_owned());
     out
+}
+
+/// The verdict in plain words.
+pub fn verdict_text(r: &Report) -> &'static str {
+    match r.verdict {
+        "ok" => "apply would be allowed",
+        "permission_missing" => "apply would be refused: a permission is missing",
+        "manifest_problem" => "apply would stop: the tenant lacks an API the manifest names",
+        "wrong_tenant" => "apply would refuse: the signed-in tenant is not the manifest's",
+        _ => "apply would fail: something cannot be reached",
+    }
+}
+
+/// What to do about a verdict other than `ok`.
+pub fn verdict_help(r: &Report) -> Option<&'static str> {
+    match r.verdict {
+        "ok" => None,
+        "permission_missing" if r.identity.is_some() => Some(
+            "in the Entra admin center, open the signed-in app's App registration → API permissions → \
+             Add a permission → Microsoft Graph (Application permissions for an app-only sign-in, \
+             Delegated for a user), add the missing ones and grant admin consent",
+        ),
+        "permission_missing" => Some("fix the sign-in first: see the error above"),
+        "manifest_problem" => Some(
+            "an administrator adds the API's service principal to the tenant (for a Microsoft API, by \
+             consenting to it once), or the manifest names the API by the appId the tenant has",
+        ),
+        "wrong_tenant" => Some(
+            "sign in to the manifest's tenant (--tenant, AZURE_TENANT_ID), or change `tenant` in the manifest",
+        ),
+        _ => Some(
+            "check the host names (--cloud, --graph-url, --authority-url), the network and proxy, and \
+             --ca-cert for a TLS-inspecting proxy",
+        ),
+    }
 }

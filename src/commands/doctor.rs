@@ -28,6 +28,13 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<i32> {
         } else {
             ctx.printer.out(&crate::doctor::text(&report));
         }
+        if report.verdict != "ok" {
+            ctx.printer
+                .status(&format!("error: {}", crate::doctor::verdict_text(&report)));
+            if let Some(help) = crate::doctor::verdict_help(&report) {
+                ctx.printer.status(&format!("help: {help}"));
+            }
+        }
         Ok(report.exit_code())
     }
     .await;

@@ -26,3 +26,5 @@ mod import;
 mod permissions;
 // --trace FILE: every exchange of a full job as JSON lines, and no secret in them.
 mod trace;
+// `provision doctor`: checks, exit codes, text and JSON, and --probe leaving nothing behind.
+mod doctor;

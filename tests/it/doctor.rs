@@ -1,0 +1,210 @@
+//! `provision doctor`: each check against the emulator, the exit codes (0 apply allowed, 4 a
+//! permission missing, 3 the tenant lacks an API of the manifest, 1 unreachable or wrong
+//! tenant), text and JSON snapshots, and `--probe` leaving nothing behind.
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::permissions::app_token;
+use crate::support::*;
+
+/// Exit code, stdout and stderr together, with what changes between runs filtered out.
+fn snapshot_text(o: &Output) -> String {
+    format!("exit: {}\n--- stdout\n{}--- stderr\n{}", code(o), stdout(o), stderr(o))
+}
+
+fn filters() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.add_filter(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[GUID]");
+    s.add_filter(r"127\.0\.0\.1:\d+", "[HOST]");
+    s.add_filter(r"\d+ ms", "[N] ms");
+    s.add_filter(r"within \d+ s", "within [N] s");
+    s.add_filter(r"provision-probe-[0-9a-f]{12}", "provision-probe-[RANDOM]");
+    s.add_filter(r"emulator[0-9a-f]+\.onmicrosoft\.com", "[DOMAIN]");
+    s
+}
+
+/// Run the binary with an access token instead of a client secret.
+async fn run_with_token(t: &Tenant, args: &[&str], token: &str) -> Output {
+    crate::signin::run(
+        t,
+        args,
+        &[("PROVISION_AUTH", "access-token"), ("PROVISION_ACCESS_TOKEN", token)],
+        None,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ready_tenant_passes_every_check_in_text_and_json() {
+    let t = Tenant::start().await;
+    let text = std::fs::read_to_string(t.manifest("threat-protection.toml")).unwrap();
+    let m = t.write_manifest(
+        "guarded.toml",
+        &format!("tenant = \"{}\"\n{text}", t.emu.ready.tenant_domain),
+    );
+    let m = m.to_str().unwrap();
+    t.clear_log().await;
+    let out = t.provision(&["doctor", m]).await;
+    assert_eq!(code(&out), 0, "{}", snapshot_text(&out));
+    filters().bind(|| insta::assert_snapshot!("doctor_ready_text", snapshot_text(&out)));
+    // Read-only: nothing was written.
+    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+
+    let out = t.provision(&["doctor", m, "--format", "json"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let raw = stdout(&out);
+    assert!(raw.trim_start().starts_with("{\n  \"format_version\": \"1.0\""), "{raw}");
+    let doc: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(doc["verdict"], "ok");
+    assert_eq!(doc["identity"]["kind"], "application");
+    assert_eq!(doc["identity"]["tenant_id"], t.emu.ready.tenant_id.as_str());
+    assert_eq!(doc["manifest"]["tenant_guard"]["ok"], true);
+    assert_eq!(doc["manifest"]["resources"][0]["service_principal"], "found");
+    let commands: Vec<&str> = doc["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["plan", "apply", "destroy", "import"]);
+    assert!(doc["commands"].as_array().unwrap().iter().all(|c| c["allowed"] == true));
+    filters().bind(|| {
+        insta::assert_json_snapshot!("doctor_ready_json", doc, {
+            ".authority.url" => "[URL]", ".graph.url" => "[URL]", ".**.duration_ms" => "[N]",
+            ".clock_skew_seconds" => "[N]", ".manifest.path" => "[PATH]",
+        })
+    });
+    t.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_permissions_are_named_per_command_with_exit_4() {
+    let t = Tenant::start().await;
+    let m = t.manifest("threat-protection.toml");
+    let m = m.to_str().unwrap();
+    // The seeded reader (what plan needs): plan and import pass, apply and destroy do not.
+    let r = t.emu.ready.clone();
+    let out = t
+        .provision_as(&["doctor", m], &r.reader_client_id, &r.reader_client_secret)
+        .await;
+    assert_eq!(code(&out), 4, "{}", snapshot_text(&out));
+    filters().bind(|| insta::assert_snapshot!("doctor_reader_text", snapshot_text(&out)));
+    // Only Application.Read.All: plan lacks Directory.Read.All too.
+    let out = run_with_token(&t, &["doctor", m, "--format", "json"], &app_token(&t.emu, &["Application.Read.All"])).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["verdict"], "permission_missing");
+    assert_eq!(doc["identity"]["permissions"], serde_json::json!(["Application.Read.All"]));
+    let plan = &doc["commands"][0];
+    assert_eq!(plan["allowed"], false);
+    assert_eq!(plan["missing"][0]["permission"], "Directory.Read.All");
+    let apply = &doc["commands"][1];
+    let missing: Vec<&str> = apply["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["permission"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        missing,
+        [
+            "Application.ReadWrite.All",
+            "DelegatedPermissionGrant.ReadWrite.All",
+            "AppRoleAssignment.ReadWrite.All"
+        ]
+    );
+    t.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_hosts_wrong_tenants_and_missing_apis_have_their_exit_codes() {
+    let t = Tenant::start().await;
+    let text = std::fs::read_to_string(t.manifest("threat-protection.toml")).unwrap();
+    // Nothing listens on port 1: the connection is refused, named with the host.
+    let out = crate::signin::run(
+        &t,
+        &["doctor"],
+        &[
+            ("PROVISION_GRAPH_URL", "http://127.0.0.1:1/v1.0"),
+            ("AZURE_CLIENT_ID", &t.emu.ready.client_id),
+            ("AZURE_CLIENT_SECRET", &t.emu.ready.client_secret),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code(&out), 1, "{}", snapshot_text(&out));
+    filters().bind(|| insta::assert_snapshot!("doctor_refused_text", snapshot_text(&out)));
+    assert!(stdout(&out).contains("cannot reach the Microsoft Graph at `127.0.0.1:1`: the connection was refused"));
+
+    // A tenant guard for another tenant: exit 1, as apply would refuse.
+    let m = t.write_manifest(
+        "other.toml",
+        &format!("tenant = \"{}\"\n{text}", uuid::Uuid::new_v4()),
+    );
+    let out = t.provision(&["doctor", m.to_str().unwrap(), "--format", "json"]).await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["manifest"]["tenant_guard"]["ok"], false);
+    assert_eq!(doc["verdict"], "wrong_tenant");
+    assert!(stderr(&out).contains("error: apply would refuse: the signed-in tenant is not the manifest's"));
+
+    // An API the tenant has no service principal for: exit 3.
+    let m = t.write_manifest(
+        "unknown-api.toml",
+        &text.replace(
+            "api = \"Microsoft Threat Protection\"",
+            "api = \"0b2d8a4e-1111-4a5a-9a9a-000000000001\"",
+        ),
+    );
+    let out = t.provision(&["doctor", m.to_str().unwrap(), "--format", "json"]).await;
+    assert_eq!(code(&out), 3, "{}\n{}", stdout(&out), stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["manifest"]["resources"][0]["service_principal"], "missing");
+    t.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probe_reports_the_forms_the_default_emulator_accepts_and_leaves_nothing() {
+    let t = Tenant::start().await;
+    // Consent is required: without --yes and without a terminal, nothing is created.
+    let out = t.provision(&["doctor", "--probe"]).await;
+    assert_eq!(code(&out), 1, "{}", snapshot_text(&out));
+    assert!(stderr(&out).contains("pass --yes"), "{}", stderr(&out));
+
+    let out = t.provision(&["doctor", "--probe", "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", snapshot_text(&out));
+    filters().bind(|| insta::assert_snapshot!("doctor_probe_text", snapshot_text(&out)));
+    let out = t.provision(&["doctor", "--probe", "--yes", "--format", "json"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let probe = &doc["probe"];
+    let name = probe["application"].as_str().unwrap();
+    assert!(name.starts_with("provision-probe-"));
+    let forms = probe["forms"].as_array().unwrap();
+    assert_eq!(forms.len(), 7, "{probe}");
+    for f in forms {
+        let expected = if f["form"] == "service principal create (fallback)" {
+            "not tried"
+        } else {
+            "accepted"
+        };
+        assert_eq!(f["result"], expected, "{f}");
+    }
+    assert!(probe["application_readable_ms"].is_u64() && probe["service_principal_readable_ms"].is_u64());
+    assert_eq!(probe["deleted"], true);
+    assert_eq!(probe["purged"], true);
+    // Nothing left: neither live nor in deleted items.
+    let state = t
+        .http
+        .get(format!("{}/_emulator/state", t.emu.ready.authority_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!state.contains("provision-probe-"), "a probe object is left");
+    t.emu.shutdown().await;
+}
