@@ -779,3 +779,58 @@ pub fn verdict_help(r: &Report) -> Option<&'static str> {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reach(ok: bool, cause: Option<&str>) -> Reach {
+        Reach {
+            url: "https://login.microsoftonline.com/x".into(),
+            host: "login.microsoftonline.com".into(),
+            reachable: ok,
+            status: ok.then_some(200),
+            cause: cause.map(str::to_owned),
+            duration_ms: 5,
+            date: None,
+        }
+    }
+
+    fn report(skew: Option<i64>, graph: Reach, verdict: &'static str) -> Report {
+        Report {
+            format_version: "1.0",
+            authority: reach(true, None),
+            graph,
+            clock_skew_seconds: skew,
+            identity: None,
+            sign_in_error: None,
+            commands: Vec::new(),
+            manifest: None,
+            probe: None,
+            verdict,
+        }
+    }
+
+    #[test]
+    fn clock_skew_beyond_five_minutes_is_a_warning() {
+        let t = text(&report(Some(-420), reach(true, None), "ok"));
+        assert!(t.contains("WARNING  this machine's clock is 420 s ahead of the server's"), "{t}");
+        let t = text(&report(Some(120), reach(true, None), "ok"));
+        assert!(t.contains("ok       clock within 120 s"), "{t}");
+    }
+
+    #[test]
+    fn an_untrusted_certificate_points_at_ca_cert() {
+        let r = report(
+            None,
+            reach(false, Some("the server's TLS certificate is not trusted")),
+            "unreachable",
+        );
+        let t = text(&r);
+        assert!(t.contains("cannot reach the Microsoft Graph at `login.microsoftonline.com`: the server's TLS certificate is not trusted"), "{t}");
+        assert!(t.contains("--ca-cert FILE"), "{t}");
+        assert_eq!(r.exit_code(), 1);
+        assert_eq!(report(None, reach(true, None), "permission_missing").exit_code(), 4);
+        assert_eq!(report(None, reach(true, None), "manifest_problem").exit_code(), 3);
+    }
+}

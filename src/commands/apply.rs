@@ -129,10 +129,19 @@ async fn run_in(ctx: &Context, desired: &crate::model::Desired, args: &ApplyArgs
 
     // Consent that could not be granted, or that the manifest leaves to an administrator.
     let mut consent_missing = false;
+    let mut lacking = std::collections::BTreeSet::new();
     if let Some(report) = &report {
         for (app, r) in plan.apps.iter().zip(&report.apps) {
             if let Some(what) = &r.consent_missing {
                 consent_missing = true;
+                // Which write was refused names the permission (app role lines are assignments).
+                for part in what.split("; ") {
+                    lacking.insert(if part.contains(" app role ") {
+                        crate::permissions::WRITE_ASSIGNMENTS.least()
+                    } else {
+                        crate::permissions::WRITE_GRANTS.least()
+                    });
+                }
                 let url = render::admin_consent_url(
                     authority,
                     &plan.tenant_id,
@@ -155,8 +164,13 @@ async fn run_in(ctx: &Context, desired: &crate::model::Desired, args: &ApplyArgs
         }
     }
     if consent_missing {
-        return Err(Error::auth("admin consent could not be granted").with_help(
-            "grant DelegatedPermissionGrant.ReadWrite.All and AppRoleAssignment.ReadWrite.All to the identity that runs provision, or open the URL above",
+        let names: Vec<String> = lacking.iter().map(|p| format!("`{p}`")).collect();
+        return Err(Error::auth(format!(
+            "admin consent could not be granted: the signed-in identity lacks {}",
+            names.join(" and ")
+        ))
+        .with_help(
+            "add it to the identity that runs provision (App registration → API permissions → Microsoft Graph, then grant admin consent), or open the URL above",
         ));
     }
     Ok(0)

@@ -208,3 +208,28 @@ async fn probe_reports_the_forms_the_default_emulator_accepts_and_leaves_nothing
     assert!(!state.contains("provision-probe-"), "a probe object is left");
     t.emu.shutdown().await;
 }
+
+/// An HTTPS emulator whose CA is not trusted: the cause is named as TLS trust, with `--ca-cert`;
+/// trusting its CA, every check passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untrusted_certificate_is_named_and_ca_cert_fixes_it() {
+    let mut config = provision::emulator::Config::local();
+    config.tls = true;
+    let t = Tenant::start_with(config).await;
+    let r = t.emu.ready.clone();
+    let secret_env = [
+        ("AZURE_CLIENT_ID", r.client_id.as_str()),
+        ("AZURE_CLIENT_SECRET", r.client_secret.as_str()),
+    ];
+    let out = crate::signin::run(&t, &["doctor"], &secret_env, None).await;
+    assert_eq!(code(&out), 1, "{}", snapshot_text(&out));
+    let text = stdout(&out);
+    assert!(text.contains("the server's TLS certificate is not trusted"), "{text}");
+    assert!(text.contains("--ca-cert FILE"), "{text}");
+    let ca = r.ca_cert.clone().unwrap();
+    let mut with_ca = secret_env.to_vec();
+    with_ca.push(("PROVISION_CA_CERT", ca.as_str()));
+    let out = crate::signin::run(&t, &["doctor"], &with_ca, None).await;
+    assert_eq!(code(&out), 0, "{}", snapshot_text(&out));
+    t.emu.shutdown().await;
+}

@@ -243,3 +243,34 @@ async fn plan_with_only_application_read_all_names_directory_read_all() {
     assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
     t.emu.shutdown().await;
 }
+
+/// Consent refused: an identity that may write apps and read grants but not write them gets
+/// its app and service principal, then exit 4 naming the one permission it lacks.
+#[tokio::test(flavor = "multi_thread")]
+async fn consent_refused_names_the_grant_permission() {
+    let t = Tenant::start().await;
+    let m = t.manifest("threat-protection.toml");
+    let token = app_token(&t.emu, &["Application.ReadWrite.All", "Directory.Read.All"]);
+    let out = crate::signin::run(
+        &t,
+        &["apply", m.to_str().unwrap(), "--yes"],
+        &[("PROVISION_AUTH", "access-token"), ("PROVISION_ACCESS_TOKEN", &token)],
+        None,
+    )
+    .await;
+    assert_eq!(code(&out), 4, "{}\n{}", stdout(&out), stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("admin consent could not be granted: the signed-in identity lacks `DelegatedPermissionGrant.ReadWrite.All`"),
+        "{err}"
+    );
+    assert!(!err.contains("AppRoleAssignment"), "{err}");
+    // The application and its service principal are there; the grant is not.
+    let app = t.get("/applications(uniqueName='mtp-api-client')").await;
+    let sp = t.get(&format!("/servicePrincipals(appId='{}')", app["appId"].as_str().unwrap())).await;
+    let grants = t
+        .get(&format!("/servicePrincipals/{}/oauth2PermissionGrants", sp["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(grants["value"].as_array().unwrap().len(), 0);
+    t.emu.shutdown().await;
+}
