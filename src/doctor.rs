@@ -149,10 +149,12 @@ impl Report {
 async fn reach(http: &reqwest::Client, url: &str) -> Reach {
     let host = url::Url::parse(url)
         .ok()
-        .and_then(|u| u.host_str().map(|h| match u.port() {
-            Some(p) => format!("{h}:{p}"),
-            None => h.to_owned(),
-        }))
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_owned(),
+            })
+        })
         .unwrap_or_default();
     let t0 = Instant::now();
     let result = crate::trace::send(http, http.get(url)).await;
@@ -165,7 +167,9 @@ async fn reach(http: &reqwest::Client, url: &str) -> Reach {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
                 // The Date was stamped while we waited: compare with the middle of the wait.
-                .map(|d| d.with_timezone(&chrono::Utc) + chrono::Duration::milliseconds(duration_ms as i64 / 2));
+                .map(|d| {
+                    d.with_timezone(&chrono::Utc) + chrono::Duration::milliseconds(duration_ms as i64 / 2)
+                });
             Reach {
                 url: url.to_owned(),
                 host,
@@ -223,7 +227,9 @@ fn identity_of(token: &crate::auth::GraphToken) -> Identity {
         tenant_id: text("tid").unwrap_or_else(|| token.tenant_id.clone()),
         client_id: text("appid").or_else(|| text("azp")),
         object_id: text("oid"),
-        user: text("upn").or_else(|| text("unique_name")).or_else(|| text("preferred_username")),
+        user: text("upn")
+            .or_else(|| text("unique_name"))
+            .or_else(|| text("preferred_username")),
         source: token.source,
         permissions,
     }
@@ -247,8 +253,13 @@ async fn check_manifest(
     let tenant_guard = match desired.tenant.as_deref() {
         None => None,
         Some(t) => {
-            let r = crate::observe::check_tenant_guard(&ctx.http, &ctx.endpoints.authority_url, Some(t), tenant_id)
-                .await;
+            let r = crate::observe::check_tenant_guard(
+                &ctx.http,
+                &ctx.endpoints.authority_url,
+                Some(t),
+                tenant_id,
+            )
+            .await;
             Some(Guard {
                 tenant: t.to_owned(),
                 ok: r.is_ok(),
@@ -445,7 +456,8 @@ async fn while_replicating(graph: &GraphClient, call: &Call) -> Result<Reply, Gr
                 if t0.elapsed() < PROBE_WAIT
                     && (e.is_not_found()
                         || e.has_detail("NoBackingApplicationObject")
-                        || e.message().contains("does not reference a valid application object")
+                        || e.message()
+                            .contains("does not reference a valid application object")
                         || e.message().contains("backing application")) =>
             {
                 tokio::time::sleep(delay).await;
@@ -458,7 +470,10 @@ async fn while_replicating(graph: &GraphClient, call: &Call) -> Result<Reply, Gr
 
 /// Create `provision-probe-<random>`, try each uncertain form, measure, delete and purge.
 pub async fn run_probe(graph: &GraphClient) -> Probe {
-    let name = format!("provision-probe-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let name = format!(
+        "provision-probe-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
     let mut probe = Probe {
         application: name.clone(),
         forms: Vec::new(),
@@ -497,7 +512,10 @@ pub async fn run_probe(graph: &GraphClient) -> Probe {
             }
         }
     };
-    let (object_id, app_id) = match created.as_ref().and_then(|b| Some((b["id"].as_str()?, b["appId"].as_str()?))) {
+    let (object_id, app_id) = match created
+        .as_ref()
+        .and_then(|b| Some((b["id"].as_str()?, b["appId"].as_str()?)))
+    {
         Some((id, app)) => (id.to_owned(), app.to_owned()),
         None => {
             // The upsert answered 204 (the name existed): read it.
@@ -520,7 +538,11 @@ pub async fn run_probe(graph: &GraphClient) -> Probe {
     }
     // 2. The service principal: the upsert by appId, else POST (what mature clients send).
     let sp_key = format!("/servicePrincipals(appId='{}')", odata_literal(&app_id));
-    let sp_upsert = while_replicating(graph, &Call::patch(sp_key.clone(), json!({})).prefer("create-if-missing")).await;
+    let sp_upsert = while_replicating(
+        graph,
+        &Call::patch(sp_key.clone(), json!({})).prefer("create-if-missing"),
+    )
+    .await;
     let upsert_refused = matches!(&sp_upsert, Err(e) if matches!(e.status(), Some(400 | 405)));
     probe.forms.push(form(
         "service principal upsert by appId",
@@ -553,23 +575,36 @@ pub async fn run_probe(graph: &GraphClient) -> Probe {
                 .and_then(|b| b["id"].as_str().map(str::to_owned))
         }
         Err(e) => {
-            probe.error.get_or_insert(format!("the new service principal did not become readable: {e}"));
+            probe
+                .error
+                .get_or_insert(format!("the new service principal did not become readable: {e}"));
             None
         }
     };
     // 3. The appId-key navigations observe relies on, and their fallbacks.
     for (what, path) in [
-        ("grants through the appId key", format!("{sp_key}/oauth2PermissionGrants")),
-        ("app role assignments through the appId key", format!("{sp_key}/appRoleAssignments")),
+        (
+            "grants through the appId key",
+            format!("{sp_key}/oauth2PermissionGrants"),
+        ),
+        (
+            "app role assignments through the appId key",
+            format!("{sp_key}/appRoleAssignments"),
+        ),
     ] {
         let r = graph.send(&Call::get(path.clone())).await;
-        probe.forms.push(form(what, format!("GET {path}"), r.as_ref().map(drop)));
+        probe
+            .forms
+            .push(form(what, format!("GET {path}"), r.as_ref().map(drop)));
     }
     if let Some(sp_id) = &sp_id {
         for (what, path) in [
             (
                 "grants filtered on clientId (fallback)",
-                format!("/oauth2PermissionGrants?$filter=clientId%20eq%20'{}'", odata_literal(sp_id)),
+                format!(
+                    "/oauth2PermissionGrants?$filter=clientId%20eq%20'{}'",
+                    odata_literal(sp_id)
+                ),
             ),
             (
                 "app role assignments by object id (fallback)",
@@ -577,7 +612,9 @@ pub async fn run_probe(graph: &GraphClient) -> Probe {
             ),
         ] {
             let r = graph.send(&Call::get(path.clone())).await;
-            probe.forms.push(form(what, format!("GET {path}"), r.as_ref().map(drop)));
+            probe
+                .forms
+                .push(form(what, format!("GET {path}"), r.as_ref().map(drop)));
         }
     }
     // 4. Delete and purge (service principal first, then the application).
@@ -587,13 +624,26 @@ pub async fn run_probe(graph: &GraphClient) -> Probe {
         Err(e) => Err(e),
     };
     let sp_deleted = match &sp_id {
-        Some(id) => gone(graph.send(&Call::delete(format!("/servicePrincipals/{}", odata_literal(id)))).await),
+        Some(id) => gone(
+            graph
+                .send(&Call::delete(format!("/servicePrincipals/{}", odata_literal(id))))
+                .await,
+        ),
         None => Ok(()),
     };
-    let app_deleted = gone(graph.send(&Call::delete(format!("/applications/{}", odata_literal(&object_id)))).await);
+    let app_deleted = gone(
+        graph
+            .send(&Call::delete(format!(
+                "/applications/{}",
+                odata_literal(&object_id)
+            )))
+            .await,
+    );
     probe.deleted = sp_deleted.is_ok() && app_deleted.is_ok();
     if let Err(e) = sp_deleted.and(app_deleted) {
-        probe.error.get_or_insert(format!("cannot delete the probe application: {e}"));
+        probe
+            .error
+            .get_or_insert(format!("cannot delete the probe application: {e}"));
         return probe;
     }
     // A purge right after the delete may be refused while the delete replicates.
@@ -665,7 +715,11 @@ pub fn text(r: &Report) -> String {
             "ok       signed in ({}) as {who} to tenant `{}`",
             id.source, id.tenant_id
         ));
-        let kind = if id.kind == "user" { "delegated" } else { "application" };
+        let kind = if id.kind == "user" {
+            "delegated"
+        } else {
+            "application"
+        };
         line(format!(
             "         Microsoft Graph {kind} permissions: {}",
             if id.permissions.is_empty() {
@@ -686,7 +740,14 @@ pub fn text(r: &Report) -> String {
             let alt = if m.alternatives.is_empty() {
                 String::new()
             } else {
-                format!(" (or {})", m.alternatives.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "))
+                format!(
+                    " (or {})",
+                    m.alternatives
+                        .iter()
+                        .map(|a| format!("`{a}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             };
             line(format!(
                 "MISSING  {} needs `{}`{alt} to {}",
@@ -697,13 +758,22 @@ pub fn text(r: &Report) -> String {
     if let Some(m) = &r.manifest {
         if let Some(g) = &m.tenant_guard {
             match (&g.ok, &g.detail) {
-                (true, _) => line(format!("ok       tenant guard `{}` matches the signed-in tenant", g.tenant)),
-                (false, d) => line(format!("FAILED   tenant guard: {}", d.as_deref().unwrap_or("refused"))),
+                (true, _) => line(format!(
+                    "ok       tenant guard `{}` matches the signed-in tenant",
+                    g.tenant
+                )),
+                (false, d) => line(format!(
+                    "FAILED   tenant guard: {}",
+                    d.as_deref().unwrap_or("refused")
+                )),
             }
         }
         for res in &m.resources {
             match res.service_principal {
-                "found" => line(format!("ok       {} has a service principal in the tenant", res.api)),
+                "found" => line(format!(
+                    "ok       {} has a service principal in the tenant",
+                    res.api
+                )),
                 _ => line(format!(
                     "FAILED   {}: {}",
                     res.api,
@@ -713,7 +783,10 @@ pub fn text(r: &Report) -> String {
         }
     }
     if let Some(p) = &r.probe {
-        line(format!("probe    with the throw-away application `{}`:", p.application));
+        line(format!(
+            "probe    with the throw-away application `{}`:",
+            p.application
+        ));
         for f in &p.forms {
             let detail = match (f.result, f.status, &f.code) {
                 ("refused", Some(s), Some(c)) => format!(" ({s} {c})"),
@@ -721,13 +794,18 @@ pub fn text(r: &Report) -> String {
                 ("not tried", _, _) => format!(" ({})", f.note.as_deref().unwrap_or_default()),
                 _ => String::new(),
             };
-            line(format!("         {:<9} {}: {}{detail}", f.result, f.form, f.request));
+            line(format!(
+                "         {:<9} {}: {}{detail}",
+                f.result, f.form, f.request
+            ));
         }
         if let Some(ms) = p.application_readable_ms {
             line(format!("         the new application was readable after {ms} ms"));
         }
         if let Some(ms) = p.service_principal_readable_ms {
-            line(format!("         the new service principal was readable after {ms} ms"));
+            line(format!(
+                "         the new service principal was readable after {ms} ms"
+            ));
         }
         line(format!(
             "         {}",
@@ -814,7 +892,10 @@ mod tests {
     #[test]
     fn clock_skew_beyond_five_minutes_is_a_warning() {
         let t = text(&report(Some(-420), reach(true, None), "ok"));
-        assert!(t.contains("WARNING  this machine's clock is 420 s ahead of the server's"), "{t}");
+        assert!(
+            t.contains("WARNING  this machine's clock is 420 s ahead of the server's"),
+            "{t}"
+        );
         let t = text(&report(Some(120), reach(true, None), "ok"));
         assert!(t.contains("ok       clock within 120 s"), "{t}");
     }
@@ -830,7 +911,10 @@ mod tests {
         assert!(t.contains("cannot reach the Microsoft Graph at `login.microsoftonline.com`: the server's TLS certificate is not trusted"), "{t}");
         assert!(t.contains("--ca-cert FILE"), "{t}");
         assert_eq!(r.exit_code(), 1);
-        assert_eq!(report(None, reach(true, None), "permission_missing").exit_code(), 4);
+        assert_eq!(
+            report(None, reach(true, None), "permission_missing").exit_code(),
+            4
+        );
         assert_eq!(report(None, reach(true, None), "manifest_problem").exit_code(), 3);
     }
 }

@@ -42,7 +42,7 @@ pub mod outfile;
 pub mod output;
 pub mod permissions;
 pub mod plan;
-pub mod trace;
 pub mod render;
+pub mod trace;
 
 pub use error::{Error, Result};

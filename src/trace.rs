@@ -207,7 +207,10 @@ pub fn transport_cause(e: &reqwest::Error) -> String {
     }
     let cause = if e.is_timeout() || text.contains("timed out") {
         "timed out"
-    } else if text.contains("dns") || text.contains("failed to lookup") || text.contains("name or service not known") {
+    } else if text.contains("dns")
+        || text.contains("failed to lookup")
+        || text.contains("name or service not known")
+    {
         "the host name does not resolve (DNS)"
     } else if text.contains("certificate") || text.contains("tls") || text.contains("unknownissuer") {
         "the server's TLS certificate is not trusted"
@@ -223,7 +226,10 @@ pub fn transport_cause(e: &reqwest::Error) -> String {
 
 /// Send `request` with `http`, writing one trace line when a trace file is open. The response
 /// is handed back whole (its body read once and put back).
-pub async fn execute(http: &reqwest::Client, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
+pub async fn execute(
+    http: &reqwest::Client,
+    request: reqwest::Request,
+) -> reqwest::Result<reqwest::Response> {
     if !enabled() {
         return http.execute(request).await;
     }
@@ -284,7 +290,10 @@ pub async fn execute(http: &reqwest::Client, request: reqwest::Request) -> reqwe
 }
 
 /// Build and [`execute`] a request.
-pub async fn send(http: &reqwest::Client, request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
+pub async fn send(
+    http: &reqwest::Client,
+    request: reqwest::RequestBuilder,
+) -> reqwest::Result<reqwest::Response> {
     execute(http, request.build()?).await
 }
 
@@ -329,15 +338,30 @@ mod tests {
         }
         assert!(r.contains("client_id=abc") && r.contains("grant_type=refresh_token"));
         let url = redact_url(&format!("https://x/cb?code=ac&state=1&access_token={JWT}"));
-        assert_eq!(url, "https://x/cb?code=[redacted]&state=1&access_token=[redacted]");
+        assert_eq!(
+            url,
+            "https://x/cb?code=[redacted]&state=1&access_token=[redacted]"
+        );
         let body = json!({"access_token": JWT, "refresh_token": "r", "id_token": JWT, "expires_in": 3599,
             "passwordCredentials": [{"secretText": "pw", "hint": "p"}], "value": JWT, "code": "Authorization_RequestDenied",
             "note": format!("Bearer {JWT}"), "list": {"value": [{"id": 1}]}});
         let r = redact_json(&body).to_string();
-        assert!(!r.contains(JWT) && !r.contains("\"r\"") && !r.contains("\"pw\""), "{r}");
-        assert!(r.contains("\"hint\":\"p\"") && r.contains("Authorization_RequestDenied"), "{r}");
-        assert!(r.contains("\"expires_in\":3599") && r.contains("{\"id\":1}"), "{r}");
-        assert_eq!(redact_body(format!("<html>{JWT}</html>").as_bytes()).unwrap(), "<html>[redacted]</html>");
+        assert!(
+            !r.contains(JWT) && !r.contains("\"r\"") && !r.contains("\"pw\""),
+            "{r}"
+        );
+        assert!(
+            r.contains("\"hint\":\"p\"") && r.contains("Authorization_RequestDenied"),
+            "{r}"
+        );
+        assert!(
+            r.contains("\"expires_in\":3599") && r.contains("{\"id\":1}"),
+            "{r}"
+        );
+        assert_eq!(
+            redact_body(format!("<html>{JWT}</html>").as_bytes()).unwrap(),
+            "<html>[redacted]</html>"
+        );
     }
 
     #[test]

@@ -160,7 +160,11 @@ fn forbidden_help(method: &str, path: &str, clause: &crate::permissions::Clause)
     } else {
         format!(
             " (or {})",
-            others.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+            others
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     };
     format!(

@@ -11,12 +11,20 @@ use crate::support::*;
 
 /// Exit code, stdout and stderr together, with what changes between runs filtered out.
 fn snapshot_text(o: &Output) -> String {
-    format!("exit: {}\n--- stdout\n{}--- stderr\n{}", code(o), stdout(o), stderr(o))
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        code(o),
+        stdout(o),
+        stderr(o)
+    )
 }
 
 fn filters() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
-    s.add_filter(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[GUID]");
+    s.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[GUID]",
+    );
     s.add_filter(r"127\.0\.0\.1:\d+", "[HOST]");
     s.add_filter(r"\d+ ms", "[N] ms");
     s.add_filter(r"within \d+ s", "within [N] s");
@@ -30,7 +38,10 @@ async fn run_with_token(t: &Tenant, args: &[&str], token: &str) -> Output {
     crate::signin::run(
         t,
         args,
-        &[("PROVISION_AUTH", "access-token"), ("PROVISION_ACCESS_TOKEN", token)],
+        &[
+            ("PROVISION_AUTH", "access-token"),
+            ("PROVISION_ACCESS_TOKEN", token),
+        ],
         None,
     )
     .await
@@ -55,7 +66,10 @@ async fn a_ready_tenant_passes_every_check_in_text_and_json() {
     let out = t.provision(&["doctor", m, "--format", "json"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let raw = stdout(&out);
-    assert!(raw.trim_start().starts_with("{\n  \"format_version\": \"1.0\""), "{raw}");
+    assert!(
+        raw.trim_start().starts_with("{\n  \"format_version\": \"1.0\""),
+        "{raw}"
+    );
     let doc: Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(doc["verdict"], "ok");
     assert_eq!(doc["identity"]["kind"], "application");
@@ -69,7 +83,13 @@ async fn a_ready_tenant_passes_every_check_in_text_and_json() {
         .map(|c| c["command"].as_str().unwrap())
         .collect();
     assert_eq!(commands, ["plan", "apply", "destroy", "import"]);
-    assert!(doc["commands"].as_array().unwrap().iter().all(|c| c["allowed"] == true));
+    assert!(
+        doc["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["allowed"] == true)
+    );
     filters().bind(|| {
         insta::assert_json_snapshot!("doctor_ready_json", doc, {
             ".authority.url" => "[URL]", ".graph.url" => "[URL]", ".**.duration_ms" => "[N]",
@@ -92,11 +112,19 @@ async fn missing_permissions_are_named_per_command_with_exit_4() {
     assert_eq!(code(&out), 4, "{}", snapshot_text(&out));
     filters().bind(|| insta::assert_snapshot!("doctor_reader_text", snapshot_text(&out)));
     // Only Application.Read.All: plan lacks Directory.Read.All too.
-    let out = run_with_token(&t, &["doctor", m, "--format", "json"], &app_token(&t.emu, &["Application.Read.All"])).await;
+    let out = run_with_token(
+        &t,
+        &["doctor", m, "--format", "json"],
+        &app_token(&t.emu, &["Application.Read.All"]),
+    )
+    .await;
     assert_eq!(code(&out), 4, "{}", stderr(&out));
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(doc["verdict"], "permission_missing");
-    assert_eq!(doc["identity"]["permissions"], serde_json::json!(["Application.Read.All"]));
+    assert_eq!(
+        doc["identity"]["permissions"],
+        serde_json::json!(["Application.Read.All"])
+    );
     let plan = &doc["commands"][0];
     assert_eq!(plan["allowed"], false);
     assert_eq!(plan["missing"][0]["permission"], "Directory.Read.All");
@@ -136,14 +164,19 @@ async fn unreachable_hosts_wrong_tenants_and_missing_apis_have_their_exit_codes(
     .await;
     assert_eq!(code(&out), 1, "{}", snapshot_text(&out));
     filters().bind(|| insta::assert_snapshot!("doctor_refused_text", snapshot_text(&out)));
-    assert!(stdout(&out).contains("cannot reach the Microsoft Graph at `127.0.0.1:1`: the connection was refused"));
+    assert!(
+        stdout(&out)
+            .contains("cannot reach the Microsoft Graph at `127.0.0.1:1`: the connection was refused")
+    );
 
     // A tenant guard for another tenant: exit 1, as apply would refuse.
     let m = t.write_manifest(
         "other.toml",
         &format!("tenant = \"{}\"\n{text}", uuid::Uuid::new_v4()),
     );
-    let out = t.provision(&["doctor", m.to_str().unwrap(), "--format", "json"]).await;
+    let out = t
+        .provision(&["doctor", m.to_str().unwrap(), "--format", "json"])
+        .await;
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(doc["manifest"]["tenant_guard"]["ok"], false);
@@ -158,7 +191,9 @@ async fn unreachable_hosts_wrong_tenants_and_missing_apis_have_their_exit_codes(
             "api = \"0b2d8a4e-1111-4a5a-9a9a-000000000001\"",
         ),
     );
-    let out = t.provision(&["doctor", m.to_str().unwrap(), "--format", "json"]).await;
+    let out = t
+        .provision(&["doctor", m.to_str().unwrap(), "--format", "json"])
+        .await;
     assert_eq!(code(&out), 3, "{}\n{}", stdout(&out), stderr(&out));
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(doc["manifest"]["resources"][0]["service_principal"], "missing");
@@ -176,7 +211,9 @@ async fn probe_reports_the_forms_the_default_emulator_accepts_and_leaves_nothing
     let out = t.provision(&["doctor", "--probe", "--yes"]).await;
     assert_eq!(code(&out), 0, "{}", snapshot_text(&out));
     filters().bind(|| insta::assert_snapshot!("doctor_probe_text", snapshot_text(&out)));
-    let out = t.provision(&["doctor", "--probe", "--yes", "--format", "json"]).await;
+    let out = t
+        .provision(&["doctor", "--probe", "--yes", "--format", "json"])
+        .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let probe = &doc["probe"];
@@ -224,7 +261,10 @@ async fn an_untrusted_certificate_is_named_and_ca_cert_fixes_it() {
     let out = crate::signin::run(&t, &["doctor"], &secret_env, None).await;
     assert_eq!(code(&out), 1, "{}", snapshot_text(&out));
     let text = stdout(&out);
-    assert!(text.contains("the server's TLS certificate is not trusted"), "{text}");
+    assert!(
+        text.contains("the server's TLS certificate is not trusted"),
+        "{text}"
+    );
     assert!(text.contains("--ca-cert FILE"), "{text}");
     let ca = r.ca_cert.clone().unwrap();
     let mut with_ca = secret_env.to_vec();

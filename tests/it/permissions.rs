@@ -51,8 +51,7 @@ fn assert_denied(status: u16, body: &Value, what: &str) {
     assert_eq!(status, 403, "{what}: {body}");
     assert_eq!(body["error"]["code"], "Authorization_RequestDenied", "{what}");
     assert_eq!(
-        body["error"]["message"],
-        "Insufficient privileges to complete the operation.",
+        body["error"]["message"], "Insufficient privileges to complete the operation.",
         "{what}"
     );
     assert!(body["error"]["innerError"]["request-id"].is_string(), "{what}");
@@ -62,24 +61,40 @@ fn assert_denied(status: u16, body: &Value, what: &str) {
 async fn each_rule_refuses_a_token_one_permission_short_and_admits_the_documented_one() {
     let t = Tenant::start().await;
     let r = t.emu.ready.clone();
-    let graph_sp = t.get(&format!("/servicePrincipals(appId='{GRAPH_APP_ID}')")).await["id"]
+    let graph_sp = t
+        .get(&format!("/servicePrincipals(appId='{GRAPH_APP_ID}')"))
+        .await["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let reader_sp = t.get(&format!("/servicePrincipals(appId='{}')", r.reader_client_id)).await["id"]
+    let reader_sp = t
+        .get(&format!("/servicePrincipals(appId='{}')", r.reader_client_id))
+        .await["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let grant_body = json!({"clientId": reader_sp, "consentType": "AllPrincipals", "resourceId": graph_sp, "scope": "User.Read"});
-    let assign_body = json!({"principalId": reader_sp, "resourceId": graph_sp, "appRoleId": USER_READ_ALL_ROLE});
+    let assign_body =
+        json!({"principalId": reader_sp, "resourceId": graph_sp, "appRoleId": USER_READ_ALL_ROLE});
     // (what, method, path, body, refused with, admitted with, status when admitted)
-    type Case<'a> = (&'a str, Method, String, Option<Value>, &'a [&'a str], &'a [&'a str], u16);
+    type Case<'a> = (
+        &'a str,
+        Method,
+        String,
+        Option<Value>,
+        &'a [&'a str],
+        &'a [&'a str],
+        u16,
+    );
     let cases: Vec<Case> = vec![
         // serviceprincipal-list-oauth2permissiongrants: Directory.Read.All, not Application.Read.All.
         (
             "grants of a service principal by appId",
             Method::GET,
-            format!("/servicePrincipals(appId='{}')/oauth2PermissionGrants", r.client_id),
+            format!(
+                "/servicePrincipals(appId='{}')/oauth2PermissionGrants",
+                r.client_id
+            ),
             None,
             &["Application.Read.All", "Application.ReadWrite.All"],
             &["Directory.Read.All"],
@@ -110,7 +125,10 @@ async fn each_rule_refuses_a_token_one_permission_short_and_admits_the_documente
             Method::GET,
             "/applications".into(),
             None,
-            &["DelegatedPermissionGrant.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"],
+            &[
+                "DelegatedPermissionGrant.ReadWrite.All",
+                "AppRoleAssignment.ReadWrite.All",
+            ],
             &["Directory.Read.All"],
             200,
         ),
@@ -120,7 +138,10 @@ async fn each_rule_refuses_a_token_one_permission_short_and_admits_the_documente
             Method::GET,
             format!("/servicePrincipals/{reader_sp}/appRoleAssignments"),
             None,
-            &["DelegatedPermissionGrant.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"],
+            &[
+                "DelegatedPermissionGrant.ReadWrite.All",
+                "AppRoleAssignment.ReadWrite.All",
+            ],
             &["Application.Read.All"],
             200,
         ),
@@ -130,7 +151,11 @@ async fn each_rule_refuses_a_token_one_permission_short_and_admits_the_documente
             Method::POST,
             "/applications".into(),
             Some(json!({"displayName": "permissions probe"})),
-            &["Application.Read.All", "Directory.Read.All", "DelegatedPermissionGrant.ReadWrite.All"],
+            &[
+                "Application.Read.All",
+                "Directory.Read.All",
+                "DelegatedPermissionGrant.ReadWrite.All",
+            ],
             &["Application.ReadWrite.All"],
             201,
         ),
@@ -140,7 +165,11 @@ async fn each_rule_refuses_a_token_one_permission_short_and_admits_the_documente
             Method::POST,
             "/oauth2PermissionGrants".into(),
             Some(grant_body),
-            &["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "Directory.Read.All"],
+            &[
+                "Application.ReadWrite.All",
+                "AppRoleAssignment.ReadWrite.All",
+                "Directory.Read.All",
+            ],
             &["DelegatedPermissionGrant.ReadWrite.All"],
             201,
         ),
@@ -157,7 +186,14 @@ async fn each_rule_refuses_a_token_one_permission_short_and_admits_the_documente
         ),
     ];
     for (what, method, path, body, refused, admitted, ok) in cases {
-        let (status, b) = call(&t, method.clone(), &path, &app_token(&t.emu, refused), body.clone()).await;
+        let (status, b) = call(
+            &t,
+            method.clone(),
+            &path,
+            &app_token(&t.emu, refused),
+            body.clone(),
+        )
+        .await;
         assert_denied(status, &b, what);
         let (status, b) = call(&t, method, &path, &app_token(&t.emu, admitted), body).await;
         assert_eq!(status, ok, "{what} with {admitted:?}: {b}");
@@ -185,9 +221,23 @@ async fn each_rule_refuses_a_token_one_permission_short_and_admits_the_documente
         .unwrap()
         .to_owned();
     let path = format!("/servicePrincipals/{reader_sp}/appRoleAssignments/{assigned}");
-    let (status, b) = call(&t, Method::DELETE, &path, &app_token(&t.emu, &["Application.ReadWrite.All"]), None).await;
+    let (status, b) = call(
+        &t,
+        Method::DELETE,
+        &path,
+        &app_token(&t.emu, &["Application.ReadWrite.All"]),
+        None,
+    )
+    .await;
     assert_denied(status, &b, "app role assignment delete");
-    let (status, _) = call(&t, Method::DELETE, &path, &app_token(&t.emu, &["AppRoleAssignment.ReadWrite.All"]), None).await;
+    let (status, _) = call(
+        &t,
+        Method::DELETE,
+        &path,
+        &app_token(&t.emu, &["AppRoleAssignment.ReadWrite.All"]),
+        None,
+    )
+    .await;
     assert_eq!(status, 204);
     // directory-deleteditems-delete: Application.ReadWrite.All; reads do not purge.
     let (status, b) = call(
@@ -234,7 +284,10 @@ async fn plan_with_only_application_read_all_names_directory_read_all() {
     let out = run(app_token(&t.emu, &["Application.Read.All"])).await;
     assert_eq!(code(&out), 4, "{}\n{}", stdout(&out), stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("lacks the Microsoft Graph permission `Directory.Read.All`"), "{err}");
+    assert!(
+        err.contains("lacks the Microsoft Graph permission `Directory.Read.All`"),
+        "{err}"
+    );
     assert!(err.contains("403 Authorization_RequestDenied"), "{err}");
     assert!(err.contains("help: `GET /servicePrincipals(appId="), "{err}");
     assert!(err.contains("grant admin consent"), "{err}");
@@ -254,7 +307,10 @@ async fn consent_refused_names_the_grant_permission() {
     let out = crate::signin::run(
         &t,
         &["apply", m.to_str().unwrap(), "--yes"],
-        &[("PROVISION_AUTH", "access-token"), ("PROVISION_ACCESS_TOKEN", &token)],
+        &[
+            ("PROVISION_AUTH", "access-token"),
+            ("PROVISION_ACCESS_TOKEN", &token),
+        ],
         None,
     )
     .await;
@@ -267,9 +323,17 @@ async fn consent_refused_names_the_grant_permission() {
     assert!(!err.contains("AppRoleAssignment"), "{err}");
     // The application and its service principal are there; the grant is not.
     let app = t.get("/applications(uniqueName='mtp-api-client')").await;
-    let sp = t.get(&format!("/servicePrincipals(appId='{}')", app["appId"].as_str().unwrap())).await;
+    let sp = t
+        .get(&format!(
+            "/servicePrincipals(appId='{}')",
+            app["appId"].as_str().unwrap()
+        ))
+        .await;
     let grants = t
-        .get(&format!("/servicePrincipals/{}/oauth2PermissionGrants", sp["id"].as_str().unwrap()))
+        .get(&format!(
+            "/servicePrincipals/{}/oauth2PermissionGrants",
+            sp["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(grants["value"].as_array().unwrap().len(), 0);
     t.emu.shutdown().await;

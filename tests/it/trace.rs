@@ -34,10 +34,24 @@ async fn a_traced_job_has_every_exchange_and_no_secret() {
     // Sign-in, then every Graph request of the apply, each with what a bug report needs.
     let token_line = &apply[0];
     assert_eq!(token_line["method"], "POST");
-    assert!(token_line["url"].as_str().unwrap().ends_with("/oauth2/v2.0/token"));
+    assert!(
+        token_line["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/oauth2/v2.0/token")
+    );
     assert_eq!(token_line["status"], 200);
-    assert!(token_line["request_body"].as_str().unwrap().contains("client_secret=[redacted]"));
-    assert_eq!(token_line["response_body"]["access_token"], Value::Null, "body is a string");
+    assert!(
+        token_line["request_body"]
+            .as_str()
+            .unwrap()
+            .contains("client_secret=[redacted]")
+    );
+    assert_eq!(
+        token_line["response_body"]["access_token"],
+        Value::Null,
+        "body is a string"
+    );
     let body: Value = serde_json::from_str(token_line["response_body"].as_str().unwrap()).unwrap();
     assert_eq!(body["access_token"], "[redacted]");
     let graph: Vec<&Value> = apply
@@ -47,7 +61,10 @@ async fn a_traced_job_has_every_exchange_and_no_secret() {
     assert!(graph.len() >= 5, "{apply:?}");
     for l in &graph {
         assert!(l["status"].is_u64() && l["duration_ms"].is_u64(), "{l}");
-        assert!(l["request_id"].is_string() && l["client_request_id"].is_string(), "{l}");
+        assert!(
+            l["request_id"].is_string() && l["client_request_id"].is_string(),
+            "{l}"
+        );
     }
     assert!(graph.iter().any(|l| l["method"] == "PATCH" && l["status"] == 201));
 
@@ -63,15 +80,19 @@ async fn a_traced_job_has_every_exchange_and_no_secret() {
     let started: Value = serde_json::from_str(start["response_body"].as_str().unwrap()).unwrap();
     assert_eq!(started["device_code"], "[redacted]");
     assert!(started["user_code"].is_string());
-    assert!(device.iter().any(|l| l["request_body"]
-        .as_str()
-        .is_some_and(|b| b.contains("device_code=[redacted]"))));
+    assert!(device.iter().any(|l| {
+        l["request_body"]
+            .as_str()
+            .is_some_and(|b| b.contains("device_code=[redacted]"))
+    }));
     let out = run(&t, &["token", m], &[("PROVISION_TRACE", tr)], None).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let refreshed = lines(&trace);
-    assert!(refreshed.iter().any(|l| l["request_body"]
-        .as_str()
-        .is_some_and(|b| b.contains("grant_type=refresh_token") && b.contains("refresh_token=[redacted]"))));
+    assert!(refreshed.iter().any(|l| {
+        l["request_body"]
+            .as_str()
+            .is_some_and(|b| b.contains("grant_type=refresh_token") && b.contains("refresh_token=[redacted]"))
+    }));
     let cache_dir = t.dir.path().join("signin-cache");
     let refresh_tokens: Vec<String> = std::fs::read_dir(&cache_dir)
         .unwrap()
@@ -84,9 +105,9 @@ async fn a_traced_job_has_every_exchange_and_no_secret() {
     // Nothing secret in any of the three traces: the client secret, the access tokens (the
     // app's printed one; the administrator's and every other is a JWT, so no JWT shape at all),
     // the refresh token; the device code was shown redacted above.
-    for text in [&apply, &device, &refreshed].map(|ls| {
-        ls.iter().map(Value::to_string).collect::<Vec<_>>().join("\n")
-    }) {
+    for text in
+        [&apply, &device, &refreshed].map(|ls| ls.iter().map(Value::to_string).collect::<Vec<_>>().join("\n"))
+    {
         assert!(!text.contains(&r.client_secret));
         assert!(!text.contains(&app_token));
         assert!(!text.contains("eyJ"), "a JWT in the trace");

@@ -52,9 +52,10 @@ impl Rule {
     pub fn allows(&self, app_only: bool, granted: &[&str]) -> bool {
         let groups = if app_only { self.roles } else { self.scopes };
         !groups.is_empty()
-            && groups
-                .iter()
-                .all(|g| g.iter().any(|p| granted.iter().any(|h| h.eq_ignore_ascii_case(p))))
+            && groups.iter().all(|g| {
+                g.iter()
+                    .any(|p| granted.iter().any(|h| h.eq_ignore_ascii_case(p)))
+            })
     }
 }
 
