@@ -371,8 +371,18 @@ pub async fn run(ctx: &Context, desired: Option<&Desired>, probe: bool) -> Repor
         report.manifest = Some(check_manifest(ctx, &client, &tenant_id, desired).await);
     }
     let apply_allowed = report.commands.iter().any(|c| c.command == "apply" && c.allowed);
-    if probe {
+    if probe && apply_allowed {
         report.probe = Some(run_probe(&client).await);
+    } else if probe {
+        report.probe = Some(Probe {
+            application: String::new(),
+            forms: Vec::new(),
+            application_readable_ms: None,
+            service_principal_readable_ms: None,
+            deleted: false,
+            purged: false,
+            error: Some("not run: the signed-in identity lacks apply's permissions (above)".into()),
+        });
     }
     report.verdict = if !apply_allowed {
         "permission_missing"
@@ -782,7 +792,10 @@ pub fn text(r: &Report) -> String {
             }
         }
     }
-    if let Some(p) = &r.probe {
+    if let Some(p) = r.probe.as_ref().filter(|p| p.application.is_empty()) {
+        line(format!("probe    {}", p.error.as_deref().unwrap_or("not run")));
+    }
+    if let Some(p) = r.probe.as_ref().filter(|p| !p.application.is_empty()) {
         line(format!(
             "probe    with the throw-away application `{}`:",
             p.application

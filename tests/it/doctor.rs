@@ -6,7 +6,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::permissions::app_token;
+use crate::permissions::{app_token, run_with_token};
 use crate::support::*;
 
 /// Exit code, stdout and stderr together, with what changes between runs filtered out.
@@ -31,20 +31,6 @@ fn filters() -> insta::Settings {
     s.add_filter(r"provision-probe-[0-9a-f]{12}", "provision-probe-[RANDOM]");
     s.add_filter(r"emulator[0-9a-f]+\.onmicrosoft\.com", "[DOMAIN]");
     s
-}
-
-/// Run the binary with an access token instead of a client secret.
-async fn run_with_token(t: &Tenant, args: &[&str], token: &str) -> Output {
-    crate::signin::run(
-        t,
-        args,
-        &[
-            ("PROVISION_AUTH", "access-token"),
-            ("PROVISION_ACCESS_TOKEN", token),
-        ],
-        None,
-    )
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -111,6 +97,18 @@ async fn missing_permissions_are_named_per_command_with_exit_4() {
         .await;
     assert_eq!(code(&out), 4, "{}", snapshot_text(&out));
     filters().bind(|| insta::assert_snapshot!("doctor_reader_text", snapshot_text(&out)));
+    // The probe needs apply's permissions: without them it is not run, and nothing is created.
+    t.clear_log().await;
+    let out = t
+        .provision_as(
+            &["doctor", "--probe", "--yes"],
+            &r.reader_client_id,
+            &r.reader_client_secret,
+        )
+        .await;
+    assert_eq!(code(&out), 4, "{}", snapshot_text(&out));
+    assert!(stdout(&out).contains("probe    not run: the signed-in identity lacks apply's permissions"));
+    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
     // Only Application.Read.All: plan lacks Directory.Read.All too.
     let out = run_with_token(
         &t,

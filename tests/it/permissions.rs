@@ -32,6 +32,20 @@ pub fn app_token(running: &Running, roles: &[&str]) -> String {
     token::issue(&shared.signing_key, &claims).unwrap()
 }
 
+/// Run the real binary signed in with `token` (`--auth access-token`).
+pub async fn run_with_token(t: &Tenant, args: &[&str], token: &str) -> std::process::Output {
+    crate::signin::run(
+        t,
+        args,
+        &[
+            ("PROVISION_AUTH", "access-token"),
+            ("PROVISION_ACCESS_TOKEN", token),
+        ],
+        None,
+    )
+    .await
+}
+
 async fn call(t: &Tenant, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
     let mut rb = t
         .http
@@ -260,28 +274,8 @@ async fn plan_with_only_application_read_all_names_directory_read_all() {
     let m = t.manifest("threat-protection.toml");
     let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let run = |token: String| {
-        let r = t.emu.ready.clone();
-        let m = m.clone();
-        let home = t.dir.path().to_owned();
-        async move {
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_provision"))
-                .args(["plan", m.to_str().unwrap()])
-                .env_clear()
-                .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .env("HOME", home)
-                .env("PROVISION_GRAPH_URL", &r.graph_url)
-                .env("PROVISION_AUTHORITY_URL", &r.authority_url)
-                .env("AZURE_TENANT_ID", &r.tenant_id)
-                .env("PROVISION_AUTH", "access-token")
-                .env("PROVISION_ACCESS_TOKEN", token)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .await
-                .unwrap()
-        }
-    };
-    let out = run(app_token(&t.emu, &["Application.Read.All"])).await;
+    let m = m.to_str().unwrap();
+    let out = run_with_token(&t, &["plan", m], &app_token(&t.emu, &["Application.Read.All"])).await;
     assert_eq!(code(&out), 4, "{}\n{}", stdout(&out), stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -292,7 +286,8 @@ async fn plan_with_only_application_read_all_names_directory_read_all() {
     assert!(err.contains("help: `GET /servicePrincipals(appId="), "{err}");
     assert!(err.contains("grant admin consent"), "{err}");
     // The README's read-only set passes.
-    let out = run(app_token(&t.emu, &["Application.Read.All", "Directory.Read.All"])).await;
+    let reader = app_token(&t.emu, &["Application.Read.All", "Directory.Read.All"]);
+    let out = run_with_token(&t, &["plan", m], &reader).await;
     assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
     t.emu.shutdown().await;
 }
@@ -304,16 +299,7 @@ async fn consent_refused_names_the_grant_permission() {
     let t = Tenant::start().await;
     let m = t.manifest("threat-protection.toml");
     let token = app_token(&t.emu, &["Application.ReadWrite.All", "Directory.Read.All"]);
-    let out = crate::signin::run(
-        &t,
-        &["apply", m.to_str().unwrap(), "--yes"],
-        &[
-            ("PROVISION_AUTH", "access-token"),
-            ("PROVISION_ACCESS_TOKEN", &token),
-        ],
-        None,
-    )
-    .await;
+    let out = run_with_token(&t, &["apply", m.to_str().unwrap(), "--yes"], &token).await;
     assert_eq!(code(&out), 4, "{}\n{}", stdout(&out), stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -336,5 +322,79 @@ async fn consent_refused_names_the_grant_permission() {
         ))
         .await;
     assert_eq!(grants["value"].as_array().unwrap().len(), 0);
+    t.emu.shutdown().await;
+}
+
+/// serviceprincipal-post-serviceprincipals and oauth2permissiongrant-update/-delete: reads and the
+/// other write permissions are refused, the documented one passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn service_principal_and_grant_writes_need_their_own_permission() {
+    let t = Tenant::start().await;
+    let (status, app) = t
+        .graph(
+            Method::POST,
+            "/applications",
+            Some(json!({"displayName": "sp rule"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{app}");
+    let body = json!({"appId": app["appId"]});
+    let refused = app_token(
+        &t.emu,
+        &[
+            "Application.Read.All",
+            "Directory.Read.All",
+            "AppRoleAssignment.ReadWrite.All",
+        ],
+    );
+    let (status, b) = call(
+        &t,
+        Method::POST,
+        "/servicePrincipals",
+        &refused,
+        Some(body.clone()),
+    )
+    .await;
+    assert_denied(status, &b, "service principal create");
+    let writer = app_token(&t.emu, &["Application.ReadWrite.All"]);
+    let (status, sp) = call(&t, Method::POST, "/servicePrincipals", &writer, Some(body)).await;
+    assert_eq!(status, 201, "{sp}");
+    let graph_sp = t
+        .get(&format!("/servicePrincipals(appId='{GRAPH_APP_ID}')"))
+        .await["id"]
+        .clone();
+    let (status, grant) = t
+        .graph(
+            Method::POST,
+            "/oauth2PermissionGrants",
+            Some(json!({"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph_sp, "scope": "User.Read"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{grant}");
+    let path = format!("/oauth2PermissionGrants/{}", grant["id"].as_str().unwrap());
+    let not_grants = app_token(&t.emu, &["Application.ReadWrite.All", "Directory.Read.All"]);
+    let (status, b) = call(
+        &t,
+        Method::PATCH,
+        &path,
+        &not_grants,
+        Some(json!({"scope": "User.Read openid"})),
+    )
+    .await;
+    assert_denied(status, &b, "grant update");
+    let (status, b) = call(&t, Method::DELETE, &path, &not_grants, None).await;
+    assert_denied(status, &b, "grant delete");
+    let grants = app_token(&t.emu, &["DelegatedPermissionGrant.ReadWrite.All"]);
+    let (status, _) = call(
+        &t,
+        Method::PATCH,
+        &path,
+        &grants,
+        Some(json!({"scope": "User.Read openid"})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = call(&t, Method::DELETE, &path, &grants, None).await;
+    assert_eq!(status, 204);
     t.emu.shutdown().await;
 }

@@ -194,7 +194,8 @@ impl Op {
             CreateGrant | PatchGrant | DeleteGrant => Perm::GrantWrite,
             Organization => Perm::OrgRead,
             Me => Perm::Me,
-            // Not checked: `$batch` authorises each inner request on its own (json-batching).
+            // Never checked (`serve` hands `$batch` to `batch::handle_batch` before authorising):
+            // each inner request is authorised on its own (json-batching).
             Batch => Perm::AppRead,
         }
     }
