@@ -6,7 +6,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::permissions::{app_token, run_with_token};
+use crate::permissions::{app_token, run_with_token, user_token};
 use crate::support::*;
 
 /// Exit code, stdout and stderr together, with what changes between runs filtered out.
@@ -195,6 +195,26 @@ async fn unreachable_hosts_wrong_tenants_and_missing_apis_have_their_exit_codes(
     assert_eq!(code(&out), 3, "{}\n{}", stdout(&out), stderr(&out));
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(doc["manifest"]["resources"][0]["service_principal"], "missing");
+
+    // Host names that do not resolve (`.invalid` is reserved, RFC 6761): named as DNS.
+    let out = crate::signin::run(
+        &t,
+        &["doctor"],
+        &[
+            ("PROVISION_GRAPH_URL", "https://graph.no-such-host.invalid/v1.0"),
+            ("PROVISION_AUTHORITY_URL", "https://login.no-such-host.invalid"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code(&out), 1, "{}", snapshot_text(&out));
+    assert!(
+        stdout(&out).contains(
+            "cannot reach the sign-in authority at `login.no-such-host.invalid`: the host name does not resolve (DNS)"
+        ),
+        "{}",
+        stdout(&out)
+    );
     t.emu.shutdown().await;
 }
 
@@ -269,5 +289,44 @@ async fn an_untrusted_certificate_is_named_and_ca_cert_fixes_it() {
     with_ca.push(("PROVISION_CA_CERT", ca.as_str()));
     let out = crate::signin::run(&t, &["doctor"], &with_ca, None).await;
     assert_eq!(code(&out), 0, "{}", snapshot_text(&out));
+    t.emu.shutdown().await;
+}
+
+/// A user's delegated token: the scopes are the permissions, and the user is named; a user who
+/// consented `Directory.AccessAsUser.All` acts with their own rights, which every command needs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_in_user_is_named_with_the_scopes_it_holds() {
+    let t = Tenant::start().await;
+    let out = run_with_token(
+        &t,
+        &["doctor", "--format", "json"],
+        &user_token(&t.emu, &["User.Read", "Application.Read.All"]),
+    )
+    .await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["identity"]["kind"], "user");
+    assert!(doc["identity"]["user"].as_str().unwrap().contains('@'));
+    assert_eq!(
+        doc["identity"]["permissions"],
+        serde_json::json!(["User.Read", "Application.Read.All"])
+    );
+    assert_eq!(
+        doc["commands"][0]["missing"][0]["permission"],
+        "Directory.Read.All"
+    );
+    let out = run_with_token(
+        &t,
+        &["doctor"],
+        &user_token(&t.emu, &["Directory.AccessAsUser.All"]),
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", snapshot_text(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Microsoft Graph delegated permissions: Directory.AccessAsUser.All"),
+        "{text}"
+    );
+    assert!(text.contains("a user also needs an Entra role"), "{text}");
     t.emu.shutdown().await;
 }

@@ -3,7 +3,7 @@
 //! naming the missing permission on a 403.
 
 use provision::emulator::Running;
-use provision::emulator::identity::token::{self, Claims, ClientAuth, Issue, TokenVersion};
+use provision::emulator::identity::token::{self, Claims, ClientAuth, Issue, TokenVersion, User};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -30,6 +30,30 @@ pub fn app_token(running: &Running, roles: &[&str]) -> String {
     let roles = roles.iter().map(|r| (*r).to_owned()).collect();
     let claims = Claims::app_only(&issue, &uuid::Uuid::new_v4().to_string(), roles);
     token::issue(&shared.signing_key, &claims).unwrap()
+}
+
+/// A delegated Graph token of the seeded administrator user holding exactly `scopes`.
+pub fn user_token(running: &Running, scopes: &[&str]) -> String {
+    let shared = running.shared();
+    let t = shared.tenant();
+    let u = t.admin_user();
+    let user = User {
+        object_id: u["id"].as_str().unwrap(),
+        display_name: u["displayName"].as_str().unwrap(),
+        user_principal_name: u["userPrincipalName"].as_str().unwrap(),
+    };
+    let issue = Issue {
+        version: TokenVersion::V1,
+        authority: &shared.base_url,
+        tenant_id: t.tenant_id(),
+        audience: "https://graph.microsoft.com",
+        client_id: "14d82eec-204b-4c2f-b7e8-296a70dab67e",
+        client_auth: ClientAuth::Public,
+        now: chrono::Utc::now().timestamp(),
+        lifetime_secs: 3600,
+    };
+    let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+    token::issue(&shared.signing_key, &Claims::delegated(&issue, &user, &scopes)).unwrap()
 }
 
 /// Run the real binary signed in with `token` (`--auth access-token`).
