@@ -458,12 +458,17 @@ async fn until_readable(graph: &GraphClient, path: &str) -> Result<u64, GraphErr
 /// Retry `call` while it fails in a way replication explains (404, or 400 naming an object not
 /// there yet), up to [`PROBE_WAIT`].
 async fn while_replicating(graph: &GraphClient, call: &Call) -> Result<Reply, GraphError> {
+    within(graph, call, PROBE_WAIT).await
+}
+
+/// [`while_replicating`] for at most `wait`.
+async fn within(graph: &GraphClient, call: &Call, wait: Duration) -> Result<Reply, GraphError> {
     let t0 = Instant::now();
     let mut delay = Duration::from_millis(200);
     loop {
         match graph.send(call).await {
             Err(e)
-                if t0.elapsed() < PROBE_WAIT
+                if t0.elapsed() < wait
                     && (e.is_not_found()
                         || e.has_detail("NoBackingApplicationObject")
                         || e.message()
@@ -656,14 +661,19 @@ pub async fn run_probe(graph: &GraphClient) -> Probe {
             .get_or_insert(format!("cannot delete the probe application: {e}"));
         return probe;
     }
-    // A purge right after the delete may be refused while the delete replicates.
-    let purge = |id: String| async move {
+    // A purge right after the delete may be refused (404) while the delete replicates. A
+    // service principal deleted for good never shows in deleted items: after a shorter wait,
+    // not found is gone for it (not for the application, which Graph keeps 30 days).
+    let purge = |id: String, wait: Duration| async move {
         let call = Call::delete(format!("/directory/deletedItems/{}", odata_literal(&id)));
-        while_replicating(graph, &call).await.map(drop)
+        within(graph, &call, wait).await.map(drop)
     };
-    let app_purge = purge(object_id.clone()).await;
+    let app_purge = purge(object_id.clone(), PROBE_WAIT).await;
     let sp_purge = match sp_id {
-        Some(id) => purge(id).await,
+        Some(id) => match purge(id, Duration::from_secs(20)).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        },
         None => Ok(()),
     };
     probe.purged = app_purge.is_ok() && sp_purge.is_ok();
