@@ -551,13 +551,15 @@ pub async fn run_probe(graph: &GraphClient) -> Probe {
         Ok(ms) => probe.application_readable_ms = Some(ms),
         Err(e) => probe.error = Some(format!("the new application did not become readable: {e}")),
     }
-    // 2. The service principal: the upsert by appId, else POST (what mature clients send).
+    // 2. The service principal: the upsert by appId with the body of the documentation's example
+    // (serviceprincipal-upsert: `{"displayName": …}`), else POST (what mature clients send).
     let sp_key = format!("/servicePrincipals(appId='{}')", odata_literal(&app_id));
     let sp_upsert = while_replicating(
         graph,
-        &Call::patch(sp_key.clone(), json!({})).prefer("create-if-missing"),
+        &Call::patch(sp_key.clone(), json!({ "displayName": name })).prefer("create-if-missing"),
     )
     .await;
+    // Issue 12 §1: the fallback is taken on 400 or 405.
     let upsert_refused = matches!(&sp_upsert, Err(e) if matches!(e.status(), Some(400 | 405)));
     probe.forms.push(form(
         "service principal upsert by appId",
