@@ -697,7 +697,13 @@ pub fn text(r: &Report) -> String {
         out.push('\n');
     };
     for (what, reach) in [("sign-in authority", &r.authority), ("Microsoft Graph", &r.graph)] {
-        if reach.reachable {
+        if reach.reachable && what == "sign-in authority" && reach.status == Some(400) {
+            // Entra answers 400 (AADSTS90002) for a tenant it does not know.
+            line(format!(
+                "FAILED   the sign-in authority `{}` does not know the tenant in `{}` (400)",
+                reach.host, reach.url
+            ));
+        } else if reach.reachable {
             line(format!(
                 "ok       {what} `{}` answers ({} in {} ms)",
                 reach.host,
