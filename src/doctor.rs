@@ -371,27 +371,32 @@ pub async fn run(ctx: &Context, desired: Option<&Desired>, probe: bool) -> Repor
         report.manifest = Some(check_manifest(ctx, &client, &tenant_id, desired).await);
     }
     let apply_allowed = report.commands.iter().any(|c| c.command == "apply" && c.allowed);
-    if probe && apply_allowed {
-        report.probe = Some(run_probe(&client).await);
-    } else if probe {
-        report.probe = Some(Probe {
-            application: String::new(),
-            forms: Vec::new(),
-            application_readable_ms: None,
-            service_principal_readable_ms: None,
-            deleted: false,
-            purged: false,
-            error: Some("not run: the signed-in identity lacks apply's permissions (above)".into()),
+    let guard_refuses = report
+        .manifest
+        .as_ref()
+        .and_then(|m| m.tenant_guard.as_ref())
+        .is_some_and(|g| !g.ok);
+    let not_run = |why: &str| Probe {
+        application: String::new(),
+        forms: Vec::new(),
+        application_readable_ms: None,
+        service_principal_readable_ms: None,
+        deleted: false,
+        purged: false,
+        error: Some(format!("not run: {why}")),
+    };
+    if probe {
+        report.probe = Some(if !apply_allowed {
+            not_run("the signed-in identity lacks apply's permissions (above)")
+        } else if guard_refuses {
+            not_run("the signed-in tenant is not the manifest's (never write to another tenant)")
+        } else {
+            run_probe(&client).await
         });
     }
     report.verdict = if !apply_allowed {
         "permission_missing"
-    } else if report
-        .manifest
-        .as_ref()
-        .and_then(|m| m.tenant_guard.as_ref())
-        .is_some_and(|g| !g.ok)
-    {
+    } else if guard_refuses {
         "wrong_tenant"
     } else if report
         .manifest

@@ -180,6 +180,14 @@ async fn unreachable_hosts_wrong_tenants_and_missing_apis_have_their_exit_codes(
     assert_eq!(doc["manifest"]["tenant_guard"]["ok"], false);
     assert_eq!(doc["verdict"], "wrong_tenant");
     assert!(stderr(&out).contains("error: apply would refuse: the signed-in tenant is not the manifest's"));
+    // Nor does the probe write to it.
+    t.clear_log().await;
+    let out = t
+        .provision(&["doctor", m.to_str().unwrap(), "--probe", "--yes"])
+        .await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stdout(&out).contains("probe    not run: the signed-in tenant is not the manifest's"));
+    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
 
     // An API the tenant has no service principal for: exit 3.
     let m = t.write_manifest(
