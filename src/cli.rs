@@ -259,8 +259,9 @@ pub struct EmulatorArgs {
     /// Serve HTTPS with a certificate signed by a CA written next to the state
     #[arg(long)]
     pub tls: bool,
-    /// Keep the tenant in this file across restarts
-    #[arg(long, value_name = "FILE")]
+    /// Keep the tenant in this file across restarts (the same flag as `--emulator-state` of the
+    /// other commands; `--state` is the old spelling)
+    #[arg(long = "emulator-state", alias = "state", value_name = "FILE")]
     pub state: Option<PathBuf>,
     /// Added latency per request, in milliseconds
     #[arg(long, default_value_t = 0)]
@@ -280,6 +281,16 @@ pub struct EmulatorArgs {
     /// Do not approve device codes automatically
     #[arg(long)]
     pub manual_approval: bool,
+    /// Seconds a device code stays valid (`expires_in`; Entra: 900)
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(i64).range(1..))]
+    pub device_code_lifetime_secs: i64,
+    /// Seconds a client waits between device-code polls (`interval`; Entra: 5)
+    #[arg(long, default_value_t = 5)]
+    pub device_code_interval_secs: u64,
+    /// Start the emulator in the background and print `export NAME=value` lines for its
+    /// endpoints, tenant, client and CA (for `eval`), then exit
+    #[arg(long)]
+    pub print_env: bool,
 }
 
 #[derive(Debug, Args)]

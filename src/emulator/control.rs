@@ -52,12 +52,13 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Json<Value> {
 /// `POST /_emulator/reset`: a freshly seeded tenant with the same tenant id, domain, signing
 /// key, clients and secrets; the log and counters start again.
 async fn reset(State(shared): State<Arc<Shared>>) -> Response {
+    let file_lock = shared.lock_state_file();
     let mut tenant = shared.tenant();
     let lag = tenant.replication_lag_ms;
     let mut fresh = Tenant::seed(tenant.identity.clone());
     fresh.replication_lag_ms = lag;
     *tenant = fresh;
-    let saved = shared.persist(&tenant);
+    let saved = file_lock.and_then(|_lock| shared.persist(&tenant));
     drop(tenant);
     shared.request_log().clear();
     let faults = shared.injector().faults.clone();

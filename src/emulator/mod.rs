@@ -82,7 +82,11 @@ impl Config {
                 ..Faults::default()
             },
             manual_approval: a.manual_approval,
-            identity: identity::routes::Settings::default(),
+            identity: identity::routes::Settings {
+                device_code_lifetime_secs: a.device_code_lifetime_secs,
+                device_code_interval_secs: a.device_code_interval_secs,
+                ..identity::routes::Settings::default()
+            },
         }
     }
 
@@ -181,8 +185,26 @@ impl Running {
     }
 }
 
-/// Load the tenant from `--state`, or seed a new one (and save it when a path is given).
+/// Load the tenant from `--state`, or seed a new one (and save it when a path is given). Under
+/// the state file's lock, so that processes started together on a missing file share the one
+/// tenant the first of them seeds.
 async fn load_or_seed(path: Option<&PathBuf>) -> Result<Tenant> {
+    let _lock = match path {
+        Some(p) => {
+            let p = p.clone();
+            let lock = tokio::task::spawn_blocking(move || state::lock_file(&p))
+                .await
+                .map_err(|e| Error::failure("cannot lock the emulator state").with_source(e))?;
+            Some(lock.map_err(|e| {
+                Error::failure(format!(
+                    "cannot lock the emulator state `{}`",
+                    path.map(|p| p.display().to_string()).unwrap_or_default()
+                ))
+                .with_source(e)
+            })?)
+        }
+        None => None,
+    };
     if let Some(p) = path
         && p.exists()
     {

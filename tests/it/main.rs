@@ -16,6 +16,9 @@ mod reconcile;
 mod emulator_graph;
 // The identity platform over real HTTP: sign-in grants, AADSTS errors, tokens, discovery, ARM.
 mod emulator_identity;
+// The emulator as Microsoft's client libraries see it: casts, client_info, certificates,
+// /organizations, what recordings of Graph show, a state file shared by concurrent runs.
+mod emulator_libs;
 // Signing in to Graph with every credential source, auto's order, sign-in errors, no secrets shown.
 mod signin;
 // provision token: apply then token --verify; consent and public-client failures; verification.

@@ -62,7 +62,7 @@ if [[ -z "${PROVISION_BIN:-}" ]]; then
     PROVISION_BIN="$repo/target/debug/provision"
 fi
 step "starting provision emulator --tls"
-"$PROVISION_BIN" emulator --tls --state "$work/tenant.json" >"$work/ready.json" 2>"$work/emulator.log" &
+"$PROVISION_BIN" emulator --tls --emulator-state "$work/tenant.json" >"$work/ready.json" 2>"$work/emulator.log" &
 emulator_pid=$!
 for _ in $(seq 1 100); do
     [[ -s "$work/ready.json" ]] && break

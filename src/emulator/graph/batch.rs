@@ -167,13 +167,19 @@ pub fn handle_batch(shared: &Shared, outer: &GraphRequest) -> GraphResponse {
                 handle(shared, &inner, true)
             }
         };
+        let error = resp.error.is_some();
         let resp = resp.finish(&request_id, &client_request_id);
         let mut headers = Map::new();
         for (k, v) in &resp.headers {
             headers.insert(k.clone(), json!(v));
         }
         if resp.body.is_some() {
-            headers.insert("Content-Type".into(), json!(super::http::CONTENT_TYPE));
+            let content_type = if error {
+                super::http::ERROR_CONTENT_TYPE
+            } else {
+                super::http::CONTENT_TYPE
+            };
+            headers.insert("Content-Type".into(), json!(content_type));
         }
         let mut out = Map::new();
         out.insert("id".into(), json!(e.id));

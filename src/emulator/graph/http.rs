@@ -17,6 +17,8 @@ use crate::emulator::state::Shared;
 use crate::emulator::store::GraphError;
 
 /// The content type Graph sends with JSON (`data/graph-common.json` → batch example headers).
+/// The content type of Graph's error answers.
+pub const ERROR_CONTENT_TYPE: &str = "application/json";
 pub const CONTENT_TYPE: &str =
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 
@@ -134,12 +136,17 @@ pub fn render(resp: GraphResponse, request_id: &str, client_request_id: &str) ->
         r.extensions_mut().insert(RequestKind(resp.kind));
         return r;
     }
+    let error = resp.error.is_some();
     let resp = resp.finish(request_id, client_request_id);
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = Response::builder().status(status);
-    builder = builder
-        .header("Cache-Control", "no-cache")
-        .header("OData-Version", "4.0");
+    builder = builder.header("Cache-Control", "no-cache");
+    // Graph's error answers are plain JSON without OData headers (the Azure CLI's recordings of
+    // 404s, and Dev Proxy's imitation: `Content-Type: application/json`); only OData payloads
+    // carry `OData-Version` and the OData content type.
+    if !error {
+        builder = builder.header("OData-Version", "4.0");
+    }
     for (k, v) in &resp.headers {
         if let Ok(v) = HeaderValue::from_str(v) {
             builder = builder.header(k.as_str(), v);
@@ -147,7 +154,10 @@ pub fn render(resp: GraphResponse, request_id: &str, client_request_id: &str) ->
     }
     let body = match &resp.body {
         Some(b) => {
-            builder = builder.header("Content-Type", CONTENT_TYPE);
+            builder = builder.header(
+                "Content-Type",
+                if error { ERROR_CONTENT_TYPE } else { CONTENT_TYPE },
+            );
             Body::from(b.to_string())
         }
         None => Body::empty(),

@@ -104,6 +104,12 @@ impl GraphResponse {
         r
     }
 
+    /// With a `Location` header (a 201's).
+    fn located(mut self, location: String) -> Self {
+        self.headers.push(("Location".into(), location));
+        self
+    }
+
     /// Add `request-id` / `client-request-id` and render an error in Graph's envelope (§6.1),
     /// `innerError.date` without a zone.
     pub fn finish(mut self, request_id: &str, client_request_id: &str) -> Self {
@@ -155,6 +161,7 @@ pub enum Op {
     ListDeletedApplications,
     ListDeletedServicePrincipals,
     GetDeleted,
+    GetDirectoryObject,
     PurgeDeleted,
     RestoreDeleted,
     Batch,
@@ -176,7 +183,8 @@ impl Op {
             | ListAssignedTo
             | ListDeletedApplications
             | ListDeletedServicePrincipals
-            | GetDeleted => Perm::AppRead,
+            | GetDeleted
+            | GetDirectoryObject => Perm::AppRead,
             CreateApplication
             | PatchApplication
             | DeleteApplication
@@ -238,6 +246,7 @@ impl Op {
             ListDeletedApplications => "deletedItems.listApplications",
             ListDeletedServicePrincipals => "deletedItems.listServicePrincipals",
             GetDeleted => "deletedItems.get",
+            GetDirectoryObject => "directoryObjects.get",
             PurgeDeleted => "deletedItems.delete",
             RestoreDeleted => "deletedItems.restore",
             Batch => "batch",
@@ -265,13 +274,15 @@ impl Op {
                 | ListDeletedApplications
                 | ListDeletedServicePrincipals
                 | GetDeleted
+                | GetDirectoryObject
                 | Batch
         )
     }
 }
 
 /// The route table: method, path pattern (segments matched without regard to case; `{key}` is
-/// an object id or an alternate key such as `(appId='…')`, `{id}` a plain id), operation.
+/// an object id or an alternate key such as `(appId='…')`, `{id}` a plain id, `{cast}` a type
+/// cast such as `microsoft.graph.application`), operation.
 const ROUTES: &[(&str, &str, Op)] = &[
     ("GET", "applications", Op::ListApplications),
     ("POST", "applications", Op::CreateApplication),
@@ -369,6 +380,9 @@ const ROUTES: &[(&str, &str, Op)] = &[
         Op::ListDeletedServicePrincipals,
     ),
     ("GET", "directory/deletedItems/{id}", Op::GetDeleted),
+    ("GET", "directory/deletedItems/{id}/{cast}", Op::GetDeleted),
+    ("GET", "directoryObjects/{id}", Op::GetDirectoryObject),
+    ("GET", "directoryObjects/{id}/{cast}", Op::GetDirectoryObject),
     ("DELETE", "directory/deletedItems/{id}", Op::PurgeDeleted),
     ("POST", "directory/deletedItems/{id}/restore", Op::RestoreDeleted),
     (
@@ -381,10 +395,22 @@ const ROUTES: &[(&str, &str, Op)] = &[
 
 /// Split a path into segments, turning `name(args)` into `name` + `(args)` so that
 /// `applications(appId='x')/addPassword` and `applications/{id}/addPassword` match one
-/// pattern. `myorganization/` is the tenant alias and is dropped.
+/// pattern. `myorganization/` is the tenant alias and is dropped. A cast or action written
+/// with the namespace's alias (`graph.application`) is spelled out (`microsoft.graph.…`):
+/// Graph's CSDL declares `<Schema Namespace="microsoft.graph" Alias="graph">`, and the SDKs
+/// build paths such as `/directory/deletedItems/graph.application`
+/// (`microsoftgraph/msgraph-metadata`, `schemas/v1.0-Prod.csdl`).
 pub fn segments(path: &str) -> Vec<String> {
     let mut out = Vec::new();
     for seg in path.split('/').filter(|s| !s.is_empty()) {
+        let spelled;
+        let seg = match seg.get(..6) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("graph.") => {
+                spelled = format!("microsoft.graph.{}", &seg[6..]);
+                spelled.as_str()
+            }
+            _ => seg,
+        };
         match seg.find('(') {
             Some(i) if i > 0 && seg.ends_with(')') => {
                 out.push(seg[..i].to_owned());
@@ -437,6 +463,8 @@ pub struct Matched {
     pub op: Op,
     pub key: Option<Key>,
     pub id: Option<String>,
+    /// The cast segment, spelled out: `microsoft.graph.application`.
+    pub cast: Option<String>,
 }
 
 /// Find the route for a method and path. A path that exists under another method gets Graph's
@@ -452,10 +480,18 @@ pub fn route(method: &str, path: &str) -> GraphResult<Matched> {
         }
         let mut key = None;
         let mut id = None;
+        let mut cast = None;
         let mut ok = true;
         for (p, s) in pats.iter().zip(&segs) {
             match *p {
                 "{key}" => key = Some(s.clone()),
+                "{cast}" => {
+                    if !is_cast(s) {
+                        ok = false;
+                        break;
+                    }
+                    cast = Some(s.clone());
+                }
                 "{id}" => {
                     if s.starts_with('(') {
                         ok = false;
@@ -475,13 +511,18 @@ pub fn route(method: &str, path: &str) -> GraphResult<Matched> {
             continue;
         }
         // `directory/deletedItems/{id}` must not swallow the typed list paths.
-        if *op == Op::GetDeleted && id.as_deref().is_some_and(|i| i.starts_with("microsoft.graph.")) {
+        if *op == Op::GetDeleted && id.as_deref().is_some_and(is_cast) {
             continue;
         }
         path_known = true;
         if m.eq_ignore_ascii_case(method) {
             let key = key.map(|k| parse_key(&k)).transpose()?;
-            return Ok(Matched { op: *op, key, id });
+            return Ok(Matched {
+                op: *op,
+                key,
+                id,
+                cast,
+            });
         }
     }
     if path_known {
@@ -497,6 +538,36 @@ pub fn route(method: &str, path: &str) -> GraphResult<Matched> {
         "BadRequest",
         format!("Resource not found for the segment '{last}'."),
     ))
+}
+
+/// Whether a segment is a type cast (or a bound action: both are namespace-qualified).
+fn is_cast(segment: &str) -> bool {
+    segment
+        .get(..16)
+        .is_some_and(|p| p.eq_ignore_ascii_case("microsoft.graph."))
+}
+
+/// The kind a cast segment names; `None` for a cast to a type the emulator does not hold (Graph
+/// answers those 400 "Resource not found for the segment", as for any unknown segment).
+fn cast_kind(cast: Option<&str>) -> GraphResult<Option<Kind>> {
+    let Some(c) = cast else { return Ok(None) };
+    match c[16..].to_ascii_lowercase().as_str() {
+        "application" => Ok(Some(Kind::Application)),
+        "serviceprincipal" => Ok(Some(Kind::ServicePrincipal)),
+        _ => Err(GraphError::new(
+            400,
+            "BadRequest",
+            format!("Resource not found for the segment '{c}'."),
+        )),
+    }
+}
+
+/// `@odata.type` of a directory object of this kind.
+fn odata_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Application => "#microsoft.graph.application",
+        Kind::ServicePrincipal => "#microsoft.graph.servicePrincipal",
+    }
 }
 
 const APPLICATION_FILTER: FilterSpec = FilterSpec {
@@ -578,6 +649,20 @@ fn context_with_select(context: &str, select: &[String]) -> String {
 impl Shared {
     fn metadata(&self, fragment: &str) -> String {
         format!("{}/$metadata#{fragment}", self.graph_base())
+    }
+
+    /// The `Location` of a new directory object as Graph sends it on a 201:
+    /// `https://graph.microsoft.com/v2/{tenant}/directoryObjects/{id}/Microsoft.DirectoryServices.Application`
+    /// (the Azure CLI's recordings of `az ad app create` and `az ad sp create`,
+    /// `Azure/azure-cli`, `src/azure-cli/azure/cli/command_modules/role/tests/latest/recordings/`),
+    /// on this emulator's host.
+    fn directory_location(&self, tenant_id: &str, obj: &Object, type_name: &str) -> String {
+        format!(
+            "{}/v2/{}/directoryObjects/{}/Microsoft.DirectoryServices.{type_name}",
+            self.base_url.trim_end_matches('/'),
+            tenant_id,
+            obj.get("id").and_then(Value::as_str).unwrap_or_default()
+        )
     }
 
     /// Render a collection: `$filter`, `$select`, `$top` + `$skiptoken` paging with an absolute
@@ -764,6 +849,22 @@ fn serve(shared: &Shared, req: &GraphRequest, m: &Matched) -> GraphResponse {
     ) {
         return GraphResponse::error(e);
     }
+    // A write is a read-modify-write of the state file shared with other processes: under its
+    // lock, on the tenant as the file holds it now (`state.rs`).
+    let _file_lock = if m.op.writes() {
+        match shared.lock_state_file() {
+            Ok(lock) => lock,
+            Err(e) => {
+                return GraphResponse::error(GraphError::new(
+                    500,
+                    "generalException",
+                    format!("cannot lock the emulator state: {e}"),
+                ));
+            }
+        }
+    } else {
+        None
+    };
     let mut tenant = shared.tenant();
     let result = dispatch(shared, &mut tenant, req, m);
     if m.op.writes() && result.as_ref().is_ok_and(|r| r.status < 300) {
@@ -827,14 +928,17 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
         ListApplications => shared.collection(req, t.list_applications(), apps("applications")),
         CreateApplication => {
             let app = t.create_application(body()?)?;
-            shared.entity(
-                req,
-                201,
-                app,
-                "applications",
-                &app_props(),
-                "microsoft.graph.application",
-            )
+            let location = shared.directory_location(t.tenant_id(), &app, "Application");
+            shared
+                .entity(
+                    req,
+                    201,
+                    app,
+                    "applications",
+                    &app_props(),
+                    "microsoft.graph.application",
+                )
+                .map(|r| r.located(location))
         }
         GetApplication => shared.entity(
             req,
@@ -846,14 +950,19 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
         ),
         PatchApplication => match key() {
             Key::UniqueName(name) => match t.upsert_application(&name, body()?, req.prefers_create())? {
-                Upsert::Created(app) => shared.entity(
-                    req,
-                    201,
-                    app,
-                    "applications",
-                    &app_props(),
-                    "microsoft.graph.application",
-                ),
+                Upsert::Created(app) => {
+                    let location = shared.directory_location(t.tenant_id(), &app, "Application");
+                    shared
+                        .entity(
+                            req,
+                            201,
+                            app,
+                            "applications",
+                            &app_props(),
+                            "microsoft.graph.application",
+                        )
+                        .map(|r| r.located(location))
+                }
                 Upsert::Updated => Ok(GraphResponse::empty(204)),
             },
             k => {
@@ -951,14 +1060,17 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
         }
         CreateServicePrincipal => {
             let sp = t.create_service_principal(body()?)?;
-            shared.entity(
-                req,
-                201,
-                sp,
-                "servicePrincipals",
-                &sp_props(),
-                "microsoft.graph.servicePrincipal",
-            )
+            let location = shared.directory_location(t.tenant_id(), &sp, "ServicePrincipal");
+            shared
+                .entity(
+                    req,
+                    201,
+                    sp,
+                    "servicePrincipals",
+                    &sp_props(),
+                    "microsoft.graph.servicePrincipal",
+                )
+                .map(|r| r.located(location))
         }
         GetServicePrincipal => shared.entity(
             req,
@@ -970,14 +1082,19 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
         ),
         PatchServicePrincipal => match sp_key()? {
             Key::AppId(app_id) => match t.upsert_service_principal(&app_id, body()?, req.prefers_create())? {
-                SpUpsert::Created(sp) => shared.entity(
-                    req,
-                    201,
-                    sp,
-                    "servicePrincipals",
-                    &sp_props(),
-                    "microsoft.graph.servicePrincipal",
-                ),
+                SpUpsert::Created(sp) => {
+                    let location = shared.directory_location(t.tenant_id(), &sp, "ServicePrincipal");
+                    shared
+                        .entity(
+                            req,
+                            201,
+                            sp,
+                            "servicePrincipals",
+                            &sp_props(),
+                            "microsoft.graph.servicePrincipal",
+                        )
+                        .map(|r| r.located(location))
+                }
                 SpUpsert::Updated => Ok(GraphResponse::empty(204)),
             },
             k => {
@@ -1033,14 +1150,21 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
         ListGrants => shared.collection(req, t.list_grants(), grants()),
         CreateGrant => {
             let g = t.create_grant(body()?)?;
-            shared.entity(
-                req,
-                201,
-                g,
-                "oauth2PermissionGrants",
-                &names(GRANT_PROPS),
-                "microsoft.graph.oAuth2PermissionGrant",
-            )
+            let location = format!(
+                "{}/oauth2PermissionGrants/{}",
+                shared.graph_base(),
+                g["id"].as_str().unwrap_or_default()
+            );
+            shared
+                .entity(
+                    req,
+                    201,
+                    g,
+                    "oauth2PermissionGrants",
+                    &names(GRANT_PROPS),
+                    "microsoft.graph.oAuth2PermissionGrant",
+                )
+                .map(|r| r.located(location))
         }
         GetGrant => shared.entity(
             req,
@@ -1095,25 +1219,32 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
             sps("servicePrincipals"),
         ),
         GetDeleted | RestoreDeleted => {
+            let want = cast_kind(m.cast.as_deref())?;
             let (kind, obj) = if m.op == GetDeleted {
                 t.get_deleted(&id())?
             } else {
                 t.restore_deleted(&id())?
             };
-            let mut out = Map::new();
-            out.insert(
-                "@odata.context".into(),
-                json!(shared.metadata("directoryObjects/$entity")),
-            );
-            out.insert(
-                "@odata.type".into(),
-                json!(match kind {
-                    Kind::Application => "#microsoft.graph.application",
-                    Kind::ServicePrincipal => "#microsoft.graph.servicePrincipal",
-                }),
-            );
-            out.extend(obj);
-            Ok(GraphResponse::json(200, Value::Object(out)))
+            if want.is_some_and(|w| w != kind) {
+                return Err(GraphError::not_found(&id()));
+            }
+            Ok(directory_object(shared, kind, obj, m.cast.as_deref()))
+        }
+        GetDirectoryObject => {
+            let want = cast_kind(m.cast.as_deref())?;
+            let found = t
+                .get_application(&Key::Id(id()))
+                .map(|o| (Kind::Application, o))
+                .or_else(|_| {
+                    t.get_service_principal(&Key::Id(id()))
+                        .map(|o| (Kind::ServicePrincipal, o))
+                });
+            match found {
+                Ok((kind, obj)) if want.is_none_or(|w| w == kind) => {
+                    Ok(directory_object(shared, kind, obj, m.cast.as_deref()))
+                }
+                _ => Err(GraphError::not_found(&id())),
+            }
         }
         PurgeDeleted => {
             t.purge_deleted(&id())?;
@@ -1123,6 +1254,20 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
             "Nested batch requests are not supported.",
         )),
     }
+}
+
+/// One directory object with its `@odata.type`, in the `directoryObjects` entity set or, when
+/// the path casts it, in that type's.
+fn directory_object(shared: &Shared, kind: Kind, obj: Object, cast: Option<&str>) -> GraphResponse {
+    let context = match cast {
+        Some(c) => format!("directoryObjects/{c}/$entity"),
+        None => "directoryObjects/$entity".to_owned(),
+    };
+    let mut out = Map::new();
+    out.insert("@odata.context".into(), json!(shared.metadata(&context)));
+    out.insert("@odata.type".into(), json!(odata_type(kind)));
+    out.extend(obj);
+    GraphResponse::json(200, Value::Object(out))
 }
 
 #[cfg(test)]
@@ -1149,6 +1294,32 @@ mod tests {
         assert_eq!(
             route("GET", "/directory/deletedItems/123").unwrap().op,
             Op::GetDeleted
+        );
+        // The namespace alias of the CSDL (`graph.`) is the same cast.
+        for path in [
+            "/directory/deletedItems/graph.application",
+            "/directory/deletedItems/Graph.Application",
+        ] {
+            assert_eq!(route("GET", path).unwrap().op, Op::ListDeletedApplications);
+        }
+        assert_eq!(
+            route("GET", "/directory/deletedItems/graph.servicePrincipal")
+                .unwrap()
+                .op,
+            Op::ListDeletedServicePrincipals
+        );
+        let m = route("GET", "/directoryObjects/123/graph.application").unwrap();
+        assert_eq!(
+            (m.op, m.id.as_deref(), m.cast.as_deref()),
+            (
+                Op::GetDirectoryObject,
+                Some("123"),
+                Some("microsoft.graph.application")
+            )
+        );
+        assert_eq!(
+            route("POST", "/applications/abc/graph.addPassword").unwrap().op,
+            Op::AddPassword
         );
         assert_eq!(route("PUT", "/applications").unwrap_err().status, 405);
         assert_eq!(route("GET", "/users2").unwrap_err().status, 400);

@@ -103,6 +103,20 @@ impl OAuthError {
         )
     }
 
+    /// AADSTS50194: a single-tenant app signs in through `/common` or `/organizations`
+    /// (learn.microsoft.com/entra/identity-platform/reference-error-codes, AADSTS50194
+    /// "Invalid multitenant application configuration"; the text is what Entra answers).
+    pub fn single_tenant_app_on_common(client_id: &str, client_name: &str) -> Self {
+        Self::new(
+            400,
+            "invalid_request",
+            50194,
+            format!(
+                "Application '{client_id}'({client_name}) is not configured as a multi-tenant application. Usage of the /common endpoint is not supported for such applications created after '10/15/2018'. Use a tenant-specific endpoint or configure the application to be multi-tenant."
+            ),
+        )
+    }
+
     // ---- client ----------------------------------------------------------------------------
 
     /// AADSTS700016: no application with this client id in the tenant.

@@ -258,8 +258,16 @@ fn token_grant(id: &Identity, tenant_segment: &str, origin: &str, form: &Form) -
     let grant_type = form.require("grant_type")?;
     match grant_type {
         "client_credentials" => signin::client_credentials(&ctx, route, form),
-        "refresh_token" => signin::refresh(&ctx, form),
-        signin::DEVICE_CODE_GRANT | "device_code" => device_code_grant(id, &ctx, &tenant, form),
+        "refresh_token" => {
+            signin::check_audience(&ctx, route, form)?;
+            let body = signin::refresh(&ctx, form)?;
+            Ok(signin::with_client_info(body, form))
+        }
+        signin::DEVICE_CODE_GRANT | "device_code" => {
+            signin::check_audience(&ctx, route, form)?;
+            let body = device_code_grant(id, &ctx, &tenant, form)?;
+            Ok(signin::with_client_info(body, form))
+        }
         other => Err(OAuthError::unsupported_grant_type(other)),
     }
 }
@@ -315,11 +323,12 @@ fn start_device_code(
     form: &Form,
 ) -> Result<Value, OAuthError> {
     let tenant = id.shared.tenant();
-    signin::resolve_tenant(&tenant, tenant_segment)?;
+    let route = signin::resolve_tenant(&tenant, tenant_segment)?;
     let client_id = form.client_id()?;
-    if tenant.application_by_app_id(client_id).is_none() {
+    let Some(app) = tenant.application_by_app_id(client_id) else {
         return Err(OAuthError::unknown_client(client_id, tenant.tenant_id()));
-    }
+    };
+    signin::check_app_audience(app, route)?;
     let scope = form.require("scope")?;
     Scopes::parse(scope)?;
     drop(tenant);
@@ -428,15 +437,33 @@ async fn list_issuers(State(id): State<Arc<Identity>>) -> Response {
 
 // ---- discovery ---------------------------------------------------------------------------
 
-/// The tenant as a discovery document names it: its id for a tenant path, the literal
-/// `{tenantid}` for `common`/`organizations` (graph-reference §7 "OIDC metadata and JWKS").
-fn discovery_tenant(tenant: &Tenant, segment: &str) -> Result<(TenantRoute, String), OAuthError> {
+/// How a discovery document names the tenant: in its endpoints, the tenant id for a tenant
+/// path and the segment itself (`organizations`, `common`) otherwise; in `issuer` (and the
+/// keys' `issuer`), the tenant id or the literal `{tenantid}`. Entra's
+/// `https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration`
+/// answers `"token_endpoint": "https://login.microsoftonline.com/organizations/oauth2/v2.0/token"`
+/// and `"issuer": "https://login.microsoftonline.com/{tenantid}/v2.0"`
+/// (learn.microsoft.com/entra/identity-platform/v2-protocols-oidc, "Find your app's OpenID
+/// configuration document URI").
+struct DiscoveryTenant {
+    /// The path segment of every endpoint.
+    path: String,
+    /// The tenant in `issuer`.
+    issuer: String,
+}
+
+fn discovery_tenant(tenant: &Tenant, segment: &str) -> Result<DiscoveryTenant, OAuthError> {
     let route = signin::resolve_tenant(tenant, segment)?;
-    let name = match route {
-        TenantRoute::Specific => tenant.tenant_id().to_owned(),
-        TenantRoute::Organizations | TenantRoute::Common => "{tenantid}".to_owned(),
-    };
-    Ok((route, name))
+    Ok(match route {
+        TenantRoute::Specific => DiscoveryTenant {
+            path: tenant.tenant_id().to_owned(),
+            issuer: tenant.tenant_id().to_owned(),
+        },
+        TenantRoute::Organizations | TenantRoute::Common => DiscoveryTenant {
+            path: segment.to_ascii_lowercase(),
+            issuer: "{tenantid}".to_owned(),
+        },
+    })
 }
 
 async fn openid_configuration_v2(
@@ -446,7 +473,7 @@ async fn openid_configuration_v2(
 ) -> Response {
     let origin = origin(&id.shared, &headers);
     let tenant = id.shared.tenant();
-    let (_, t) = match discovery_tenant(&tenant, &segment) {
+    let DiscoveryTenant { path: t, issuer } = match discovery_tenant(&tenant, &segment) {
         Ok(x) => x,
         Err(e) => return oauth_error(&e, &headers),
     };
@@ -462,7 +489,7 @@ async fn openid_configuration_v2(
         "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "issuer": format!("{origin}/{t}/v2.0"),
+        "issuer": format!("{origin}/{issuer}/v2.0"),
         "request_uri_parameter_supported": false,
         "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
         "authorization_endpoint": format!("{origin}/{t}/oauth2/v2.0/authorize"),
@@ -495,7 +522,7 @@ async fn openid_configuration_v1(
 ) -> Response {
     let origin = origin(&id.shared, &headers);
     let tenant = id.shared.tenant();
-    let (_, t) = match discovery_tenant(&tenant, &segment) {
+    let DiscoveryTenant { path: t, issuer } = match discovery_tenant(&tenant, &segment) {
         Ok(x) => x,
         Err(e) => return oauth_error(&e, &headers),
     };
@@ -508,7 +535,7 @@ async fn openid_configuration_v1(
         "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
         "scopes_supported": ["openid"],
-        "issuer": TokenVersion::V1.issuer(&origin, &t),
+        "issuer": TokenVersion::V1.issuer(&origin, &issuer),
         "authorization_endpoint": format!("{origin}/{t}/oauth2/authorize"),
         "device_authorization_endpoint": format!("{origin}/{t}/oauth2/devicecode"),
         "end_session_endpoint": format!("{origin}/{t}/oauth2/logout"),
@@ -557,11 +584,11 @@ async fn jwks_v1(
 fn jwks(id: &Identity, segment: &str, headers: &HeaderMap, version: TokenVersion) -> Response {
     let origin = origin(&id.shared, headers);
     let tenant = id.shared.tenant();
-    let (_, t) = match discovery_tenant(&tenant, segment) {
-        Ok(x) => x,
+    let issuer = match discovery_tenant(&tenant, segment) {
+        Ok(x) => x.issuer,
         Err(e) => return oauth_error(&e, headers),
     };
-    let mut key = id.shared.signing_key.jwk(&format!("{origin}/{t}/v2.0"));
+    let mut key = id.shared.signing_key.jwk(&format!("{origin}/{issuer}/v2.0"));
     if version == TokenVersion::V1
         && let Some(map) = key.as_object_mut()
     {

@@ -54,6 +54,56 @@ pub fn resolve_tenant(tenant: &Tenant, segment: &str) -> Result<TenantRoute, OAu
     }
 }
 
+/// A user sign-in through `/organizations` or `/common` is for multi-tenant apps: a client
+/// whose `signInAudience` is `AzureADMyOrg` gets AADSTS50194 there, as in Entra. An unknown
+/// client is left to the grant, which answers AADSTS700016.
+pub fn check_audience(ctx: &Context<'_>, route: TenantRoute, form: &Form) -> Result<(), OAuthError> {
+    match ctx.tenant.application_by_app_id(form.client_id()?) {
+        Some(app) => check_app_audience(app, route),
+        None => Ok(()),
+    }
+}
+
+/// [`check_audience`] for a known application.
+pub fn check_app_audience(app: &Entity, route: TenantRoute) -> Result<(), OAuthError> {
+    let single_tenant = app.str("signInAudience") == "AzureADMyOrg";
+    if route != TenantRoute::Specific && single_tenant {
+        return Err(OAuthError::single_tenant_app_on_common(
+            app.app_id(),
+            app.str("displayName"),
+        ));
+    }
+    Ok(())
+}
+
+/// Add `client_info` to a user sign-in's token response when the request asked for it with
+/// `client_info=1`, as MSAL does: base64url of `{"uid": <object id>, "utid": <tenant id>}`,
+/// which MSAL keys the account with (`home_account_id` = `uid.utid`; MSAL Python
+/// `msal/token_cache.py`). For user sign-ins only: app-only responses carry none.
+pub fn with_client_info(mut body: Value, form: &Form) -> Value {
+    if form.get("client_info") != Some("1") {
+        return body;
+    }
+    #[derive(Deserialize)]
+    struct Subject {
+        oid: String,
+        tid: String,
+    }
+    let Some(subject) = body["access_token"]
+        .as_str()
+        .and_then(|t| token::decode_unverified_as::<Subject>(t).ok())
+    else {
+        return body;
+    };
+    let (oid, tid) = (subject.oid, subject.tid);
+    let info = json!({"uid": oid, "utid": tid}).to_string();
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(info);
+    if let Some(map) = body.as_object_mut() {
+        map.insert("client_info".into(), json!(encoded));
+    }
+    body
+}
+
 /// What the decisions need beyond the tenant.
 pub struct Context<'a> {
     pub tenant: &'a Tenant,
@@ -249,6 +299,10 @@ fn verify_certificate_assertion(
             "The assertion header has neither 'x5t#S256' nor 'x5t'.",
         ));
     }
+    // base64url with or without `=` padding: MSAL Python encodes the thumbprint with
+    // `base64.urlsafe_b64encode`, which keeps it, and Entra accepts both.
+    let unpadded = |v: &Option<String>| v.as_deref().map(|t| t.trim_end_matches('=').to_owned());
+    let (x5t_s256, x5t) = (unpadded(&header.x5t_s256), unpadded(&header.x5t));
     let cert = app
         .key_credentials()
         .iter()
@@ -256,8 +310,8 @@ fn verify_certificate_assertion(
         .filter_map(|k| k["key"].as_str())
         .filter_map(|k| base64::engine::general_purpose::STANDARD.decode(k).ok())
         .find(|der| {
-            header.x5t_s256.as_deref() == Some(keys::thumbprint_sha256(der).as_str())
-                || header.x5t.as_deref() == Some(keys::thumbprint_sha1(der).as_str())
+            x5t_s256.as_deref() == Some(keys::thumbprint_sha256(der).as_str())
+                || x5t.as_deref() == Some(keys::thumbprint_sha1(der).as_str())
         })
         .ok_or_else(|| {
             OAuthError::bad_assertion(&format!(

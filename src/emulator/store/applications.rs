@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::seed::application_template;
+use super::seed::{DEFAULT_SIGN_IN_AUDIENCE, application_template};
 use super::{
     Deleted, Entity, GraphError, GraphResult, Key, Kind, Object, SecretText, Tenant, check_known,
     check_read_only, check_types, merge, new_guid, new_secret_text, now_ms, strings, timestamp,
@@ -22,6 +22,7 @@ const READ_ONLY: &[&str] = &[
     "publisherDomain",
     "passwordCredentials",
     "disabledByMicrosoftStatus",
+    "certification",
 ];
 
 /// The outcome of the upsert `PATCH /applications(uniqueName='…')` (`data/application.json` →
@@ -139,17 +140,104 @@ fn ticks(at: chrono::DateTime<chrono::Utc>) -> String {
     )
 }
 
-/// Every `keyCredentials` entry gets a `keyId` (Graph assigns one when the caller sends none;
-/// `keyCredential` resource: "The unique identifier (GUID) for the key").
-fn with_key_ids(mut body: Object) -> Object {
+/// Every `keyCredentials` entry as Graph stores it: a `keyId` (Graph assigns one when the
+/// caller sends none; `keyCredential` resource: "The unique identifier (GUID) for the key"), no
+/// echoed `@odata.type`, and for an X.509 certificate in `key` what Graph takes from it when the
+/// caller leaves it out: `customKeyIdentifier` ("defaults to the thumbprint of the
+/// certificate": the SHA-1 thumbprint in upper-case hex), `displayName` (the subject, `CN=…`),
+/// `startDateTime` and `endDateTime` (the validity period). Sources: the `keyCredential`
+/// resource (learn.microsoft.com/graph/api/resources/keycredential) and the Azure CLI's
+/// recordings of `az ad app credential reset --cert` against Graph
+/// (`Azure/azure-cli`, `src/azure-cli/azure/cli/command_modules/role/tests/latest/recordings/`).
+pub(crate) fn with_key_ids(mut body: Object) -> Object {
     if let Some(Value::Array(creds)) = body.get_mut("keyCredentials") {
         for c in creds.iter_mut().filter_map(Value::as_object_mut) {
+            c.remove("@odata.type");
             if c.get("keyId").is_none_or(Value::is_null) {
                 c.insert("keyId".into(), json!(new_guid()));
+            }
+            let Some(cert) = c.get("key").and_then(Value::as_str).and_then(certificate_facts) else {
+                continue;
+            };
+            for (name, value) in [
+                ("customKeyIdentifier", cert.thumbprint),
+                ("displayName", cert.subject),
+                ("startDateTime", cert.not_before),
+                ("endDateTime", cert.not_after),
+            ] {
+                if c.get(name).is_none_or(Value::is_null) {
+                    c.insert(name.into(), json!(value));
+                }
             }
         }
     }
     body
+}
+
+/// Defaults Graph fills into what a write sends: an app role's `origin` (`Application`, the
+/// only origin of roles an app defines; learn.microsoft.com/graph/api/resources/approle), and an
+/// optional claim's `source` (null), `essential` (false) and `additionalProperties` (empty)
+/// (learn.microsoft.com/graph/api/resources/optionalclaim; the Azure CLI's recording
+/// `test_application_optional_claims.yaml`).
+fn with_defaults(mut body: Object) -> Object {
+    if let Some(Value::Array(roles)) = body.get_mut("appRoles") {
+        for r in roles.iter_mut().filter_map(Value::as_object_mut) {
+            if r.get("origin").is_none_or(Value::is_null) {
+                r.insert("origin".into(), json!("Application"));
+            }
+        }
+    }
+    if let Some(Value::Object(claims)) = body.get_mut("optionalClaims") {
+        for list in claims.values_mut().filter_map(Value::as_array_mut) {
+            for c in list.iter_mut().filter_map(Value::as_object_mut) {
+                for (name, default) in [
+                    ("source", Value::Null),
+                    ("essential", json!(false)),
+                    ("additionalProperties", json!([])),
+                ] {
+                    if !c.contains_key(name) {
+                        c.insert(name.into(), default);
+                    }
+                }
+            }
+        }
+    }
+    body
+}
+
+/// What Graph reads from a certificate uploaded as a key credential.
+struct CertificateFacts {
+    thumbprint: String,
+    subject: String,
+    not_before: String,
+    not_after: String,
+}
+
+/// `key` is the base64 DER of the certificate (Graph's `Edm.Binary`); anything else is left
+/// as it was sent.
+fn certificate_facts(key: &str) -> Option<CertificateFacts> {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    use x509_cert::der::Decode as _;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(key.trim())
+        .ok()?;
+    let cert = x509_cert::Certificate::from_der(&der).ok()?;
+    let validity = &cert.tbs_certificate.validity;
+    let time = |t: &x509_cert::time::Time| {
+        let secs = i64::try_from(t.to_unix_duration().as_secs()).ok()?;
+        chrono::DateTime::from_timestamp(secs, 0).map(timestamp)
+    };
+    let thumbprint = sha1::Sha1::digest(&der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    Some(CertificateFacts {
+        thumbprint,
+        subject: cert.tbs_certificate.subject.to_string(),
+        not_before: time(&validity.not_before)?,
+        not_after: time(&validity.not_after)?,
+    })
 }
 
 fn check_display_name(body: &Object, required: bool) -> GraphResult<()> {
@@ -231,7 +319,7 @@ impl Tenant {
             .get("signInAudience")
             .or_else(|| existing.and_then(|e| e.get("signInAudience")))
             .and_then(Value::as_str)
-            .unwrap_or("AzureADMyOrg");
+            .unwrap_or(DEFAULT_SIGN_IN_AUDIENCE);
         if !matches!(
             audience,
             "AzureADMyOrg"
@@ -273,8 +361,18 @@ impl Tenant {
 
     /// Store a new application built from a validated body; returns its index.
     pub(crate) fn insert_application(&mut self, body: Object, app_id: Option<String>) -> usize {
-        let body = with_key_ids(body);
+        let body = with_defaults(with_key_ids(body));
         let mut data = application_template();
+        // Access tokens of version 2 are required once personal accounts may sign in; a
+        // directory-only app made without `api.requestedAccessTokenVersion` has null
+        // (learn.microsoft.com/graph/api/resources/apiapplication).
+        let personal = body
+            .get("signInAudience")
+            .and_then(Value::as_str)
+            .is_none_or(|a| a.contains("Personal"));
+        if !personal {
+            data["api"]["requestedAccessTokenVersion"] = Value::Null;
+        }
         merge(&mut data, &body);
         data.insert("id".into(), json!(new_guid()));
         data.insert("appId".into(), json!(app_id.unwrap_or_else(new_guid)));
@@ -333,7 +431,7 @@ impl Tenant {
     fn patch_application_at(&mut self, i: usize, body: Object) -> GraphResult<()> {
         let existing = self.applications[i].data.clone();
         self.validate_application(&body, Some(&existing), false)?;
-        let body = with_key_ids(body);
+        let body = with_defaults(with_key_ids(body));
         merge(&mut self.applications[i].data, &body);
         let app_id = self.applications[i].app_id().to_owned();
         if body.contains_key("tags") {
@@ -411,13 +509,29 @@ impl Tenant {
         end: Option<String>,
         text: Option<String>,
     ) -> Object {
-        let now = chrono::Utc::now();
+        self.add_password_from(i, display_name, None, end, text)
+    }
+
+    /// [`Tenant::add_password_at`] with a requested `startDateTime` (addPassword honours it:
+    /// the Azure CLI's recording `test_app_credential.yaml` sends one and gets it back).
+    fn add_password_from(
+        &mut self,
+        i: usize,
+        display_name: Option<&str>,
+        start: Option<chrono::DateTime<chrono::Utc>>,
+        end: Option<String>,
+        text: Option<String>,
+    ) -> Object {
         let text = text.unwrap_or_else(new_secret_text);
         let key_id = new_guid();
         // "The default value is startDateTime + 2 years" (addPassword docs); Graph writes
-        // seven fractional digits (`2021-09-09T19:50:29.3086381Z`).
-        let end = end.unwrap_or_else(|| ticks(now + chrono::Duration::days(730)));
-        let start = ticks(now);
+        // seven fractional digits (`2021-09-09T19:50:29.3086381Z`) for the times it chooses.
+        let from = start.unwrap_or_else(chrono::Utc::now);
+        let end = end.unwrap_or_else(|| ticks(from + chrono::Duration::days(730)));
+        let start = match start {
+            Some(s) => timestamp(s),
+            None => ticks(from),
+        };
         let hint: String = text.chars().take(3).collect();
         let visible = json!({
             "customKeyIdentifier": null,
@@ -455,7 +569,16 @@ impl Tenant {
             Some(Value::String(s)) if chrono::DateTime::parse_from_rfc3339(s).is_ok() => Some(s.clone()),
             Some(_) => return Err(invalid("endDateTime")),
         };
-        Ok(self.add_password_at(i, display.as_deref(), end, None))
+        let start = match cred.get("startDateTime") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .map_err(|_| invalid("startDateTime"))?
+                    .with_timezone(&chrono::Utc),
+            ),
+            Some(_) => return Err(invalid("startDateTime")),
+        };
+        Ok(self.add_password_from(i, display.as_deref(), start, end, None))
     }
 
     /// `POST /applications/{id}/removePassword` `{"keyId"}` → 204.

@@ -54,11 +54,19 @@ const ADMIN_ROLES: &[&str] = &[
 /// What `plan` needs (README "Permissions"): app reads, and grant reads (Directory.Read.All).
 const READER_ROLES: &[&str] = &["Application.Read.All", "Directory.Read.All"];
 
-/// Every property a new application shows, with Graph's defaults: the create/upsert examples
-/// of `data/application.json` plus `uniqueName`, `notes` and `description`. Two example values
-/// are stale and not copied: `signInAudience` defaults to `AzureADMyOrg` (resource table,
-/// graph-reference §1) and `samlMetadataUrl`/`api.requestedAccessTokenVersion` are null for a
-/// new single-tenant app.
+/// The `signInAudience` of an application created without one, with
+/// `api.requestedAccessTokenVersion` 2: what Graph answers `POST /applications
+/// {"displayName": …}` in the Azure CLI's recordings (`Azure/azure-cli`,
+/// `src/azure-cli/azure/cli/command_modules/role/tests/latest/recordings/test_app_credential.yaml`,
+/// 2022) and in the create example of learn.microsoft.com/graph/api/application-post-applications.
+/// The resource page's "AzureADMyOrg (default)" is the portal's choice, which sends it.
+pub const DEFAULT_SIGN_IN_AUDIENCE: &str = "AzureADandPersonalMicrosoftAccount";
+
+/// Every property a new application shows by default, in the order Graph writes them (the
+/// Azure CLI's recordings above), each declared on `application` in the v1.0 CSDL
+/// (`microsoftgraph/msgraph-metadata`, `schemas/v1.0-Prod.csdl`; checked by
+/// `tests/it/emulator_graph.rs` against the copy in `tests/fixtures/graph-csdl/`), plus
+/// `samlMetadataUrl` and `uniqueName` of today's create answers.
 pub fn application_template() -> Object {
     as_object(json!({
         "id": null,
@@ -67,25 +75,28 @@ pub fn application_template() -> Object {
         "applicationTemplateId": null,
         "disabledByMicrosoftStatus": null,
         "createdDateTime": null,
-        "description": null,
         "displayName": null,
+        "description": null,
         "groupMembershipClaims": null,
         "identifierUris": [],
         "isDeviceOnlyAuthSupported": null,
         "isFallbackPublicClient": null,
         "notes": null,
-        "optionalClaims": null,
         "publisherDomain": null,
-        "samlMetadataUrl": null,
-        "signInAudience": "AzureADMyOrg",
+        "serviceManagementReference": null,
+        "signInAudience": DEFAULT_SIGN_IN_AUDIENCE,
         "tags": [],
         "tokenEncryptionKeyId": null,
         "uniqueName": null,
+        "samlMetadataUrl": null,
+        "defaultRedirectUri": null,
+        "certification": null,
+        "optionalClaims": null,
         "addIns": [],
         "api": {
             "acceptMappedClaims": null,
             "knownClientApplications": [],
-            "requestedAccessTokenVersion": null,
+            "requestedAccessTokenVersion": 2,
             "oauth2PermissionScopes": [],
             "preAuthorizedApplications": []
         },
@@ -119,14 +130,14 @@ pub fn application_template() -> Object {
                 "enableIdTokenIssuance": false
             }
         },
-        "spa": {"redirectUris": []},
-        "windows": null
+        "spa": {"redirectUris": []}
     }))
 }
 
 /// Every property a new service principal shows: the v1.0 upsert example of
 /// `data/serviceprincipal.json` with its beta-only names replaced by the v1.0 ones
-/// (`oauth2PermissionScopes`, no `api`; graph-reference §2 calls them docs noise).
+/// (`oauth2PermissionScopes`, no `api`; graph-reference §2 calls them docs noise) and without
+/// those v1.0's CSDL does not declare (`errorUrl`, `publisherName`).
 pub fn service_principal_template() -> Object {
     as_object(json!({
         "id": null,
@@ -143,7 +154,6 @@ pub fn service_principal_template() -> Object {
         "description": null,
         "disabledByMicrosoftStatus": null,
         "displayName": null,
-        "errorUrl": null,
         "homepage": null,
         "loginUrl": null,
         "logoutUrl": null,
@@ -260,9 +270,9 @@ impl Tenant {
             data.insert("id".into(), json!(new_guid()));
             data.insert("appDisplayName".into(), data["displayName"].clone());
             data.insert("createdDateTime".into(), json!(now));
-            // First-party apps belong to Microsoft's own tenant, whose id graph-reference does
-            // not give; null rather than an invented GUID.
-            data.insert("appOwnerOrganizationId".into(), Value::Null);
+            // First-party apps belong to Microsoft's own tenant: its id as the recordings show
+            // it where `data/first-party-apis.json` has one, else null rather than an invented
+            // GUID.
             data.insert("servicePrincipalType".into(), json!("Application"));
             t.service_principals.push(Entity::new(data, 0));
         }
@@ -279,6 +289,15 @@ impl Tenant {
             &id.reader_client_secret,
             READER_ROLES,
         );
+        // The two clients are single-tenant, as the portal registers an app for this directory.
+        for app in t
+            .applications
+            .iter_mut()
+            .filter(|a| a.app_id() == id.admin_client_id || a.app_id() == id.reader_client_id)
+        {
+            app.data.insert("signInAudience".into(), json!("AzureADMyOrg"));
+            app.data["api"]["requestedAccessTokenVersion"] = Value::Null;
+        }
         for e in t
             .applications
             .iter_mut()

@@ -74,7 +74,6 @@ impl Tenant {
             ),
             ("displayName", app["displayName"].clone()),
             ("appOwnerOrganizationId", json!(self.identity.tenant_id)),
-            ("publisherName", self.organization["displayName"].clone()),
             ("servicePrincipalNames", Value::Array(names)),
             ("signInAudience", app["signInAudience"].clone()),
             ("tags", app.get("tags").cloned().unwrap_or_else(|| json!([]))),
@@ -137,7 +136,7 @@ impl Tenant {
         } else {
             return Err(no_backing_application(app_id));
         };
-        let mut extra = body.clone();
+        let mut extra = super::applications::with_key_ids(body.clone());
         extra.remove("appId");
         merge(&mut data, &extra);
         data.insert("id".into(), json!(new_guid()));
@@ -190,7 +189,10 @@ impl Tenant {
                 "Property 'appId' is read-only and cannot be set.",
             ));
         }
-        merge(&mut self.service_principals[i].data, &body);
+        merge(
+            &mut self.service_principals[i].data,
+            &super::applications::with_key_ids(body),
+        );
         Ok(())
     }
 
