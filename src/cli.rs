@@ -63,14 +63,14 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "PROVISION_TRACE", value_name = "FILE")]
     pub trace: Option<PathBuf>,
 
-    /// Public client of `--auth device-code` [default: Microsoft Graph Command Line Tools]
+    /// Public client of `--auth browser` and `--auth device-code` [default: Microsoft Graph Command Line Tools]
     #[arg(long, global = true, env = "PROVISION_CLIENT_ID", value_name = "APP_ID")]
     pub client_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMethod {
-    /// The first that is configured, in the order below (device code only on a terminal)
+    /// The first that is configured, in the order below (browser and device code only on a terminal)
     Auto,
     /// A ready bearer token for Microsoft Graph in PROVISION_ACCESS_TOKEN
     AccessToken,
@@ -82,6 +82,8 @@ pub enum AuthMethod {
     Federated,
     /// The account `az login` signed in (`az account get-access-token`)
     AzureCli,
+    /// Sign in as an administrator in the system browser (authorization code + PKCE, loopback redirect); remembered until `logout`
+    Browser,
     /// Sign in as an administrator with a code entered in a browser; remembered until `logout`
     DeviceCode,
 }
@@ -119,7 +121,7 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Run the local Microsoft Graph + identity platform emulator
     Emulator(EmulatorArgs),
-    /// Sign in as the provisioned app with a device code and print its access token
+    /// Sign in as the provisioned app (device code, or --browser) and print its access token
     Token(TokenArgs),
     /// Forget cached interactive sign-ins (only the tenant's with --tenant)
     Logout,
@@ -147,6 +149,9 @@ pub struct TokenArgs {
     /// Check signature, aud, iss, tid, exp, nbf and scp; exit 4 naming what is wrong
     #[arg(long)]
     pub verify: bool,
+    /// Sign in in the system browser (authorization code + PKCE) instead of with a device code; the app needs the redirect URI http://localhost
+    #[arg(long)]
+    pub browser: bool,
     #[command(flatten)]
     pub emulator: UseEmulator,
 }
@@ -278,7 +283,7 @@ pub struct EmulatorArgs {
     /// Seed for the fault injector, so a run can be replayed
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Do not approve device codes automatically
+    /// Do not approve device codes automatically: a person uses the /devicelogin page, or a script POST /_emulator/devicecode/{code}/approve
     #[arg(long)]
     pub manual_approval: bool,
     /// Seconds a device code stays valid (`expires_in`; Entra: 900)

@@ -180,17 +180,30 @@ impl Context {
         let mut endpoints = Endpoints::of(Cloud::Public);
         endpoints.graph_url = ready.graph_url.clone();
         endpoints.authority_url = ready.authority_url.clone();
+        // `--auth browser` signs in at the emulator's own pages, as its administrator; any
+        // other choice is replaced by the emulator's administrator client.
+        let browser = global.auth == Some(AuthMethod::Browser);
+        if browser {
+            printer.status(&format!(
+                "emulator: sign in as {} with the password {}",
+                ready.admin_user, ready.admin_password
+            ));
+        }
         Ok(Context {
             printer,
             endpoints,
             tenant: Some(ready.tenant_id.clone()),
-            auth: AuthMethod::ClientSecret,
+            auth: if browser {
+                AuthMethod::Browser
+            } else {
+                AuthMethod::ClientSecret
+            },
             http: http_client(global.ca_cert.as_ref())?,
-            explicit_credentials: Some(ClientSecretCredential {
+            explicit_credentials: (!browser).then(|| ClientSecretCredential {
                 client_id: ready.client_id.clone(),
                 client_secret: ready.client_secret.clone(),
             }),
-            device_client_id: None,
+            device_client_id: global.client_id.clone().filter(|_| browser),
             authority_overridden: true,
             emulator: Some(running),
         })
@@ -212,6 +225,11 @@ impl Context {
             device_client_id: self.device_client_id.as_deref(),
             interactive: std::io::stdin().is_terminal(),
             cache: cache.as_ref(),
+            // The in-process emulator's port changes on every run while its tenant stays.
+            cache_as: self
+                .emulator
+                .as_ref()
+                .map(|_| crate::auth::EMULATOR_CACHE_AUTHORITY),
         })
         .await?;
         self.printer.verbose(&format!(

@@ -82,6 +82,11 @@ pub struct PublicClient {
     pub redirect_uris: Vec<String>,
     /// Graph `isFallbackPublicClient`.
     pub allow_public_client_flows: bool,
+    /// `sign_in = "browser"`: `provision token` signs in as the app in the browser
+    /// (authorization code + PKCE on a loopback redirect URI) rather than with a device code.
+    /// Local only: not an application property.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub browser_sign_in: bool,
 }
 
 /// How the manifest names a resource API.

@@ -39,8 +39,8 @@ pub struct Request<'a> {
 
 /// A delegated access token.
 pub struct Delegated {
-    access_token: String,
-    /// `device code` or `cached sign-in`, for `-v`.
+    pub(super) access_token: String,
+    /// `device code`, `browser` or `cached sign-in`, for `-v`.
     pub how: &'static str,
 }
 
@@ -58,7 +58,7 @@ impl std::fmt::Debug for Delegated {
     }
 }
 
-fn endpoint(authority: &str, tenant: &str, path: &str) -> String {
+pub(super) fn endpoint(authority: &str, tenant: &str, path: &str) -> String {
     format!(
         "{}/{}/oauth2/v2.0/{path}",
         authority.trim_end_matches('/'),
@@ -66,7 +66,7 @@ fn endpoint(authority: &str, tenant: &str, path: &str) -> String {
     )
 }
 
-fn scopes_with_offline_access(scopes: &[String]) -> Vec<String> {
+pub(super) fn scopes_with_offline_access(scopes: &[String]) -> Vec<String> {
     let mut out: Vec<String> = scopes.to_vec();
     if !out.iter().any(|s| s == "offline_access") {
         out.push("offline_access".to_owned());
@@ -74,54 +74,80 @@ fn scopes_with_offline_access(scopes: &[String]) -> Vec<String> {
     out
 }
 
-/// Sign in: the cached refresh token if there is one, else the device code (when allowed).
-pub async fn acquire(r: &Request<'_>) -> Result<Delegated, Failure> {
+/// The token and device authorization endpoints of a request, as an oauth2 client.
+fn client(r: &Request<'_>) -> Result<Endpoints, Failure> {
     let token_url = TokenUrl::new(endpoint(r.authority_url, r.tenant, "token"))
         .map_err(|e| Failure::Transport(Error::failure("invalid token endpoint").with_source(e)))?;
     let device_url = DeviceAuthorizationUrl::new(endpoint(r.authority_url, r.tenant, "devicecode"))
         .map_err(|e| Failure::Transport(Error::failure("invalid device code endpoint").with_source(e)))?;
-    let client = BasicClient::new(ClientId::new(r.client_id.to_owned()))
+    Ok(BasicClient::new(ClientId::new(r.client_id.to_owned()))
         .set_auth_type(AuthType::RequestBody)
         .set_token_uri(token_url)
-        .set_device_authorization_url(device_url);
-    let scopes = scopes_with_offline_access(&r.scopes);
+        .set_device_authorization_url(device_url))
+}
 
-    if let Some(cache) = r.cache
-        && let Some(entry) = cache.get(r.cache_as, r.tenant, r.client_id)
-    {
-        r.printer.verbose(&format!(
-            "sign-in: redeeming the cached sign-in of client {}",
-            r.client_id
-        ));
-        let result = client
-            .exchange_refresh_token(&RefreshToken::new(entry.refresh_token.clone()))
-            .add_scopes(scopes.iter().cloned().map(Scope::new))
-            .request_async(&crate::trace::OAuthHttp(r.http))
-            .await;
-        match result {
-            Ok(response) => {
-                let access = response.access_token().secret().to_owned();
-                let refresh = response.refresh_token().map(|t| t.secret().to_owned());
-                remember(r, cache, &access, refresh.unwrap_or(entry.refresh_token));
-                return Ok(Delegated {
-                    access_token: access,
-                    how: "cached sign-in",
-                });
-            }
-            Err(e) => match Failure::from_oauth(e) {
-                Failure::Refused(refusal) if refusal.needs_new_sign_in() => {
-                    r.printer.verbose(&format!(
-                        "sign-in: the cached sign-in is no longer valid ({}); signing in again",
-                        refusal
-                    ));
-                    if let Err(e) = cache.remove(r.cache_as, r.tenant, r.client_id) {
-                        r.printer.warn(&e.message);
-                    }
-                }
-                other => return Err(other),
-            },
+type Endpoints = BasicClient<
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
+
+/// The cached sign-in of this authority, tenant and client, redeemed: `None` when there is
+/// none, or when Entra no longer accepts it (it is then dropped). Shared by the device code and
+/// the browser sign-in: one refresh token serves both.
+pub async fn cached(r: &Request<'_>) -> Result<Option<Delegated>, Failure> {
+    let Some(cache) = r.cache else {
+        return Ok(None);
+    };
+    let Some(entry) = cache.get(r.cache_as, r.tenant, r.client_id) else {
+        return Ok(None);
+    };
+    let client = client(r)?;
+    let scopes = scopes_with_offline_access(&r.scopes);
+    r.printer.verbose(&format!(
+        "sign-in: redeeming the cached sign-in of client {}",
+        r.client_id
+    ));
+    let result = client
+        .exchange_refresh_token(&RefreshToken::new(entry.refresh_token.clone()))
+        .add_scopes(scopes.iter().cloned().map(Scope::new))
+        .request_async(&crate::trace::OAuthHttp(r.http))
+        .await;
+    match result {
+        Ok(response) => {
+            let access = response.access_token().secret().to_owned();
+            let refresh = response.refresh_token().map(|t| t.secret().to_owned());
+            remember(r, cache, &access, refresh.unwrap_or(entry.refresh_token));
+            Ok(Some(Delegated {
+                access_token: access,
+                how: "cached sign-in",
+            }))
         }
+        Err(e) => match Failure::from_oauth(e) {
+            Failure::Refused(refusal) if refusal.needs_new_sign_in() => {
+                r.printer.verbose(&format!(
+                    "sign-in: the cached sign-in is no longer valid ({}); signing in again",
+                    refusal
+                ));
+                if let Err(e) = cache.remove(r.cache_as, r.tenant, r.client_id) {
+                    r.printer.warn(&e.message);
+                }
+                Ok(None)
+            }
+            other => Err(other),
+        },
     }
+}
+
+/// Sign in: the cached refresh token if there is one, else the device code (when allowed).
+pub async fn acquire(r: &Request<'_>) -> Result<Delegated, Failure> {
+    if let Some(token) = cached(r).await? {
+        return Ok(token);
+    }
+    let client = client(r)?;
+    let scopes = scopes_with_offline_access(&r.scopes);
 
     if !r.prompt {
         return Err(Failure::Transport(
@@ -166,7 +192,7 @@ pub async fn acquire(r: &Request<'_>) -> Result<Delegated, Failure> {
     })
 }
 
-fn remember(r: &Request<'_>, cache: &TokenCache, access: &str, refresh_token: String) {
+pub(super) fn remember(r: &Request<'_>, cache: &TokenCache, access: &str, refresh_token: String) {
     let claims = super::unverified_claims(access);
     let text = |k: &str| {
         claims

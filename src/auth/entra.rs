@@ -67,8 +67,12 @@ impl std::error::Error for Refusal {}
 pub mod codes {
     /// The user or administrator has not consented to the scopes.
     pub const CONSENT_REQUIRED: u32 = 65001;
-    /// The user declined the device-code sign-in.
+    /// The user declined the device-code sign-in, or cancelled the browser's consent page.
     pub const DECLINED: u32 = 65004;
+    /// A Conditional Access policy blocked the sign-in.
+    pub const CONDITIONAL_ACCESS: u32 = 53003;
+    /// The redirect URI is not registered on the app (shown on Entra's page, not returned).
+    pub const REDIRECT_URI_MISMATCH: u32 = 50011;
     /// No application with this client id in the tenant.
     pub const UNKNOWN_CLIENT: u32 = 700016;
     /// Wrong or expired client secret.
@@ -153,7 +157,12 @@ pub fn generic_help(r: &Refusal) -> Option<&'static str> {
              signed with its key: upload the certificate under the app registration's Certificates & secrets"
         }
         codes::ASSERTION_EXPIRED => "the assertion has expired: request a fresh one",
-        codes::DECLINED => "the sign-in was declined in the browser: run the command again and accept",
+        codes::DECLINED => {
+            "the sign-in was declined or cancelled in the browser: run the command again and accept"
+        }
+        codes::CONDITIONAL_ACCESS => {
+            "a Conditional Access policy blocks this sign-in: try the other interactive sign-in (browser or device code), or ask an administrator which sign-in the policy allows"
+        }
         codes::DEVICE_CODE_EXPIRED => {
             "the code was not entered in time: run the command again and finish the sign-in within the time shown"
         }

@@ -10,6 +10,7 @@
 //! | certificate | `AZURE_CLIENT_ID`, `AZURE_CLIENT_CERTIFICATE_PATH` | client credentials, signed assertion ([`certificate`]) |
 //! | federated | `AZURE_CLIENT_ID`, `AZURE_FEDERATED_TOKEN_FILE` or GitHub's `ACTIONS_ID_TOKEN_REQUEST_*` | client credentials, external assertion ([`federated`]) |
 //! | Azure CLI | `az` on PATH, signed in | `az account get-access-token` ([`azure_cli`]) |
+//! | browser | a terminal and a browser (`$BROWSER` or a desktop) | delegated, authorization code + PKCE ([`browser`]) |
 //! | device code | a terminal, or a cached sign-in | delegated, as an administrator ([`device`], [`cache`]) |
 //!
 //! `auto` tries them in this order (SPEC.md "Commands"). A source that is configured and fails
@@ -17,6 +18,7 @@
 //! environment credential; only an Azure CLI that is missing or signed out is passed over.
 
 pub mod azure_cli;
+pub mod browser;
 pub mod cache;
 pub mod certificate;
 pub mod device;
@@ -93,6 +95,8 @@ pub struct EnvCredentials {
     pub federated_token_file: Option<PathBuf>,
     /// `ACTIONS_ID_TOKEN_REQUEST_URL` and `ACTIONS_ID_TOKEN_REQUEST_TOKEN`.
     pub github_actions: Option<(String, String)>,
+    /// Whether a browser can be opened (`$BROWSER`, or a desktop session).
+    pub browser: bool,
 }
 
 impl fmt::Debug for EnvCredentials {
@@ -104,6 +108,7 @@ impl fmt::Debug for EnvCredentials {
             .field("certificate_path", &self.certificate_path)
             .field("federated_token_file", &self.federated_token_file)
             .field("github_actions", &self.github_actions.is_some())
+            .field("browser", &self.browser)
             .finish()
     }
 }
@@ -121,6 +126,7 @@ impl EnvCredentials {
             certificate_path: env("AZURE_CLIENT_CERTIFICATE_PATH").map(PathBuf::from),
             federated_token_file: env("AZURE_FEDERATED_TOKEN_FILE").map(PathBuf::from),
             github_actions: env("ACTIONS_ID_TOKEN_REQUEST_URL").zip(env("ACTIONS_ID_TOKEN_REQUEST_TOKEN")),
+            browser: browser::available(),
         }
     }
 
@@ -145,17 +151,20 @@ pub enum Source {
     Certificate,
     Federated,
     AzureCli,
+    Browser,
     DeviceCode,
 }
 
 impl Source {
-    /// `auto`'s order (SPEC.md "Commands").
-    pub const AUTO_ORDER: [Source; 6] = [
+    /// `auto`'s order (SPEC.md "Commands"); the browser comes before the device code, as in
+    /// the Azure CLI and MSAL, whose interactive sign-in is the browser's.
+    pub const AUTO_ORDER: [Source; 7] = [
         Source::AccessToken,
         Source::ClientSecret,
         Source::Certificate,
         Source::Federated,
         Source::AzureCli,
+        Source::Browser,
         Source::DeviceCode,
     ];
 
@@ -166,6 +175,7 @@ impl Source {
             Source::Certificate => "certificate",
             Source::Federated => "federated token",
             Source::AzureCli => "Azure CLI",
+            Source::Browser => "browser",
             Source::DeviceCode => "device code",
         }
     }
@@ -178,6 +188,7 @@ impl Source {
             AuthMethod::Certificate => Source::Certificate,
             AuthMethod::Federated => Source::Federated,
             AuthMethod::AzureCli => Source::AzureCli,
+            AuthMethod::Browser => Source::Browser,
             AuthMethod::DeviceCode => Source::DeviceCode,
         })
     }
@@ -220,6 +231,15 @@ impl Source {
                 }
             }
             Source::AzureCli => Ok(()),
+            Source::Browser => {
+                if !device_code_possible {
+                    Err("stdin is not a terminal and no sign-in is cached".to_owned())
+                } else if !env.browser {
+                    Err("no browser: BROWSER is not set and there is no desktop session".to_owned())
+                } else {
+                    Ok(())
+                }
+            }
             Source::DeviceCode => {
                 if device_code_possible {
                     Ok(())
@@ -246,7 +266,13 @@ pub struct SignIn<'a> {
     /// Whether stdin is a terminal (a device code may be asked for in `auto`).
     pub interactive: bool,
     pub cache: Option<&'a TokenCache>,
+    /// The authority the cache files a sign-in under, when not `authority_url` (the
+    /// in-process emulator's, whose port changes on every run).
+    pub cache_as: Option<&'a str>,
 }
+
+/// The cache's name for the in-process emulator's authority.
+pub const EMULATOR_CACHE_AUTHORITY: &str = "provision-emulator";
 
 impl SignIn<'_> {
     /// Microsoft Graph's resource identifier: the scope without `/.default`.
@@ -265,8 +291,12 @@ impl SignIn<'_> {
 
     fn has_cached_sign_in(&self) -> bool {
         self.cache.is_some_and(|c| {
-            c.get(self.authority_url, self.device_tenant(), self.device_client())
-                .is_some()
+            c.get(
+                self.cache_as.unwrap_or(self.authority_url),
+                self.device_tenant(),
+                self.device_client(),
+            )
+            .is_some()
         })
     }
 }
@@ -334,7 +364,7 @@ fn missing_configuration(source: Source, why: &str) -> Error {
         Source::Federated => {
             "set AZURE_CLIENT_ID and AZURE_FEDERATED_TOKEN_FILE, or run in GitHub Actions with `permissions: id-token: write`"
         }
-        Source::AzureCli | Source::DeviceCode => "",
+        Source::AzureCli | Source::Browser | Source::DeviceCode => "",
     };
     let flag = match source {
         Source::AccessToken => "access-token",
@@ -342,6 +372,7 @@ fn missing_configuration(source: Source, why: &str) -> Error {
         Source::Certificate => "certificate",
         Source::Federated => "federated",
         Source::AzureCli => "azure-cli",
+        Source::Browser => "browser",
         Source::DeviceCode => "device-code",
     };
     Error::auth(format!("`--auth {flag}` cannot sign in: {why}")).with_help(help)
@@ -379,7 +410,8 @@ async fn attempt(s: &SignIn<'_>, env: &EnvCredentials, source: Source, prompt: b
             azure_cli::Outcome::Unavailable(why) => Ok(Attempt::Unavailable(why)),
             azure_cli::Outcome::Token(t) => Ok(Attempt::Token(access_token(t.0, "Azure CLI")?)),
         },
-        Source::DeviceCode => device_code(s, prompt).await.map(Attempt::Token),
+        Source::Browser => interactive(s, prompt, Flow::Browser).await.map(Attempt::Token),
+        Source::DeviceCode => interactive(s, prompt, Flow::DeviceCode).await.map(Attempt::Token),
     }
 }
 
@@ -539,8 +571,16 @@ fn confidential_help(r: &Refusal, client_id: &str, credential: &Credential<'_>) 
     }
 }
 
-/// The administrator's delegated sign-in to Graph with a device code.
-async fn device_code(s: &SignIn<'_>, prompt: bool) -> Result<GraphToken> {
+/// An administrator's interactive sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Browser,
+    DeviceCode,
+}
+
+/// The administrator's delegated sign-in to Graph in the browser or with a device code (a
+/// cached sign-in of the same client first, whichever flow made it).
+async fn interactive(s: &SignIn<'_>, prompt: bool, flow: Flow) -> Result<GraphToken> {
     let resource = s.graph_resource();
     let client_id = s.device_client();
     let tenant = s.device_tenant();
@@ -553,10 +593,14 @@ async fn device_code(s: &SignIn<'_>, prompt: bool) -> Result<GraphToken> {
         http: s.http,
         printer: s.printer,
         cache: s.cache,
-        cache_as: s.authority_url,
+        cache_as: s.cache_as.unwrap_or(s.authority_url),
         prompt,
     };
-    let token = device::acquire(&request).await.map_err(|f| {
+    let result = match flow {
+        Flow::Browser => browser::acquire(&request, browser::timeout()).await,
+        Flow::DeviceCode => device::acquire(&request).await,
+    };
+    let token = result.map_err(|f| {
         f.into_error(&format!("client `{client_id}`"), |r| match r.aadsts? {
             codes::CREDENTIAL_REQUIRED => Some(format!(
                 "client `{client_id}` does not allow public client flows: pass --client-id of an app with \
@@ -567,14 +611,22 @@ async fn device_code(s: &SignIn<'_>, prompt: bool) -> Result<GraphToken> {
                 ADMIN_SCOPES.join(", "),
                 crate::render::admin_consent_url(s.authority_url, tenant, client_id)
             )),
+            codes::CONDITIONAL_ACCESS => Some(match flow {
+                Flow::DeviceCode => "a Conditional Access policy blocks this sign-in (device code is often blocked): \
+                     try `--auth browser`, or ask an administrator which sign-in the policy allows"
+                    .to_owned(),
+                Flow::Browser => "a Conditional Access policy blocks this sign-in: try `--auth device-code` \
+                     from an allowed device or network, or ask an administrator which sign-in the policy allows"
+                    .to_owned(),
+            }),
             _ => None,
         })
     })?;
     let secret = token.secret().to_owned();
-    let source = if token.how == "device code" {
-        "device code"
-    } else {
-        "cached sign-in"
+    let source = match token.how {
+        "device code" => "device code",
+        "browser" => "browser",
+        _ => "cached sign-in",
     };
     access_token(secret, source)
 }
@@ -648,12 +700,18 @@ mod tests {
             certificate_path: Some("c.pem".into()),
             federated_token_file: Some("f".into()),
             github_actions: None,
+            browser: true,
         };
         assert_eq!(configured(&all, true), Source::AUTO_ORDER.to_vec());
-        // Without a terminal or a cached sign-in, device code is not tried; the Azure CLI is
-        // always worth a try (it reports itself unavailable).
+        // Without a terminal or a cached sign-in, neither browser nor device code is tried; the
+        // Azure CLI is always worth a try (it reports itself unavailable).
         let none = EnvCredentials::default();
         assert_eq!(configured(&none, false), vec![Source::AzureCli]);
+        // On a terminal without a browser, device code is the interactive sign-in.
+        assert_eq!(
+            configured(&none, true),
+            vec![Source::AzureCli, Source::DeviceCode]
+        );
         // A secret without its client id is not a configuration, and says so.
         let half = EnvCredentials {
             client_secret: Some("s".into()),

@@ -1,5 +1,5 @@
 //! `provision token MANIFEST|OUTPUT_FILE`: the last step of the portal procedure. Signs in with
-//! a device code as the provisioned public client (its client ID, tenant and authority from the
+//! a device code (or `--browser`: authorization code + PKCE) as the provisioned public client (its client ID, tenant and authority from the
 //! output file; the delegated scopes of one API), prints the access token, and with `--verify`
 //! checks it as the API would.
 //!
@@ -15,14 +15,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::cache::TokenCache;
 use crate::auth::entra::{Failure, codes};
-use crate::auth::{self, device, verify};
+use crate::auth::{self, browser, device, verify};
 use crate::cli::{GlobalArgs, TokenArgs};
 use crate::context::{Context, check_endpoint};
 use crate::error::{Error, Result};
 use crate::model::{ApiRef, Desired};
 
-/// The cache's name for the in-process emulator's authority (its port changes per run).
-const EMULATOR_CACHE_AUTHORITY: &str = "provision-emulator";
+use crate::auth::EMULATOR_CACHE_AUTHORITY;
 
 /// OpenID Connect scopes: sent bare, never in `scp` (`scopes-oidc.md`).
 const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
@@ -35,6 +34,9 @@ struct OutEntry {
     authority: String,
     #[serde(default)]
     apis: Vec<OutApi>,
+    /// Its public-client redirect URIs (a browser sign-in needs a loopback one).
+    #[serde(default)]
+    redirect_uris: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +60,8 @@ struct Target {
     permissions: BTreeSet<String>,
     /// Whether the permissions come from a manifest (for messages).
     manifest: Option<PathBuf>,
+    /// The manifest asks for browser sign-in (`sign_in = "browser"`).
+    browser: bool,
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -129,6 +133,10 @@ fn env_entries(text: &str) -> BTreeMap<String, OutEntry> {
                 scopes: get("SCOPES").split_whitespace().map(str::to_owned).collect(),
                 resource_url,
             }],
+            redirect_uris: get("REDIRECT_URI")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         };
         out.insert(prefix.trim_end_matches('_').to_owned(), entry);
     }
@@ -272,6 +280,7 @@ fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::P
             api,
             permissions,
             manifest: None,
+            browser: false,
         });
     }
     let desired = super::plan::load(global, path)?;
@@ -307,7 +316,14 @@ fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::P
     let api = pick_api(entry, args.api.as_deref(), printer)?;
     let permissions = manifest_permissions(&desired, &app, &api)
         .unwrap_or_else(|| api.scopes.iter().map(|s| bare(&api.resource_url, s)).collect());
+    let browser = desired
+        .apps
+        .iter()
+        .find(|a| a.unique_name.eq_ignore_ascii_case(&app))
+        .and_then(|a| a.public_client.as_ref())
+        .is_some_and(|pc| pc.browser_sign_in);
     Ok(Target {
+        browser,
         app,
         entry: entry.clone(),
         api,
@@ -399,9 +415,14 @@ async fn run_with(ctx: &Context, args: &TokenArgs, t: &Target) -> Result<i32> {
         },
         prompt: true,
     };
-    let token = device::acquire(&request)
-        .await
-        .map_err(|f| sign_in_error(f, t, &authority))?;
+    let use_browser = args.browser || t.browser;
+    let result = if use_browser {
+        check_loopback_redirect(t)?;
+        browser::acquire(&request, browser::timeout()).await
+    } else {
+        device::acquire(&request).await
+    };
+    let token = result.map_err(|f| sign_in_error(f, t, &authority, use_browser))?;
     ctx.printer.verbose(&format!("signed in ({})", token.how));
     let access_token = token.secret();
 
@@ -489,8 +510,38 @@ async fn run_with(ctx: &Context, args: &TokenArgs, t: &Target) -> Result<i32> {
     Ok(0)
 }
 
+fn manifest_name(t: &Target) -> String {
+    t.manifest
+        .as_ref()
+        .map(|m| format!("`{}`", m.display()))
+        .unwrap_or_else(|| "the manifest".to_owned())
+}
+
+/// Entra refuses a browser sign-in whose redirect URI the app does not have (AADSTS50011, on
+/// its error page, so the tool would only see a timeout): when the output file lists the app's
+/// redirect URIs and none is a loopback one, say so before opening the browser.
+fn check_loopback_redirect(t: &Target) -> Result<()> {
+    if t.entry.redirect_uris.is_empty()
+        || t.entry
+            .redirect_uris
+            .iter()
+            .any(|u| browser::is_loopback_redirect(u))
+    {
+        return Ok(());
+    }
+    Err(Error::auth(format!(
+        "app `{}` has no loopback redirect URI, so Entra would refuse its browser sign-in (AADSTS50011)",
+        t.app
+    ))
+    .with_help(format!(
+        "add `{}` to `redirect_uris` under `[app.public_client]` in {} and run `provision apply`; or sign in without --browser (device code)",
+        browser::LOOPBACK_REDIRECT_URI,
+        manifest_name(t)
+    )))
+}
+
 /// Sign-in refusals explained in the manifest's terms.
-fn sign_in_error(f: Failure, t: &Target, authority: &str) -> Error {
+fn sign_in_error(f: Failure, t: &Target, authority: &str, browser: bool) -> Error {
     let requested: Vec<String> = t
         .permissions
         .iter()
@@ -518,11 +569,27 @@ fn sign_in_error(f: Failure, t: &Target, authority: &str) -> Error {
                 ))
                 .with_help(format!(
                     "set `allow_public_client_flows = true` under `[app.public_client]` in {} and run `provision apply`",
-                    t.manifest
-                        .as_ref()
-                        .map(|m| format!("`{}`", m.display()))
-                        .unwrap_or_else(|| "the manifest".to_owned())
+                    manifest_name(t)
                 ));
+            }
+            Some(codes::CONDITIONAL_ACCESS) => {
+                return Error::auth(format!(
+                    "a Conditional Access policy blocked the {} sign-in as app `{}` (AADSTS53003)",
+                    if browser { "browser" } else { "device code" },
+                    t.app
+                ))
+                .with_help(if browser {
+                    "try the device code sign-in (without --browser) from an allowed device or network, or ask an administrator which sign-in the policy allows"
+                } else {
+                    "try `provision token --browser` (policies often block device code; the app needs the redirect URI http://localhost), or ask an administrator which sign-in the policy allows"
+                });
+            }
+            Some(codes::DECLINED) if browser => {
+                return Error::auth(format!(
+                    "the sign-in as app `{}` was cancelled or declined in the browser (AADSTS65004)",
+                    t.app
+                ))
+                .with_help("run the command again and accept the sign-in and the permissions");
             }
             Some(codes::UNKNOWN_CLIENT) => {
                 return Error::auth(format!(

@@ -82,6 +82,8 @@ fn is_secret_name(name: &str) -> bool {
         "token",
         "assertion",
         "password",
+        // Entra's sign-in form names the password `passwd`.
+        "passwd",
         "device_code",
         "code_verifier",
         "refresh",

@@ -159,6 +159,10 @@ pub struct Ready {
     pub reader_client_id: String,
     pub reader_client_secret: String,
     pub ca_cert: Option<String>,
+    /// The seeded administrator's sign-in name and password, for the sign-in pages
+    /// (`/{tenant}/oauth2/v2.0/authorize`, `/devicelogin`).
+    pub admin_user: String,
+    pub admin_password: String,
 }
 
 /// A running emulator.
@@ -287,6 +291,13 @@ pub async fn start(config: Config) -> Result<Running> {
         reader_client_id: tenant.identity.reader_client_id.clone(),
         reader_client_secret: tenant.identity.reader_client_secret.clone(),
         ca_cert: tls.as_ref().map(|t| t.ca_path.display().to_string()),
+        admin_user: tenant
+            .admin_user()
+            .get("userPrincipalName")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        admin_password: tenant.identity.admin_password.clone(),
     };
     let injector = faults::Injector::new(config.faults.clone());
     let shared = Arc::new(Shared::new(

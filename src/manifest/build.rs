@@ -207,10 +207,44 @@ fn build_app(text: &str, app: RawApp, diags: &mut Diagnostics) -> Option<Desired
         .unwrap_or_default();
 
     let public_client = app.public_client.map(|pc| {
+        let redirect_span = pc.redirect_uris.as_ref().map(|u| u.span.clone());
         let uris = pc
             .redirect_uris
             .map(|u| check_redirect_uris(text, u, sign_in_audience, diags));
+        let browser_sign_in = match &pc.sign_in {
+            None => false,
+            Some(s) if s.value == "browser" => true,
+            Some(s) if s.value == "device-code" => false,
+            Some(s) => {
+                diags.push(
+                    Diagnostic::error(format!("unknown sign-in `{}`", s.value), s.span.clone())
+                        .label("expected `browser` or `device-code`")
+                        .help("`sign_in` says how `provision token` signs in as the app: \"browser\" or \"device-code\" (the default)"),
+                );
+                false
+            }
+        };
+        // A browser sign-in comes back to a loopback redirect URI (`http://localhost`, any
+        // port); without one Entra shows AADSTS50011 instead (reply-url.md, "Localhost
+        // exceptions").
+        if let Some(s) = pc.sign_in.as_ref().filter(|_| browser_sign_in)
+            && !uris
+                .iter()
+                .flatten()
+                .any(|u| crate::auth::browser::is_loopback_redirect(u))
+        {
+            diags.push(
+                Diagnostic::warning(
+                    "browser sign-in needs the loopback redirect URI `http://localhost`",
+                    redirect_span.unwrap_or_else(|| s.span.clone()),
+                )
+                .label("no loopback redirect URI here")
+                .related(s.span.clone(), "browser sign-in asked for here")
+                .help("add \"http://localhost\" to `redirect_uris` (Entra accepts any port on it); without it the sign-in stops at AADSTS50011"),
+            );
+        }
         PublicClient {
+            browser_sign_in,
             redirect_uris: uris.unwrap_or_default(),
             // A `[app.public_client]` section declares a public client, and the device code flow
             // (what `provision token` uses) needs `isFallbackPublicClient` = true, else Entra

@@ -18,6 +18,7 @@
 //! | `[app.public_client]` | no | the app's public-client settings are left alone |
 //! | `app.public_client.redirect_uris` | no | `[]` |
 //! | `app.public_client.allow_public_client_flows` | no | `true` when `[app.public_client]` is present: declaring a public client means wanting its flows, and device code (used by `provision token`) fails with AADSTS7000218 without it; write `false` to keep redirect-based sign-in only |
+//! | `app.public_client.sign_in` | no | `device-code`: how `provision token` signs in as the app; `browser` (authorization code + PKCE) needs the redirect URI `http://localhost`, which validation suggests when it is missing |
 //! | `[[app.api_permissions]]` | no | no permissions |
 //! | `api_permissions.api` | yes | — |
 //! | `api_permissions.delegated` / `.application` | at least one non-empty | `[]` |

@@ -44,6 +44,7 @@ pub struct RawApp {
 pub struct RawPublicClient {
     pub redirect_uris: Option<Sp<Vec<Sp<String>>>>,
     pub allow_public_client_flows: Option<Sp<bool>>,
+    pub sign_in: Option<Sp<String>>,
 }
 
 #[derive(Debug)]
@@ -77,7 +78,7 @@ const APP_KEYS: &[&str] = &[
     "api_permissions",
     "consent",
 ];
-const PUBLIC_CLIENT_KEYS: &[&str] = &["redirect_uris", "allow_public_client_flows"];
+const PUBLIC_CLIENT_KEYS: &[&str] = &["redirect_uris", "allow_public_client_flows", "sign_in"];
 const PERMISSION_KEYS: &[&str] = &["api", "delegated", "application"];
 const CONSENT_KEYS: &[&str] = &["grant"];
 const OUTPUT_KEYS: &[&str] = &["path", "format"];
@@ -166,6 +167,7 @@ fn walk_app(
         Some(RawPublicClient {
             redirect_uris: f.string_list("redirect_uris", diags),
             allow_public_client_flows: f.bool("allow_public_client_flows", diags),
+            sign_in: f.string("sign_in", false, diags),
         })
     });
     let api_permissions = match f.take("api_permissions") {

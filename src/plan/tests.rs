@@ -21,6 +21,7 @@ fn desired() -> Desired {
             public_client: Some(PublicClient {
                 redirect_uris: vec!["https://portal.azure.com".into()],
                 allow_public_client_flows: true,
+                browser_sign_in: false,
             }),
             api_permissions: vec![ApiPermission {
                 api: ApiRef::Known(MTP.into()),

@@ -240,7 +240,9 @@ async fn ready_line_and_seeded_tenant() {
             "client_secret",
             "reader_client_id",
             "reader_client_secret",
-            "ca_cert"
+            "ca_cert",
+            "admin_user",
+            "admin_password"
         ]
     );
     assert!(em.running.ready.graph_url.ends_with("/v1.0"));

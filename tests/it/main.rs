@@ -31,3 +31,5 @@ mod permissions;
 mod trace;
 // `provision doctor`: checks, exit codes, text and JSON, and --probe leaving nothing behind.
 mod doctor;
+// Sign-in in a real browser (headless Chromium through WebDriver) at the emulator's pages.
+mod browser;

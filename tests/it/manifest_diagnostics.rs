@@ -278,6 +278,16 @@ case!(
     redirect("\"http://localhost:8400/cb\", \"http://localhost:9000/cb\"")
 );
 case!(
+    browser_sign_in_without_loopback_redirect,
+    warning,
+    app("[app.public_client]\nredirect_uris = [\"https://portal.azure.com\"]\nsign_in = \"browser\"\n")
+);
+case!(
+    sign_in_unknown,
+    error,
+    app("[app.public_client]\nsign_in = \"popup\"\n")
+);
+case!(
     redirect_too_many_for_personal_accounts,
     error,
     app(&format!(

@@ -52,7 +52,7 @@ fn threat_protection_is_the_portal_procedure() {
     assert_eq!(app.display_name, "Threat Protection API client");
     assert_eq!(app.sign_in_audience, SignInAudience::AzureADMyOrg);
     let pc = app.public_client.as_ref().unwrap();
-    assert_eq!(pc.redirect_uris, ["https://portal.azure.com"]);
+    assert_eq!(pc.redirect_uris, ["https://portal.azure.com", "http://localhost"]);
     assert!(pc.allow_public_client_flows);
     let [perm] = app.api_permissions.as_slice() else {
         panic!("one API expected")

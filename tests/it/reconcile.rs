@@ -74,7 +74,7 @@ async fn fresh_apply_builds_the_portal_procedure_and_writes_the_ids() {
     let (app, sp, grants) = app_state(&t).await;
     assert_eq!(
         app["publicClient"]["redirectUris"],
-        json!(["https://portal.azure.com"])
+        json!(["https://portal.azure.com", "http://localhost"])
     );
     assert_eq!(app["isFallbackPublicClient"], json!(true));
     let rra = app["requiredResourceAccess"].as_array().unwrap();
@@ -186,7 +186,7 @@ async fn drift_made_through_graph_is_planned_and_repaired() {
     let (app, _sp, grants) = app_state(&t).await;
     assert_eq!(
         app["publicClient"]["redirectUris"],
-        json!(["https://portal.azure.com"])
+        json!(["https://portal.azure.com", "http://localhost"])
     );
     assert_eq!(grants.len(), 1);
     assert_eq!(

@@ -221,6 +221,16 @@ pub async fn prepare(t: &Tenant) -> Creds {
 /// The real binary with only the given environment (plus PATH, HOME, the emulator's endpoints
 /// and tenant, and a private sign-in cache).
 pub async fn run(t: &Tenant, args: &[&str], env: &[(&str, &str)], path: Option<&Path>) -> Output {
+    command(t, args, env, path).output().await.expect("run provision")
+}
+
+/// The real binary against the emulator with only the environment a user would set.
+pub fn command(
+    t: &Tenant,
+    args: &[&str],
+    env: &[(&str, &str)],
+    path: Option<&Path>,
+) -> tokio::process::Command {
     let r = &t.emu.ready;
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_provision"));
     let path_var = match path {
@@ -239,7 +249,7 @@ pub async fn run(t: &Tenant, args: &[&str], env: &[(&str, &str)], path: Option<&
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().await.expect("run provision")
+    cmd
 }
 
 fn signed_in_with(o: &Output) -> Option<String> {

@@ -16,6 +16,8 @@ pub enum DeviceState {
     /// The user (by object id) signed in and consented.
     Approved(String),
     Declined,
+    /// A Conditional Access policy blocked the user's sign-in (AADSTS53003).
+    Blocked,
     /// A token was issued; the code cannot be used again.
     Redeemed,
 }
@@ -80,6 +82,18 @@ impl DeviceCodes {
         self.decide(user_code, now, DeviceState::Approved(user_id.to_owned()))
     }
 
+    /// The client and scope of the pending sign-in with this user code (the device login page).
+    pub fn pending(&mut self, user_code: &str, now: DateTime<Utc>) -> Option<(String, String)> {
+        let auth = self.by_user_code(user_code)?;
+        (auth.state == DeviceState::Pending && now < auth.expires_at)
+            .then(|| (auth.client_id.clone(), auth.scope.clone()))
+    }
+
+    /// A Conditional Access policy blocked the user who signed in for this user code.
+    pub fn block(&mut self, user_code: &str, now: DateTime<Utc>) -> Result<(), Decision> {
+        self.decide(user_code, now, DeviceState::Blocked)
+    }
+
     /// The user declines the sign-in with this user code.
     pub fn deny(&mut self, user_code: &str, now: DateTime<Utc>) -> Result<(), Decision> {
         self.decide(user_code, now, DeviceState::Declined)
@@ -125,6 +139,10 @@ impl DeviceCodes {
         match &auth.state {
             DeviceState::Pending => Err(OAuthError::authorization_pending()),
             DeviceState::Declined => Err(OAuthError::authorization_declined()),
+            DeviceState::Blocked => Err(OAuthError {
+                error: "invalid_grant",
+                ..OAuthError::blocked_by_conditional_access()
+            }),
             DeviceState::Redeemed => Err(OAuthError::device_code_redeemed()),
             DeviceState::Approved(user) => Ok(Approved {
                 user_id: user.clone(),

@@ -5,7 +5,7 @@
 //!
 //! | route | answers |
 //! | --- | --- |
-//! | `POST /{tenant}/oauth2/v2.0/token` | client credentials, device code, refresh token |
+//! | `POST /{tenant}/oauth2/v2.0/token` | client credentials, device code, authorization code, refresh token |
 //! | `POST /{tenant}/oauth2/v2.0/devicecode` | a new device code (`v2-oauth2-device-code.md`) |
 //! | `GET /{tenant}/v2.0/.well-known/openid-configuration` | the captured document, our host |
 //! | `GET /{tenant}/.well-known/openid-configuration` | the v1.0 document (issuer `sts.windows.net`) |
@@ -13,7 +13,9 @@
 //! | `GET /{tenant}/discovery/instance` | MSAL instance discovery (captured body, our host) |
 //! | `GET /metadata/endpoints` | the ARM cloud metadata `az cloud register` reads |
 //! | `GET /subscriptions`, `GET /tenants` | ARM reads of `az login`: no subscriptions, one tenant |
-//! | `GET /devicelogin` | where a device-code user is sent: how to approve in the emulator |
+//! | `GET /{tenant}/oauth2/v2.0/authorize`, `POST /{tenant}/login`, `/{tenant}/Consent/Set` | the sign-in and consent pages ([`super::pages`]) |
+//! | `GET`/`POST /devicelogin` | the device login page: enter the code, sign in, continue or cancel |
+//! | `GET`/`PUT /_emulator/conditional-access` | flows a Conditional Access policy blocks (AADSTS53003) |
 //! | `POST /_emulator/devicecode/{user_code}/approve` and `/deny` | decide a pending sign-in |
 //! | `GET`/`POST /_emulator/issuers` | external issuers trusted for federated assertions |
 
@@ -32,8 +34,10 @@ use jsonwebtoken::jwk::JwkSet;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::authorize::{Authorizations, BlockedFlow};
 use super::device::{Decision, DeviceCodes};
 use super::error::OAuthError;
+use super::pages;
 use super::scope::Scopes;
 use super::signin::{self, ClientKind, Context, Form, SignedInUser, TenantRoute};
 use super::token::{self, Keys, TokenVersion};
@@ -64,13 +68,17 @@ impl Default for Settings {
 
 /// What the identity routes share beyond the tenant.
 pub struct Identity {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     settings: Settings,
-    devices: Mutex<DeviceCodes>,
+    pub(super) devices: Mutex<DeviceCodes>,
     issuers: Mutex<HashMap<String, JwkSet>>,
+    /// Sign-in transactions of the pages and issued authorization codes.
+    pub(super) authorizations: Mutex<Authorizations>,
+    /// The flows a Conditional Access policy blocks (`PUT /_emulator/conditional-access`).
+    pub(super) blocked: Mutex<Vec<BlockedFlow>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every update here is a single insert or field write, so a poisoned lock still guards
     // consistent data.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -84,6 +92,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(shared: Arc<Shared>, settings: S
         settings,
         devices: Mutex::new(DeviceCodes::default()),
         issuers: Mutex::new(HashMap::new()),
+        authorizations: Mutex::new(Authorizations::default()),
+        blocked: Mutex::new(Vec::new()),
     });
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token_endpoint))
@@ -102,7 +112,13 @@ pub fn router<S: Clone + Send + Sync + 'static>(shared: Arc<Shared>, settings: S
         .route("/metadata/endpoints", get(metadata_endpoints))
         .route("/subscriptions", get(subscriptions))
         .route("/tenants", get(tenants))
-        .route("/devicelogin", get(devicelogin))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(pages::authorize))
+        .route("/{tenant}/login", post(pages::login))
+        .route("/{tenant}/Consent/Set", post(pages::consent))
+        .route(
+            "/devicelogin",
+            get(pages::devicelogin).post(pages::devicelogin_code),
+        )
         // The latency knob delays sign-in like any other request to Entra; control routes
         // below are not delayed.
         .route_layer(axum::middleware::from_fn_with_state(
@@ -112,6 +128,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(shared: Arc<Shared>, settings: S
         .route("/_emulator/devicecode/{user_code}/approve", post(approve))
         .route("/_emulator/devicecode/{user_code}/deny", post(deny))
         .route("/_emulator/issuers", get(list_issuers).post(add_issuer))
+        .route(
+            "/_emulator/conditional-access",
+            get(pages::conditional_access).put(pages::set_conditional_access),
+        )
         .layer(axum::middleware::from_fn(tag_kind))
         .with_state(identity)
 }
@@ -140,6 +160,12 @@ async fn tag_kind(req: axum::extract::Request, next: axum::middleware::Next) -> 
         "identity.arm"
     } else if path.starts_with("/_emulator/") {
         "identity.control"
+    } else if path.ends_with("/oauth2/v2.0/authorize")
+        || path.ends_with("/login")
+        || path.ends_with("/consent/set")
+        || path == "/devicelogin"
+    {
+        "identity.page"
     } else {
         "identity.discovery"
     };
@@ -154,7 +180,7 @@ async fn tag_kind(req: axum::extract::Request, next: axum::middleware::Next) -> 
 
 /// `scheme://host[:port]` of this request: the scheme the emulator serves, the host the client
 /// used (so `localhost` and `127.0.0.1` each get documents naming themselves).
-fn origin(shared: &Shared, headers: &HeaderMap) -> String {
+pub(super) fn origin(shared: &Shared, headers: &HeaderMap) -> String {
     let scheme = shared.base_url.split("://").next().unwrap_or("http");
     match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
         Some(host) if !host.is_empty() => format!("{scheme}://{host}"),
@@ -268,6 +294,11 @@ fn token_grant(id: &Identity, tenant_segment: &str, origin: &str, form: &Form) -
             let body = device_code_grant(id, &ctx, &tenant, form)?;
             Ok(signin::with_client_info(body, form))
         }
+        "authorization_code" => {
+            signin::check_audience(&ctx, route, form)?;
+            let body = authorization_code_grant(id, &ctx, form)?;
+            Ok(signin::with_client_info(body, form))
+        }
         other => Err(OAuthError::unsupported_grant_type(other)),
     }
 }
@@ -289,6 +320,14 @@ fn device_code_grant(
         .unwrap_or_default()
         .to_owned();
     let auto = (!id.shared.manual_approval).then_some(admin_id.as_str());
+    // Approving automatically plays the administrator signing in: a Conditional Access policy
+    // that blocks device code stops that sign-in.
+    if auto.is_some() && lock(&id.blocked).contains(&BlockedFlow::DeviceCode) {
+        return Err(OAuthError {
+            error: "invalid_grant",
+            ..OAuthError::blocked_by_conditional_access()
+        });
+    }
     let approved = lock(&id.devices).poll(device_code, client.app_id(), ctx.now, auto)?;
     let user = tenant
         .user(&approved.user_id)
@@ -297,6 +336,46 @@ fn device_code_grant(
     let scopes = Scopes::parse(&approved.scope)?;
     let body = signin::delegated(ctx, &client, &user, &scopes)?;
     lock(&id.devices).redeemed(device_code);
+    Ok(body)
+}
+
+/// `grant_type=authorization_code`: the code from the redirect, its redirect URI and PKCE
+/// verifier. A code sent to a `publicClient` redirect URI is redeemed without a credential; one
+/// sent to a `web` redirect URI needs the client's secret or assertion.
+fn authorization_code_grant(id: &Identity, ctx: &Context<'_>, form: &Form) -> Result<Value, OAuthError> {
+    let client_id = form.client_id()?;
+    let app = ctx
+        .tenant
+        .client_application(client_id)
+        .ok_or_else(|| OAuthError::unknown_client(client_id, ctx.tenant.tenant_id()))?;
+    let code = form.require("code")?;
+    let redirect_uri = form.require("redirect_uri")?;
+    let redeemed =
+        lock(&id.authorizations).redeem(code, app, redirect_uri, form.get("code_verifier"), ctx.now)?;
+    let client = if redeemed.public {
+        signin::Client {
+            app,
+            auth: token::ClientAuth::Public,
+        }
+    } else {
+        signin::authenticate_client(ctx, form, ClientKind::Confidential)?
+    };
+    let user = ctx
+        .tenant
+        .user(&redeemed.user_id)
+        .map(SignedInUser::from_object)
+        .ok_or_else(OAuthError::invalid_code)?;
+    let scopes = Scopes::parse(&redeemed.scope)?;
+    let mut body = signin::delegated(ctx, &client, &user, &scopes)?;
+    // The id token carries the request's `nonce`, which MSAL checks (OpenID Connect Core
+    // §3.1.3.6, "nonce").
+    if let (Some(nonce), Some(id_token)) = (redeemed.nonce, body.get("id_token").and_then(Value::as_str)) {
+        let mut claims: Value =
+            token::decode_unverified_as(id_token).map_err(|_| OAuthError::temporarily_unavailable())?;
+        claims["nonce"] = Value::String(nonce);
+        let signed = token::issue_any(ctx.key, &claims).map_err(|_| OAuthError::temporarily_unavailable())?;
+        body["id_token"] = Value::String(signed);
+    }
     Ok(body)
 }
 
@@ -325,7 +404,7 @@ fn start_device_code(
     let tenant = id.shared.tenant();
     let route = signin::resolve_tenant(&tenant, tenant_segment)?;
     let client_id = form.client_id()?;
-    let Some(app) = tenant.application_by_app_id(client_id) else {
+    let Some(app) = tenant.client_application(client_id) else {
         return Err(OAuthError::unknown_client(client_id, tenant.tenant_id()));
     };
     signin::check_app_audience(app, route)?;
@@ -349,15 +428,6 @@ fn start_device_code(
             auth.user_code
         ),
     }))
-}
-
-async fn devicelogin(State(id): State<Arc<Identity>>) -> Response {
-    let text = if id.shared.manual_approval {
-        "This is the provision emulator. Device codes wait for approval: POST /_emulator/devicecode/{user_code}/approve (or /deny).\n"
-    } else {
-        "This is the provision emulator. Device codes are approved automatically, as the administrator, at the first poll.\n"
-    };
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }
 
 async fn approve(State(id): State<Arc<Identity>>, Path(user_code): Path<String>) -> Response {

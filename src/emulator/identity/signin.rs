@@ -189,7 +189,7 @@ pub fn authenticate_client<'a>(
     let client_id = form.client_id()?;
     let app = ctx
         .tenant
-        .application_by_app_id(client_id)
+        .client_application(client_id)
         .ok_or_else(|| OAuthError::unknown_client(client_id, ctx.tenant.tenant_id()))?;
     let public = kind == ClientKind::PublicAllowed && app.is_fallback_public_client();
     if public {

@@ -202,6 +202,13 @@ impl Tenant {
             .find(|a| a.app_id().eq_ignore_ascii_case(app_id) && self.visible(a))
     }
 
+    /// The client application a sign-in names: one of the tenant's applications, or a
+    /// first-party public client Entra knows in every tenant (`seed::first_party_clients`).
+    pub fn client_application(&self, app_id: &str) -> Option<&Entity> {
+        self.application_by_app_id(app_id)
+            .or_else(|| seed::first_party_client(app_id))
+    }
+
     /// The service principal with this appId.
     pub fn service_principal_by_app_id(&self, app_id: &str) -> Option<&Entity> {
         self.service_principals

@@ -20,6 +20,10 @@ pub struct TenantIdentity {
     pub admin_client_secret: String,
     pub reader_client_id: String,
     pub reader_client_secret: String,
+    /// The seeded administrator's password, for the emulator's sign-in pages (a state file
+    /// from before it existed gets a new one when loaded).
+    #[serde(default = "new_password")]
+    pub admin_password: String,
 }
 
 impl TenantIdentity {
@@ -37,8 +41,59 @@ impl TenantIdentity {
             admin_client_secret: new_secret_text(),
             reader_client_id: new_guid(),
             reader_client_secret: new_secret_text(),
+            admin_password: new_password(),
         }
     }
+}
+
+/// A password for the seeded administrator: 16 letters and digits, easy to type.
+pub fn new_password() -> String {
+    use rand::Rng as _;
+    const ALNUM: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| ALNUM[rng.random_range(0..ALNUM.len())] as char)
+        .collect()
+}
+
+/// The Microsoft Graph Command Line Tools (`14d82eec-204b-4c2f-b7e8-296a70dab67e`): Microsoft's
+/// multi-tenant public client for administrators' sign-ins to Graph (Microsoft Graph PowerShell's
+/// default, `provision`'s default `--client-id`). Its application object lives in Microsoft's
+/// own tenant, so Graph does not list it here; the sign-in endpoints know it as Entra does, and
+/// consent creates its service principal in the tenant. Registered as a public client with the
+/// loopback redirect URI `http://localhost` (any port) for interactive sign-in.
+pub const GRAPH_COMMAND_LINE_TOOLS: &str = "14d82eec-204b-4c2f-b7e8-296a70dab67e";
+
+/// The first-party public clients the sign-in endpoints know without an application object in
+/// the tenant.
+pub fn first_party_clients() -> &'static [Entity] {
+    static CLIENTS: std::sync::OnceLock<Vec<Entity>> = std::sync::OnceLock::new();
+    CLIENTS.get_or_init(|| {
+        let mut app = application_template();
+        for (k, v) in [
+            ("appId", json!(GRAPH_COMMAND_LINE_TOOLS)),
+            ("displayName", json!("Microsoft Graph Command Line Tools")),
+            ("signInAudience", json!("AzureADandPersonalMicrosoftAccount")),
+            ("isFallbackPublicClient", json!(true)),
+            (
+                "publicClient",
+                json!({"redirectUris": [
+                    "http://localhost",
+                    "https://login.microsoftonline.com/common/oauth2/nativeclient"
+                ]}),
+            ),
+        ] {
+            app.insert(k.into(), v);
+        }
+        vec![Entity::new(app, 0)]
+    })
+}
+
+/// A first-party client by appId.
+pub fn first_party_client(app_id: &str) -> Option<&'static Entity> {
+    first_party_clients()
+        .iter()
+        .find(|e| e.app_id().eq_ignore_ascii_case(app_id))
 }
 
 /// Display names of the two seeded clients.

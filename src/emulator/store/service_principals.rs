@@ -130,6 +130,12 @@ impl Tenant {
                 return Err(no_backing_application(app_id));
             }
             self.sp_data_from_app(&app.data)
+        } else if let Some(client) = super::seed::first_party_client(app_id) {
+            // A first-party public client (consent in the sign-in pages creates it).
+            let mut data = self.sp_data_from_app(&client.data);
+            data.insert("appOwnerOrganizationId".into(), Value::Null);
+            data.insert("publisherName".into(), json!("Microsoft Services"));
+            data
         } else if let Some(api) = catalog::by_app_id(app_id) {
             // A multi-tenant first-party app: Graph creates its service principal in any tenant.
             Self::sp_data_first_party(api)
