@@ -1,6 +1,8 @@
-//! Executing a plan through the Graph client. Outcomes are values: each app reports what was
-//! done, and an app whose consent could not be granted (403 on the grant) still gets its
-//! application and service principal, with the admin-consent URL to finish by hand.
+//! Executing a plan (apply's, or destroy's) through the Graph client. Outcomes are values: every
+//! step of the plan ends done, failed (with Graph's code, message and request-id) or not
+//! attempted, and an [`Observer`] hears of each as it ends. An app whose consent could not be
+//! granted (403 on the grant) still gets its application and service principal, with the
+//! admin-consent URL to finish by hand.
 //!
 //! Order per app: application (the uniqueName upsert), then its service principal, then grants
 //! and app role assignments. First-party resource service principals that are missing are
@@ -18,32 +20,174 @@ use crate::graph::client::Call;
 use crate::graph::types::*;
 use crate::graph::{GraphClient, GraphError};
 use crate::model::ApiRef;
-use crate::plan::{Action, AppPlan, AssignmentStep, GrantStep, Plan};
-use crate::render::sign;
+use crate::plan::{Action, AppPlan, AssignmentStep, GrantStep, Plan, PurgeStep};
+use crate::render;
 
-/// What apply did for one app.
+/// What became of one planned step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Done,
+    Failed,
+    /// Not tried: an earlier step it depends on failed, or the run was stopped.
+    NotAttempted,
+}
+
+/// Graph's answer to a failed step, as data: what a person needs to act on it or to open a
+/// support case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GraphFailure {
+    pub method: String,
+    pub path: String,
+    /// The HTTP status; `null` when no answer came (the message says why).
+    pub status: Option<u16>,
+    /// Graph's error code, e.g. `Authorization_RequestDenied`.
+    pub code: Option<String>,
+    pub message: String,
+    pub request_id: Option<String>,
+}
+
+impl GraphFailure {
+    pub fn of(e: &GraphError) -> GraphFailure {
+        match e {
+            GraphError::Status {
+                method,
+                path,
+                status,
+                code,
+                message,
+                request_id,
+                ..
+            } => GraphFailure {
+                method: method.clone(),
+                path: path.clone(),
+                status: Some(*status),
+                code: Some(code.clone()).filter(|c| !c.is_empty()),
+                message: message.clone(),
+                request_id: request_id.clone(),
+            },
+            GraphError::Transport { method, path, source } => GraphFailure {
+                method: method.clone(),
+                path: path.clone(),
+                status: None,
+                code: None,
+                message: format!(
+                    "no answer: {}",
+                    crate::error::Unreachable::classify(source).words()
+                ),
+                request_id: None,
+            },
+            GraphError::Decode {
+                method,
+                path,
+                status,
+                detail,
+            } => GraphFailure {
+                method: method.clone(),
+                path: path.clone(),
+                status: Some(*status),
+                code: None,
+                message: format!("an answer Graph does not send: {detail}"),
+                request_id: None,
+            },
+        }
+    }
+}
+
+/// One step of the plan and what became of it. `address`, `kind` and `action` are those of the
+/// plan's change; `id` is the Graph object the step wrote or deleted, when known.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepResult {
+    pub address: String,
+    pub kind: &'static str,
+    pub action: Action,
+    pub status: Status,
+    pub id: Option<String>,
+    pub error: Option<GraphFailure>,
+}
+
+impl StepResult {
+    fn planned(address: String, kind: &'static str, action: Action, id: Option<String>) -> Self {
+        StepResult {
+            address,
+            kind,
+            action,
+            status: Status::NotAttempted,
+            id,
+            error: None,
+        }
+    }
+}
+
+/// What apply (or destroy) did for one app.
 #[derive(Debug, Clone, Serialize)]
 pub struct AppResult {
     pub unique_name: String,
     pub client_id: Option<String>,
     pub object_id: Option<String>,
     pub service_principal_id: Option<String>,
-    /// Steps done, in order, as `+ application`, `~ grant Microsoft Threat Protection`, ….
-    pub done: Vec<String>,
-    /// Set when the caller may not grant consent: what is missing.
-    pub consent_missing: Option<String>,
+    /// Every step the plan had for this app, in plan order.
+    pub steps: Vec<StepResult>,
+    /// Addresses of the consent steps Graph refused with 403: the signed-in identity may not
+    /// grant consent.
+    #[serde(skip)]
+    pub consent_denied: Vec<String>,
     #[serde(skip)]
     pub error: Option<Arc<GraphError>>,
 }
 
+impl AppResult {
+    fn new(app: &AppPlan, steps: Vec<StepResult>) -> Self {
+        AppResult {
+            unique_name: app.unique_name.clone(),
+            client_id: app.application.app_id.clone(),
+            object_id: app.application.object_id.clone(),
+            service_principal_id: app.service_principal_id.clone(),
+            steps,
+            consent_denied: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Record what became of the step at `address`, and tell the observer.
+    fn mark(&mut self, observer: &dyn Observer, address: &str, outcome: Result<Option<String>, &GraphError>) {
+        let Some(step) = self.steps.iter_mut().find(|s| s.address == address) else {
+            return;
+        };
+        match outcome {
+            Ok(id) => {
+                step.status = Status::Done;
+                if id.is_some() {
+                    step.id = id;
+                }
+            }
+            Err(e) => {
+                step.status = Status::Failed;
+                step.error = Some(GraphFailure::of(e));
+            }
+        }
+        observer.step(Some(&self.unique_name), step);
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// First-party resource service principals created.
-    pub resource_service_principals: Vec<String>,
+    /// First-party resource service principals apply creates.
+    pub resource_service_principals: Vec<StepResult>,
     pub apps: Vec<AppResult>,
     /// Creating a resource service principal failed: no app got its consent.
     #[serde(skip)]
     pub resource_error: Option<Arc<GraphError>>,
+}
+
+/// How many steps ended how.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub created: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    pub failed: usize,
+    pub not_attempted: usize,
 }
 
 impl Report {
@@ -56,70 +200,212 @@ impl Report {
             .iter()
             .find_map(|a| a.error.as_ref().map(|e| (a.unique_name.as_str(), e.as_ref())))
     }
+
+    pub fn steps(&self) -> impl Iterator<Item = &StepResult> {
+        self.resource_service_principals
+            .iter()
+            .chain(self.apps.iter().flat_map(|a| a.steps.iter()))
+    }
+
+    /// Every planned step was done.
+    pub fn complete(&self) -> bool {
+        self.steps().all(|s| s.status == Status::Done)
+    }
+
+    pub fn tally(&self) -> Tally {
+        let mut t = Tally::default();
+        for s in self.steps() {
+            match (s.status, s.action) {
+                (Status::Done, Action::Create) => t.created += 1,
+                (Status::Done, Action::Update) => t.updated += 1,
+                (Status::Done, Action::Delete) => t.deleted += 1,
+                (Status::Done, Action::NoOp) => {}
+                (Status::Failed, _) => t.failed += 1,
+                (Status::NotAttempted, _) => t.not_attempted += 1,
+            }
+        }
+        t
+    }
 }
 
-fn failed(result: &mut AppResult, e: GraphError) {
-    result.error = Some(Arc::new(e));
+impl Report {
+    /// The report of a run that was stopped: every step of `plan` not attempted, except the
+    /// ones that `ended` (as the observer heard them).
+    pub fn from_ended(plan: &Plan, ended: &[StepResult]) -> Report {
+        let take = |mut step: StepResult| {
+            if let Some(e) = ended.iter().find(|e| e.address == step.address) {
+                step = e.clone();
+            }
+            step
+        };
+        let resource_service_principals = plan
+            .resource_service_principals
+            .iter()
+            .map(|r| {
+                take(StepResult::planned(
+                    render::resource_sp_address(&r.name),
+                    "resource_service_principal",
+                    Action::Create,
+                    None,
+                ))
+            })
+            .collect();
+        let apps = plan
+            .apps
+            .iter()
+            .map(|app| {
+                let steps: Vec<StepResult> = planned_steps(app, &plan.purge).into_iter().map(take).collect();
+                let mut r = AppResult::new(app, steps);
+                let done_id = |kind: &str| {
+                    r.steps
+                        .iter()
+                        .find(|s| s.kind == kind && s.status == Status::Done && s.action == Action::Create)
+                        .and_then(|s| s.id.clone())
+                };
+                let (object, sp) = (done_id("application"), done_id("service_principal"));
+                r.object_id = r.object_id.clone().or(object);
+                r.service_principal_id = r.service_principal_id.clone().or(sp);
+                r
+            })
+            .collect();
+        Report {
+            resource_service_principals,
+            apps,
+            resource_error: None,
+        }
+    }
+}
+
+/// Told about every step as it ends and every app as it finishes, while the run goes on: for
+/// streaming results and progress, and for knowing what was done when the run is stopped.
+pub trait Observer: Sync {
+    /// `app` is `None` for a resource service principal.
+    fn step(&self, _app: Option<&str>, _step: &StepResult) {}
+    fn app_finished(&self, _app: &str) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// The steps of one app's plan that change something, in plan order, none attempted yet.
+fn planned_steps(app: &AppPlan, purge: &[PurgeStep]) -> Vec<StepResult> {
+    let name = app.unique_name.as_str();
+    let mut steps = Vec::new();
+    let app_step = (app.application.action != Action::NoOp).then(|| {
+        StepResult::planned(
+            render::app_address(name),
+            "application",
+            app.application.action,
+            app.application.object_id.clone(),
+        )
+    });
+    let sp_step = (app.service_principal != Action::NoOp).then(|| {
+        StepResult::planned(
+            render::sp_address(name),
+            "service_principal",
+            app.service_principal,
+            app.service_principal_id.clone(),
+        )
+    });
+    let grants = app.grants.iter().filter(|g| g.action != Action::NoOp).map(|g| {
+        StepResult::planned(
+            render::grant_address(name, &g.resource),
+            "delegated_grant",
+            g.action,
+            g.grant_id.clone(),
+        )
+    });
+    let assignments = app
+        .assignments
+        .iter()
+        .filter(|a| a.action != Action::NoOp)
+        .map(|a| {
+            StepResult::planned(
+                render::assignment_address(name, &a.resource, &a.role),
+                "app_role_assignment",
+                a.action,
+                a.assignment_id.clone(),
+            )
+        });
+    steps.extend(app_step);
+    steps.extend(sp_step);
+    steps.extend(grants);
+    steps.extend(assignments);
+    steps.extend(purge.iter().filter(|p| p.unique_name == name).map(|p| {
+        StepResult::planned(
+            render::purge_address(name, p.kind),
+            "deleted_item",
+            Action::Delete,
+            Some(p.object_id.clone()),
+        )
+    }));
+    steps
 }
 
 /// Run the plan. Never returns early on one app's failure: every app gets as far as it can.
-pub async fn apply(graph: &GraphClient, plan: &Plan) -> Report {
+pub async fn apply(graph: &GraphClient, plan: &Plan, observer: &dyn Observer) -> Report {
     // Resource service principals for first-party APIs, alongside the applications.
     let resources_fut = join_all(plan.resource_service_principals.iter().map(|r| async move {
-        (
-            r.key.clone(),
-            r.name.clone(),
-            ensure_sp(graph, &r.app_id, true).await,
-        )
+        let sp = ensure_sp(graph, &r.app_id, true).await;
+        let mut step = StepResult::planned(
+            render::resource_sp_address(&r.name),
+            "resource_service_principal",
+            Action::Create,
+            None,
+        );
+        match &sp {
+            Ok(sp) => {
+                step.status = Status::Done;
+                step.id = Some(sp.id.clone());
+            }
+            Err(e) => {
+                step.status = Status::Failed;
+                step.error = Some(GraphFailure::of(e));
+            }
+        }
+        observer.step(None, &step);
+        (r.key.clone(), step, sp)
     }));
-    let apps_fut = join_all(plan.apps.iter().map(|app| stage_one(graph, app)));
+    let apps_fut = join_all(plan.apps.iter().map(|app| stage_one(graph, app, observer)));
     let (resources, stage_one_results) = futures::join!(resources_fut, apps_fut);
 
     let mut resource_ids: BTreeMap<ApiRef, String> = BTreeMap::new();
-    let mut created = Vec::new();
+    let mut resource_steps = Vec::new();
     let mut resource_error = None;
-    for (key, name, sp) in resources {
+    for (key, step, sp) in resources {
         match sp {
             Ok(sp) => {
                 resource_ids.insert(key, sp.id);
-                created.push(name);
             }
             Err(e) => resource_error = Some(Arc::new(e)),
         }
+        resource_steps.push(step);
     }
-    let apps = if resource_error.is_some() {
-        stage_one_results
-    } else {
-        join_all(plan.apps.iter().zip(stage_one_results).map(|(app, mut result)| {
-            let resource_ids = &resource_ids;
-            async move {
-                if result.error.is_none() {
-                    stage_two(graph, app, resource_ids, &mut result).await;
-                }
-                result
+    let apps = join_all(plan.apps.iter().zip(stage_one_results).map(|(app, mut result)| {
+        let resource_ids = &resource_ids;
+        let stopped = resource_error.is_some();
+        async move {
+            if result.error.is_none() && !stopped {
+                stage_two(graph, app, resource_ids, &mut result, observer).await;
             }
-        }))
-        .await
-    };
+            observer.app_finished(&app.unique_name);
+            result
+        }
+    }))
+    .await;
     Report {
-        resource_service_principals: created,
+        resource_service_principals: resource_steps,
         apps,
         resource_error,
     }
 }
 
 /// The application and its service principal.
-async fn stage_one(graph: &GraphClient, app: &AppPlan) -> AppResult {
-    let mut result = AppResult {
-        unique_name: app.unique_name.clone(),
-        client_id: app.application.app_id.clone(),
-        object_id: app.application.object_id.clone(),
-        service_principal_id: app.service_principal_id.clone(),
-        done: Vec::new(),
-        consent_missing: None,
-        error: None,
-    };
+async fn stage_one(graph: &GraphClient, app: &AppPlan, observer: &dyn Observer) -> AppResult {
+    let mut result = AppResult::new(app, planned_steps(app, &[]));
     let step = &app.application;
+    let app_address = render::app_address(&app.unique_name);
     if step.action != Action::NoOp {
         let written = if step.pinned {
             let app_id = step.app_id.clone().unwrap_or_default();
@@ -132,50 +418,44 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan) -> AppResult {
                 .upsert_application(&app.unique_name, step.body.clone())
                 .await
         };
+        let written = match written {
+            Ok(None) if result.client_id.is_none() => {
+                // 204: another run created it between our read and our write. Read it back;
+                // a 404 here is replication delay.
+                read_back_application(graph, &app.unique_name).await.map(Some)
+            }
+            other => other,
+        };
         match written {
             Ok(Some(created)) => {
                 result.client_id = Some(created.app_id);
                 result.object_id = Some(created.id);
             }
-            Ok(None) if result.client_id.is_none() => {
-                // 204: another run created it between our read and our write. Read it back;
-                // a 404 here is replication delay.
-                match read_back_application(graph, &app.unique_name).await {
-                    Ok(a) => {
-                        result.client_id = Some(a.app_id);
-                        result.object_id = Some(a.id);
-                    }
-                    Err(e) => {
-                        failed(&mut result, e);
-                        return result;
-                    }
-                }
-            }
             Ok(None) => {}
             Err(e) => {
-                failed(&mut result, e);
+                result.mark(observer, &app_address, Err(&e));
+                result.error = Some(Arc::new(e));
                 return result;
             }
         }
-        result.done.push(format!(
-            "{} application {}",
-            if step.action == Action::Create { "+" } else { "~" },
-            app.unique_name
-        ));
+        let id = result.object_id.clone();
+        result.mark(observer, &app_address, Ok(id));
     }
     if result.service_principal_id.is_none() {
         let app_id = result.client_id.clone().unwrap_or_default();
         // An application that was read from the tenant is there: a "no backing application"
         // answer then means it was deleted meanwhile, not that it has not replicated yet.
         let fresh = app.application.app_id.is_none();
+        let address = render::sp_address(&app.unique_name);
         match ensure_sp(graph, &app_id, fresh).await {
             Ok(sp) => {
-                result.service_principal_id = Some(sp.id);
-                result
-                    .done
-                    .push(format!("+ service principal {}", app.unique_name));
+                result.service_principal_id = Some(sp.id.clone());
+                result.mark(observer, &address, Ok(Some(sp.id)));
             }
-            Err(e) => failed(&mut result, e),
+            Err(e) => {
+                result.mark(observer, &address, Err(&e));
+                result.error = Some(Arc::new(e));
+            }
         }
     }
     result
@@ -204,31 +484,27 @@ async fn ensure_sp(graph: &GraphClient, app_id: &str, fresh: bool) -> Result<Ser
     graph.fetch(&call).await
 }
 
-/// Grants and app role assignments.
+/// Grants and app role assignments, concurrently; each result is told as it ends.
 async fn stage_two(
     graph: &GraphClient,
     app: &AppPlan,
     resource_ids: &BTreeMap<ApiRef, String>,
     result: &mut AppResult,
+    observer: &dyn Observer,
 ) {
     let Some(client_sp) = result.service_principal_id.clone() else {
         return;
     };
+    let name = app.unique_name.clone();
     // Created by this run (not seen when the tenant was read): references to it may meet
     // replication delay. An object that was read is there, or gone for good.
     let client_fresh = app.service_principal_id.is_none();
     let grant_futs = app.grants.iter().filter(|g| g.action != Action::NoOp).map(|g| {
         let client_sp = client_sp.clone();
+        let name = &name;
         async move {
-            (
-                format!(
-                    "{} consent {} ({})",
-                    sign(g.action),
-                    g.resource,
-                    g.after.join(" ")
-                ),
-                do_grant(graph, &client_sp, g, resource_ids, client_fresh).await,
-            )
+            let outcome = do_grant(graph, &client_sp, g, resource_ids, client_fresh).await;
+            (render::grant_address(name, &g.resource), outcome)
         }
     });
     let assignment_futs = app
@@ -237,29 +513,139 @@ async fn stage_two(
         .filter(|a| a.action != Action::NoOp)
         .map(|a| {
             let client_sp = client_sp.clone();
+            let name = &name;
             async move {
-                (
-                    format!("{} app role {} {}", sign(a.action), a.resource, a.role),
-                    do_assignment(graph, &client_sp, a, resource_ids, client_fresh).await,
-                )
+                let outcome = do_assignment(graph, &client_sp, a, resource_ids, client_fresh).await;
+                (render::assignment_address(name, &a.resource, &a.role), outcome)
             }
         });
-    let (grants, assignments) = futures::join!(join_all(grant_futs), join_all(assignment_futs));
-    let mut denied = Vec::new();
-    for (line, outcome) in grants.into_iter().chain(assignments) {
+    // Each outcome is recorded (and streamed) as soon as it is known.
+    let mut pending: futures::stream::FuturesUnordered<_> = grant_futs
+        .map(futures::future::Either::Left)
+        .chain(assignment_futs.map(futures::future::Either::Right))
+        .collect();
+    while let Some((address, outcome)) = futures::StreamExt::next(&mut pending).await {
         match outcome {
-            Ok(()) => result.done.push(line),
-            Err(e) if e.status() == Some(403) => denied.push(line),
+            Ok(id) => result.mark(observer, &address, Ok(id)),
             Err(e) => {
-                if result.error.is_none() {
-                    failed(result, e);
+                result.mark(observer, &address, Err(&e));
+                if e.status() == Some(403) {
+                    result.consent_denied.push(address);
+                } else if result.error.is_none() {
+                    result.error = Some(Arc::new(e));
                 }
             }
         }
     }
-    if !denied.is_empty() {
-        result.consent_missing = Some(denied.join("; "));
+}
+
+/// Run a destroy plan: per app (apps concurrently), its grants and app role assignments, then
+/// its service principal, then its application, then the purges of deleted items. Each delete
+/// is idempotent (404 means done), so a destroy stopped anywhere is finished by a re-run; a
+/// failed step leaves the later steps of its app not attempted.
+pub async fn destroy(graph: &GraphClient, plan: &Plan, observer: &dyn Observer) -> Report {
+    let apps = join_all(plan.apps.iter().map(|app| async move {
+        let mut result = AppResult::new(app, planned_steps(app, &plan.purge));
+        destroy_app(graph, app, &plan.purge, &mut result, observer).await;
+        observer.app_finished(&app.unique_name);
+        result
+    }))
+    .await;
+    Report {
+        resource_service_principals: Vec::new(),
+        apps,
+        resource_error: None,
     }
+}
+
+fn gone_is_ok(r: Result<(), GraphError>) -> Result<(), GraphError> {
+    match r {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other,
+    }
+}
+
+async fn destroy_app(
+    graph: &GraphClient,
+    app: &AppPlan,
+    purge: &[PurgeStep],
+    result: &mut AppResult,
+    observer: &dyn Observer,
+) {
+    let name = app.unique_name.as_str();
+    let sp = app.service_principal_id.as_deref();
+    // Phase 1: what the app holds as a client.
+    let grants = app.grants.iter().map(|g| async move {
+        let id = g.grant_id.clone().unwrap_or_default();
+        let r = gone_is_ok(graph.delete_grant(&id).await);
+        (render::grant_address(name, &g.resource), r.map(|_| Some(id)))
+    });
+    let assignments = app.assignments.iter().map(|a| async move {
+        let id = a.assignment_id.clone().unwrap_or_default();
+        let r = match sp {
+            Some(sp) => gone_is_ok(graph.delete_assignment(sp, &id).await),
+            None => Ok(()),
+        };
+        (
+            render::assignment_address(name, &a.resource, &a.role),
+            r.map(|_| Some(id)),
+        )
+    });
+    let (g, a) = futures::join!(join_all(grants), join_all(assignments));
+    let phase: Vec<Ended> = g.into_iter().chain(a).collect();
+    if !record_phase(result, observer, phase) {
+        return;
+    }
+    // Phase 2: the service principal, then the application.
+    if let Some(sp) = sp {
+        let r = gone_is_ok(graph.delete_service_principal(sp).await).map(|_| Some(sp.to_owned()));
+        if !record_phase(result, observer, vec![(render::sp_address(name), r)]) {
+            return;
+        }
+    }
+    let object_id = app.application.object_id.clone().unwrap_or_default();
+    let r = gone_is_ok(graph.delete_application(&object_id).await).map(|_| Some(object_id.clone()));
+    if !record_phase(result, observer, vec![(render::app_address(name), r)]) {
+        return;
+    }
+    // Phase 3: deleted items, when asked.
+    let purges = purge
+        .iter()
+        .filter(|p| p.unique_name == name)
+        .map(|p| async move {
+            let r = purge_deleted_item(graph, p)
+                .await
+                .map(|_| Some(p.object_id.clone()));
+            (render::purge_address(name, p.kind), r)
+        });
+    let done = join_all(purges).await;
+    record_phase(result, observer, done);
+}
+
+/// Remove one deleted object from deleted items (already gone counts as done).
+async fn purge_deleted_item(graph: &GraphClient, step: &PurgeStep) -> Result<(), GraphError> {
+    gone_is_ok(graph.purge_deleted(&step.object_id).await)
+}
+
+/// A step's address and how it ended (the id it wrote or deleted).
+type Ended = (String, Result<Option<String>, GraphError>);
+
+/// Record a phase's outcomes; whether every step of it was done.
+fn record_phase(result: &mut AppResult, observer: &dyn Observer, outcomes: Vec<Ended>) -> bool {
+    let mut ok = true;
+    for (address, outcome) in outcomes {
+        match outcome {
+            Ok(id) => result.mark(observer, &address, Ok(id)),
+            Err(e) => {
+                ok = false;
+                result.mark(observer, &address, Err(&e));
+                if result.error.is_none() {
+                    result.error = Some(Arc::new(e));
+                }
+            }
+        }
+    }
+    ok
 }
 
 fn resource_sp_id(
@@ -335,32 +721,31 @@ async fn do_grant(
     g: &GrantStep,
     resource_ids: &BTreeMap<ApiRef, String>,
     client_fresh: bool,
-) -> Result<(), GraphError> {
+) -> Result<Option<String>, GraphError> {
     let fresh = client_fresh || g.resource_sp_id.is_none();
     let scope = g.after.join(" ");
+    let id = g.grant_id.clone();
     match g.action {
-        Action::NoOp => Ok(()),
-        Action::Update => {
-            graph
-                .update_grant(g.grant_id.as_deref().unwrap_or_default(), &scope, false)
-                .await
-        }
-        Action::Delete => match graph
-            .delete_grant(g.grant_id.as_deref().unwrap_or_default())
+        Action::NoOp => Ok(id),
+        Action::Update => graph
+            .update_grant(g.grant_id.as_deref().unwrap_or_default(), &scope, false)
             .await
-        {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other,
-        },
+            .map(|_| id),
+        Action::Delete => gone_is_ok(
+            graph
+                .delete_grant(g.grant_id.as_deref().unwrap_or_default())
+                .await,
+        )
+        .map(|_| id),
         Action::Create => {
             let Some(resource) = resource_sp_id(&g.resource_sp_id, &g.resource_key, resource_ids) else {
-                return Ok(());
+                return Ok(None);
             };
             let mut attempts = 0;
             loop {
                 attempts += 1;
                 match graph.create_grant(client_sp, &resource, &scope, fresh).await {
-                    Ok(_) => return Ok(()),
+                    Ok(created) => return Ok(Some(created.id)),
                     Err(e) if is_duplicate(&e) || outcome_unknown(&e) => {
                         // Someone (another run, or our own POST whose answer was lost) may hold
                         // the grant already: read it and set its scope in place.
@@ -369,10 +754,13 @@ async fn do_grant(
                                 let mut have = existing.scopes();
                                 have.sort();
                                 return if have == g.after {
-                                    Ok(())
+                                    Ok(Some(existing.id))
                                 } else {
                                     // Possibly created moments ago by another run.
-                                    graph.update_grant(&existing.id, &scope, true).await
+                                    graph
+                                        .update_grant(&existing.id, &scope, true)
+                                        .await
+                                        .map(|_| Some(existing.id))
                                 };
                             }
                             None if attempts >= CREATE_ATTEMPTS => return Err(e),
@@ -392,20 +780,20 @@ async fn do_assignment(
     a: &AssignmentStep,
     resource_ids: &BTreeMap<ApiRef, String>,
     client_fresh: bool,
-) -> Result<(), GraphError> {
+) -> Result<Option<String>, GraphError> {
     let fresh = client_fresh || a.resource_sp_id.is_none();
+    let id = a.assignment_id.clone();
     match a.action {
-        Action::NoOp | Action::Update => Ok(()),
-        Action::Delete => match graph
-            .delete_assignment(client_sp, a.assignment_id.as_deref().unwrap_or_default())
-            .await
-        {
-            Err(e) if e.is_not_found() => Ok(()),
-            other => other,
-        },
+        Action::NoOp | Action::Update => Ok(id),
+        Action::Delete => gone_is_ok(
+            graph
+                .delete_assignment(client_sp, a.assignment_id.as_deref().unwrap_or_default())
+                .await,
+        )
+        .map(|_| id),
         Action::Create => {
             let Some(resource) = resource_sp_id(&a.resource_sp_id, &a.resource_key, resource_ids) else {
-                return Ok(());
+                return Ok(None);
             };
             let mut attempts = 0;
             loop {
@@ -414,15 +802,15 @@ async fn do_assignment(
                     .create_assignment(client_sp, &resource, &a.app_role_id, fresh)
                     .await
                 {
-                    Ok(_) => return Ok(()),
-                    Err(e) if is_duplicate(&e) => return Ok(()),
+                    Ok(created) => return Ok(Some(created.id)),
+                    Err(e) if is_duplicate(&e) => return Ok(None),
                     Err(e) if outcome_unknown(&e) && attempts < CREATE_ATTEMPTS => {
                         let existing = graph.assignments_of_sp(client_sp, client_fresh).await?;
-                        if existing.iter().any(|x| {
+                        if let Some(found) = existing.iter().find(|x| {
                             x.app_role_id.eq_ignore_ascii_case(&a.app_role_id)
                                 && x.resource_id.eq_ignore_ascii_case(&resource)
                         }) {
-                            return Ok(());
+                            return Ok(Some(found.id.clone()));
                         }
                         pause_before_rewrite(graph, attempts).await;
                     }

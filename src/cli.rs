@@ -35,8 +35,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "PROVISION_CLOUD", value_enum)]
     pub cloud: Option<Cloud>,
 
-    /// Microsoft Graph base URL, e.g. https://graph.microsoft.com/v1.0
-    #[arg(long, global = true, env = "PROVISION_GRAPH_URL", value_name = "URL")]
+    /// Microsoft Graph base URL, e.g. https://graph.microsoft.com/v1.0 [env: PROVISION_GRAPH_URL]
+    #[arg(long, global = true, value_name = "URL")]
     pub graph_url: Option<String>,
 
     /// Sign-in authority host, e.g. https://login.microsoftonline.com [env: PROVISION_AUTHORITY_URL, else AZURE_AUTHORITY_HOST]
@@ -103,7 +103,7 @@ pub enum Command {
     /// Show what apply would change in the tenant; changes nothing
     #[command(
         visible_alias = "diff",
-        after_help = "Examples:\n  provision plan provision.toml --emulator\n  provision plan provision.toml --detailed-exitcode   # exit 2 when there are changes"
+        after_help = "Examples:\n  provision plan provision.toml --emulator\n  provision plan provision.toml --detailed-exitcode   # exit 2 when there are changes\n  provision plan provision.toml --destroy             # what destroy would delete"
     )]
     Plan(PlanArgs),
     /// Make the tenant match the manifest, then write the output file
@@ -197,6 +197,12 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Show what `destroy` would delete instead (the dry run of destroy)
+    #[arg(long)]
+    pub destroy: bool,
+    /// With --destroy: also what `destroy --purge` would remove from deleted items
+    #[arg(long, requires = "destroy")]
+    pub purge: bool,
     #[command(flatten)]
     pub emulator: UseEmulator,
 }

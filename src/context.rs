@@ -91,9 +91,41 @@ pub fn check_endpoint(what: &str, url: &str) -> Result<()> {
     }
 }
 
-/// The HTTP client: rustls with the platform's web roots plus an optional extra root (the
-/// emulator's CA), no redirects (a token must not follow one), bounded timeouts.
+/// `--emulator` chooses the endpoints and the tenant itself: a flag that would choose them too
+/// is refused rather than silently dropped. (The environment variables behind these flags are
+/// ignored under `--emulator`: they configure the real tenant a shell is set up for.)
+fn refuse_with_emulator(global: &GlobalArgs) -> Result<()> {
+    let given: Vec<&str> = [
+        ("--graph-url", global.graph_url.is_some()),
+        ("--authority-url", global.authority_url.is_some()),
+        ("--tenant", global.tenant.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, set)| set.then_some(flag))
+    .collect();
+    match given.as_slice() {
+        [] => Ok(()),
+        flags => Err(Error::failure(format!(
+            "`--emulator` cannot be combined with {}",
+            flags.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+        ))
+        .with_help(
+            "the emulator serves its own Graph and sign-in endpoints for its own tenant; drop those flags, or drop --emulator to use them",
+        )),
+    }
+}
+
+/// The HTTP client: rustls with the platform's roots (`rustls-native-certs`, which honours
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR`) plus an optional extra root (`--ca-cert`, e.g. the
+/// emulator's CA), the proxy of `HTTPS_PROXY`/`NO_PROXY` (reqwest's default), no redirects (a
+/// token must not follow one), bounded timeouts.
 pub fn http_client(ca_cert: Option<&PathBuf>) -> Result<reqwest::Client> {
+    http_client_builder(ca_cert)?
+        .build()
+        .map_err(|e| Error::failure("cannot set up the HTTP client").with_source(e))
+}
+
+fn http_client_builder(ca_cert: Option<&PathBuf>) -> Result<reqwest::ClientBuilder> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("provision/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
@@ -109,25 +141,35 @@ pub fn http_client(ca_cert: Option<&PathBuf>) -> Result<reqwest::Client> {
         })?;
         builder = builder.add_root_certificate(cert);
     }
-    builder
-        .build()
-        .map_err(|e| Error::failure("cannot set up the HTTP client").with_source(e))
+    Ok(builder)
 }
 
 impl Context {
     /// Resolve the global flags and the environment. With `emulator`, start the in-process
     /// emulator on its persistent state and point everything at it.
     pub async fn new(global: &GlobalArgs, emulator: Option<&crate::cli::UseEmulator>) -> Result<Self> {
+        Self::for_tenant(global, emulator, None).await
+    }
+
+    /// [`Context::new`] for a manifest whose `tenant` is `manifest_tenant`: under `--emulator`,
+    /// the embedded emulator takes that tenant (a domain becomes one of its verified domains; a
+    /// GUID is the id a new state is seeded with), so every manifest runs there.
+    pub async fn for_tenant(
+        global: &GlobalArgs,
+        emulator: Option<&crate::cli::UseEmulator>,
+        manifest_tenant: Option<&str>,
+    ) -> Result<Self> {
         let printer = Arc::new(Printer::new(
             global.format.unwrap_or_default(),
             global.verbose,
             global.no_color,
         ));
         if let Some(u) = emulator.filter(|u| u.emulator) {
-            return Self::with_emulator(global, printer, u).await;
+            refuse_with_emulator(global)?;
+            return Self::with_emulator(global, printer, u, manifest_tenant).await;
         }
         let mut endpoints = Endpoints::of(global.cloud.unwrap_or_default());
-        if let Some(g) = &global.graph_url {
+        if let Some(g) = global.graph_url.clone().or_else(|| env("PROVISION_GRAPH_URL")) {
             endpoints.graph_url = g.trim_end_matches('/').to_owned();
         }
         let authority_override = global
@@ -162,6 +204,7 @@ impl Context {
         global: &GlobalArgs,
         printer: Arc<Printer>,
         u: &crate::cli::UseEmulator,
+        manifest_tenant: Option<&str>,
     ) -> Result<Self> {
         let state = match &u.emulator_state {
             Some(p) => p.clone(),
@@ -169,8 +212,27 @@ impl Context {
         };
         let mut config = crate::emulator::Config::local();
         config.state = Some(state.clone());
+        let guid = manifest_tenant.filter(|t| uuid::Uuid::parse_str(t).is_ok());
+        match (manifest_tenant, guid) {
+            (_, Some(id)) => config.seed_tenant_id = Some(id.to_owned()),
+            (Some(domain), None) => config.extra_domains = vec![domain.to_owned()],
+            (None, None) => {}
+        }
         let running = crate::emulator::start(config).await?;
         let ready = running.ready.clone();
+        if let Some(id) = guid
+            && !id.eq_ignore_ascii_case(&ready.tenant_id)
+        {
+            running.shutdown().await;
+            return Err(Error::failure(format!(
+                "the manifest is for tenant `{id}`, but the emulator state `{}` holds tenant `{}`",
+                state.display(),
+                ready.tenant_id
+            ))
+            .with_help(
+                "pass --emulator-state with a new file: the emulator seeds it with the manifest's tenant id",
+            ));
+        }
         printer.verbose(&format!(
             "emulator: {} (tenant {}, state {})",
             ready.graph_url,
@@ -198,7 +260,12 @@ impl Context {
             } else {
                 AuthMethod::ClientSecret
             },
-            http: http_client(global.ca_cert.as_ref())?,
+            // The emulator is on loopback: a proxy from the environment must not get its
+            // requests (or its token).
+            http: http_client_builder(global.ca_cert.as_ref())?
+                .no_proxy()
+                .build()
+                .map_err(|e| Error::failure("cannot set up the HTTP client").with_source(e))?,
             explicit_credentials: (!browser).then(|| ClientSecretCredential {
                 client_id: ready.client_id.clone(),
                 client_secret: ready.client_secret.clone(),

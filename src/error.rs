@@ -15,6 +15,8 @@ pub enum Class {
     Manifest,
     /// Sign-in refused, or Graph answered 401/403: exit 4.
     Auth,
+    /// Stopped by SIGINT (Ctrl-C): exit 130, as shells report a command killed by it.
+    Interrupted,
 }
 
 impl Class {
@@ -23,6 +25,7 @@ impl Class {
             Class::Failure => 1,
             Class::Manifest => 3,
             Class::Auth => 4,
+            Class::Interrupted => 130,
         }
     }
 }
@@ -123,6 +126,125 @@ impl fmt::Display for Error {
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         self.source.as_deref().map(|e| e as _)
+    }
+}
+
+/// Why an endpoint could not be reached, in plain words, from an HTTP library error chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unreachable {
+    Refused,
+    Dns,
+    Tls(String),
+    Timeout,
+    Other(String),
+}
+
+impl Unreachable {
+    /// Walk the cause chain of a failed request: the io error kind, rustls' verdict, reqwest's
+    /// timeout flag and hyper's DNS failure decide; the last cause is kept for anything else.
+    pub fn classify(e: &(dyn StdError + 'static)) -> Unreachable {
+        let mut cause: Option<&(dyn StdError + 'static)> = Some(e);
+        let mut last = e.to_string();
+        while let Some(c) = cause {
+            if let Some(r) = as_reqwest(c)
+                && r.is_timeout()
+            {
+                return Unreachable::Timeout;
+            }
+            if let Some(t) = c.downcast_ref::<rustls::Error>() {
+                return Unreachable::Tls(t.to_string());
+            }
+            if let Some(io) = c.downcast_ref::<std::io::Error>() {
+                match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => return Unreachable::Refused,
+                    std::io::ErrorKind::TimedOut => return Unreachable::Timeout,
+                    _ => {}
+                }
+                if let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                    return Unreachable::Tls(t.to_string());
+                }
+            }
+            let text = c.to_string();
+            if text.starts_with("dns error") || text.contains("failed to lookup address") {
+                return Unreachable::Dns;
+            }
+            if text.contains("certificate") || text.contains("handshake") {
+                return Unreachable::Tls(text);
+            }
+            last = text;
+            cause = c.source();
+        }
+        Unreachable::Other(last)
+    }
+
+    /// The cause in words, for `cannot reach … (cause)`.
+    pub fn words(&self) -> String {
+        match self {
+            Unreachable::Refused => "connection refused".into(),
+            Unreachable::Dns => "the host name could not be resolved (DNS)".into(),
+            Unreachable::Tls(why) => format!("TLS: the secure connection failed ({why})"),
+            Unreachable::Timeout => "timed out".into(),
+            Unreachable::Other(why) => format!("the connection failed ({why})"),
+        }
+    }
+
+    pub fn help(&self) -> &'static str {
+        match self {
+            Unreachable::Refused => "check the URL and that the service is running there",
+            Unreachable::Dns => {
+                "check the host name and the network; a proxy is taken from HTTPS_PROXY (NO_PROXY lists exceptions)"
+            }
+            Unreachable::Tls(_) => {
+                "a TLS-inspecting proxy or private CA must be trusted: add its root to the platform's store, SSL_CERT_FILE / SSL_CERT_DIR, or --ca-cert FILE"
+            }
+            Unreachable::Timeout | Unreachable::Other(_) => {
+                "check the network; a proxy is taken from HTTPS_PROXY (NO_PROXY lists exceptions)"
+            }
+        }
+    }
+}
+
+/// `host:port` of a URL, for messages.
+pub fn host_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port_or_known_default()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            _ => url.to_owned(),
+        },
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// A reqwest error, also boxed (oauth2 boxes the HTTP client's error).
+fn as_reqwest<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a reqwest::Error> {
+    e.downcast_ref::<reqwest::Error>()
+        .or_else(|| e.downcast_ref::<Box<reqwest::Error>>().map(|b| b.as_ref()))
+}
+
+/// The URL of the first reqwest error in a cause chain.
+pub fn url_in_chain(e: &(dyn StdError + 'static)) -> Option<String> {
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(u) = as_reqwest(c).and_then(reqwest::Error::url) {
+            return Some(u.to_string());
+        }
+        cause = c.source();
+    }
+    None
+}
+
+impl Error {
+    /// An endpoint that could not be reached: exit 1, the host and the cause in plain words
+    /// (refused, DNS, TLS, timeout) instead of the HTTP library's chain.
+    pub fn unreachable(what: &str, url: &str, cause: &(dyn StdError + 'static)) -> Error {
+        let why = Unreachable::classify(cause);
+        Error::failure(format!(
+            "cannot reach {what} at `{}`: {}",
+            host_of(url),
+            why.words()
+        ))
+        .with_help(why.help())
     }
 }
 

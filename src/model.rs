@@ -136,4 +136,7 @@ pub struct OutputSpec {
     /// As written in the manifest: relative to the manifest's folder.
     pub path: PathBuf,
     pub format: OutputFormat,
+    /// Where `output.path`'s value is in the manifest text (byte offsets).
+    #[serde(skip)]
+    pub path_span: std::ops::Range<usize>,
 }

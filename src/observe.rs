@@ -82,11 +82,62 @@ pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) ->
             },
         )
         .collect();
-    Ok(Observed {
+    let mut observed = Observed {
         tenant_id: tenant_id.to_owned(),
         apps,
         resources: resources.into_iter().collect(),
-    })
+        others: Vec::new(),
+    };
+    observed.others = others(graph, &observed).await?;
+    Ok(observed)
+}
+
+/// The resource service principals that grants, app role assignments and requiredResourceAccess
+/// refer to but the manifest does not name, so that plans show names instead of GUIDs. One
+/// more concurrent round, only when there is such a reference (never for a manifest's own
+/// APIs, never for a fresh apply). A reference that cannot be read stays a GUID.
+pub async fn others(
+    graph: &GraphClient,
+    observed: &Observed,
+) -> Result<Vec<crate::graph::types::ServicePrincipal>, GraphError> {
+    let known: Vec<&crate::graph::types::ServicePrincipal> = observed
+        .resources
+        .values()
+        .filter_map(|r| match r {
+            ResourceState::Found(sp) => Some(sp),
+            _ => None,
+        })
+        .collect();
+    let mut by_id: BTreeSet<String> = BTreeSet::new();
+    let mut by_app_id: BTreeSet<String> = BTreeSet::new();
+    for app in &observed.apps {
+        for id in app
+            .grants
+            .iter()
+            .map(|g| &g.resource_id)
+            .chain(app.assignments.iter().map(|a| &a.resource_id))
+        {
+            if !known.iter().any(|sp| sp.id.eq_ignore_ascii_case(id)) {
+                by_id.insert(id.to_ascii_lowercase());
+            }
+        }
+        for r in app.application.iter().flat_map(|a| &a.required_resource_access) {
+            if !known
+                .iter()
+                .any(|sp| sp.app_id.eq_ignore_ascii_case(&r.resource_app_id))
+            {
+                by_app_id.insert(r.resource_app_id.to_ascii_lowercase());
+            }
+        }
+    }
+    let (a, b) = futures::join!(
+        try_join_all(by_id.iter().map(|id| graph.service_principal_by_id(id))),
+        try_join_all(by_app_id.iter().map(|id| graph.service_principal_by_app_id(id))),
+    );
+    let mut out: Vec<_> = a?.into_iter().chain(b?).flatten().collect();
+    out.sort_by(|x, y| x.id.cmp(&y.id));
+    out.dedup_by(|x, y| x.id == y.id);
+    Ok(out)
 }
 
 /// The service principal of `app_id` with the delegated grants and app role assignments it
@@ -171,7 +222,7 @@ pub async fn check_tenant_guard(
     };
     let response = crate::trace::send(http, http.get(&url))
         .await
-        .map_err(|e| cannot(Some(e.to_string())))?;
+        .map_err(|e| crate::Error::unreachable("the sign-in endpoint", &url, &e))?;
     if !response.status().is_success() {
         // Entra answers 400 (AADSTS90002) for a domain no tenant holds.
         return Err(refused(format!("`{tenant_id}` (`{guard}` belongs to no tenant)")));

@@ -85,9 +85,24 @@ pub fn entries(
     out
 }
 
-/// Shell-safe single-quoted value.
-fn sh(v: &str) -> String {
-    format!("'{}'", v.replace('\'', "'\\''"))
+/// Whether `c` means itself in every consumer of the env dialect: bash (`source`, also with
+/// `set -a`) in an assignment word, GitHub Actions' `$GITHUB_ENV` and `docker --env-file`
+/// (both take everything after the first `=` literally). Spaces, quotes, `$`, backquotes,
+/// backslashes, `~`, `;`, `&`, `|`, `<`, `>` and parentheses are not.
+fn env_safe(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_./:@%+,=?#*[]!{}^".contains(c)
+}
+
+/// One `NAME=value` line of the env dialect, or the error naming the value it cannot carry.
+fn env_line(name: &str, value: &str) -> Result<String> {
+    match value.chars().find(|c| !env_safe(*c)) {
+        None => Ok(format!("{name}={value}\n")),
+        Some(c) => Err(Error::failure(format!(
+            "the env output file cannot hold `{name}` = `{value}`: `{}` means something else to a shell than to `$GITHUB_ENV` and `docker --env-file`",
+            c.escape_default()
+        ))
+        .with_help("use `format = \"json\"` or `\"toml\"` in `[output]`, or a value without that character")),
+    }
 }
 
 pub fn render(entries: &BTreeMap<String, Entry>, format: OutputFormat) -> Result<String> {
@@ -123,13 +138,14 @@ pub fn render(entries: &BTreeMap<String, Entry>, format: OutputFormat) -> Result
                         "RESOURCE_URL",
                         first_api.map(|a| a.resource_url.clone()).unwrap_or_default(),
                     ),
+                    // Comma-separated: a space would end the assignment in a shell.
                     (
                         "SCOPES",
-                        first_api.map(|a| a.scopes.join(" ")).unwrap_or_default(),
+                        first_api.map(|a| a.scopes.join(",")).unwrap_or_default(),
                     ),
                 ];
                 for (k, v) in vars {
-                    out.push_str(&format!("{prefix}{k}={}\n", sh(&v)));
+                    out.push_str(&env_line(&format!("{prefix}{k}"), &v)?);
                 }
             }
             Ok(out)
@@ -154,6 +170,76 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
     tmp.persist(path)
         .map_err(|e| Error::failure(format!("cannot write `{}`", path.display())).with_source(e.error))?;
     Ok(())
+}
+
+/// Check, before anything is written to the tenant, that `path` can be written: its folder
+/// exists or can be made, and a file can be created in it. (The file itself is written
+/// atomically after apply, through a temporary file in the same folder.)
+pub fn check_writable(path: &Path) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let cannot = |e: std::io::Error| {
+        Error::failure(format!(
+            "cannot write the output file `{}`: nothing was changed in the tenant",
+            path.display()
+        ))
+        .with_source(e)
+        .with_help("make its folder writable, or change `output.path` in the manifest")
+    };
+    std::fs::create_dir_all(dir).map_err(cannot)?;
+    tempfile::NamedTempFile::new_in(dir).map_err(cannot)?;
+    if path.is_dir() {
+        return Err(cannot(std::io::Error::other("it is a folder")));
+    }
+    Ok(())
+}
+
+/// Remove the entries of `names` from the output file at `path`: a JSON or TOML file keeps its
+/// other entries (and is removed when none remain); an env file, which holds one manifest's
+/// variables, is removed. Returns whether the file was removed.
+pub fn remove_entries(path: &Path, format: OutputFormat, names: &[String]) -> Result<Option<bool>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(Error::failure(format!("cannot read `{}`", path.display())).with_source(e));
+        }
+    };
+    let remove = || {
+        std::fs::remove_file(path)
+            .map_err(|e| Error::failure(format!("cannot remove `{}`", path.display())).with_source(e))
+    };
+    let rest: Option<String> = match format {
+        OutputFormat::Env => None,
+        OutputFormat::Json => {
+            let mut map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&text).unwrap_or_default();
+            names.iter().for_each(|n| {
+                map.remove(n);
+            });
+            (!map.is_empty()).then(|| {
+                serde_json::to_string_pretty(&map)
+                    .map(|s| {
+                        s + "
+"
+                    })
+                    .unwrap_or_default()
+            })
+        }
+        OutputFormat::Toml => {
+            let mut table: toml::Table = toml::from_str(&text).unwrap_or_default();
+            names.iter().for_each(|n| {
+                table.remove(n);
+            });
+            (!table.is_empty()).then(|| toml::to_string(&table).unwrap_or_default())
+        }
+    };
+    match rest {
+        None => remove().map(|_| Some(true)),
+        Some(rest) => write_atomic(path, &rest).map(|_| Some(false)),
+    }
 }
 
 #[cfg(test)]
@@ -182,13 +268,13 @@ mod tests {
     fn env_format_prefixes_several_apps() {
         let one: BTreeMap<_, _> = [("mtp-api-client".to_string(), entry("c-1"))].into();
         let text = render(&one, OutputFormat::Env).unwrap();
-        assert!(text.contains("AZURE_CLIENT_ID='c-1'\n"), "{text}");
+        assert!(text.contains("AZURE_CLIENT_ID=c-1\n"), "{text}");
         assert!(
-            text.contains("AZURE_AUTHORITY_HOST='https://login.microsoftonline.com'\n"),
+            text.contains("AZURE_AUTHORITY_HOST=https://login.microsoftonline.com\n"),
             "{text}"
         );
         assert!(
-            text.contains("SCOPES='https://api.security.microsoft.com/Incident.Read'\n"),
+            text.contains("SCOPES=https://api.security.microsoft.com/Incident.Read\n"),
             "{text}"
         );
         let two: BTreeMap<_, _> = [
@@ -197,8 +283,30 @@ mod tests {
         ]
         .into();
         let text = render(&two, OutputFormat::Env).unwrap();
-        assert!(text.contains("MTP_API_CLIENT_AZURE_CLIENT_ID='c-1'\n"), "{text}");
-        assert!(text.contains("B_AZURE_CLIENT_ID='c-2'\n"), "{text}");
+        assert!(text.contains("MTP_API_CLIENT_AZURE_CLIENT_ID=c-1\n"), "{text}");
+        assert!(text.contains("B_AZURE_CLIENT_ID=c-2\n"), "{text}");
+    }
+
+    #[test]
+    fn env_values_are_unquoted_scopes_comma_separated_and_unsafe_values_refused() {
+        let mut e = entry("c-1");
+        e.apis[0]
+            .scopes
+            .push("https://api.security.microsoft.com/AdvancedHunting.Read".into());
+        let one: BTreeMap<_, _> = [("a".to_string(), e.clone())].into();
+        let text = render(&one, OutputFormat::Env).unwrap();
+        assert!(
+            text.contains(
+                "SCOPES=https://api.security.microsoft.com/Incident.Read,https://api.security.microsoft.com/AdvancedHunting.Read\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains('\''), "{text}");
+        e.redirect_uris = vec!["http://localhost:8400/cb?a=1&b=2".into()];
+        let bad: BTreeMap<_, _> = [("a".to_string(), e)].into();
+        let err = render(&bad, OutputFormat::Env).unwrap_err();
+        assert!(err.message.contains("`REDIRECT_URI`"), "{}", err.message);
+        assert!(err.message.contains("`&`"), "{}", err.message);
     }
 
     #[test]
@@ -208,6 +316,44 @@ mod tests {
         assert!(t.contains("[mtp-api-client]"), "{t}");
         let j: serde_json::Value = serde_json::from_str(&render(&one, OutputFormat::Json).unwrap()).unwrap();
         assert_eq!(j["mtp-api-client"]["client_id"], "c-1");
+    }
+
+    #[test]
+    fn destroy_removes_only_the_manifests_entries_and_the_file_when_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        for format in [OutputFormat::Json, OutputFormat::Toml] {
+            let p = dir.path().join(format!("out.{format:?}"));
+            let two: BTreeMap<_, _> =
+                [("a".to_string(), entry("c-1")), ("b".to_string(), entry("c-2"))].into();
+            write_atomic(&p, &render(&two, format).unwrap()).unwrap();
+            assert_eq!(remove_entries(&p, format, &["a".into()]).unwrap(), Some(false));
+            let left = std::fs::read_to_string(&p).unwrap();
+            assert!(left.contains("c-2") && !left.contains("c-1"), "{left}");
+            assert_eq!(remove_entries(&p, format, &["b".into()]).unwrap(), Some(true));
+            assert!(!p.exists());
+            assert_eq!(remove_entries(&p, format, &["b".into()]).unwrap(), None);
+        }
+        let p = dir.path().join("out.env");
+        let one: BTreeMap<_, _> = [("a".to_string(), entry("c-1"))].into();
+        write_atomic(&p, &render(&one, OutputFormat::Env).unwrap()).unwrap();
+        assert_eq!(
+            remove_entries(&p, OutputFormat::Env, &["a".into()]).unwrap(),
+            Some(true)
+        );
+        assert!(!p.exists());
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_made_is_found_before_any_write() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("out"), "a file").unwrap();
+        let err = check_writable(&dir.path().join("out/x.json")).unwrap_err();
+        assert!(
+            err.message.contains("nothing was changed in the tenant"),
+            "{}",
+            err.message
+        );
+        assert!(check_writable(&dir.path().join("new/x.json")).is_ok());
     }
 
     #[test]

@@ -1,10 +1,19 @@
 //! The one place that prints. stdout carries results (plans, reports, manifests, tokens);
 //! stderr carries status, progress, warnings and `-v` request logs. A closed pipe on stdout
 //! (`provision plan | head`) is not an error.
+//!
+//! Progress: on a terminal, a progress bar (indicatif) that other lines are printed above;
+//! without one, plain `progress:` lines at a bounded rate (at most one per
+//! [`PROGRESS_INTERVAL`], and none during a run's first interval, so fast runs stay quiet).
 
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The least time between two plain progress lines (stderr not a terminal).
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Human text or one JSON document on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -20,6 +29,11 @@ pub struct Printer {
     pub verbose: u8,
     pub color: bool,
     stdout_closed: AtomicBool,
+    /// The progress bar being drawn, when stderr is a terminal.
+    bar: Mutex<Option<indicatif::ProgressBar>>,
+    /// When the printer was made, and when the last plain progress line was printed.
+    started: Instant,
+    last_progress: Mutex<Option<Instant>>,
 }
 
 impl Printer {
@@ -30,6 +44,9 @@ impl Printer {
             verbose,
             color,
             stdout_closed: AtomicBool::new(false),
+            bar: Mutex::new(None),
+            started: Instant::now(),
+            last_progress: Mutex::new(None),
         }
     }
 
@@ -40,6 +57,9 @@ impl Printer {
             verbose: 0,
             color: false,
             stdout_closed: AtomicBool::new(false),
+            bar: Mutex::new(None),
+            started: Instant::now(),
+            last_progress: Mutex::new(None),
         }
     }
 
@@ -55,11 +75,90 @@ impl Printer {
         } else {
             visible(text)
         };
-        let mut stdout = std::io::stdout().lock();
-        if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush())
-            && e.kind() == std::io::ErrorKind::BrokenPipe
-        {
-            self.stdout_closed.store(true, Ordering::Relaxed);
+        self.above_bar(|| {
+            let mut stdout = std::io::stdout().lock();
+            if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush())
+                && e.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                self.stdout_closed.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// Run `f` with the progress bar (if any) cleared, so that its lines print above the bar.
+    fn above_bar<R>(&self, f: impl FnOnce() -> R) -> R {
+        let bar = self.bar.lock().ok().and_then(|b| b.clone());
+        match bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    /// Start a progress bar of `total` items on a terminal; `None` (plain lines) otherwise.
+    pub fn start_bar(&self, total: u64, unit: &str) -> Option<indicatif::ProgressBar> {
+        if !self.progress_enabled() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::new(total);
+        let style = indicatif::ProgressStyle::with_template(&format!(
+            "{{bar:30}} {{pos}} of {{len}} {unit} done {{wide_msg}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.enable_steady_tick(Duration::from_millis(200));
+        if let Ok(mut slot) = self.bar.lock() {
+            *slot = Some(bar.clone());
+        }
+        Some(bar)
+    }
+
+    /// The progress bar being drawn, if any.
+    pub fn bar(&self) -> Option<indicatif::ProgressBar> {
+        self.bar.lock().ok().and_then(|b| b.clone())
+    }
+
+    /// Remove the progress bar.
+    pub fn finish_bar(&self) {
+        if let Some(bar) = self.bar.lock().ok().and_then(|mut b| b.take()) {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// Progress in words (what is done, what is waited for and why): the bar's message on a
+    /// terminal, else a `progress:` line on stderr at a bounded rate. `last` forces the line
+    /// out when earlier ones were printed (the final count).
+    pub fn progress(&self, text: &str, last: bool) {
+        if let Some(bar) = self.bar.lock().ok().and_then(|b| b.clone()) {
+            bar.set_message(text.to_owned());
+            return;
+        }
+        self.progress_line(text, |prev, now| match prev {
+            None => now.duration_since(self.started) >= PROGRESS_INTERVAL,
+            Some(t) => last || now.duration_since(t) >= PROGRESS_INTERVAL,
+        });
+    }
+
+    /// A wait of `delay` and why: like [`Printer::progress`], but a wait of an interval or more
+    /// is said at once, also in a run's first interval (a long `Retry-After` is never silent).
+    pub fn progress_wait(&self, text: &str, delay: Duration) {
+        if delay < PROGRESS_INTERVAL || self.bar().is_some() {
+            return self.progress(text, false);
+        }
+        self.progress_line(text, |prev, now| {
+            prev.is_none_or(|t| now.duration_since(t) >= PROGRESS_INTERVAL)
+        });
+    }
+
+    /// Print a `progress:` line when `due` (given the last line's time and now) says so.
+    fn progress_line(&self, text: &str, due: impl FnOnce(Option<Instant>, Instant) -> bool) {
+        let now = Instant::now();
+        let Ok(mut prev) = self.last_progress.lock() else {
+            return;
+        };
+        let due = due(*prev, now);
+        if due {
+            *prev = Some(now);
+            let _ = writeln!(std::io::stderr().lock(), "progress: {}", visible(text));
         }
     }
 
@@ -71,18 +170,21 @@ impl Printer {
 
     /// A status line on stderr (what is happening).
     pub fn status(&self, text: &str) {
-        let _ = writeln!(std::io::stderr().lock(), "{text}");
+        self.above_bar(|| writeln!(std::io::stderr().lock(), "{text}"))
+            .ok();
     }
 
     /// A warning on stderr.
     pub fn warn(&self, text: &str) {
-        let _ = writeln!(std::io::stderr().lock(), "warning: {text}");
+        self.above_bar(|| writeln!(std::io::stderr().lock(), "warning: {text}"))
+            .ok();
     }
 
     /// A `-v` line on stderr (requests, retries). Never pass secrets here.
     pub fn verbose(&self, text: &str) {
         if self.verbose > 0 {
-            let _ = writeln!(std::io::stderr().lock(), "{text}");
+            self.above_bar(|| writeln!(std::io::stderr().lock(), "{text}"))
+                .ok();
         }
     }
 

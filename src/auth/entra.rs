@@ -114,9 +114,12 @@ impl Failure {
                 &r.error().to_string(),
                 r.error_description().map(String::as_str),
             )),
-            RequestTokenError::Request(e) => Failure::Transport(
-                crate::Error::auth("the sign-in endpoint could not be reached").with_source(e),
-            ),
+            RequestTokenError::Request(e) => {
+                // Not reaching the endpoint is not a refusal of the credentials: exit 1, with
+                // the host and the cause in words.
+                let url = crate::error::url_in_chain(&e).unwrap_or_else(|| "the sign-in endpoint".into());
+                Failure::Transport(crate::Error::unreachable("the sign-in endpoint", &url, &e))
+            }
             RequestTokenError::Parse(e, _) => Failure::Transport(
                 crate::Error::auth("the sign-in endpoint answered with something that is not a token")
                     .with_source(e),

@@ -64,7 +64,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T> {
     let response = crate::trace::send(http, http.get(url))
         .await
-        .map_err(|e| Error::failure(format!("cannot read {what} `{url}`")).with_source(e))?;
+        .map_err(|e| Error::unreachable(what, url, &e))?;
     let status = response.status();
     if !status.is_success() {
         return Err(Error::failure(format!("{what} `{url}` answered {status}")));

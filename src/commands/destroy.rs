@@ -1,189 +1,233 @@
-//! `provision destroy MANIFEST`: delete the apps the manifest names — found by `unique_name`
-//! (or by the `app_id` that pins them), never by display name — with their delegated grants, app role assignments and service
-//! principals; `--purge` also removes them from deleted items so the unique name is free again.
+//! `provision destroy MANIFEST`: the same path as apply. Observe (with the tenant guard), a plan
+//! of Delete steps (text, or the versioned JSON; `plan --destroy` prints it alone, with
+//! `--detailed-exitcode`), confirm, execute, then take the manifest's entries out of the output
+//! file. Apps are found by `unique_name` (or the `app_id` that pins them), never by display
+//! name; with each go its delegated grants and app role assignments (as the client) and its
+//! service principal; `--purge` also removes them from deleted items so the unique name is
+//! free again.
 
 use futures::future::try_join_all;
 use serde::Serialize;
 
+use crate::apply::{Report, Tally};
 use crate::cli::{DestroyArgs, GlobalArgs};
+use crate::commands::apply::{OutputFileState, interrupted, output_path, print_outcome};
+use crate::commands::live::Live;
 use crate::commands::plan::{confirm, to_json};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::graph::GraphError;
-use crate::render;
-
-#[derive(Debug, Serialize)]
-struct Target {
-    unique_name: String,
-    application_id: String,
-    client_id: String,
-    service_principal_id: Option<String>,
-    grants: Vec<String>,
-    app_role_assignments: Vec<String>,
-}
+use crate::graph::{GraphClient, GraphError};
+use crate::model::Desired;
+use crate::plan::{Observed, ObservedApp, Plan};
+use crate::{apply, observe, outfile, plan, render};
 
 #[derive(Serialize)]
 struct DestroyDocument<'a> {
     format_version: &'static str,
-    tenant_id: &'a str,
-    destroy: &'a [Target],
+    plan: render::PlanDocument<'a>,
     purge: bool,
+    /// Every planned step was done (also true when there was nothing to destroy).
     destroyed: bool,
+    /// Stopped by Ctrl-C (SIGINT) before it finished.
+    interrupted: bool,
+    summary: Tally,
+    /// Per step: done, failed (with Graph's error) or not attempted; `null` when nothing
+    /// existed.
+    result: Option<&'a Report>,
+    output_file: Option<OutputFileState>,
 }
 
-fn gone_is_ok(r: std::result::Result<(), GraphError>) -> std::result::Result<(), GraphError> {
-    match r {
-        Err(e) if e.is_not_found() => Ok(()),
-        other => other,
+/// Sign in, find the manifest's apps (with the tenant guard alongside, as for apply) and plan
+/// their deletion: what `destroy` and `plan --destroy` share.
+pub(crate) async fn compute(ctx: &Context, desired: &Desired, purge: bool) -> Result<(GraphClient, Plan)> {
+    let (graph, token) = ctx.graph().await?;
+    let (found, guard) = futures::join!(
+        find_apps(&graph, desired, &ctx.printer),
+        observe::check_tenant_guard(
+            &ctx.http,
+            &ctx.endpoints.authority_url,
+            desired.tenant.as_deref(),
+            &token.tenant_id
+        ),
+    );
+    guard?;
+    let mut observed = Observed {
+        tenant_id: token.tenant_id.clone(),
+        apps: found?,
+        ..Observed::default()
+    };
+    observed.others = observe::others(&graph, &observed).await?;
+    Ok((graph, plan::destroy_plan(desired, &observed, purge)))
+}
+
+/// Each app of the manifest as it exists (or not), with what it holds as a client.
+async fn find_apps(
+    graph: &GraphClient,
+    desired: &Desired,
+    printer: &crate::output::Printer,
+) -> std::result::Result<Vec<ObservedApp>, GraphError> {
+    try_join_all(desired.apps.iter().map(|app| async move {
+        // An app pinned by `app_id` is found by that appId (its unique name may be null, or
+        // another app's); any other app only by its unique name, never by display name.
+        let found = match &app.app_id {
+            Some(pinned) => graph.application_by_app_id(pinned).await?,
+            None => graph.application_by_unique_name(&app.unique_name).await?,
+        };
+        let Some(application) = found else {
+            return Ok(ObservedApp::default());
+        };
+        if let Some(other) = application
+            .unique_name
+            .as_deref()
+            .filter(|u| *u != app.unique_name)
+        {
+            printer.warn(&format!(
+                "skipping `{}`: the application with appId `{}` has the unique name `{other}`",
+                app.unique_name, application.app_id
+            ));
+            return Ok(ObservedApp::default());
+        }
+        let (sp, grants, assignments) = observe::client_side(graph, &application.app_id).await?;
+        Ok(ObservedApp {
+            application: Some(application),
+            service_principal: sp,
+            // Only grants this app holds as the client: AllPrincipals and user grants alike
+            // go with the app.
+            grants,
+            assignments,
+        })
+    }))
+    .await
+}
+
+/// The plan of a destroy as text: the Delete steps, or that nothing exists.
+pub(crate) fn plan_text(plan: &Plan, doc: &render::PlanDocument<'_>) -> String {
+    if plan.has_changes() {
+        render::plan_text(doc)
+    } else {
+        format!(
+            "Nothing to destroy: no app of the manifest exists in tenant {}.\n",
+            plan.tenant_id
+        )
     }
 }
 
 pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<i32> {
     let desired = crate::commands::plan::load(global, &args.manifest)?;
-    let ctx = Context::new(global, Some(&args.emulator)).await?;
-    let result = async {
-        let printer = &ctx.printer;
-        let (graph, token) = ctx.graph().await?;
-        let found = try_join_all(desired.apps.iter().map(|app| async {
-            // An app pinned by `app_id` is found by that appId (its unique name may be null, or
-            // another app's); any other app only by its unique name, never by display name.
-            let found = match &app.app_id {
-                Some(pinned) => graph.application_by_app_id(pinned).await?,
-                None => graph.application_by_unique_name(&app.unique_name).await?,
-            };
-            let Some(application) = found else {
-                return Ok::<_, GraphError>(None);
-            };
-            if let Some(other) = application
-                .unique_name
-                .as_deref()
-                .filter(|u| *u != app.unique_name)
-            {
-                printer.warn(&format!(
-                    "skipping `{}`: the application with appId `{}` has the unique name `{other}`",
-                    app.unique_name, application.app_id
-                ));
-                return Ok(None);
-            }
-            let (sp, grants, assignments) = crate::observe::client_side(&graph, &application.app_id).await?;
-            Ok(Some(Target {
-                unique_name: app.unique_name.clone(),
-                application_id: application.id,
-                client_id: application.app_id,
-                service_principal_id: sp.map(|s| s.id),
-                // Only grants this app holds as the client: AllPrincipals and user grants alike
-                // go with the app.
-                grants: grants.into_iter().map(|g| g.id).collect(),
-                app_role_assignments: assignments.into_iter().map(|a| a.id).collect(),
-            }))
-        }))
-        .await?;
-        let targets: Vec<Target> = found.into_iter().flatten().collect();
-        if !printer.is_json() {
-            if targets.is_empty() {
-                printer.outln(&format!(
-                    "Nothing to destroy: no app of the manifest exists in tenant {}.",
-                    token.tenant_id
-                ));
-            }
-            for t in &targets {
-                printer.outln(&format!(
-                    "  - application {} (client id {})",
-                    t.unique_name, t.client_id
-                ));
-                if t.service_principal_id.is_some() {
-                    printer.outln(&format!("  - service principal {}", t.unique_name));
-                }
-                if !t.grants.is_empty() {
-                    printer.outln(&format!(
-                        "  - {} delegated grant(s) of {}",
-                        t.grants.len(),
-                        t.unique_name
-                    ));
-                }
-                if !t.app_role_assignments.is_empty() {
-                    printer.outln(&format!(
-                        "  - {} app role assignment(s) of {}",
-                        t.app_role_assignments.len(),
-                        t.unique_name
-                    ));
-                }
-            }
-        }
-        let mut destroyed = false;
-        if !targets.is_empty() {
-            if !confirm(args.yes, "\nDestroy these?", printer)? {
-                return Err(Error::failure("destroy cancelled: nothing was changed"));
-            }
-            try_join_all(targets.iter().map(|t| destroy_one(&graph, t, args.purge))).await?;
-            destroyed = true;
-        }
-        if printer.is_json() {
-            let doc = DestroyDocument {
-                format_version: render::FORMAT_VERSION,
-                tenant_id: &token.tenant_id,
-                destroy: &targets,
-                purge: args.purge,
-                destroyed,
-            };
-            printer.outln(&to_json(&doc)?);
-        } else if destroyed {
-            printer.outln(&format!(
-                "\nDestroy complete: {} app(s) deleted{}.",
-                targets.len(),
-                if args.purge {
-                    " and purged from deleted items"
-                } else {
-                    ""
-                }
-            ));
-        }
-        Ok(0)
-    }
-    .await;
+    let ctx = Context::for_tenant(global, Some(&args.emulator), desired.tenant.as_deref()).await?;
+    let result = run_in(&ctx, &desired, args).await;
     ctx.finish().await;
     result
 }
 
-/// Grants and assignments first, then the service principal, then the application: each step
-/// is idempotent (404 means done), so a destroy interrupted anywhere is finished by a re-run.
-async fn destroy_one(
-    graph: &crate::graph::GraphClient,
-    t: &Target,
-    purge: bool,
-) -> std::result::Result<(), GraphError> {
-    let sp = t.service_principal_id.as_deref();
-    let grants = try_join_all(
-        t.grants
-            .iter()
-            .map(|g| async move { gone_is_ok(graph.delete_grant(g).await) }),
-    );
-    let assignments = try_join_all(t.app_role_assignments.iter().map(|a| async move {
-        match sp {
-            Some(sp) => gone_is_ok(graph.delete_assignment(sp, a).await),
-            None => Ok(()),
+async fn run_in(ctx: &Context, desired: &Desired, args: &DestroyArgs) -> Result<i32> {
+    let printer = &ctx.printer;
+    let (graph, plan) = compute(ctx, desired, args.purge).await?;
+    let doc = render::plan_document(&plan, &ctx.endpoints.authority_url);
+    if !printer.is_json() {
+        printer.out(&plan_text(&plan, &doc));
+    }
+
+    let mut stopped = false;
+    let report = if plan.has_changes() {
+        if !confirm(args.yes, "\nDestroy these?", printer)? {
+            return Err(Error::failure("destroy cancelled: nothing was changed"));
         }
-    }));
-    let (g, a) = futures::join!(grants, assignments);
-    g?;
-    a?;
-    if let Some(sp) = sp {
-        gone_is_ok(graph.delete_service_principal(sp).await)?;
-    }
-    gone_is_ok(graph.delete_application(&t.application_id).await)?;
-    if purge {
-        let sp_purge = async {
-            match sp {
-                Some(sp) => gone_is_ok(graph.purge_deleted(sp).await),
-                None => Ok(()),
-            }
+        if !printer.is_json() {
+            printer.out("\n");
+        }
+        let live = Live::new(printer, plan.apps.len());
+        let finished = tokio::select! {
+            r = apply::destroy(&graph, &plan, &live) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
         };
-        let (a, s) = futures::join!(
-            async { gone_is_ok(graph.purge_deleted(&t.application_id).await) },
-            sp_purge
-        );
-        a?;
-        s?;
+        live.finish();
+        Some(finished.unwrap_or_else(|| {
+            stopped = true;
+            Report::from_ended(&plan, &live.ended())
+        }))
+    } else {
+        None
+    };
+    let destroyed = !stopped && report.as_ref().is_none_or(Report::complete);
+
+    // The manifest's apps are gone: their entries leave the output file (removed when none
+    // remain), so no file names IDs that no longer exist.
+    let mut file_state = None;
+    // Reported after what was done, like every failure once the tenant changed.
+    let mut file_error = None;
+    if let (Some(spec), Some(path)) = (&desired.output, output_path(desired)) {
+        let shown = path.display().to_string();
+        if destroyed {
+            let names: Vec<String> = desired.apps.iter().map(|a| a.unique_name.clone()).collect();
+            let removed = outfile::remove_entries(&path, spec.format, &names);
+            let (written, up_to_date) = match &removed {
+                Ok(r) => (r.is_some(), true),
+                Err(_) => (false, false),
+            };
+            file_state = Some(OutputFileState {
+                path: shown,
+                written,
+                up_to_date,
+                exists: path.exists(),
+            });
+            file_error = removed.err();
+        } else {
+            let exists = path.exists();
+            if exists {
+                printer.warn(&format!(
+                    "`{shown}` was not updated and is out of date: destroy did not finish; run destroy again"
+                ));
+            }
+            file_state = Some(OutputFileState {
+                path: shown,
+                written: false,
+                up_to_date: !exists,
+                exists,
+            });
+        }
     }
-    Ok(())
+
+    if printer.is_json() {
+        let doc = DestroyDocument {
+            format_version: render::FORMAT_VERSION,
+            plan: doc,
+            purge: args.purge,
+            destroyed,
+            interrupted: stopped,
+            summary: report.as_ref().map(Report::tally).unwrap_or_default(),
+            result: report.as_ref(),
+            output_file: file_state,
+        };
+        printer.outln(&to_json(&doc)?);
+    } else {
+        if let Some(report) = &report {
+            print_outcome(printer, "Destroy", report, stopped);
+        }
+        match &file_state {
+            Some(OutputFileState {
+                path,
+                written: true,
+                exists: false,
+                ..
+            }) => printer.outln(&format!("\nRemoved {path}")),
+            Some(OutputFileState {
+                path,
+                written: true,
+                exists: true,
+                ..
+            }) => printer.outln(&format!("\nRemoved the manifest's entries from {path}")),
+            _ => {}
+        }
+    }
+    if stopped {
+        return Err(interrupted("destroy"));
+    }
+    if let Some(e) = file_error {
+        return Err(e);
+    }
+    if let Some((app, e)) = report.as_ref().and_then(Report::first_error) {
+        return Err(e.to_error(Some(&format!("destroy of `{app}` did not finish"))));
+    }
+    Ok(0)
 }

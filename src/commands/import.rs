@@ -196,10 +196,21 @@ async fn run_in(ctx: &Context, args: &ImportArgs) -> Result<i32> {
             )
     })?;
 
-    // The one write: only after everything was read and the manifest was made.
+    // The one write: only after everything was read and the manifest was made, and only in
+    // the tenant that was asked for (`--tenant`, `AZURE_TENANT_ID`), like apply's guard.
     if let Some(name) = &to_set {
+        let asked = ctx
+            .tenant
+            .as_deref()
+            .filter(|t| !matches!(t.to_ascii_lowercase().as_str(), "organizations" | "common"));
+        crate::observe::check_tenant_guard(&ctx.http, &ctx.endpoints.authority_url, asked, &tenant_id)
+            .await
+            .map_err(|mut e| {
+                e.message = e.message.replace("the manifest is for tenant", "--tenant is");
+                e
+            })?;
         printer.status(&format!(
-            "  ~ application {display} (appId {})\n      unique_name: null → \"{name}\"",
+            "  ~ application {display} (appId {}) in tenant {tenant_id}\n      unique_name: null → \"{name}\"",
             app.app_id
         ));
         if !confirm(

@@ -89,7 +89,7 @@ pub fn run(args: &InitArgs, printer: &Printer) -> Result<i32> {
     let next = format!("provision validate {word}");
     if printer.is_json() {
         let doc = serde_json::json!({
-            "format_version": 1,
+            "format_version": crate::render::FORMAT_VERSION,
             "path": path,
             "template": name,
             "next": [next, format!("provision plan {word}")],

@@ -5,13 +5,14 @@ use crate::cli::{Cli, Command};
 use crate::error::Result;
 use crate::output::Printer;
 
-mod apply;
+pub(crate) mod apply;
 mod completions;
-mod destroy;
+pub(crate) mod destroy;
 mod doctor;
 mod emulator;
 mod import;
 mod init;
+mod live;
 mod logout;
 pub(crate) mod plan;
 mod token;

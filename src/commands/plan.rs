@@ -1,4 +1,5 @@
-//! `provision plan MANIFEST`: observe the tenant and print what apply would change.
+//! `provision plan MANIFEST`: observe the tenant and print what apply would change (with
+//! `--destroy`, what destroy would delete).
 
 use std::io::IsTerminal;
 
@@ -63,12 +64,18 @@ pub(crate) fn load(global: &GlobalArgs, path: &std::path::Path) -> Result<Desire
 
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<i32> {
     let desired = load(global, &args.manifest)?;
-    let ctx = Context::new(global, Some(&args.emulator)).await?;
+    let ctx = Context::for_tenant(global, Some(&args.emulator), desired.tenant.as_deref()).await?;
     let result = async {
-        let (_graph, plan) = compute(&ctx, &desired).await?;
+        let (_graph, plan) = if args.destroy {
+            crate::commands::destroy::compute(&ctx, &desired, args.purge).await?
+        } else {
+            compute(&ctx, &desired).await?
+        };
         let doc = render::plan_document(&plan, &ctx.endpoints.authority_url);
         if ctx.printer.is_json() {
             ctx.printer.outln(&to_json(&doc)?);
+        } else if args.destroy {
+            ctx.printer.out(&crate::commands::destroy::plan_text(&plan, &doc));
         } else {
             ctx.printer.out(&render::plan_text(&doc));
         }

@@ -72,7 +72,8 @@ fn read(path: &Path) -> Result<String> {
     })
 }
 
-/// Values of `KEY='value'` lines, unquoting the shell quoting `outfile` writes.
+/// Values of `KEY=value` lines (the env dialect `outfile` writes), also unquoting the shell
+/// single quotes older files carry.
 fn parse_env(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for line in text
@@ -130,7 +131,13 @@ fn env_entries(text: &str) -> BTreeMap<String, OutEntry> {
             apis: vec![OutApi {
                 name: resource_url.clone(),
                 app_id: String::new(),
-                scopes: get("SCOPES").split_whitespace().map(str::to_owned).collect(),
+                // Comma-separated since the env dialect is shared with `$GITHUB_ENV` and
+                // `docker --env-file`; older files separated them with spaces.
+                scopes: get("SCOPES")
+                    .split([',', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
                 resource_url,
             }],
             redirect_uris: get("REDIRECT_URI")

@@ -14,7 +14,7 @@ use crate::output::Printer;
 /// `--format json`: one document on stdout (schema below, `format_version` first).
 #[derive(Serialize)]
 struct Report {
-    format_version: u32,
+    format_version: &'static str,
     valid: bool,
     files: Vec<FileReport>,
 }
@@ -82,13 +82,25 @@ pub fn run(args: &ValidateArgs, printer: &Printer) -> Result<i32> {
                     valid: false,
                     apps: Vec::new(),
                     diagnostics: Vec::new(),
-                    error: Some(e.render().trim_end().trim_start_matches("error: ").to_owned()),
+                    error: Some(match &e.source {
+                        Some(cause) => format!("{}: {cause}", e.message),
+                        None => e.message.clone(),
+                    }),
                 });
                 continue;
             }
             Ok(Err((text, diags))) => (text, diags, None),
             Ok(Ok(text)) => {
-                let checked = manifest::check(&shown, &text);
+                let mut checked = manifest::check(&shown, &text);
+                let reads: Vec<&std::path::Path> = args.manifests.iter().map(|p| p.as_path()).collect();
+                if let Some(d) = checked
+                    .desired
+                    .as_ref()
+                    .and_then(|d| manifest::output_overwrites(path, d, &reads))
+                {
+                    checked.diagnostics.push(d);
+                    checked.desired = None;
+                }
                 let apps = checked
                     .desired
                     .map(|d| d.apps.into_iter().map(|a| a.unique_name).collect::<Vec<_>>());
@@ -131,7 +143,7 @@ pub fn run(args: &ValidateArgs, printer: &Printer) -> Result<i32> {
     let total = args.manifests.len();
     if printer.is_json() {
         let report = Report {
-            format_version: 1,
+            format_version: crate::render::FORMAT_VERSION,
             valid: invalid == 0 && unreadable == 0,
             files,
         };

@@ -57,6 +57,7 @@ async fn reset(State(shared): State<Arc<Shared>>) -> Response {
     let lag = tenant.replication_lag_ms;
     let mut fresh = Tenant::seed(tenant.identity.clone());
     fresh.replication_lag_ms = lag;
+    fresh.extra_domains = std::mem::take(&mut tenant.extra_domains);
     *tenant = fresh;
     let saved = file_lock.and_then(|_lock| shared.persist(&tenant));
     drop(tenant);

@@ -64,6 +64,11 @@ pub struct Config {
     pub manual_approval: bool,
     /// Identity-platform knobs (device-code and token lifetimes); Entra's values by default.
     pub identity: identity::routes::Settings,
+    /// More verified domains of the tenant (not saved with the state): `--emulator` adds the
+    /// manifest's `tenant` domain, as a real tenant holds its custom domains.
+    pub extra_domains: Vec<String>,
+    /// The tenant id a newly seeded tenant gets (a manifest's `tenant` GUID); random if unset.
+    pub seed_tenant_id: Option<String>,
 }
 
 impl Config {
@@ -87,6 +92,8 @@ impl Config {
                 device_code_interval_secs: a.device_code_interval_secs,
                 ..identity::routes::Settings::default()
             },
+            extra_domains: Vec::new(),
+            seed_tenant_id: None,
         }
     }
 
@@ -100,6 +107,8 @@ impl Config {
             faults: Faults::default(),
             manual_approval: false,
             identity: identity::routes::Settings::default(),
+            extra_domains: Vec::new(),
+            seed_tenant_id: None,
         }
     }
 }
@@ -192,7 +201,7 @@ impl Running {
 /// Load the tenant from `--state`, or seed a new one (and save it when a path is given). Under
 /// the state file's lock, so that processes started together on a missing file share the one
 /// tenant the first of them seeds.
-async fn load_or_seed(path: Option<&PathBuf>) -> Result<Tenant> {
+async fn load_or_seed(path: Option<&PathBuf>, tenant_id: Option<&str>) -> Result<Tenant> {
     let _lock = match path {
         Some(p) => {
             let p = p.clone();
@@ -221,7 +230,10 @@ async fn load_or_seed(path: Option<&PathBuf>) -> Result<Tenant> {
         .await
         .map_err(|e| Error::failure("cannot generate the emulator's signing key").with_source(e))?
         .map_err(|e| Error::failure("cannot generate the emulator's signing key").with_source(e))?;
-    let identity = TenantIdentity::generate(key.private_key_pem().to_owned(), key.certificate_pem());
+    let mut identity = TenantIdentity::generate(key.private_key_pem().to_owned(), key.certificate_pem());
+    if let Some(id) = tenant_id {
+        identity.tenant_id = id.to_ascii_lowercase();
+    }
     let tenant = Tenant::seed(identity);
     if let Some(p) = path {
         state::save_state(p, &tenant).map_err(|e| {
@@ -248,8 +260,9 @@ fn app(shared: Arc<Shared>, identity_settings: identity::routes::Settings) -> Ro
 /// Bind, seed or load the tenant, and serve in a tokio task.
 pub async fn start(config: Config) -> Result<Running> {
     config.faults.check().map_err(Error::failure)?;
-    let mut tenant = load_or_seed(config.state.as_ref()).await?;
+    let mut tenant = load_or_seed(config.state.as_ref(), config.seed_tenant_id.as_deref()).await?;
     tenant.replication_lag_ms = config.faults.replication_lag_ms;
+    tenant.extra_domains = config.extra_domains.clone();
     let signing_key = SigningKey::from_pem(
         &tenant.identity.signing_key_pem,
         &tenant.identity.signing_cert_pem,

@@ -119,6 +119,7 @@ impl Shared {
                 // next access tries again.
                 if let Ok(mut fresh) = load_state(path) {
                     fresh.replication_lag_ms = tenant.replication_lag_ms;
+                    fresh.extra_domains = std::mem::take(&mut tenant.extra_domains);
                     *tenant = fresh;
                     *seen = now;
                 }

@@ -200,6 +200,18 @@ impl GraphClient {
                     retry_after,
                     replication_lag: call.lag.is_some_and(|check| check(&err)),
                 },
+                // Nothing listens there, the name does not resolve, or the certificate is not
+                // trusted: waiting does not change that, so it is said at once.
+                GraphError::Transport { source, .. }
+                    if matches!(
+                        crate::error::Unreachable::classify(source),
+                        crate::error::Unreachable::Refused
+                            | crate::error::Unreachable::Dns
+                            | crate::error::Unreachable::Tls(_)
+                    ) =>
+                {
+                    return Err(err);
+                }
                 GraphError::Transport { .. } => Outcome::Transport,
                 GraphError::Decode { .. } => return Err(err),
             };
@@ -243,7 +255,27 @@ impl GraphClient {
                         attempt + 1,
                         self.policy.max_attempts
                     ));
-                    self.sleep_with_progress(delay, &why).await;
+                    let words = match &err {
+                        GraphError::Status { .. }
+                            if matches!(
+                                outcome,
+                                Outcome::Status {
+                                    replication_lag: true,
+                                    ..
+                                }
+                            ) =>
+                        {
+                            "an object this run just created has not replicated across Entra yet".to_owned()
+                        }
+                        GraphError::Status { status: 429, .. } => {
+                            "Microsoft Graph is throttling requests and asked to wait".to_owned()
+                        }
+                        GraphError::Status { status, .. } => {
+                            format!("Microsoft Graph had a passing server error (HTTP {status})")
+                        }
+                        _ => "Microsoft Graph did not answer".to_owned(),
+                    };
+                    self.sleep_with_progress(delay, &words).await;
                 }
             }
         }
@@ -267,19 +299,14 @@ impl GraphClient {
         }
     }
 
+    /// Wait before a retry, saying what is waited for and why, in words: on the progress bar,
+    /// or as a bounded-rate `progress:` line when stderr is not a terminal.
     async fn sleep_with_progress(&self, delay: Duration, why: &str) {
-        if delay >= Duration::from_secs(1) && self.printer.progress_enabled() {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_message(format!(
-                "waiting {:.0}s for Microsoft Graph ({why})",
-                delay.as_secs_f64()
-            ));
-            bar.enable_steady_tick(Duration::from_millis(120));
-            tokio::time::sleep(delay).await;
-            bar.finish_and_clear();
-        } else {
-            tokio::time::sleep(delay).await;
+        if delay >= Duration::from_secs(1) {
+            self.printer
+                .progress_wait(&format!("waiting {:.0}s: {why}", delay.as_secs_f64()), delay);
         }
+        tokio::time::sleep(delay).await;
     }
 
     fn display_path(&self, path: &str) -> String {
@@ -423,14 +450,31 @@ impl GraphClient {
         }
     }
 
-    /// GET a whole collection, following `@odata.nextLink` exactly as given (§6.3).
+    /// GET a whole collection, following `@odata.nextLink` exactly as given (§6.3), but only
+    /// on the Graph endpoint's own origin: the link is followed with the bearer token, so a
+    /// link to any other scheme, host or port is refused instead of handing the token over.
     pub async fn list<T: DeserializeOwned>(&self, path: String) -> Result<Vec<T>, GraphError> {
         let mut out = Vec::new();
         let mut next = Some(path);
         while let Some(path) = next {
-            let page: Page<T> = self.fetch(&Call::get(path)).await?;
+            let call = Call::get(path);
+            let page: Page<T> = self.fetch(&call).await?;
             out.extend(page.value);
             next = page.next_link;
+            if let Some(link) = &next
+                && !same_origin(link, &self.base)
+            {
+                return Err(GraphError::Decode {
+                    method: "GET".into(),
+                    path: self.display_path(&call.path),
+                    status: 200,
+                    detail: format!(
+                        "its @odata.nextLink `{}` is not on the Graph endpoint `{}`; not followed, so that the token is not sent there",
+                        link_origin(link),
+                        link_origin(&self.base)
+                    ),
+                });
+            }
         }
         Ok(out)
     }
@@ -737,6 +781,21 @@ fn decode<T: DeserializeOwned>(call: &Call, reply: Reply) -> Result<T, GraphErro
     })
 }
 
+/// Whether `link` has the scheme, host and port of `base` (RFC 6454 origin).
+fn same_origin(link: &str, base: &str) -> bool {
+    match (url::Url::parse(link), url::Url::parse(base)) {
+        (Ok(l), Ok(b)) => l.origin() == b.origin() && l.origin().is_tuple(),
+        _ => false,
+    }
+}
+
+/// `scheme://host:port` of a URL, for messages (a link's query may carry paging state only).
+fn link_origin(link: &str) -> String {
+    url::Url::parse(link)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| "(not a URL)".to_owned())
+}
+
 fn trimmed_text(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let text = text.trim();
@@ -834,6 +893,71 @@ impl GraphClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        let base = "https://graph.microsoft.com/v1.0";
+        assert!(same_origin(
+            "https://graph.microsoft.com/v1.0/applications?$skiptoken=x",
+            base
+        ));
+        assert!(same_origin("https://GRAPH.microsoft.com:443/v1.0/x", base));
+        assert!(!same_origin(
+            "https://graph.microsoft.com.evil.example/v1.0/x",
+            base
+        ));
+        assert!(!same_origin("http://graph.microsoft.com/v1.0/x", base));
+        assert!(!same_origin("https://graph.microsoft.com:8443/v1.0/x", base));
+        assert!(!same_origin("/v1.0/x", base));
+    }
+
+    /// A page whose `@odata.nextLink` points at another origin: the list fails, and the other
+    /// server never sees a request (so never the token).
+    #[tokio::test]
+    async fn a_foreign_next_link_is_refused_without_sending_the_token() {
+        use std::sync::atomic::AtomicUsize;
+        async fn serve(router: axum::Router) -> String {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, router).await });
+            format!("http://{addr}")
+        }
+        let foreign_hits = Arc::new(AtomicUsize::new(0));
+        let hits = foreign_hits.clone();
+        let foreign = serve(axum::Router::new().fallback(move || {
+            hits.fetch_add(1, Ordering::SeqCst);
+            async { axum::Json(serde_json::json!({"value": []})) }
+        }))
+        .await;
+        let link = format!("{foreign}/v1.0/applications?$skiptoken=2");
+        let graph =
+            serve(
+                axum::Router::new().route(
+                    "/v1.0/applications",
+                    axum::routing::get(move || {
+                        let link = link.clone();
+                        async move {
+                            axum::Json(serde_json::json!({"value": [{"id": "1"}], "@odata.nextLink": link}))
+                        }
+                    }),
+                ),
+            )
+            .await;
+        let client = GraphClient::new(
+            reqwest::Client::new(),
+            &format!("{graph}/v1.0"),
+            "secret-token".into(),
+            Arc::new(Printer::plain()),
+        );
+        let err = client
+            .list::<Value>("/applications".into())
+            .await
+            .expect_err("a foreign link is refused");
+        let shown = err.to_string();
+        assert!(shown.contains("is not on the Graph endpoint"), "{shown}");
+        assert!(shown.contains(&foreign), "{shown}");
+        assert_eq!(foreign_hits.load(Ordering::SeqCst), 0);
+    }
 
     #[test]
     fn odata_literals_are_quoted_and_encoded() {

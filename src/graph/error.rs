@@ -120,6 +120,19 @@ impl GraphError {
             Some(c) => format!("{c}: {m}"),
             None => m.to_owned(),
         };
+        if let GraphError::Transport { source, .. } = self {
+            let url = source
+                .url()
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| "the Graph endpoint".into());
+            let e = crate::Error::unreachable("Microsoft Graph", &url, source);
+            return match context {
+                Some(c) => {
+                    crate::Error::failure(format!("{c}: {}", e.message)).with_help(e.help.unwrap_or_default())
+                }
+                None => e,
+            };
+        }
         let e = match self.status() {
             Some(401) => crate::Error::auth(prefix("Microsoft Graph did not accept the sign-in"))
                 .with_help("sign in again, or check that the token is for Microsoft Graph in this tenant"),

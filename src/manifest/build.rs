@@ -779,6 +779,7 @@ fn build_output(text: &str, o: RawOutput, diags: &mut Diagnostics) -> Option<Out
         );
     }
     Some(OutputSpec {
+        path_span: path.span.clone(),
         path: PathBuf::from(p),
         // Without `format`, the file's extension decides, else JSON.
         format: format.or(from_extension).unwrap_or(OutputFormat::Json),

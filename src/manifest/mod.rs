@@ -119,6 +119,18 @@ pub fn read(path: &Path) -> Result<std::result::Result<String, (String, Diagnost
             .with_source(e)
             .with_help("check the path; `provision init` writes a starter manifest")
     };
+    if path.is_dir() {
+        // Reading a folder fails with the OS's "Is a directory": say it in the tool's words,
+        // with the same exit code as any file that cannot be read (1).
+        return Err(
+            Error::failure(format!("`{}` is a folder, not a manifest file", path.display())).with_help(
+                format!(
+                    "name the files: provision validate {}/*.toml",
+                    path.display().to_string().trim_end_matches('/')
+                ),
+            ),
+        );
+    }
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes))
@@ -153,6 +165,44 @@ pub fn read(path: &Path) -> Result<std::result::Result<String, (String, Diagnost
     }
 }
 
+/// Whether two paths name the same file (the same inode, so also through links).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        #[cfg(unix)]
+        (Ok(x), Ok(y)) => {
+            use std::os::unix::fs::MetadataExt;
+            x.dev() == y.dev() && x.ino() == y.ino()
+        }
+        #[cfg(not(unix))]
+        (Ok(_), Ok(_)) => match (a.canonicalize(), b.canonicalize()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// `output.path` that resolves to the manifest at `source`, or to any other file of the set
+/// being read (`reads`), would be overwritten by apply: a manifest error at `output.path`.
+pub fn output_overwrites(source: &Path, desired: &Desired, reads: &[&Path]) -> Option<Diagnostic> {
+    let spec = desired.output.as_ref()?;
+    let target = source.parent().unwrap_or(Path::new("")).join(&spec.path);
+    let hit = reads.iter().find(|r| same_file(&target, r))?;
+    let what = if same_file(hit, source) {
+        "the manifest itself".to_owned()
+    } else {
+        format!("the manifest `{}`", hit.display())
+    };
+    Some(
+        Diagnostic::error(
+            format!("`output.path` `{}` is {what}", spec.path.display()),
+            spec.path_span.clone(),
+        )
+        .label("apply would overwrite it with the IDs")
+        .help("name another file for the output, like `out/app.json`"),
+    )
+}
+
 /// Read, parse and validate a manifest file; invalid manifests become `Error::manifest`
 /// (exit 3) with the rendered diagnostics. Warnings are dropped: see `load_reporting`.
 pub fn load(path: &Path) -> Result<Desired> {
@@ -175,7 +225,15 @@ fn load_inner(path: &Path, printer: Option<&Printer>) -> Result<Desired> {
             ));
         }
     };
-    let checked = check(&path.display().to_string(), &text);
+    let mut checked = check(&path.display().to_string(), &text);
+    if let Some(d) = checked
+        .desired
+        .as_ref()
+        .and_then(|d| output_overwrites(path, d, &[path]))
+    {
+        checked.diagnostics.push(d);
+        checked.desired = None;
+    }
     match checked.desired {
         Some(desired) => {
             if let Some(printer) = printer

@@ -43,6 +43,9 @@ pub struct Observed {
     /// One entry per app of the manifest, in manifest order.
     pub apps: Vec<ObservedApp>,
     pub resources: BTreeMap<ApiRef, ResourceState>,
+    /// Resource service principals that grants, app role assignments or requiredResourceAccess
+    /// refer to but the manifest does not name: read so that plans show names, not GUIDs.
+    pub others: Vec<ServicePrincipal>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -147,11 +150,22 @@ pub struct ResourceSpStep {
     pub key: ApiRef,
 }
 
+/// Removing a deleted object from deleted items (`destroy --purge`), after its delete.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PurgeStep {
+    pub unique_name: String,
+    /// `application` or `service_principal`.
+    pub kind: &'static str,
+    pub object_id: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     pub tenant_id: String,
     pub resource_service_principals: Vec<ResourceSpStep>,
     pub apps: Vec<AppPlan>,
+    /// Only in a destroy plan: deleted objects to remove from deleted items too.
+    pub purge: Vec<PurgeStep>,
 }
 
 /// A problem found while planning: a permission name the resource does not publish, a resource
@@ -187,6 +201,9 @@ impl Plan {
         };
         for _ in &self.resource_service_principals {
             count(Action::Create);
+        }
+        for _ in &self.purge {
+            count(Action::Delete);
         }
         for app in &self.apps {
             count(app.application.action);
@@ -266,24 +283,32 @@ fn resource_url_of(sp: Option<&ServicePrincipal>, known: Option<&catalog::KnownA
 }
 
 /// Display name of a resource appId that may not be in the manifest.
-fn resource_name_for_app_id(app_id: &str, resolved: &[Resource]) -> String {
+fn resource_name_for_app_id(app_id: &str, resolved: &[Resource], observed: &Observed) -> String {
     if let Some(r) = resolved.iter().find(|r| r.app_id.eq_ignore_ascii_case(app_id)) {
         return r.name.clone();
     }
     catalog::by_app_id(app_id)
         .map(|k| k.display_name.clone())
+        .or_else(|| {
+            read_sps(observed)
+                .find(|sp| sp.app_id.eq_ignore_ascii_case(app_id))
+                .and_then(|sp| sp.display_name.clone())
+        })
         .unwrap_or_else(|| app_id.to_owned())
 }
 
-/// Render requiredResourceAccess as readable, sorted strings: `Name: Value (delegated)`.
+/// requiredResourceAccess as data, sorted by API and permission name: per permission the API's
+/// name and appId, the permission's value and id, and `delegated` or `application`. (Text shows
+/// each as `API: Permission (delegated)`.)
 fn describe_rra(
     rra: &[RequiredResourceAccess],
     resolved: &[Resource],
     names: &BTreeMap<String, String>,
+    observed: &Observed,
 ) -> Value {
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<(String, String, &str, Value)> = Vec::new();
     for r in rra {
-        let res = resource_name_for_app_id(&r.resource_app_id, resolved);
+        let res = resource_name_for_app_id(&r.resource_app_id, resolved, observed);
         for a in &r.resource_access {
             let key = format!(
                 "{}|{}|{}",
@@ -291,17 +316,32 @@ fn describe_rra(
                 a.id.to_ascii_lowercase(),
                 a.kind
             );
-            let name = names.get(&key).cloned().unwrap_or_else(|| a.id.clone());
+            let name = names
+                .get(&key)
+                .cloned()
+                .or_else(|| permission_name(&r.resource_app_id, &a.id, &a.kind, observed))
+                .unwrap_or_else(|| a.id.clone());
             let kind = if a.kind == "Role" {
                 "application"
             } else {
                 "delegated"
             };
-            out.push(format!("{res}: {name} ({kind})"));
+            out.push((
+                res.clone(),
+                name.clone(),
+                kind,
+                json!({
+                    "api": res,
+                    "api_app_id": r.resource_app_id.to_ascii_lowercase(),
+                    "permission": name,
+                    "permission_id": a.id.to_ascii_lowercase(),
+                    "type": kind,
+                }),
+            ));
         }
     }
-    out.sort();
-    json!(out)
+    out.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+    Value::Array(out.into_iter().map(|(_, _, _, v)| v).collect())
 }
 
 fn rra_set(rra: &[RequiredResourceAccess]) -> BTreeSet<(String, String, String)> {
@@ -338,7 +378,111 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<PlanProb
         tenant_id: observed.tenant_id.clone(),
         resource_service_principals: resource_sps,
         apps,
+        purge: Vec::new(),
     })
+}
+
+/// The plan of `destroy`: for every app of the manifest that exists, delete its delegated
+/// grants and app role assignments (as the client), its service principal and its
+/// application; with `purge`, then remove both from deleted items. Apps that do not exist are
+/// left out. Every resource is named through `observed` like in [`plan`].
+pub fn destroy_plan(desired: &Desired, observed: &Observed, purge: bool) -> Plan {
+    let mut apps = Vec::new();
+    let mut purges = Vec::new();
+    for (app, obs) in desired.apps.iter().zip(&observed.apps) {
+        let Some(application) = &obs.application else {
+            continue;
+        };
+        let grants = obs
+            .grants
+            .iter()
+            .map(|g| GrantStep {
+                action: Action::Delete,
+                resource: resource_name_for_sp_id(&g.resource_id, observed),
+                resource_key: None,
+                resource_sp_id: Some(g.resource_id.clone()),
+                grant_id: Some(g.id.clone()),
+                before: g.scopes(),
+                after: Vec::new(),
+            })
+            .collect();
+        let assignments = obs
+            .assignments
+            .iter()
+            .map(|a| AssignmentStep {
+                action: Action::Delete,
+                resource: a
+                    .resource_display_name
+                    .clone()
+                    .unwrap_or_else(|| resource_name_for_sp_id(&a.resource_id, observed)),
+                resource_key: None,
+                role: role_name(&a.resource_id, &a.app_role_id, observed)
+                    .unwrap_or_else(|| a.app_role_id.clone()),
+                app_role_id: a.app_role_id.clone(),
+                resource_sp_id: Some(a.resource_id.clone()),
+                assignment_id: Some(a.id.clone()),
+            })
+            .collect();
+        let sp_id = obs.service_principal.as_ref().map(|s| s.id.clone());
+        if purge {
+            purges.push(PurgeStep {
+                unique_name: app.unique_name.clone(),
+                kind: "application",
+                object_id: application.id.clone(),
+            });
+            if let Some(sp) = &sp_id {
+                purges.push(PurgeStep {
+                    unique_name: app.unique_name.clone(),
+                    kind: "service_principal",
+                    object_id: sp.clone(),
+                });
+            }
+        }
+        apps.push(AppPlan {
+            unique_name: app.unique_name.clone(),
+            display_name: application.display_name.clone().unwrap_or_default(),
+            application: ApplicationStep {
+                action: Action::Delete,
+                object_id: Some(application.id.clone()),
+                app_id: Some(application.app_id.clone()),
+                pinned: app.app_id.is_some(),
+                fields: vec![
+                    FieldChange {
+                        name: "app_id".into(),
+                        before: json!(application.app_id),
+                        after: Value::Null,
+                    },
+                    FieldChange {
+                        name: "display_name".into(),
+                        before: application
+                            .display_name
+                            .as_ref()
+                            .map_or(Value::Null, |d| json!(d)),
+                        after: Value::Null,
+                    },
+                ],
+                body: Value::Null,
+            },
+            service_principal: if sp_id.is_some() {
+                Action::Delete
+            } else {
+                Action::NoOp
+            },
+            service_principal_id: sp_id,
+            consent: app.consent,
+            grants,
+            assignments,
+            resources: Vec::new(),
+            delegated: Vec::new(),
+            application_permissions: Vec::new(),
+        });
+    }
+    Plan {
+        tenant_id: observed.tenant_id.clone(),
+        resource_service_principals: Vec::new(),
+        apps,
+        purge: purges,
+    }
 }
 
 fn plan_app(
@@ -508,7 +652,7 @@ fn plan_app(
         return Err(problems);
     }
 
-    let application = plan_application(app, obs.application.as_ref(), &rra, &resources, &names);
+    let application = plan_application(app, obs.application.as_ref(), &rra, &resources, &names, observed);
     let sp_id = obs.service_principal.as_ref().map(|s| s.id.clone());
     let service_principal = if sp_id.is_some() {
         Action::NoOp
@@ -667,25 +811,77 @@ fn unknown_permission<'a>(
     }
 }
 
-fn resource_name_for_sp_id(sp_id: &str, observed: &Observed) -> String {
+/// Every resource service principal that was read: the manifest's APIs and the others.
+fn read_sps(observed: &Observed) -> impl Iterator<Item = &ServicePrincipal> {
     observed
         .resources
         .values()
-        .find_map(|r| match r {
-            ResourceState::Found(sp) if sp.id.eq_ignore_ascii_case(sp_id) => sp.display_name.clone(),
+        .filter_map(|r| match r {
+            ResourceState::Found(sp) => Some(sp),
             _ => None,
+        })
+        .chain(observed.others.iter())
+}
+
+fn sp_by_id<'a>(sp_id: &str, observed: &'a Observed) -> Option<&'a ServicePrincipal> {
+    read_sps(observed).find(|sp| sp.id.eq_ignore_ascii_case(sp_id))
+}
+
+/// A resource's name: its service principal's display name (read), else the catalog's name of
+/// its appId, else its object id (only when it could not be read at all).
+fn resource_name_for_sp_id(sp_id: &str, observed: &Observed) -> String {
+    sp_by_id(sp_id, observed)
+        .and_then(|sp| {
+            sp.display_name
+                .clone()
+                .or_else(|| catalog::by_app_id(&sp.app_id).map(|k| k.display_name.clone()))
         })
         .unwrap_or_else(|| format!("service principal {sp_id}"))
 }
 
 fn role_name(resource_sp_id: &str, role_id: &str, observed: &Observed) -> Option<String> {
-    observed.resources.values().find_map(|r| match r {
-        ResourceState::Found(sp) if sp.id.eq_ignore_ascii_case(resource_sp_id) => sp
-            .app_roles
-            .iter()
-            .find(|ar| ar.id.eq_ignore_ascii_case(role_id))
-            .and_then(|ar| ar.value.clone()),
-        _ => None,
+    let sp = sp_by_id(resource_sp_id, observed)?;
+    sp.app_roles
+        .iter()
+        .find(|ar| ar.id.eq_ignore_ascii_case(role_id))
+        .and_then(|ar| ar.value.clone())
+        .or_else(|| {
+            catalog::by_app_id(&sp.app_id)?
+                .roles
+                .iter()
+                .find(|p| p.id.eq_ignore_ascii_case(role_id))
+                .map(|p| p.value.clone())
+        })
+}
+
+/// The value of permission `id` of the resource `app_id` (`Scope` or `Role`), from a service
+/// principal that was read, else the catalog.
+fn permission_name(app_id: &str, id: &str, kind: &str, observed: &Observed) -> Option<String> {
+    let from_sp = read_sps(observed)
+        .filter(|sp| sp.app_id.eq_ignore_ascii_case(app_id))
+        .find_map(|sp| {
+            if kind == "Role" {
+                sp.app_roles
+                    .iter()
+                    .find(|r| r.id.eq_ignore_ascii_case(id))
+                    .and_then(|r| r.value.clone())
+            } else {
+                sp.oauth2_permission_scopes
+                    .iter()
+                    .find(|s| s.id.eq_ignore_ascii_case(id))
+                    .and_then(|s| s.value.clone())
+            }
+        });
+    from_sp.or_else(|| {
+        let known = catalog::by_app_id(app_id)?;
+        let list = if kind == "Role" {
+            &known.roles
+        } else {
+            &known.scopes
+        };
+        list.iter()
+            .find(|p| p.id.eq_ignore_ascii_case(id))
+            .map(|p| p.value.clone())
     })
 }
 
@@ -695,6 +891,7 @@ fn plan_application(
     rra: &[RequiredResourceAccess],
     resources: &[Resource],
     names: &BTreeMap<String, String>,
+    observed: &Observed,
 ) -> ApplicationStep {
     let mut fields = Vec::new();
     let mut body = serde_json::Map::new();
@@ -786,11 +983,11 @@ fn plan_application(
         change(
             "api_permissions",
             if exists {
-                describe_rra(&cur.required_resource_access, resources, names)
+                describe_rra(&cur.required_resource_access, resources, names, observed)
             } else {
                 Value::Null
             },
-            describe_rra(rra, resources, names),
+            describe_rra(rra, resources, names, observed),
             "requiredResourceAccess",
             serde_json::to_value(rra).unwrap_or(Value::Null),
         );

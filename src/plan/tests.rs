@@ -48,6 +48,7 @@ fn observed(app: ObservedApp) -> Observed {
         tenant_id: "tid".into(),
         apps: vec![app],
         resources: [(ApiRef::Known(MTP.into()), ResourceState::Found(mtp_sp()))].into(),
+        others: Vec::new(),
     }
 }
 
@@ -285,4 +286,44 @@ fn application_permissions_become_assignments() {
         (a[1].action, a[1].role.as_str()),
         (Action::Delete, "Incident.ReadWrite.All")
     );
+}
+
+#[test]
+fn destroy_plan_deletes_what_exists_and_names_it() {
+    let mut obs = converged();
+    obs.grants.push(OAuth2PermissionGrant {
+        id: "grant-other".into(),
+        client_id: "sp-1".into(),
+        consent_type: "AllPrincipals".into(),
+        principal_id: None,
+        resource_id: "res-sp-2".into(),
+        scope: Some("User.Read".into()),
+    });
+    let mut o = observed(obs);
+    let mut graph: ServicePrincipal = serde_json::from_value(json!({
+        "id": "res-sp-2", "appId": "00000003-0000-0000-c000-000000000000", "displayName": "Microsoft Graph"
+    }))
+    .unwrap();
+    graph.app_roles = Vec::new();
+    o.others.push(graph);
+    let p = destroy_plan(&desired(), &o, true);
+    assert_eq!(p.apps.len(), 1);
+    let app = &p.apps[0];
+    assert_eq!(app.application.action, Action::Delete);
+    assert_eq!(app.service_principal, Action::Delete);
+    assert!(app.grants.iter().all(|g| g.action == Action::Delete));
+    assert!(
+        app.grants.iter().any(|g| g.resource == "Microsoft Graph"),
+        "{:?}",
+        app.grants
+    );
+    assert_eq!(
+        p.purge.iter().map(|x| x.kind).collect::<Vec<_>>(),
+        ["application", "service_principal"]
+    );
+    assert_eq!(p.summary().delete, 1 + 1 + app.grants.len() + 2);
+
+    // Nothing exists: nothing to do.
+    let none = destroy_plan(&desired(), &observed(ObservedApp::default()), true);
+    assert!(none.apps.is_empty() && !none.has_changes());
 }

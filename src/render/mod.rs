@@ -26,12 +26,18 @@
 //! - `action`: `create`, `update`, `delete` or `no-op`; every resource the manifest covers is
 //!   listed, unchanged ones with `no-op`.
 //! - `fields`: field-level `before`/`after`; `null` means absent. Lists are sets shown sorted.
+//!   Values are data: `api_permissions` holds objects `{api, api_app_id, permission,
+//!   permission_id, type}` (`type`: `delegated` or `application`).
 //! - `reason`: present when an action needs explaining (display only).
 //!
-//! `apply --format json` prints `{format_version, plan, applied, result, output_file, outputs}`
-//! where `plan` is the document above, `result` what was done per app and `outputs` the entries
-//! of the output file. Fields are only added within a format version; a removal or change of
-//! meaning bumps it.
+//! `apply --format json` prints `{format_version, plan, applied, interrupted, summary, result,
+//! output_file, outputs}` where `plan` is the document above, `result` per app every planned
+//! step with its `status` (`done`, `failed` with Graph's `error`, `not_attempted`) and `id`
+//! (`apply::Report`), `applied` true only when every step was done, and `outputs` the entries of
+//! the output file. `destroy --format json` prints `{format_version, plan, purge, destroyed,
+//! interrupted, summary, result, output_file}`. Every command's document carries the same
+//! `format_version` ([`FORMAT_VERSION`], a string). Fields are only added within a format
+//! version; a removal or change of meaning bumps it.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -61,12 +67,39 @@ fn field(name: &str, before: Value, after: Value) -> FieldChange {
     }
 }
 
+/// The address of a resource service principal apply creates.
+pub fn resource_sp_address(name: &str) -> String {
+    format!("resource_service_principal[\"{name}\"]")
+}
+
+/// The address of an app's application; its parts hang below it.
+pub fn app_address(unique_name: &str) -> String {
+    format!("app.{unique_name}")
+}
+
+pub fn sp_address(unique_name: &str) -> String {
+    format!("app.{unique_name}.service_principal")
+}
+
+pub fn grant_address(unique_name: &str, resource: &str) -> String {
+    format!("app.{unique_name}.consent[\"{resource}\"]")
+}
+
+pub fn assignment_address(unique_name: &str, resource: &str, role: &str) -> String {
+    format!("app.{unique_name}.app_role[\"{resource}\"][\"{role}\"]")
+}
+
+/// A deleted object removed from deleted items (`destroy --purge`).
+pub fn purge_address(unique_name: &str, kind: &str) -> String {
+    format!("app.{unique_name}.deleted_item.{kind}")
+}
+
 /// Every resource the plan covers, no-ops included, in a fixed order.
 pub fn changes(plan: &Plan) -> Vec<Change> {
     let mut out = Vec::new();
     for r in &plan.resource_service_principals {
         out.push(Change {
-            address: format!("resource_service_principal[\"{}\"]", r.name),
+            address: resource_sp_address(&r.name),
             kind: "resource_service_principal",
             action: Action::Create,
             fields: vec![field("app_id", Value::Null, Value::String(r.app_id.clone()))],
@@ -74,16 +107,16 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
         });
     }
     for app in &plan.apps {
-        let base = format!("app.{}", app.unique_name);
+        let name = app.unique_name.as_str();
         out.push(Change {
-            address: base.clone(),
+            address: app_address(name),
             kind: "application",
             action: app.application.action,
             fields: app.application.fields.clone(),
             reason: app.application.pinned.then(|| "adopted by app_id".to_owned()),
         });
         out.push(Change {
-            address: format!("{base}.service_principal"),
+            address: sp_address(name),
             kind: "service_principal",
             action: app.service_principal,
             fields: Vec::new(),
@@ -91,7 +124,7 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
         });
         for g in &app.grants {
             out.push(Change {
-                address: format!("{base}.consent[\"{}\"]", g.resource),
+                address: grant_address(name, &g.resource),
                 kind: "delegated_grant",
                 action: g.action,
                 fields: vec![field(
@@ -99,19 +132,35 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
                     serde_json::json!(g.before),
                     serde_json::json!(g.after),
                 )],
-                reason: (g.action == Action::Delete && g.resource_key.is_none())
+                // (In a destroy plan the whole app goes: no reason needed.)
+                reason: (g.action == Action::Delete
+                    && g.resource_key.is_none()
+                    && app.application.action != Action::Delete)
                     .then(|| "the manifest no longer names this API".to_owned()),
             });
         }
         for a in &app.assignments {
             out.push(Change {
-                address: format!("{base}.app_role[\"{}\"][\"{}\"]", a.resource, a.role),
+                address: assignment_address(name, &a.resource, &a.role),
                 kind: "app_role_assignment",
                 action: a.action,
                 fields: Vec::new(),
                 reason: None,
             });
         }
+    }
+    for p in &plan.purge {
+        out.push(Change {
+            address: purge_address(&p.unique_name, p.kind),
+            kind: "deleted_item",
+            action: Action::Delete,
+            fields: vec![field(
+                "object_id",
+                Value::String(p.object_id.clone()),
+                Value::Null,
+            )],
+            reason: Some("--purge: the unique name can be used again".into()),
+        });
     }
     out
 }
@@ -231,6 +280,12 @@ pub fn plan_text(doc: &PlanDocument<'_>) -> String {
 
 fn render_field(out: &mut String, action: Action, f: &FieldChange, width: usize) {
     match (&f.before, &f.after) {
+        (Value::Array(before), Value::Array(_)) if action == Action::Delete => {
+            out.push_str(&format!("      - {}\n", f.name));
+            for item in before {
+                out.push_str(&format!("          - {}\n", plain(item)));
+            }
+        }
         (Value::Array(before), Value::Array(after)) if action != Action::Create => {
             out.push_str(&format!("      ~ {}\n", f.name));
             for item in before.iter().filter(|i| !after.contains(i)) {
@@ -246,13 +301,10 @@ fn render_field(out: &mut String, action: Action, f: &FieldChange, width: usize)
                 out.push_str(&format!("          + {}\n", plain(item)));
             }
         }
-        (Value::Array(before), Value::Array(_)) if action == Action::Delete => {
-            out.push_str(&format!("      - {}\n", f.name));
-            for item in before {
-                out.push_str(&format!("          - {}\n", plain(item)));
-            }
-        }
         (Value::Null, after) => out.push_str(&format!("      + {:width$} = {}\n", f.name, show(after))),
+        (before, Value::Null) if action == Action::Delete => {
+            out.push_str(&format!("      - {:width$} = {}\n", f.name, show(before)))
+        }
         (before, after) => out.push_str(&format!(
             "      ~ {:width$} = {} -> {}\n",
             f.name,
@@ -265,6 +317,97 @@ fn render_field(out: &mut String, action: Action, f: &FieldChange, width: usize)
 fn plain(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        // A permission of `api_permissions`.
+        Value::Object(o) if o.contains_key("api") && o.contains_key("permission") => format!(
+            "{}: {} ({})",
+            o["api"].as_str().unwrap_or_default(),
+            o["permission"].as_str().unwrap_or_default(),
+            o.get("type").and_then(Value::as_str).unwrap_or_default()
+        ),
         other => other.to_string(),
+    }
+}
+
+/// One step of a run as a result line: `+ app.x: created (id …)`, `! app.x.consent["…"]:
+/// failed: …`, `  app.x.service_principal: not attempted`. From the same data as the JSON.
+pub fn step_line(step: &crate::apply::StepResult) -> String {
+    use crate::apply::Status;
+    let id = step
+        .id
+        .as_deref()
+        .map(|id| format!(" (id {id})"))
+        .unwrap_or_default();
+    match step.status {
+        Status::Done => {
+            let done = match step.action {
+                Action::Create => "created",
+                Action::Update => "updated",
+                Action::Delete => "deleted",
+                Action::NoOp => "unchanged",
+            };
+            format!("{} {}: {done}{id}", sign(step.action), step.address)
+        }
+        Status::Failed => {
+            let why = step.error.as_ref().map(failure_text).unwrap_or_default();
+            format!(
+                "! {}: failed to {}: {why}",
+                step.address,
+                action_word(step.action)
+            )
+        }
+        Status::NotAttempted => format!(
+            "  {}: not attempted ({} {})",
+            step.address,
+            action_word(step.action),
+            step.kind.replace('_', " ")
+        ),
+    }
+}
+
+fn action_word(a: Action) -> &'static str {
+    match a {
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Delete => "delete",
+        Action::NoOp => "keep",
+    }
+}
+
+/// Graph's answer in one line: `POST /path answered 500 Code: message (request-id …)`.
+pub fn failure_text(f: &crate::apply::GraphFailure) -> String {
+    let mut out = format!("{} {}", f.method, f.path);
+    match f.status {
+        Some(status) => out.push_str(&format!(" answered {status}")),
+        None => out.push(':'),
+    }
+    if let Some(code) = &f.code {
+        out.push_str(&format!(" {code}"));
+    }
+    if !f.message.is_empty() {
+        out.push_str(&format!(
+            "{}{}",
+            if f.status.is_some() { ": " } else { " " },
+            f.message
+        ));
+    }
+    if let Some(id) = &f.request_id {
+        out.push_str(&format!(" (request-id {id})"));
+    }
+    out
+}
+
+/// The closing line of a run (`verb`: `Apply`, `Destroy`): what was done, what failed, what
+/// was not attempted.
+pub fn tally_text(verb: &str, t: &crate::apply::Tally, complete: bool) -> String {
+    if complete {
+        format!(
+            "{verb} complete: {} created, {} updated, {} deleted.",
+            t.created, t.updated, t.deleted
+        )
+    } else {
+        format!(
+            "{verb} did not finish: {} created, {} updated, {} deleted; {} failed, {} not attempted.",
+            t.created, t.updated, t.deleted, t.failed, t.not_attempted
+        )
     }
 }

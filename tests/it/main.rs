@@ -31,5 +31,7 @@ mod permissions;
 mod trace;
 // `provision doctor`: checks, exit codes, text and JSON, and --probe leaving nothing behind.
 mod doctor;
+// Issue 13: the tenant guard on every write, true reports, partial applies, exit codes, trust.
+mod report;
 // Sign-in in a real browser (headless Chromium through WebDriver) at the emulator's pages.
 mod browser;

@@ -45,6 +45,8 @@ fn validate_accepts_every_example() {
     assert!(out.stdout.is_empty());
 }
 
+const GOOD: &str = "[app]\nunique_name = \"good\"\ndisplay_name = \"Good\"\n";
+
 const BAD: &str = "[app]\nunique_name = \"bad name\"\ndisplay_name = \"A\"\ncolour = \"blue\"\n\n\
                    [app.public_client]\nredirect_uris = [\"http://contoso.com\"]\n\n\
                    [[app.api_permissions]]\napi = \"microsoft-threat-protection\"\ndelegated = [\"Incident.Reed\"]\n";
@@ -91,7 +93,7 @@ fn validate_json_report() {
     let out = provision(&["--format", "json", "validate", "bad.toml"], dir.path());
     assert_eq!(out.status.code(), Some(3));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["format_version"], "1.0");
     assert_eq!(doc["valid"], false);
     let diags = doc["files"][0]["diagnostics"].as_array().unwrap();
     assert_eq!(diags.len(), 4);
@@ -108,6 +110,63 @@ fn validate_missing_file_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("error: cannot read `nope.toml`"), "{stderr}");
+}
+
+#[test]
+fn validate_of_a_folder_says_so_and_exits_1_like_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("manifests")).unwrap();
+    std::fs::write(dir.path().join("good.toml"), GOOD).unwrap();
+    let out = provision(&["validate", "manifests", "good.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("error: `manifests` is a folder, not a manifest file"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("help: name the files: provision validate manifests/*.toml"),
+        "{stderr}"
+    );
+    // The other file is still checked.
+    assert!(stderr.contains("ok: good.toml"), "{stderr}");
+    assert!(
+        stderr.contains("error: 1 of 2 manifests could not be read"),
+        "{stderr}"
+    );
+
+    let out = provision(
+        &["--format", "json", "validate", "manifests", "nope.toml"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["valid"], false);
+    assert_eq!(
+        doc["files"][0]["error"],
+        "`manifests` is a folder, not a manifest file"
+    );
+    assert!(
+        doc["files"][1]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot read `nope.toml`"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn every_json_document_has_the_same_format_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = provision(&["--format", "json", "init"], dir.path());
+    assert_eq!(init.status.code(), Some(0), "{}", text(&init.stderr));
+    let validate = provision(&["--format", "json", "validate", "provision.toml"], dir.path());
+    assert_eq!(validate.status.code(), Some(0), "{}", text(&validate.stderr));
+    for out in [init, validate] {
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["format_version"], provision::render::FORMAT_VERSION);
+        assert!(doc["format_version"].is_string());
+    }
 }
 
 #[test]

@@ -521,6 +521,8 @@ async fn a_caller_that_may_not_grant_consent_gets_the_rest_and_the_url() {
         "{}",
         stderr(&out)
     );
+    // What was done is listed with its ids, the refused step with Graph's answer.
+    crate::report::snapshot(&t, "partial_apply_text", &crate::report::transcript(&out));
     // The application and its service principal are there; only consent is missing.
     let (_app, _sp, grants) = app_state(&t).await;
     assert!(grants.is_empty());
@@ -546,19 +548,19 @@ async fn output_file_formats_env_and_toml() {
     let app = t.get("/applications(uniqueName='mtp-api-client')").await;
     let written = std::fs::read_to_string(t.dir.path().join("out/app.env")).unwrap();
     assert!(
-        written.contains(&format!("AZURE_CLIENT_ID='{}'\n", app["appId"].as_str().unwrap())),
+        written.contains(&format!("AZURE_CLIENT_ID={}\n", app["appId"].as_str().unwrap())),
         "{written}"
     );
     assert!(
-        written.contains(&format!("AZURE_TENANT_ID='{}'\n", t.emu.ready.tenant_id)),
+        written.contains(&format!("AZURE_TENANT_ID={}\n", t.emu.ready.tenant_id)),
         "{written}"
     );
     assert!(
-        written.contains("RESOURCE_URL='https://api.security.microsoft.com'\n"),
+        written.contains("RESOURCE_URL=https://api.security.microsoft.com\n"),
         "{written}"
     );
     assert!(
-        written.contains("REDIRECT_URI='https://portal.azure.com'\n"),
+        written.contains("REDIRECT_URI=https://portal.azure.com\n"),
         "{written}"
     );
     let tm = t.write_manifest(
@@ -641,12 +643,13 @@ async fn apply_json_report_snapshot() {
         ".result.apps[].client_id" => "[ID]",
         ".result.apps[].object_id" => "[ID]",
         ".result.apps[].service_principal_id" => "[ID]",
+        ".result.apps[].steps[].id" => "[ID]",
         ".outputs.*.tenant_id" => "[TENANT_ID]",
         ".outputs.*.client_id" => "[ID]",
         ".outputs.*.object_id" => "[ID]",
         ".outputs.*.service_principal_id" => "[ID]",
         ".outputs.*.authority" => "[AUTHORITY]",
-        ".output_file" => "[PATH]",
+        ".output_file.path" => "[PATH]",
     });
 }
 
@@ -679,9 +682,16 @@ async fn apply_over_https_trusting_the_emulator_ca() {
         }
         c.output().unwrap()
     };
-    // Without the CA the emulator's certificate is not trusted: sign-in fails, exit 4.
+    // Without the CA the emulator's certificate is not trusted: the sign-in endpoint cannot be
+    // reached (exit 1, not a refused sign-in), and the cause says TLS.
     let out = run(None);
-    assert_eq!(code(&out), 4, "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(code(&out), 1, "{}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot reach the sign-in endpoint at `127.0.0.1:")
+            && stderr(&out).contains("TLS: the secure connection failed"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(r.ca_cert.as_deref());
     assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
     emu.shutdown().await;

@@ -43,7 +43,7 @@ pub enum TenantRoute {
 /// Resolves the `{tenant}` segment: the tenant id, its domain, `organizations`, `common` or
 /// `consumers` (graph-reference §7 `tenant_values`); anything else is AADSTS90002.
 pub fn resolve_tenant(tenant: &Tenant, segment: &str) -> Result<TenantRoute, OAuthError> {
-    if segment.eq_ignore_ascii_case(tenant.tenant_id()) || segment.eq_ignore_ascii_case(tenant.domain()) {
+    if segment.eq_ignore_ascii_case(tenant.tenant_id()) || tenant.has_domain(segment) {
         Ok(TenantRoute::Specific)
     } else if segment.eq_ignore_ascii_case("organizations") {
         Ok(TenantRoute::Organizations)

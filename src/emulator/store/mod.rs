@@ -142,6 +142,9 @@ pub struct Tenant {
     /// The replication window in milliseconds (a fault knob, not tenant data).
     #[serde(skip)]
     pub replication_lag_ms: u64,
+    /// Verified domains beyond the initial one, for this run (`emulator::Config::extra_domains`).
+    #[serde(skip)]
+    pub extra_domains: Vec<String>,
 }
 
 /// Milliseconds since the epoch.
@@ -188,6 +191,11 @@ impl Tenant {
     }
     pub fn domain(&self) -> &str {
         &self.identity.domain
+    }
+    /// Whether `name` is one of the tenant's verified domains.
+    pub fn has_domain(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case(self.domain())
+            || self.extra_domains.iter().any(|d| d.eq_ignore_ascii_case(name))
     }
 
     // ---- read helpers for the identity platform -------------------------------------------

@@ -316,6 +316,7 @@ impl Tenant {
             app_role_assignments: Vec::new(),
             deleted_items: Vec::new(),
             replication_lag_ms: 0,
+            extra_domains: Vec::new(),
         };
         for api in catalog::known_apis() {
             let mut data = service_principal_template();
