@@ -150,6 +150,19 @@ impl AppResult {
     }
 
     /// Record what became of the step at `address`, and tell the observer.
+    /// An app of a destroy plan that only sits in deleted items.
+    fn leftover(unique_name: &str, steps: Vec<StepResult>) -> Self {
+        AppResult {
+            unique_name: unique_name.to_owned(),
+            client_id: None,
+            object_id: None,
+            service_principal_id: None,
+            steps,
+            consent_denied: Vec::new(),
+            error: None,
+        }
+    }
+
     fn mark(&mut self, observer: &dyn Observer, address: &str, outcome: Result<Option<String>, &GraphError>) {
         let Some(step) = self.steps.iter_mut().find(|s| s.address == address) else {
             return;
@@ -184,6 +197,7 @@ pub struct Report {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Tally {
     pub created: usize,
+    pub restored: usize,
     pub updated: usize,
     pub deleted: usize,
     pub failed: usize,
@@ -217,6 +231,7 @@ impl Report {
         for s in self.steps() {
             match (s.status, s.action) {
                 (Status::Done, Action::Create) => t.created += 1,
+                (Status::Done, Action::Restore) => t.restored += 1,
                 (Status::Done, Action::Update) => t.updated += 1,
                 (Status::Done, Action::Delete) => t.deleted += 1,
                 (Status::Done, Action::NoOp) => {}
@@ -332,22 +347,31 @@ fn planned_steps(app: &AppPlan, purge: &[PurgeStep]) -> Vec<StepResult> {
     steps.extend(sp_step);
     steps.extend(grants);
     steps.extend(assignments);
-    steps.extend(purge.iter().filter(|p| p.unique_name == name).map(|p| {
-        StepResult::planned(
-            render::purge_address(name, p.kind),
-            "deleted_item",
-            Action::Delete,
-            Some(p.object_id.clone()),
-        )
-    }));
+    steps.extend(purge_steps(name, purge));
     steps
+}
+
+/// The planned purge steps of one app.
+fn purge_steps(name: &str, purge: &[PurgeStep]) -> Vec<StepResult> {
+    purge
+        .iter()
+        .filter(|p| p.unique_name == name)
+        .map(|p| {
+            StepResult::planned(
+                render::purge_address(name, p.kind),
+                "deleted_item",
+                Action::Delete,
+                Some(p.object_id.clone()),
+            )
+        })
+        .collect()
 }
 
 /// Run the plan. Never returns early on one app's failure: every app gets as far as it can.
 pub async fn apply(graph: &GraphClient, plan: &Plan, observer: &dyn Observer) -> Report {
     // Resource service principals for first-party APIs, alongside the applications.
     let resources_fut = join_all(plan.resource_service_principals.iter().map(|r| async move {
-        let sp = ensure_sp(graph, &r.app_id, true).await;
+        let sp = graph.ensure_service_principal(&r.app_id, None, true).await;
         let mut step = StepResult::planned(
             render::resource_sp_address(&r.name),
             "resource_service_principal",
@@ -406,7 +430,15 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan, observer: &dyn Observer) 
     let mut result = AppResult::new(app, planned_steps(app, &[]));
     let step = &app.application;
     let app_address = render::app_address(&app.unique_name);
-    if step.action != Action::NoOp {
+    if step.action == Action::Restore {
+        if let Err(e) = restore(graph, app, &mut result, observer).await {
+            result.mark(observer, &app_address, Err(&e));
+            result.error = Some(Arc::new(e));
+            return result;
+        }
+        let id = result.object_id.clone();
+        result.mark(observer, &app_address, Ok(id));
+    } else if step.action != Action::NoOp {
         let written = if step.pinned {
             let app_id = step.app_id.clone().unwrap_or_default();
             graph
@@ -445,9 +477,12 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan, observer: &dyn Observer) 
         let app_id = result.client_id.clone().unwrap_or_default();
         // An application that was read from the tenant is there: a "no backing application"
         // answer then means it was deleted meanwhile, not that it has not replicated yet.
-        let fresh = app.application.app_id.is_none();
+        let fresh = app.application.app_id.is_none() || app.application.action == Action::Restore;
         let address = render::sp_address(&app.unique_name);
-        match ensure_sp(graph, &app_id, fresh).await {
+        match graph
+            .ensure_service_principal(&app_id, Some(&app.display_name), fresh)
+            .await
+        {
             Ok(sp) => {
                 result.service_principal_id = Some(sp.id.clone());
                 result.mark(observer, &address, Ok(Some(sp.id)));
@@ -461,24 +496,41 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan, observer: &dyn Observer) 
     result
 }
 
+/// Bring the application back from deleted items (and its service principal, if deleted too),
+/// then write what the manifest changes on it by object id (a 404 there is the restore
+/// replicating).
+async fn restore(
+    graph: &GraphClient,
+    app: &AppPlan,
+    result: &mut AppResult,
+    observer: &dyn Observer,
+) -> Result<(), GraphError> {
+    let object_id = app.application.object_id.clone().unwrap_or_default();
+    let (restored, sp) = crate::deleted::restore_application(graph, &object_id).await?;
+    result.client_id = Some(restored.app_id.clone());
+    result.object_id = Some(restored.id.clone());
+    if let Some(sp) = sp {
+        result.service_principal_id = Some(sp.id.clone());
+        result.mark(observer, &render::sp_address(&app.unique_name), Ok(Some(sp.id)));
+    }
+    if !app.application.fields.is_empty() {
+        let call = Call::patch(
+            format!(
+                "/applications/{}",
+                crate::graph::client::odata_literal(&restored.id)
+            ),
+            app.application.body.clone(),
+        )
+        .lag(GraphError::is_not_found);
+        graph.send(&call).await?;
+    }
+    Ok(())
+}
+
 async fn read_back_application(graph: &GraphClient, unique_name: &str) -> Result<Application, GraphError> {
     let call = Call::get(format!(
         "/applications(uniqueName='{}')",
         crate::graph::client::odata_literal(unique_name)
-    ))
-    .lag(GraphError::is_not_found);
-    graph.fetch(&call).await
-}
-
-/// The service principal of `app_id`, created if missing (the idempotent upsert). A 204 means
-/// it existed already: read it (retrying 404s, which are replication delay).
-async fn ensure_sp(graph: &GraphClient, app_id: &str, fresh: bool) -> Result<ServicePrincipal, GraphError> {
-    if let Some(sp) = graph.ensure_service_principal(app_id, fresh).await? {
-        return Ok(sp);
-    }
-    let call = Call::get(format!(
-        "/servicePrincipals(appId='{}')",
-        crate::graph::client::odata_literal(app_id)
     ))
     .lag(GraphError::is_not_found);
     graph.fetch(&call).await
@@ -544,18 +596,37 @@ async fn stage_two(
 /// is idempotent (404 means done), so a destroy stopped anywhere is finished by a re-run; a
 /// failed step leaves the later steps of its app not attempted.
 pub async fn destroy(graph: &GraphClient, plan: &Plan, observer: &dyn Observer) -> Report {
-    let apps = join_all(plan.apps.iter().map(|app| async move {
+    let live = join_all(plan.apps.iter().map(|app| async move {
         let mut result = AppResult::new(app, planned_steps(app, &plan.purge));
         destroy_app(graph, app, &plan.purge, &mut result, observer).await;
         observer.app_finished(&app.unique_name);
         result
-    }))
-    .await;
+    }));
+    let leftovers = join_all(leftover_names(plan).into_iter().map(|name| async move {
+        let mut result = AppResult::leftover(name, purge_steps(name, &plan.purge));
+        purge_phase(graph, name, &plan.purge, &mut result, observer).await;
+        observer.app_finished(name);
+        result
+    }));
+    let (mut apps, leftovers) = futures::join!(live, leftovers);
+    apps.extend(leftovers);
     Report {
         resource_service_principals: Vec::new(),
         apps,
         resource_error: None,
     }
+}
+
+/// The apps of a destroy plan that only sit in deleted items (no live object to delete).
+fn leftover_names(plan: &Plan) -> Vec<&str> {
+    let mut names: Vec<&str> = plan
+        .purge
+        .iter()
+        .filter(|p| !plan.apps.iter().any(|a| a.unique_name == p.unique_name))
+        .map(|p| p.unique_name.as_str())
+        .collect();
+    names.dedup();
+    names
 }
 
 fn gone_is_ok(r: Result<(), GraphError>) -> Result<(), GraphError> {
@@ -609,6 +680,16 @@ async fn destroy_app(
         return;
     }
     // Phase 3: deleted items, when asked.
+    purge_phase(graph, name, purge, result, observer).await;
+}
+
+async fn purge_phase(
+    graph: &GraphClient,
+    name: &str,
+    purge: &[PurgeStep],
+    result: &mut AppResult,
+    observer: &dyn Observer,
+) {
     let purges = purge
         .iter()
         .filter(|p| p.unique_name == name)
@@ -622,9 +703,11 @@ async fn destroy_app(
     record_phase(result, observer, done);
 }
 
-/// Remove one deleted object from deleted items (already gone counts as done).
+/// Remove one deleted object from deleted items. Deleted by this run moments ago, Graph may
+/// answer 404 while the delete replicates: retried. A leftover of an earlier run that is gone
+/// was purged by someone else: done.
 async fn purge_deleted_item(graph: &GraphClient, step: &PurgeStep) -> Result<(), GraphError> {
-    gone_is_ok(graph.purge_deleted(&step.object_id).await)
+    gone_is_ok(graph.purge_deleted(&step.object_id, !step.leftover).await)
 }
 
 /// A step's address and how it ended (the id it wrote or deleted).
@@ -664,12 +747,7 @@ fn is_duplicate(e: &GraphError) -> bool {
         || (e.status() == Some(400) && e.message().to_ascii_lowercase().contains("already exist"))
 }
 
-/// A write whose effect is unknown: no answer, a 5xx, or an answer that could not be read.
-/// It may have been applied, so the caller reads before writing again.
-fn outcome_unknown(e: &GraphError) -> bool {
-    matches!(e, GraphError::Transport { .. } | GraphError::Decode { .. })
-        || matches!(e.status(), Some(500..=599))
-}
+use crate::graph::client::outcome_unknown;
 
 /// Creating a grant or assignment: attempts before giving up on a write whose outcome stays
 /// unknown.
@@ -704,7 +782,7 @@ async fn find_grant(
             return Ok(found);
         }
         let delay = policy.backoff(attempt, rand::random());
-        if attempt >= policy.max_attempts || started.elapsed() + delay > policy.budget {
+        if !policy.fits(started.elapsed(), delay) {
             return Ok(None);
         }
         graph.verbose(&format!(
@@ -726,7 +804,7 @@ async fn do_grant(
     let scope = g.after.join(" ");
     let id = g.grant_id.clone();
     match g.action {
-        Action::NoOp => Ok(id),
+        Action::NoOp | Action::Restore => Ok(id),
         Action::Update => graph
             .update_grant(g.grant_id.as_deref().unwrap_or_default(), &scope, false)
             .await
@@ -784,7 +862,7 @@ async fn do_assignment(
     let fresh = client_fresh || a.resource_sp_id.is_none();
     let id = a.assignment_id.clone();
     match a.action {
-        Action::NoOp | Action::Update => Ok(id),
+        Action::NoOp | Action::Update | Action::Restore => Ok(id),
         Action::Delete => gone_is_ok(
             graph
                 .delete_assignment(client_sp, a.assignment_id.as_deref().unwrap_or_default())

@@ -66,6 +66,10 @@ pub struct GlobalArgs {
     /// Public client of `--auth browser` and `--auth device-code` [default: Microsoft Graph Command Line Tools]
     #[arg(long, global = true, env = "PROVISION_CLIENT_ID", value_name = "APP_ID")]
     pub client_id: Option<String>,
+
+    /// Longest wait on Microsoft Graph (throttling, replication) per call and for apply's read-back, e.g. 180s, 3m [default: 3m]
+    #[arg(long, global = true, env = "PROVISION_MAX_WAIT", value_name = "DURATION", value_parser = crate::graph::retry::parse_duration)]
+    pub max_wait: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -215,6 +219,9 @@ pub struct ApplyArgs {
     /// Apply without asking (required when stdin is not a terminal)
     #[arg(short = 'y', long)]
     pub yes: bool,
+    /// Return after the writes, without reading back until Graph shows them
+    #[arg(long)]
+    pub no_wait: bool,
     #[command(flatten)]
     pub emulator: UseEmulator,
 }
@@ -283,9 +290,24 @@ pub struct EmulatorArgs {
     /// Share of requests that get 429 with Retry-After (0.0 to 1.0)
     #[arg(long, default_value_t = 0.0)]
     pub throttle_rate: f64,
-    /// Milliseconds during which a new object is not yet visible to reads and references
+    /// Milliseconds during which a new object is not yet visible to reads and references [default: 0; 2000 with --strict]
+    #[arg(long)]
+    pub replication_lag_ms: Option<u64>,
+    /// Milliseconds after a delete during which the object cannot be restored or purged [default: 0; 2000 with --strict]
+    #[arg(long)]
+    pub purge_lag_ms: Option<u64>,
+    /// Serve GET /servicePrincipals(appId='…')/oauth2PermissionGrants and …/appRoleAssignments (false: 400) [default: true; false with --strict]
+    #[arg(long, value_name = "BOOL")]
+    pub alternate_key_navigations: Option<bool>,
+    /// Serve the upsert PATCH /servicePrincipals(appId='…') (false: 400) [default: true; false with --strict]
+    #[arg(long, value_name = "BOOL")]
+    pub service_principal_upsert: Option<bool>,
+    /// The stricter Graph: both forms above refused, 2 s replication and purge lag
+    #[arg(long)]
+    pub strict: bool,
+    /// Milliseconds the emulator's clock (replication and purge windows) moves on with every Graph request
     #[arg(long, default_value_t = 0)]
-    pub replication_lag_ms: u64,
+    pub clock_step_ms: u64,
     /// Seed for the fault injector, so a run can be replayed
     #[arg(long)]
     pub seed: Option<u64>,

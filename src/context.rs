@@ -58,6 +58,8 @@ pub struct Context {
     pub authority_overridden: bool,
     /// Keeps an in-process emulator alive for the run.
     pub emulator: Option<crate::emulator::Running>,
+    /// `--max-wait`: the retry policy's time budget.
+    pub max_wait: Duration,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -197,6 +199,7 @@ impl Context {
             device_client_id: global.client_id.clone(),
             authority_overridden: authority_override.is_some(),
             emulator: None,
+            max_wait: global.max_wait.unwrap_or(crate::graph::retry::DEFAULT_MAX_WAIT),
         })
     }
 
@@ -273,6 +276,7 @@ impl Context {
             device_client_id: global.client_id.clone().filter(|_| browser),
             authority_overridden: true,
             emulator: Some(running),
+            max_wait: global.max_wait.unwrap_or(crate::graph::retry::DEFAULT_MAX_WAIT),
         })
     }
 
@@ -308,7 +312,11 @@ impl Context {
             &self.endpoints.graph_url,
             token.secret().to_owned(),
             self.printer.clone(),
-        );
+        )
+        .with_policy(crate::graph::retry::Policy {
+            budget: self.max_wait,
+            ..Default::default()
+        });
         Ok((client, token))
     }
 

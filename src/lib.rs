@@ -30,6 +30,7 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod deleted;
 pub mod doctor;
 pub mod emulator;
 pub mod error;
@@ -42,6 +43,7 @@ pub mod outfile;
 pub mod output;
 pub mod permissions;
 pub mod plan;
+pub mod readback;
 pub mod render;
 pub mod trace;
 

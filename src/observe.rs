@@ -33,18 +33,49 @@ pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) ->
         let state = lookup_resource(graph, api).await?;
         Ok::<_, GraphError>(((*api).clone(), state))
     }));
-    let (applications, resources) = futures::join!(apps_fut, resources_fut);
+    // Deleted items, once for all apps found by unique name: a soft-deleted application keeps
+    // its uniqueName reserved (https://learn.microsoft.com/en-us/graph/api/application-delete),
+    // and apply restores it instead of failing on the name.
+    let by_name = desired.apps.iter().any(|a| a.app_id.is_none());
+    let deleted_fut = async {
+        if by_name {
+            graph.deleted_applications().await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (applications, resources, deleted) = futures::join!(apps_fut, resources_fut, deleted_fut);
     let applications = applications?;
     let resources = resources?;
+    let deleted = deleted?;
 
-    // Round 2: for each existing app, its service principal, grants and assignments.
+    let restorable: Vec<Option<crate::graph::types::Application>> = desired
+        .apps
+        .iter()
+        .zip(&applications)
+        .map(|(wanted, live)| match (live, &wanted.app_id) {
+            (None, None) => deleted_holding(&deleted, &wanted.unique_name),
+            _ => None,
+        })
+        .collect();
+
+    // Round 2: for each existing app, its service principal, grants and assignments; and when
+    // an app is to be restored, the deleted service principals (its own comes back with it).
     let details = try_join_all(applications.iter().map(|application| async move {
         let Some(application) = application else {
             return Ok::<_, GraphError>((None, Vec::new(), Vec::new()));
         };
         client_side(graph, &application.app_id).await
-    }))
-    .await?;
+    }));
+    let deleted_sps = async {
+        if restorable.iter().any(Option::is_some) {
+            graph.deleted_service_principals().await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (details, deleted_sps) = futures::join!(details, deleted_sps);
+    let (details, deleted_sps) = (details?, deleted_sps?);
 
     let mut apps = Vec::new();
     for (app, application) in desired.apps.iter().zip(applications) {
@@ -73,8 +104,16 @@ pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) ->
     let apps = apps
         .into_iter()
         .zip(details)
+        .zip(restorable)
         .map(
-            |(application, (service_principal, grants, assignments))| ObservedApp {
+            |((application, (service_principal, grants, assignments)), deleted_application)| ObservedApp {
+                deleted_service_principal: deleted_application.as_ref().and_then(|d| {
+                    deleted_sps
+                        .iter()
+                        .find(|s| s.app_id.eq_ignore_ascii_case(&d.app_id))
+                        .cloned()
+                }),
+                deleted_application,
                 application,
                 service_principal,
                 grants,
@@ -140,23 +179,29 @@ pub async fn others(
     Ok(out)
 }
 
-/// The service principal of `app_id` with the delegated grants and app role assignments it
-/// holds as the client: three concurrent reads through the `(appId='…')` key.
-pub async fn client_side(graph: &GraphClient, app_id: &str) -> Result<ClientSide, GraphError> {
-    let (sp, grants, assignments) = futures::join!(
-        graph.service_principal_by_app_id(app_id),
-        graph.grants_of_app(app_id),
-        graph.assignments_of_app(app_id),
-    );
-    Ok((sp?, grants?, assignments?))
+/// The application in deleted items that holds `unique_name`, if any.
+pub fn deleted_holding(
+    deleted: &[crate::graph::types::Application],
+    unique_name: &str,
+) -> Option<crate::graph::types::Application> {
+    deleted
+        .iter()
+        .find(|a| {
+            a.unique_name
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case(unique_name))
+        })
+        .cloned()
 }
 
-/// What `client_side` reads.
-pub type ClientSide = (
-    Option<crate::graph::types::ServicePrincipal>,
-    Vec<crate::graph::types::OAuth2PermissionGrant>,
-    Vec<crate::graph::types::AppRoleAssignment>,
-);
+/// The service principal of `app_id` with the delegated grants and app role assignments it
+/// holds as the client: one round through the `(appId='…')` key, or two through the object id
+/// once Graph refused that form ([`GraphClient::client_side`]).
+pub async fn client_side(graph: &GraphClient, app_id: &str) -> Result<ClientSide, GraphError> {
+    graph.client_side(app_id).await
+}
+
+pub use crate::graph::client::ClientSide;
 
 /// Find a resource API's service principal by appId, identifier URI or display name.
 pub(crate) async fn lookup_resource(graph: &GraphClient, api: &ApiRef) -> Result<ResourceState, GraphError> {

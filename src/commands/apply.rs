@@ -139,6 +139,14 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
     } else {
         None
     };
+    // Read back until Graph shows the writes (issue 12 §2); a timeout is reported after the
+    // output file is written, since the writes were made.
+    let read_back = match &report {
+        Some(r) if !args.no_wait => crate::readback::wait(&graph, desired, &plan, r, printer)
+            .await
+            .err(),
+        _ => None,
+    };
 
     // IDs for the output file: what apply learned, else what was observed.
     let mut ids = BTreeMap::new();
@@ -236,6 +244,9 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
     }
     if let Some((app, e)) = failure {
         return Err(e.to_error(Some(&format!("apply of `{app}` did not finish"))));
+    }
+    if let Some(e) = read_back {
+        return Err(e);
     }
 
     // Consent that could not be granted, or that the manifest leaves to an administrator.

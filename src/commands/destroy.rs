@@ -41,7 +41,17 @@ struct DestroyDocument<'a> {
 /// their deletion: what `destroy` and `plan --destroy` share.
 pub(crate) async fn compute(ctx: &Context, desired: &Desired, purge: bool) -> Result<(GraphClient, Plan)> {
     let (graph, token) = ctx.graph().await?;
-    let (found, guard) = futures::join!(
+    // With `--purge`, the manifest's apps an earlier destroy left in deleted items are purged
+    // too (their unique names stay reserved until then). Read in the same round as the live
+    // apps: a live app and a deleted one never share a unique name or an appId.
+    let leftovers = async {
+        if purge {
+            crate::deleted::leftovers(&graph, desired, &[]).await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (found, guard, leftovers) = futures::join!(
         find_apps(&graph, desired, &ctx.printer),
         observe::check_tenant_guard(
             &ctx.http,
@@ -49,6 +59,7 @@ pub(crate) async fn compute(ctx: &Context, desired: &Desired, purge: bool) -> Re
             desired.tenant.as_deref(),
             &token.tenant_id
         ),
+        leftovers,
     );
     guard?;
     let mut observed = Observed {
@@ -57,7 +68,9 @@ pub(crate) async fn compute(ctx: &Context, desired: &Desired, purge: bool) -> Re
         ..Observed::default()
     };
     observed.others = observe::others(&graph, &observed).await?;
-    Ok((graph, plan::destroy_plan(desired, &observed, purge)))
+    let mut plan = plan::destroy_plan(desired, &observed, purge);
+    plan.purge.extend(crate::deleted::purge_steps(&leftovers?));
+    Ok((graph, plan))
 }
 
 /// Each app of the manifest as it exists (or not), with what it holds as a client.
@@ -95,6 +108,8 @@ async fn find_apps(
             // go with the app.
             grants,
             assignments,
+            deleted_application: None,
+            deleted_service_principal: None,
         })
     }))
     .await

@@ -52,11 +52,13 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Json<Value> {
 /// `POST /_emulator/reset`: a freshly seeded tenant with the same tenant id, domain, signing
 /// key, clients and secrets; the log and counters start again.
 async fn reset(State(shared): State<Arc<Shared>>) -> Response {
+    // The knobs are read before the tenant is locked: no lock is taken while another is held.
+    let knobs = shared.injector().faults.clone();
     let file_lock = shared.lock_state_file();
     let mut tenant = shared.tenant();
-    let lag = tenant.replication_lag_ms;
     let mut fresh = Tenant::seed(tenant.identity.clone());
-    fresh.replication_lag_ms = lag;
+    knobs.apply_to(&mut fresh);
+    fresh.clock_offset_ms = tenant.clock_offset_ms;
     fresh.extra_domains = std::mem::take(&mut tenant.extra_domains);
     *tenant = fresh;
     let saved = file_lock.and_then(|_lock| shared.persist(&tenant));
@@ -94,7 +96,7 @@ async fn put_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Faults
     if let Err(message) = faults.check() {
         return (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response();
     }
-    shared.tenant().replication_lag_ms = faults.replication_lag_ms;
+    faults.apply_to(&mut shared.tenant());
     shared.injector().set(faults.clone());
     Json(faults).into_response()
 }

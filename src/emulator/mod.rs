@@ -78,13 +78,28 @@ impl Config {
             port: a.port,
             tls: a.tls,
             state: a.state.clone(),
-            faults: Faults {
-                latency_ms: a.latency_ms,
-                fault_rate: a.fault_rate,
-                throttle_rate: a.throttle_rate,
-                replication_lag_ms: a.replication_lag_ms,
-                seed: a.seed,
-                ..Faults::default()
+            faults: {
+                let base = if a.strict {
+                    Faults::strict()
+                } else {
+                    Faults::default()
+                };
+                Faults {
+                    latency_ms: a.latency_ms,
+                    fault_rate: a.fault_rate,
+                    throttle_rate: a.throttle_rate,
+                    replication_lag_ms: a.replication_lag_ms.unwrap_or(base.replication_lag_ms),
+                    purge_lag_ms: a.purge_lag_ms.unwrap_or(base.purge_lag_ms),
+                    clock_step_ms: a.clock_step_ms,
+                    alternate_key_navigations: a
+                        .alternate_key_navigations
+                        .unwrap_or(base.alternate_key_navigations),
+                    service_principal_upsert: a
+                        .service_principal_upsert
+                        .unwrap_or(base.service_principal_upsert),
+                    seed: a.seed,
+                    ..base
+                }
             },
             manual_approval: a.manual_approval,
             identity: identity::routes::Settings {
@@ -113,8 +128,9 @@ impl Config {
     }
 }
 
-/// The fault knobs (`--latency-ms` … and `PUT /_emulator/faults`, snake_case).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+/// The fault knobs (`--latency-ms` … and `PUT /_emulator/faults`, snake_case). A knob left
+/// out is off: 0, none, or for the two call forms, accepted as Graph documents them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
     /// Added to every Graph request.
@@ -136,9 +152,63 @@ pub struct Faults {
     /// Share of Graph requests that are served, after which the connection is closed without
     /// the answer: the "apply-then-fail" of graph-reference §11.1(d), an ambiguous write.
     pub lost_response_rate: f64,
+    /// Serve `GET /servicePrincipals(appId='…')/oauth2PermissionGrants` and
+    /// `…/appRoleAssignments`; `false` answers them 400 `Request_BadRequest`, as a Graph that
+    /// does not route these alternate-key navigations would (issue 12 §1).
+    pub alternate_key_navigations: bool,
+    /// Serve the upsert `PATCH /servicePrincipals(appId='…')`; `false` answers it 400.
+    pub service_principal_upsert: bool,
+    /// How long after its delete an object cannot be read, restored or purged in deleted items
+    /// (Entra's deletes replicate too).
+    pub purge_lag_ms: u64,
+    /// Every Graph request moves the emulator's clock (replication and purge windows) on by
+    /// this much: a lag of seconds passes in a few requests, so tests never sleep.
+    pub clock_step_ms: u64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            latency_ms: 0,
+            fault_rate: 0.0,
+            throttle_rate: 0.0,
+            replication_lag_ms: 0,
+            drop_rate: 0.0,
+            seed: None,
+            malformed_rate: 0.0,
+            malformed_kinds: Vec::new(),
+            lost_response_rate: 0.0,
+            alternate_key_navigations: true,
+            service_principal_upsert: true,
+            purge_lag_ms: 0,
+            clock_step_ms: 0,
+        }
+    }
 }
 
 impl Faults {
+    /// The strict profile (`provision emulator --strict`): the stricter Graph a real tenant may
+    /// be. Both uncertain call forms are refused, new objects take 2 s to replicate and deletes
+    /// 2 s before they can be purged or restored.
+    pub fn strict() -> Self {
+        Faults {
+            alternate_key_navigations: false,
+            service_principal_upsert: false,
+            replication_lag_ms: 2000,
+            purge_lag_ms: 2000,
+            ..Faults::default()
+        }
+    }
+
+    /// Copy the knobs the store enforces into the tenant.
+    pub fn apply_to(&self, tenant: &mut Tenant) {
+        tenant.replication_lag_ms = self.replication_lag_ms;
+        tenant.purge_lag_ms = self.purge_lag_ms;
+        tenant.clock_step_ms = self.clock_step_ms;
+        tenant.refuse_alternate_key_navigations = !self.alternate_key_navigations;
+        tenant.refuse_service_principal_upsert = !self.service_principal_upsert;
+    }
+
     /// Rates are shares between 0 and 1.
     pub fn check(&self) -> std::result::Result<(), String> {
         for (name, rate) in [
@@ -261,7 +331,7 @@ fn app(shared: Arc<Shared>, identity_settings: identity::routes::Settings) -> Ro
 pub async fn start(config: Config) -> Result<Running> {
     config.faults.check().map_err(Error::failure)?;
     let mut tenant = load_or_seed(config.state.as_ref(), config.seed_tenant_id.as_deref()).await?;
-    tenant.replication_lag_ms = config.faults.replication_lag_ms;
+    config.faults.apply_to(&mut tenant);
     tenant.extra_domains = config.extra_domains.clone();
     let signing_key = SigningKey::from_pem(
         &tenant.identity.signing_key_pem,

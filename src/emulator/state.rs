@@ -118,7 +118,7 @@ impl Shared {
                 // An unreadable file (being replaced, or damaged) keeps what is in memory; the
                 // next access tries again.
                 if let Ok(mut fresh) = load_state(path) {
-                    fresh.replication_lag_ms = tenant.replication_lag_ms;
+                    fresh.keep_knobs(&tenant);
                     fresh.extra_domains = std::mem::take(&mut tenant.extra_domains);
                     *tenant = fresh;
                     *seen = now;

@@ -7,7 +7,7 @@
 //! closes the gate for every request of this client until its `Retry-After` has passed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Method;
@@ -116,6 +116,27 @@ pub struct GraphClient {
     printer: Arc<Printer>,
     requests: AtomicU64,
     retries: AtomicU64,
+    /// Fallbacks taken: once a form is refused it is not tried again in this run.
+    fallbacks: Fallbacks,
+}
+
+/// The call forms this run has fallen back from (issue 12 §1). Shared by every task of the
+/// run, so one refusal costs one extra round at most once per form.
+#[derive(Debug, Default)]
+pub struct Fallbacks {
+    /// `GET /servicePrincipals(appId='…')/oauth2PermissionGrants` and `…/appRoleAssignments`
+    /// were refused: read through the service principal's object id instead.
+    pub navigations_by_id: AtomicBool,
+    /// `PATCH /servicePrincipals(appId='…')` + `Prefer: create-if-missing` was refused: create
+    /// with `POST /servicePrincipals {"appId"}`.
+    pub service_principal_post: AtomicBool,
+}
+
+/// Which fallbacks a run took, for `-v` and the tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FallbacksTaken {
+    pub navigations_by_id: bool,
+    pub service_principal_post: bool,
 }
 
 impl std::fmt::Debug for GraphClient {
@@ -148,6 +169,32 @@ impl GraphClient {
             printer,
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            fallbacks: Fallbacks::default(),
+        }
+    }
+
+    /// The fallbacks taken so far.
+    pub fn fallbacks(&self) -> FallbacksTaken {
+        FallbacksTaken {
+            navigations_by_id: self.fallbacks.navigations_by_id.load(Ordering::Relaxed),
+            service_principal_post: self.fallbacks.service_principal_post.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Remember a fallback; the first time, say so under `-v`.
+    fn take_fallback(&self, flag: &AtomicBool, refused: &GraphError, instead: &str) {
+        if !flag.swap(true, Ordering::Relaxed) {
+            self.printer.verbose(&format!(
+                "fallback: {} {} answered {}{}; using {instead} for the rest of this run",
+                refused.method(),
+                refused.path(),
+                refused.status().map(|s| s.to_string()).unwrap_or_default(),
+                if refused.code().is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", refused.code())
+                }
+            ));
         }
     }
 
@@ -248,12 +295,12 @@ impl GraphClient {
                         _ => "no response".to_owned(),
                     };
                     self.printer.verbose(&format!(
-                        "  retry {} {} in {:.3}s ({why}; attempt {} of {})",
+                        "  retry {} {} in {:.3}s ({why}; attempt {}, waiting at most {}s in all)",
                         call.method,
                         self.display_path(&call.path),
                         delay.as_secs_f64(),
                         attempt + 1,
-                        self.policy.max_attempts
+                        self.policy.budget.as_secs()
                     ));
                     let words = match &err {
                         GraphError::Status { .. }
@@ -498,7 +545,16 @@ impl GraphClient {
     }
 
     /// `PATCH /applications(uniqueName='…')` + `Prefer: create-if-missing`: 201 with the new
-    /// object, or 204 when it existed and was updated (learn:/graph/api/application-upsert).
+    /// object, or 204 when it existed and was updated
+    /// (https://learn.microsoft.com/en-us/graph/api/application-upsert).
+    ///
+    /// Replayed after a lost answer (5xx, dropped connection), or sent while another run's
+    /// create replicates, the upsert may meet 400 "Another object with the same value for
+    /// property uniqueName already exists.": the first write holds the name but the key does not
+    /// find it yet. The application is then read back (retrying until it shows, as long as
+    /// `--max-wait`) and the body written to it by object id, so the run carries on. When the
+    /// name turns out to be held in deleted items (a delete the plan did not see yet), that
+    /// application is restored instead.
     pub async fn upsert_application(
         &self,
         unique_name: &str,
@@ -506,13 +562,67 @@ impl GraphClient {
     ) -> Result<Option<Application>, GraphError> {
         let call = Call::patch(
             format!("/applications(uniqueName='{}')", odata_literal(unique_name)),
-            body,
+            body.clone(),
         )
         .prefer("create-if-missing");
-        let reply = self.send(&call).await?;
-        match reply.body {
-            Some(_) => decode(&call, reply).map(Some),
-            None => Ok(None),
+        match self.send(&call).await {
+            Ok(reply) if reply.body.is_some() => decode(&call, reply).map(Some),
+            Ok(_) => Ok(None),
+            Err(e) if unique_name_taken(&e) => self.after_unique_name_taken(unique_name, body, e).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn after_unique_name_taken(
+        &self,
+        unique_name: &str,
+        body: Value,
+        refused: GraphError,
+    ) -> Result<Option<Application>, GraphError> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (live, deleted) = futures::join!(
+                self.application_by_unique_name(unique_name),
+                self.deleted_applications()
+            );
+            if let Some(app) = live? {
+                self.printer.verbose(&format!(
+                    "  `{unique_name}` exists (appId {}): its create replicated; writing it by object id",
+                    app.app_id
+                ));
+                let call = Call::patch(format!("/applications/{}", odata_literal(&app.id)), body)
+                    .lag(GraphError::is_not_found);
+                self.send(&call).await?;
+                return Ok(Some(app));
+            }
+            // Held by a deleted application the plan did not see (its delete was still
+            // replicating): restore it rather than fail on the name, so the client ID survives.
+            if let Some(held) = deleted?.into_iter().find(|a| {
+                a.unique_name
+                    .as_deref()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(unique_name))
+            }) {
+                self.printer.status(&format!(
+                    "`{unique_name}` is held by a deleted application (appId {}): restoring it instead of creating a new one",
+                    held.app_id
+                ));
+                let app: Application = self.restore_deleted(&held.id, false).await?;
+                let call = Call::patch(format!("/applications/{}", odata_literal(&app.id)), body)
+                    .lag(GraphError::is_not_found);
+                self.send(&call).await?;
+                return Ok(Some(app));
+            }
+            let delay = self.policy.backoff(attempt, rand::random());
+            if !self.policy.fits(started.elapsed(), delay) {
+                return Err(refused);
+            }
+            self.printer.verbose(&format!(
+                "  `{unique_name}` is taken but not readable yet; reading again in {:.3}s",
+                delay.as_secs_f64()
+            ));
+            tokio::time::sleep(delay).await;
         }
     }
 
@@ -532,14 +642,43 @@ impl GraphClient {
         .map(drop)
     }
 
-    /// Remove a deleted application from deleted items for good (frees its uniqueName).
-    pub async fn purge_deleted(&self, object_id: &str) -> Result<(), GraphError> {
-        self.send(&Call::delete(format!(
-            "/directory/deletedItems/{}",
-            odata_literal(object_id)
-        )))
-        .await
-        .map(drop)
+    /// Remove a deleted object from deleted items for good (frees an application's uniqueName;
+    /// https://learn.microsoft.com/en-us/graph/api/directory-deleteditems-delete). `fresh`: it
+    /// was deleted moments ago, and Graph refuses the purge (404) until the delete has
+    /// replicated: retried, as terraform-provider-azuread waits for a delete to be consistent.
+    pub async fn purge_deleted(&self, object_id: &str, fresh: bool) -> Result<(), GraphError> {
+        let call = Call::delete(format!("/directory/deletedItems/{}", odata_literal(object_id)))
+            .lag_if(fresh, GraphError::is_not_found);
+        self.send(&call).await.map(drop)
+    }
+
+    // --- deleted items --------------------------------------------------------------------
+
+    /// Applications in deleted items, all pages
+    /// (https://learn.microsoft.com/en-us/graph/api/directory-deleteditems-list; Application.Read.All).
+    /// Listed without a filter: the page documents no filter on `uniqueName` for deleted items.
+    pub async fn deleted_applications(&self) -> Result<Vec<Application>, GraphError> {
+        self.list("/directory/deletedItems/microsoft.graph.application".to_owned())
+            .await
+    }
+
+    /// Service principals in deleted items, all pages.
+    pub async fn deleted_service_principals(&self) -> Result<Vec<ServicePrincipal>, GraphError> {
+        self.list("/directory/deletedItems/microsoft.graph.servicePrincipal".to_owned())
+            .await
+    }
+
+    /// `POST /directory/deletedItems/{id}/restore` → 200 with the object
+    /// (https://learn.microsoft.com/en-us/graph/api/directory-deleteditems-restore). Restoring an
+    /// application does not restore its service principal: that is a restore of its own.
+    /// `fresh`: deleted moments ago, so a 404 is the delete replicating.
+    pub async fn restore_deleted<T: DeserializeOwned>(&self, id: &str, fresh: bool) -> Result<T, GraphError> {
+        let call = Call::post(
+            format!("/directory/deletedItems/{}/restore", odata_literal(id)),
+            serde_json::json!({}),
+        )
+        .lag_if(fresh, GraphError::is_not_found);
+        self.fetch(&call).await
     }
 
     // --- service principals ---------------------------------------------------------------
@@ -573,26 +712,96 @@ impl GraphClient {
         .await
     }
 
-    /// Create the service principal of `app_id` (idempotent: the upsert by appId). Right after
-    /// the application was created, Graph may not see it yet: 400 "does not reference a valid
-    /// application object" or 403 "backing application … must in the local tenant" (§11.1(d1)),
-    /// retried when the application is `fresh` (created by this run).
+    /// Create the service principal of `app_id` if it has none, and return it.
+    ///
+    /// First form: the documented upsert `PATCH /servicePrincipals(appId='…')` with `Prefer:
+    /// create-if-missing` (https://learn.microsoft.com/en-us/graph/api/serviceprincipal-upsert):
+    /// 201 with the new object, or 204 when it existed. Mature clients create service principals
+    /// with `POST /servicePrincipals {"appId": …}` instead
+    /// (https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-serviceprincipals;
+    /// terraform-provider-azuread `internal/services/serviceprincipals/service_principal_resource.go`,
+    /// azure-cli `az ad sp create`), so a 400 or 405 to the upsert that is not replication delay
+    /// switches this run to that form for good.
+    ///
+    /// Right after the application was created (`fresh`), Graph may not see it yet: 400
+    /// `NoBackingApplicationObject` "does not reference a valid application object" or 403
+    /// "backing application … must in the local tenant", retried as the Go SDK of
+    /// terraform-provider-azuread does (`manicminer/hamilton` `msgraph/serviceprincipals.go`).
+    /// A 409 means it exists already (another run, or our own write whose answer was lost): it
+    /// is read back.
+    ///
+    /// The upsert sends what the documentation's example sends, a `displayName` (the
+    /// application's, which Graph copies onto a new service principal anyway); for a
+    /// first-party API (`display_name` `None`) an empty object, so that Microsoft's own
+    /// principal is never renamed.
     pub async fn ensure_service_principal(
         &self,
         app_id: &str,
+        display_name: Option<&str>,
         fresh: bool,
-    ) -> Result<Option<ServicePrincipal>, GraphError> {
-        let call = Call::patch(
-            format!("/servicePrincipals(appId='{}')", odata_literal(app_id)),
-            serde_json::json!({}),
-        )
-        .prefer("create-if-missing")
-        .lag_if(fresh, sp_create_lag);
-        let reply = self.send(&call).await?;
-        match reply.body {
-            Some(_) => decode(&call, reply).map(Some),
-            None => Ok(None),
+    ) -> Result<ServicePrincipal, GraphError> {
+        if !self.fallbacks.service_principal_post.load(Ordering::Relaxed) {
+            let body = match display_name {
+                Some(name) => serde_json::json!({ "displayName": name }),
+                None => serde_json::json!({}),
+            };
+            let call = Call::patch(
+                format!("/servicePrincipals(appId='{}')", odata_literal(app_id)),
+                body,
+            )
+            .prefer("create-if-missing")
+            .lag_if(fresh, sp_create_lag);
+            match self.send(&call).await {
+                Ok(reply) if reply.body.is_some() => return decode(&call, reply),
+                Ok(_) => return self.service_principal_after_write(app_id).await,
+                Err(e) if e.status() == Some(409) => {
+                    return self.service_principal_after_write(app_id).await;
+                }
+                Err(e) if matches!(e.status(), Some(400 | 405)) && !sp_create_lag(&e) => {
+                    self.take_fallback(
+                        &self.fallbacks.service_principal_post,
+                        &e,
+                        "`POST /servicePrincipals {\"appId\": …}`",
+                    );
+                }
+                Err(e) => return Err(e),
+            }
         }
+        self.create_service_principal(app_id, fresh).await
+    }
+
+    /// `POST /servicePrincipals {"appId"}`, never replayed blindly: after an unknown outcome the
+    /// service principal is looked for before a second POST.
+    async fn create_service_principal(
+        &self,
+        app_id: &str,
+        fresh: bool,
+    ) -> Result<ServicePrincipal, GraphError> {
+        let call = Call::post("/servicePrincipals", serde_json::json!({ "appId": app_id }))
+            .lag_if(fresh, sp_create_lag);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.fetch::<ServicePrincipal>(&call).await {
+                Ok(sp) => return Ok(sp),
+                Err(e) if e.status() == Some(409) => return self.service_principal_after_write(app_id).await,
+                Err(e) if outcome_unknown(&e) && attempts < 4 => {
+                    if let Some(sp) = self.service_principal_by_app_id(app_id).await? {
+                        return Ok(sp);
+                    }
+                    tokio::time::sleep(self.policy.backoff(attempts, rand::random())).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The service principal of `app_id` after a write said it exists: a 404 is replication
+    /// delay.
+    async fn service_principal_after_write(&self, app_id: &str) -> Result<ServicePrincipal, GraphError> {
+        let call = Call::get(format!("/servicePrincipals(appId='{}')", odata_literal(app_id)))
+            .lag(GraphError::is_not_found);
+        self.fetch(&call).await
     }
 
     pub async fn delete_service_principal(&self, object_id: &str) -> Result<(), GraphError> {
@@ -604,15 +813,62 @@ impl GraphClient {
         .map(drop)
     }
 
-    /// Delegated grants whose client is the service principal of `app_id`.
-    pub async fn grants_of_app(&self, app_id: &str) -> Result<Vec<OAuth2PermissionGrant>, GraphError> {
-        not_found_is_empty(
-            self.list(format!(
+    /// The service principal of `app_id` with the delegated grants and app role assignments it
+    /// holds as the client.
+    ///
+    /// First form: three concurrent reads through the `(appId='…')` key, one round. The
+    /// navigations `servicePrincipals(appId='…')/oauth2PermissionGrants` and
+    /// `…/appRoleAssignments` are listed in the v1.0 docs
+    /// (https://learn.microsoft.com/en-us/graph/api/serviceprincipal-list-oauth2permissiongrants,
+    /// https://learn.microsoft.com/en-us/graph/api/serviceprincipal-list-approleassignments) but
+    /// absent from Graph's OpenAPI description and SDKs. When Graph refuses them (400, 405, 501,
+    /// or 404 for a service principal that exists), the run falls back for good to the forms
+    /// mature clients send through the object id: `GET /oauth2PermissionGrants?$filter=clientId
+    /// eq '{id}'` (https://learn.microsoft.com/en-us/graph/api/oauth2permissiongrant-list; azure-cli
+    /// `az ad app permission list-grants`) and `GET /servicePrincipals/{id}/appRoleAssignments`
+    /// (terraform-provider-azuread `app_role_assignment_resource.go`): one round more.
+    pub async fn client_side(&self, app_id: &str) -> Result<ClientSide, GraphError> {
+        if self.fallbacks.navigations_by_id.load(Ordering::Relaxed) {
+            let sp = self.service_principal_by_app_id(app_id).await?;
+            return self.client_side_by_id(sp).await;
+        }
+        let (sp, grants, assignments) = futures::join!(
+            self.service_principal_by_app_id(app_id),
+            self.list::<OAuth2PermissionGrant>(format!(
                 "/servicePrincipals(appId='{}')/oauth2PermissionGrants",
                 odata_literal(app_id)
-            ))
-            .await,
-        )
+            )),
+            self.list::<AppRoleAssignment>(format!(
+                "/servicePrincipals(appId='{}')/appRoleAssignments",
+                odata_literal(app_id)
+            )),
+        );
+        let sp = sp?;
+        let refused = [grants.as_ref().err(), assignments.as_ref().err()]
+            .into_iter()
+            .flatten()
+            .find(|e| navigation_refused(e, sp.is_some()));
+        if let Some(e) = refused {
+            self.take_fallback(
+                &self.fallbacks.navigations_by_id,
+                e,
+                "the service principal's object id (`/oauth2PermissionGrants?$filter=clientId eq …`, `/servicePrincipals/{id}/appRoleAssignments`)",
+            );
+            return self.client_side_by_id(sp).await;
+        }
+        // No service principal: a 404 of the navigation means nothing is granted to it.
+        Ok((sp, not_found_is_empty(grants)?, not_found_is_empty(assignments)?))
+    }
+
+    async fn client_side_by_id(&self, sp: Option<ServicePrincipal>) -> Result<ClientSide, GraphError> {
+        let Some(sp) = sp else {
+            return Ok((None, Vec::new(), Vec::new()));
+        };
+        let (grants, assignments) = futures::join!(
+            self.grants_of_client(&sp.id),
+            self.assignments_of_sp(&sp.id, false)
+        );
+        Ok((Some(sp), grants?, assignments?))
     }
 
     /// Delegated grants of the client service principal `client_id` (object id), filtered on
@@ -626,17 +882,6 @@ impl GraphClient {
             odata_literal(client_sp_id)
         ))
         .await
-    }
-
-    /// App role assignments granted to the service principal of `app_id`.
-    pub async fn assignments_of_app(&self, app_id: &str) -> Result<Vec<AppRoleAssignment>, GraphError> {
-        not_found_is_empty(
-            self.list(format!(
-                "/servicePrincipals(appId='{}')/appRoleAssignments",
-                odata_literal(app_id)
-            ))
-            .await,
-        )
     }
 
     /// App role assignments of the service principal `sp_id`. When it was just created
@@ -763,6 +1008,40 @@ fn reference_lag(e: &GraphError) -> bool {
         _ => false,
     }
 }
+
+/// 400 "Another object with the same value for property uniqueName already exists."
+fn unique_name_taken(e: &GraphError) -> bool {
+    e.status() == Some(400)
+        && e.message()
+            .to_ascii_lowercase()
+            .contains("property uniquename already exists")
+}
+
+/// Whether an `(appId='…')` navigation was refused as a form (so the object-id form is worth
+/// trying), rather than answered: 400, 405 and 501 always; 404 only when the service principal
+/// exists (for a missing one, 404 is the answer).
+fn navigation_refused(e: &GraphError, sp_exists: bool) -> bool {
+    match e.status() {
+        Some(400 | 405 | 501) => true,
+        Some(404) => sp_exists,
+        _ => false,
+    }
+}
+
+/// A write whose effect is unknown: no answer, a 5xx, or an answer that could not be read.
+/// It may have been applied, so the caller reads before writing again.
+pub fn outcome_unknown(e: &GraphError) -> bool {
+    matches!(e, GraphError::Transport { .. } | GraphError::Decode { .. })
+        || matches!(e.status(), Some(500..=599))
+}
+
+/// What [`GraphClient::client_side`] reads: the service principal, its grants as the client,
+/// its app role assignments.
+pub type ClientSide = (
+    Option<ServicePrincipal>,
+    Vec<OAuth2PermissionGrant>,
+    Vec<AppRoleAssignment>,
+);
 
 fn not_found_is_empty<T>(r: Result<Vec<T>, GraphError>) -> Result<Vec<T>, GraphError> {
     match r {

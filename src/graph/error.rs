@@ -61,6 +61,22 @@ impl GraphError {
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
+
+    pub fn method(&self) -> &str {
+        match self {
+            GraphError::Status { method, .. }
+            | GraphError::Transport { method, .. }
+            | GraphError::Decode { method, .. } => method,
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        match self {
+            GraphError::Status { path, .. }
+            | GraphError::Transport { path, .. }
+            | GraphError::Decode { path, .. } => path,
+        }
+    }
 }
 
 impl fmt::Display for GraphError {

@@ -25,6 +25,11 @@ pub struct ObservedApp {
     pub service_principal: Option<ServicePrincipal>,
     pub grants: Vec<OAuth2PermissionGrant>,
     pub assignments: Vec<AppRoleAssignment>,
+    /// No live application holds the unique name, but this one in deleted items does: apply
+    /// restores it (so its client ID survives) rather than meet "uniqueName already exists".
+    pub deleted_application: Option<Application>,
+    /// With `deleted_application`: its service principal, when that sits in deleted items too.
+    pub deleted_service_principal: Option<ServicePrincipal>,
 }
 
 /// What a lookup of a resource API's service principal found.
@@ -55,6 +60,8 @@ pub enum Action {
     Create,
     Update,
     Delete,
+    /// Brought back from deleted items (`POST /directory/deletedItems/{id}/restore`).
+    Restore,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -157,6 +164,8 @@ pub struct PurgeStep {
     /// `application` or `service_principal`.
     pub kind: &'static str,
     pub object_id: String,
+    /// Left in deleted items by an earlier run (not deleted by this plan).
+    pub leftover: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -182,11 +191,18 @@ pub struct Summary {
     pub create: usize,
     pub update: usize,
     pub delete: usize,
+    /// Applications restored from deleted items (shown only when there are some).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub restore: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Summary {
     pub fn total(&self) -> usize {
-        self.create + self.update + self.delete
+        self.create + self.update + self.delete + self.restore
     }
 }
 
@@ -197,6 +213,7 @@ impl Plan {
             Action::Create => s.create += 1,
             Action::Update => s.update += 1,
             Action::Delete => s.delete += 1,
+            Action::Restore => s.restore += 1,
             Action::NoOp => {}
         };
         for _ in &self.resource_service_principals {
@@ -429,12 +446,14 @@ pub fn destroy_plan(desired: &Desired, observed: &Observed, purge: bool) -> Plan
                 unique_name: app.unique_name.clone(),
                 kind: "application",
                 object_id: application.id.clone(),
+                leftover: false,
             });
             if let Some(sp) = &sp_id {
                 purges.push(PurgeStep {
                     unique_name: app.unique_name.clone(),
                     kind: "service_principal",
                     object_id: sp.clone(),
+                    leftover: false,
                 });
             }
         }
@@ -652,10 +671,24 @@ fn plan_app(
         return Err(problems);
     }
 
-    let application = plan_application(app, obs.application.as_ref(), &rra, &resources, &names, observed);
+    // An application in deleted items is planned against what it held when it was deleted: it
+    // is restored, then updated to the manifest.
+    let mut application = plan_application(
+        app,
+        obs.application.as_ref().or(obs.deleted_application.as_ref()),
+        &rra,
+        &resources,
+        &names,
+        observed,
+    );
+    if obs.application.is_none() && obs.deleted_application.is_some() {
+        application.action = Action::Restore;
+    }
     let sp_id = obs.service_principal.as_ref().map(|s| s.id.clone());
     let service_principal = if sp_id.is_some() {
         Action::NoOp
+    } else if application.action == Action::Restore && obs.deleted_service_principal.is_some() {
+        Action::Restore
     } else {
         Action::Create
     };

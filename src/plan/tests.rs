@@ -93,7 +93,54 @@ fn converged() -> ObservedApp {
             scope: Some("Incident.Read AdvancedHunting.Read".into()),
         }],
         assignments: vec![],
+        deleted_application: None,
+        deleted_service_principal: None,
     }
+}
+
+#[test]
+fn an_app_in_deleted_items_is_restored_then_updated() {
+    let mut deleted = converged().application.unwrap();
+    deleted.display_name = Some("old name".into());
+    let obs = ObservedApp {
+        deleted_application: Some(deleted),
+        ..ObservedApp::default()
+    };
+    let p = plan(&desired(), &observed(obs)).unwrap();
+    let app = &p.apps[0];
+    assert_eq!(app.application.action, Action::Restore);
+    assert_eq!(app.application.app_id.as_deref(), Some("app-1"));
+    assert_eq!(app.application.object_id.as_deref(), Some("obj-1"));
+    // Fields are compared with what the deleted application held.
+    let names: Vec<&str> = app.application.fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["display_name"]);
+    assert_eq!(app.service_principal, Action::Create);
+    assert_eq!(app.grants[0].action, Action::Create);
+    let s = p.summary();
+    assert_eq!((s.restore, s.create, s.update), (1, 2, 0));
+    // Its service principal in deleted items too: restored with it.
+    let obs = ObservedApp {
+        deleted_application: converged().application,
+        deleted_service_principal: Some(ServicePrincipal {
+            id: "sp-1".into(),
+            app_id: "app-1".into(),
+            ..Default::default()
+        }),
+        ..ObservedApp::default()
+    };
+    let again = plan(&desired(), &observed(obs)).unwrap();
+    assert_eq!(again.apps[0].service_principal, Action::Restore);
+    assert_eq!(again.summary().restore, 2);
+    let doc = crate::render::plan_document(&p, "https://login.microsoftonline.com");
+    let text = crate::render::plan_text(&doc);
+    assert!(
+        text.contains("# app.mtp-api-client will be restored from deleted items (appId app-1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Plan: 1 to restore, 2 to create, 0 to update, 0 to delete."),
+        "{text}"
+    );
 }
 
 #[test]
@@ -126,7 +173,8 @@ fn fresh_tenant_creates_app_sp_and_grant() {
         Summary {
             create: 3,
             update: 0,
-            delete: 0
+            delete: 0,
+            restore: 0
         }
     );
     assert!(p.resource_service_principals.is_empty());
@@ -166,7 +214,8 @@ fn drift_is_repaired_field_by_field_and_grant_in_place() {
         Summary {
             create: 0,
             update: 2,
-            delete: 0
+            delete: 0,
+            restore: 0
         }
     );
 }

@@ -23,7 +23,8 @@
 //!
 //! - `kind`: `resource_service_principal`, `application`, `service_principal`,
 //!   `delegated_grant`, `app_role_assignment`.
-//! - `action`: `create`, `update`, `delete` or `no-op`; every resource the manifest covers is
+//! - `action`: `create`, `update`, `delete`, `restore` (an application brought back from
+//!   deleted items, its `reason` naming the appId) or `no-op`; every resource the manifest covers is
 //!   listed, unchanged ones with `no-op`.
 //! - `fields`: field-level `before`/`after`; `null` means absent. Lists are sets shown sorted.
 //!   Values are data: `api_permissions` holds objects `{api, api_app_id, permission,
@@ -113,7 +114,14 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
             kind: "application",
             action: app.application.action,
             fields: app.application.fields.clone(),
-            reason: app.application.pinned.then(|| "adopted by app_id".to_owned()),
+            reason: if app.application.action == Action::Restore {
+                Some(format!(
+                    "appId {}",
+                    app.application.app_id.as_deref().unwrap_or_default()
+                ))
+            } else {
+                app.application.pinned.then(|| "adopted by app_id".to_owned())
+            },
         });
         out.push(Change {
             address: sp_address(name),
@@ -216,6 +224,7 @@ pub fn sign(a: Action) -> &'static str {
         Action::Create => "+",
         Action::Update => "~",
         Action::Delete => "-",
+        Action::Restore => "+",
         Action::NoOp => " ",
     }
 }
@@ -225,6 +234,7 @@ fn verb(a: Action) -> &'static str {
         Action::Create => "will be created",
         Action::Update => "will be updated in place",
         Action::Delete => "will be deleted",
+        Action::Restore => "will be restored from deleted items",
         Action::NoOp => "is unchanged",
     }
 }
@@ -265,8 +275,13 @@ pub fn plan_text(doc: &PlanDocument<'_>) -> String {
             }
         }
         let s = doc.summary;
+        let restore = if s.restore > 0 {
+            format!("{} to restore, ", s.restore)
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "\nPlan: {} to create, {} to update, {} to delete.\n",
+            "\nPlan: {restore}{} to create, {} to update, {} to delete.\n",
             s.create, s.update, s.delete
         ));
     }
@@ -343,6 +358,7 @@ pub fn step_line(step: &crate::apply::StepResult) -> String {
                 Action::Create => "created",
                 Action::Update => "updated",
                 Action::Delete => "deleted",
+                Action::Restore => "restored",
                 Action::NoOp => "unchanged",
             };
             format!("{} {}: {done}{id}", sign(step.action), step.address)
@@ -369,6 +385,7 @@ fn action_word(a: Action) -> &'static str {
         Action::Create => "create",
         Action::Update => "update",
         Action::Delete => "delete",
+        Action::Restore => "restore",
         Action::NoOp => "keep",
     }
 }
@@ -399,14 +416,20 @@ pub fn failure_text(f: &crate::apply::GraphFailure) -> String {
 /// The closing line of a run (`verb`: `Apply`, `Destroy`): what was done, what failed, what
 /// was not attempted.
 pub fn tally_text(verb: &str, t: &crate::apply::Tally, complete: bool) -> String {
+    // Restores are rare: named only when there were some, so the usual line stays as it was.
+    let restored = if t.restored > 0 {
+        format!("{} restored, ", t.restored)
+    } else {
+        String::new()
+    };
     if complete {
         format!(
-            "{verb} complete: {} created, {} updated, {} deleted.",
+            "{verb} complete: {restored}{} created, {} updated, {} deleted.",
             t.created, t.updated, t.deleted
         )
     } else {
         format!(
-            "{verb} did not finish: {} created, {} updated, {} deleted; {} failed, {} not attempted.",
+            "{verb} did not finish: {restored}{} created, {} updated, {} deleted; {} failed, {} not attempted.",
             t.created, t.updated, t.deleted, t.failed, t.not_attempted
         )
     }

@@ -1558,12 +1558,20 @@ async fn replication_lag_hides_new_objects() {
         sp.body["error"]["details"][0]["code"],
         "NoBackingApplicationObject"
     );
-    // The upsert is the write path: it sees its own object, so a repeat updates.
+    // The upsert's key finds only a replicated object: a repeat inside the window tries to
+    // create and meets the name the first holds (issue 12), never a duplicate.
+    let again = em.upsert("lagging", json!({"displayName": "lag"})).await;
+    assert_error(&again, 400, "Request_BadRequest");
+    assert_eq!(
+        again.body["error"]["message"],
+        "Another object with the same value for property uniqueName already exists."
+    );
+    // The emulator's clock, not a sleep, moves past the window.
+    em.running.shared().tenant().clock_offset_ms += 650;
     assert_eq!(
         em.upsert("lagging", json!({"displayName": "lag"})).await.status,
         204
     );
-    tokio::time::sleep(Duration::from_millis(650)).await;
     assert_eq!(em.get(&format!("/applications/{id}")).await.status, 200);
     let sp = em.post("/servicePrincipals", json!({"appId": app_id})).await;
     assert_eq!(sp.status, 201);
@@ -1571,7 +1579,7 @@ async fn replication_lag_hides_new_objects() {
     let mtp = em.sp_id(MTP_APP_ID).await;
     let g = em.post("/oauth2PermissionGrants", json!({"clientId": sp.body["id"], "consentType": "AllPrincipals", "resourceId": mtp, "scope": "Incident.Read"})).await;
     assert_error(&g, 404, "Directory_ObjectNotFound");
-    tokio::time::sleep(Duration::from_millis(650)).await;
+    em.running.shared().tenant().clock_offset_ms += 650;
     let g = em.post("/oauth2PermissionGrants", json!({"clientId": sp.body["id"], "consentType": "AllPrincipals", "resourceId": mtp, "scope": "Incident.Read"})).await;
     assert_eq!(g.status, 201);
     em.running.shutdown().await;

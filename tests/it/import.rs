@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::both_profiles;
 use crate::support::*;
 
 const MTP: &str = "8ee8fdad-f234-4243-8f3b-15c294843740";
@@ -145,8 +146,8 @@ fn desired(path: &Path) -> provision::model::Desired {
     provision::manifest::load(path).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn public_client_with_several_apis_and_full_consent() {
+both_profiles!(public_client_with_several_apis_and_full_consent);
+async fn public_client_with_several_apis_and_full_consent(profile: Profile) {
     let t = Tenant::start().await;
     let app = build(
         &t,
@@ -166,6 +167,7 @@ async fn public_client_with_several_apis_and_full_consent() {
     grant(&t, &app, MTP, "Incident.Read AdvancedHunting.Read", None).await;
     grant(&t, &app, GRAPH, "User.Read", None).await;
     grant(&t, &app, WDATP, "Alert.Read", None).await;
+    t.use_profile(profile).await;
 
     let (text, _) = import_and_plan(&t, &["--app-id", &app.app_id], "soc.toml").await;
     let d = desired(&t.dir.path().join("soc.toml"));
@@ -311,9 +313,9 @@ async fn user_only_consent_is_none_and_left_alone() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn round_trip_apply_import_same_model() {
-    let t = Tenant::start().await;
+both_profiles!(round_trip_apply_import_same_model);
+async fn round_trip_apply_import_same_model(profile: Profile) {
+    let t = Tenant::start_profile(profile).await;
     let original = t.write_manifest(
         "original.toml",
         r#"

@@ -33,5 +33,7 @@ mod trace;
 mod doctor;
 // Issue 13: the tenant guard on every write, true reports, partial applies, exit codes, trust.
 mod report;
+// Issue 12: fallbacks for uncertain Graph forms, apply's read-back, deleted items; the strict knobs.
+mod fallbacks;
 // Sign-in in a real browser (headless Chromium through WebDriver) at the emulator's pages.
 mod browser;

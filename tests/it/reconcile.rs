@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use crate::both_profiles;
 use crate::support::*;
 
 const MTP: &str = "8ee8fdad-f234-4243-8f3b-15c294843740";
@@ -33,15 +34,16 @@ async fn app_state(t: &Tenant) -> (Value, Value, Vec<Value>) {
     (app, sp, grants["value"].as_array().unwrap().clone())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn fresh_apply_builds_the_portal_procedure_and_writes_the_ids() {
+both_profiles!(fresh_apply_builds_the_portal_procedure_and_writes_the_ids);
+async fn fresh_apply_builds_the_portal_procedure_and_writes_the_ids(profile: Profile) {
     // Some latency, so that concurrent requests overlap in the log and rounds can be counted.
     let mut config = provision::emulator::Config::local();
+    config.faults = profile.faults();
     config.faults.latency_ms = 40;
     let t = Tenant::start_with(config).await;
     let m = t.manifest("threat-protection.toml");
     t.clear_log().await;
-    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
+    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes", "-v"]).await;
     assert_eq!(
         code(&out),
         0,
@@ -51,25 +53,42 @@ async fn fresh_apply_builds_the_portal_procedure_and_writes_the_ids() {
     );
     let log = t.graph_requests().await;
     let w = writes(&log);
-    assert_eq!(
-        w,
-        [
-            "PATCH /v1.0/applications(uniqueName='mtp-api-client')".to_string(),
-            format!(
-                "PATCH /v1.0/servicePrincipals(appId='{}')",
-                &t.get("/applications(uniqueName='mtp-api-client')").await["appId"]
-                    .as_str()
-                    .unwrap()
-            ),
-            "POST /v1.0/oauth2PermissionGrants".to_string(),
-        ],
-        "write sequence"
-    );
-    assert!(
-        rounds(&log) <= 4,
-        "fresh apply took {} rounds: {log:#?}",
-        rounds(&log)
-    );
+    let app_id = t.get("/applications(uniqueName='mtp-api-client')").await["appId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    if profile == Profile::Default {
+        assert_eq!(
+            w,
+            [
+                "PATCH /v1.0/applications(uniqueName='mtp-api-client')".to_string(),
+                format!("PATCH /v1.0/servicePrincipals(appId='{app_id}')"),
+                "POST /v1.0/oauth2PermissionGrants".to_string(),
+            ],
+            "write sequence"
+        );
+        // Observe, the upsert, the service principal, the grant, one read-back round.
+        assert!(
+            rounds(&log) <= 5,
+            "fresh apply took {} rounds: {log:#?}",
+            rounds(&log)
+        );
+        assert!(!stderr(&out).contains("fallback:"), "{}", stderr(&out));
+    } else {
+        // The upsert was refused once, then the service principal was created the way mature
+        // clients create it; grants are written once however long they take to replicate.
+        let sp_upserts = w
+            .iter()
+            .filter(|x| x.starts_with("PATCH /v1.0/servicePrincipals"))
+            .count();
+        assert_eq!(sp_upserts, 1, "{w:#?}");
+        assert!(w.contains(&"POST /v1.0/servicePrincipals".to_string()), "{w:#?}");
+        assert!(
+            stderr(&out).contains("fallback: PATCH /servicePrincipals(appId="),
+            "{}",
+            stderr(&out)
+        );
+    }
 
     let (app, sp, grants) = app_state(&t).await;
     assert_eq!(
@@ -118,28 +137,45 @@ async fn fresh_apply_builds_the_portal_procedure_and_writes_the_ids() {
         "{scopes:?}"
     );
 
-    // A second apply writes nothing; plan finds nothing within two rounds.
+    // A second apply writes nothing and reads in two rounds (no read-back: nothing was
+    // written); plan finds nothing within two rounds.
     t.clear_log().await;
-    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
+    let out = t.provision(&["apply", m.to_str().unwrap(), "--yes", "-v"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    let log = t.graph_requests().await;
+    assert_eq!(writes(&log), Vec::<String>::new());
+    if profile == Profile::Default {
+        assert!(
+            rounds(&log) <= 2,
+            "no-op apply took {} rounds: {log:#?}",
+            rounds(&log)
+        );
+    } else {
+        // The refused navigation is tried once per run, then the object-id forms.
+        assert!(
+            stderr(&out).contains("fallback: GET /servicePrincipals(appId="),
+            "{}",
+            stderr(&out)
+        );
+    }
     t.clear_log().await;
     let out = t
         .provision(&["plan", m.to_str().unwrap(), "--detailed-exitcode"])
         .await;
     assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
     let log = t.graph_requests().await;
+    let budget = if profile == Profile::Default { 2 } else { 3 };
     assert!(
-        rounds(&log) <= 2,
+        rounds(&log) <= budget,
         "no-op plan took {} rounds: {log:#?}",
         rounds(&log)
     );
     assert!(stdout(&out).contains("No changes."), "{}", stdout(&out));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn drift_made_through_graph_is_planned_and_repaired() {
-    let t = Tenant::start().await;
+both_profiles!(drift_made_through_graph_is_planned_and_repaired);
+async fn drift_made_through_graph_is_planned_and_repaired(profile: Profile) {
+    let t = Tenant::start_profile(profile).await;
     let m = t.manifest("threat-protection.toml");
     assert_eq!(
         code(&t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await),
@@ -267,9 +303,9 @@ async fn wrong_tenant_guard_refuses_before_any_write() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn concurrent_applies_end_with_one_of_each() {
-    let t = Tenant::start().await;
+both_profiles!(concurrent_applies_end_with_one_of_each);
+async fn concurrent_applies_end_with_one_of_each(profile: Profile) {
+    let t = Tenant::start_profile(profile).await;
     let m = t.manifest("threat-protection.toml");
     let args = ["apply", m.to_str().unwrap(), "--yes"];
     let (a, b, c) = tokio::join!(t.provision(&args), t.provision(&args), t.provision(&args));
@@ -308,20 +344,20 @@ async fn replication_lag_and_throttling_converge_with_visible_retries() {
     // Converged: a plan without faults shows nothing to do.
     t.http
         .put(format!("{}/_emulator/faults", base_url(&t.emu)))
-        .json(&json!({}))
+        .json(&json!({"replication_lag_ms": 400}))
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // No sleep: apply read back what it wrote, so the lag is already behind it.
     let out = t
         .provision(&["plan", m.to_str().unwrap(), "--detailed-exitcode"])
         .await;
     assert_eq!(code(&out), 0, "{}", stdout(&out));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn destroy_removes_the_app_and_purge_frees_the_name() {
-    let t = Tenant::start().await;
+both_profiles!(destroy_removes_the_app_and_purge_frees_the_name);
+async fn destroy_removes_the_app_and_purge_frees_the_name(profile: Profile) {
+    let t = Tenant::start_profile(profile).await;
     let m = t.manifest("threat-protection.toml");
     assert_eq!(
         code(&t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await),
@@ -397,9 +433,10 @@ fn without_tenant_guard(text: &str) -> String {
         .join("\n")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn several_apps_with_application_permissions_converge() {
+both_profiles!(several_apps_with_application_permissions_converge);
+async fn several_apps_with_application_permissions_converge(profile: Profile) {
     let mut config = provision::emulator::Config::local();
+    config.faults = profile.faults();
     config.faults.latency_ms = 20;
     let t = Tenant::start_with(config).await;
     let text = std::fs::read_to_string(t.manifest("several-apps.toml")).unwrap();
@@ -412,9 +449,9 @@ async fn several_apps_with_application_permissions_converge() {
     let out = t.provision(&["apply", m.to_str().unwrap(), "--yes"]).await;
     assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
     let log = t.graph_requests().await;
-    // Two apps reconciled side by side: still four rounds, not eight.
+    // Two apps reconciled side by side: still five rounds (one of them the read-back), not ten.
     assert!(
-        rounds(&log) <= 4,
+        profile == Profile::Strict || rounds(&log) <= 5,
         "took {} rounds: {:#?}",
         rounds(&log),
         writes(&log)
@@ -446,9 +483,9 @@ async fn several_apps_with_application_permissions_converge() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn consent_none_prints_the_admin_consent_url_and_grants_nothing() {
-    let t = Tenant::start().await;
+both_profiles!(consent_none_prints_the_admin_consent_url_and_grants_nothing);
+async fn consent_none_prints_the_admin_consent_url_and_grants_nothing(profile: Profile) {
+    let t = Tenant::start_profile(profile).await;
     let text = std::fs::read_to_string(t.manifest("threat-protection.toml")).unwrap();
     let m = t.write_manifest(
         "none.toml",
@@ -468,8 +505,8 @@ async fn consent_none_prints_the_admin_consent_url_and_grants_nothing() {
     assert!(grants.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_caller_that_may_not_grant_consent_gets_the_rest_and_the_url() {
+both_profiles!(a_caller_that_may_not_grant_consent_gets_the_rest_and_the_url);
+async fn a_caller_that_may_not_grant_consent_gets_the_rest_and_the_url(profile: Profile) {
     let t = Tenant::start().await;
     // A client with Application.ReadWrite.All only, made through Graph like in the portal.
     let (s, app) = t
@@ -507,6 +544,7 @@ async fn a_caller_that_may_not_grant_consent_gets_the_rest_and_the_url() {
         )
         .await;
     assert_eq!(s, 201, "{b}");
+    t.use_profile(profile).await;
     let m = t.manifest("threat-protection.toml");
     let out = t
         .provision_as(
@@ -522,7 +560,12 @@ async fn a_caller_that_may_not_grant_consent_gets_the_rest_and_the_url() {
         stderr(&out)
     );
     // What was done is listed with its ids, the refused step with Graph's answer.
-    crate::report::snapshot(&t, "partial_apply_text", &crate::report::transcript(&out));
+    // Under the strict profile the read-back also waits for the service principal to show.
+    let name = match profile {
+        Profile::Strict => "partial_apply_text_strict",
+        _ => "partial_apply_text",
+    };
+    crate::report::snapshot(&t, name, &crate::report::transcript(&out));
     // The application and its service principal are there; only consent is missing.
     let (_app, _sp, grants) = app_state(&t).await;
     assert!(grants.is_empty());
@@ -740,8 +783,8 @@ async fn destroy_of_a_pinned_app_never_touches_the_app_holding_its_unique_name()
     assert_eq!(s, 200, "the app holding the unique name is untouched");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_missing_first_party_resource_is_created_as_its_own_step() {
+both_profiles!(a_missing_first_party_resource_is_created_as_its_own_step);
+async fn a_missing_first_party_resource_is_created_as_its_own_step(profile: Profile) {
     let t = Tenant::start().await;
     let mtp = t.get(&format!("/servicePrincipals(appId='{MTP}')")).await;
     let (s, b) = t
@@ -752,6 +795,7 @@ async fn a_missing_first_party_resource_is_created_as_its_own_step() {
         )
         .await;
     assert_eq!(s, 204, "{b}");
+    t.use_profile(profile).await;
     let m = t.manifest("threat-protection.toml");
     let out = t.provision(&["plan", m.to_str().unwrap()]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));

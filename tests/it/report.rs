@@ -193,6 +193,7 @@ pub(crate) fn snapshot(t: &Tenant, name: &str, text: &str) {
         (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[ID]"),
         (r"\b[A-Za-z0-9_-]{43}\b", "[ID]"),
         (r"request-id [0-9a-zA-Z-]+", "request-id [REQUEST_ID]"),
+        (r"\(\d+(\.\d+)?s\)", "([DURATION])"),
     ]}, {
         insta::assert_snapshot!(name, text);
     });

@@ -18,9 +18,85 @@ pub fn base_url(emu: &Running) -> String {
     emu.ready.authority_url.trim_end_matches('/').to_owned()
 }
 
+/// Which Graph the emulator plays (issue 12 §1): Graph as documented, or the stricter Graph a
+/// real tenant may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    Default,
+    /// Both uncertain forms refused (the `(appId='…')` navigations and the service principal
+    /// upsert), and 10 s of replication and purge lag on a clock that moves 4 s with every Graph
+    /// request: an object shows three requests after it was written, and no test sleeps.
+    Strict,
+}
+
+impl Profile {
+    pub fn faults(self) -> provision::emulator::Faults {
+        match self {
+            Profile::Default => provision::emulator::Faults::default(),
+            Profile::Strict => provision::emulator::Faults {
+                replication_lag_ms: 10_000,
+                purge_lag_ms: 10_000,
+                clock_step_ms: 4_000,
+                ..provision::emulator::Faults::strict()
+            },
+        }
+    }
+}
+
+/// Run an `async fn name(profile: Profile)` test under both profiles: `name::default` and
+/// `name::strict`.
+#[macro_export]
+macro_rules! both_profiles {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn default() {
+                super::$name($crate::support::Profile::Default).await
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn strict() {
+                super::$name($crate::support::Profile::Strict).await
+            }
+        }
+    };
+}
+
 impl Tenant {
     pub async fn start() -> Tenant {
         Self::start_with(Config::local()).await
+    }
+
+    /// An emulator playing `profile` from the first request.
+    pub async fn start_profile(profile: Profile) -> Tenant {
+        let mut config = Config::local();
+        config.faults = profile.faults();
+        Self::start_with(config).await
+    }
+
+    /// Play `profile` from now on, once a test has built its starting tenant through Graph:
+    /// what it built has replicated (the emulator's clock moves past the windows).
+    pub async fn use_profile(&self, profile: Profile) {
+        let faults = profile.faults();
+        self.set_faults(&faults).await;
+        let window = faults.replication_lag_ms.max(faults.purge_lag_ms);
+        self.advance_clock(i64::try_from(window).unwrap_or(i64::MAX));
+    }
+
+    /// Move the emulator's clock (replication and purge windows) on by `ms`.
+    pub fn advance_clock(&self, ms: i64) {
+        self.emu.shared().tenant().clock_offset_ms += ms;
+    }
+
+    /// Switch the knobs (`PUT /_emulator/faults`).
+    pub async fn set_faults(&self, faults: &provision::emulator::Faults) {
+        let resp = self
+            .http
+            .put(format!("{}/_emulator/faults", base_url(&self.emu)))
+            .json(faults)
+            .send()
+            .await
+            .expect("faults");
+        assert_eq!(resp.status().as_u16(), 200);
     }
 
     pub async fn start_with(config: Config) -> Tenant {

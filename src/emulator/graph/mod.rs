@@ -866,6 +866,13 @@ fn serve(shared: &Shared, req: &GraphRequest, m: &Matched) -> GraphResponse {
         None
     };
     let mut tenant = shared.tenant();
+    // `clock_step_ms`: each Graph request moves the emulator's clock on.
+    tenant.clock_offset_ms = tenant
+        .clock_offset_ms
+        .saturating_add(i64::try_from(tenant.clock_step_ms).unwrap_or(i64::MAX));
+    if let Some(e) = refused_form(&tenant, req, m) {
+        return GraphResponse::error(e);
+    }
     let result = dispatch(shared, &mut tenant, req, m);
     if m.op.writes() && result.as_ref().is_ok_and(|r| r.status < 300) {
         // A failed save is reported as a 500 (the write is in memory but not on disk).
@@ -880,6 +887,31 @@ fn serve(shared: &Shared, req: &GraphRequest, m: &Matched) -> GraphResponse {
     match result {
         Ok(r) => r,
         Err(e) => GraphResponse::error(e),
+    }
+}
+
+/// The strict profile's refusals (issue 12 §1): a Graph that does not route the alternate-key
+/// navigations of a service principal, or its upsert by appId. Both answer 400
+/// `Request_BadRequest`; the navigation with OData's message for a segment it cannot route
+/// ("Resource not found for the segment …") [derived: no public capture shows Graph's exact
+/// text for these forms].
+fn refused_form(t: &Tenant, req: &GraphRequest, m: &Matched) -> Option<GraphError> {
+    let by_app_id = matches!(m.key, Some(Key::AppId(_)));
+    match m.op {
+        Op::ServicePrincipalGrants | Op::ListAssignments
+            if by_app_id && t.refuse_alternate_key_navigations =>
+        {
+            let segment = req.path.rsplit('/').next().unwrap_or_default().to_owned();
+            Some(GraphError::bad_request(format!(
+                "Resource not found for the segment '{segment}'."
+            )))
+        }
+        Op::PatchServicePrincipal if by_app_id && t.refuse_service_principal_upsert => {
+            Some(GraphError::bad_request(
+                "Upsert by the alternate key 'appId' is not supported for servicePrincipal.",
+            ))
+        }
+        _ => None,
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::seed::{DEFAULT_SIGN_IN_AUDIENCE, application_template};
 use super::{
     Deleted, Entity, GraphError, GraphResult, Key, Kind, Object, SecretText, Tenant, check_known,
-    check_read_only, check_types, merge, new_guid, new_secret_text, now_ms, strings, timestamp,
+    check_read_only, check_types, merge, new_guid, new_secret_text, strings, timestamp,
 };
 
 const TYPE: &str = "microsoft.graph.application";
@@ -378,7 +378,8 @@ impl Tenant {
         data.insert("appId".into(), json!(app_id.unwrap_or_else(new_guid)));
         data.insert("createdDateTime".into(), json!(timestamp(chrono::Utc::now())));
         data.insert("publisherDomain".into(), json!(self.identity.domain));
-        self.applications.push(Entity::new(data, now_ms()));
+        let now = self.now();
+        self.applications.push(Entity::new(data, now));
         self.applications.len() - 1
     }
 
@@ -447,10 +448,10 @@ impl Tenant {
     /// with 400 (§11.1(c)). A body `uniqueName` that differs from the key is a change of an
     /// immutable key: 400 (§11.3's choice).
     ///
-    /// The upsert is the write path, so it sees an app inside its replication window: reading
-    /// §11.1(d) as "reads and references lag, the object's own key does not", a second upsert
-    /// right after the first updates rather than creating a duplicate, which is what makes
-    /// concurrent applies end with one app.
+    /// The key finds only a replicated application (issue 12): a second upsert inside the first
+    /// one's replication window does not see it, tries to create, and meets the name the first
+    /// holds: 400 "uniqueName already exists", as a replay after a lost answer meets on Graph.
+    /// No duplicate is ever made.
     pub fn upsert_application(
         &mut self,
         unique_name: &str,
@@ -464,7 +465,7 @@ impl Tenant {
                 "Property 'uniqueName' is immutable once set and cannot be changed.",
             ));
         }
-        if let Some(i) = self.app_index(&Key::UniqueName(unique_name.to_owned()), false) {
+        if let Some(i) = self.app_index(&Key::UniqueName(unique_name.to_owned()), true) {
             self.patch_application_at(i, body)?;
             return Ok(Upsert::Updated);
         }
@@ -490,9 +491,11 @@ impl Tenant {
         app.data
             .insert("deletedDateTime".into(), json!(timestamp(chrono::Utc::now())));
         let app_id = app.app_id().to_owned();
+        let deleted_ms = self.now();
         self.deleted_items.push(Deleted {
             kind: Kind::Application,
             entity: app,
+            deleted_ms,
         });
         if let Some(sp_index) = self.service_principals.iter().position(|s| s.app_id() == app_id) {
             self.remove_service_principal_at(sp_index);

@@ -6,7 +6,7 @@ use base64::Engine;
 use rand::RngCore;
 use serde_json::{Value, json};
 
-use super::{Entity, GraphError, GraphResult, Key, Object, Tenant, now_ms, timestamp};
+use super::{Entity, GraphError, GraphResult, Key, Object, Tenant, timestamp};
 
 /// The grant id Graph derives from its key: unpadded base64url of the little-endian GUID bytes
 /// of clientId ‖ resourceId (‖ principalId for `Principal`), so one key has one id
@@ -155,7 +155,8 @@ impl Tenant {
             "resourceId": resource_key,
             "scope": scope,
         }));
-        self.grants.push(Entity::new(data.clone(), now_ms()));
+        let now = self.now();
+        self.grants.push(Entity::new(data.clone(), now));
         Ok(data)
     }
 
@@ -275,7 +276,7 @@ impl Tenant {
             "resourceId": resource_id,
         }));
         self.app_role_assignments
-            .push(Entity::new(data.clone(), now_ms()));
+            .push(Entity::new(data.clone(), self.now()));
         Ok(data)
     }
 

@@ -126,6 +126,10 @@ pub enum Kind {
 pub struct Deleted {
     pub kind: Kind,
     pub entity: Entity,
+    /// The emulator clock's milliseconds at the delete: during `purge_lag_ms` the item cannot
+    /// be read, restored or purged yet (the delete replicates).
+    #[serde(default)]
+    pub deleted_ms: i64,
 }
 
 /// The whole tenant.
@@ -145,6 +149,21 @@ pub struct Tenant {
     /// Verified domains beyond the initial one, for this run (`emulator::Config::extra_domains`).
     #[serde(skip)]
     pub extra_domains: Vec<String>,
+    /// How long a deleted object stays out of reach of restore and purge (a fault knob).
+    #[serde(skip)]
+    pub purge_lag_ms: u64,
+    /// The strict profile: `(appId='…')` navigations of service principals answer 400.
+    #[serde(skip)]
+    pub refuse_alternate_key_navigations: bool,
+    /// The strict profile: the service principal upsert by appId answers 400.
+    #[serde(skip)]
+    pub refuse_service_principal_upsert: bool,
+    /// Milliseconds added to the wall clock: the emulator's clock for replication and purge
+    /// windows, moved on by `clock_step_ms` with every Graph request.
+    #[serde(skip)]
+    pub clock_offset_ms: i64,
+    #[serde(skip)]
+    pub clock_step_ms: u64,
 }
 
 /// Milliseconds since the epoch.
@@ -179,11 +198,35 @@ pub fn new_secret_text() -> String {
 }
 
 impl Tenant {
+    /// Take the knobs (not tenant data, not saved) from `other`: the tenant read again from
+    /// its state file keeps the running emulator's knobs and clock.
+    pub fn keep_knobs(&mut self, other: &Tenant) {
+        self.replication_lag_ms = other.replication_lag_ms;
+        self.purge_lag_ms = other.purge_lag_ms;
+        self.refuse_alternate_key_navigations = other.refuse_alternate_key_navigations;
+        self.refuse_service_principal_upsert = other.refuse_service_principal_upsert;
+        self.clock_offset_ms = other.clock_offset_ms;
+        self.clock_step_ms = other.clock_step_ms;
+    }
+
+    /// The emulator's clock, in milliseconds since the epoch: the wall clock plus the offset
+    /// `clock_step_ms` has built up.
+    pub fn now(&self) -> i64 {
+        now_ms().saturating_add(self.clock_offset_ms)
+    }
+
     /// Whether an object is outside its replication window (§11.1(d)).
     pub fn visible(&self, e: &Entity) -> bool {
         self.replication_lag_ms == 0
-            || now_ms().saturating_sub(e.created_ms)
+            || self.now().saturating_sub(e.created_ms)
                 >= i64::try_from(self.replication_lag_ms).unwrap_or(i64::MAX)
+    }
+
+    /// Whether a deleted item is outside its purge window: before, Graph answers 404 to its
+    /// read, restore and purge, and does not list it.
+    pub fn delete_replicated(&self, d: &Deleted) -> bool {
+        self.purge_lag_ms == 0
+            || self.now().saturating_sub(d.deleted_ms) >= i64::try_from(self.purge_lag_ms).unwrap_or(i64::MAX)
     }
 
     pub fn tenant_id(&self) -> &str {

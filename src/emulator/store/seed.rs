@@ -317,6 +317,11 @@ impl Tenant {
             deleted_items: Vec::new(),
             replication_lag_ms: 0,
             extra_domains: Vec::new(),
+            purge_lag_ms: 0,
+            refuse_alternate_key_navigations: false,
+            refuse_service_principal_upsert: false,
+            clock_offset_ms: 0,
+            clock_step_ms: 0,
         };
         for api in catalog::known_apis() {
             let mut data = service_principal_template();

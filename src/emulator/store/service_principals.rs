@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::seed::service_principal_template;
 use super::{
     Deleted, Entity, GraphError, GraphResult, Key, Kind, Object, Tenant, check_known, check_read_only,
-    check_types, merge, new_guid, now_ms, strings, timestamp,
+    check_types, merge, new_guid, strings, timestamp,
 };
 use crate::catalog;
 
@@ -147,7 +147,8 @@ impl Tenant {
         merge(&mut data, &extra);
         data.insert("id".into(), json!(new_guid()));
         data.insert("createdDateTime".into(), json!(timestamp(chrono::Utc::now())));
-        self.service_principals.push(Entity::new(data.clone(), now_ms()));
+        let now = self.now();
+        self.service_principals.push(Entity::new(data.clone(), now));
         Ok(data)
     }
 
@@ -212,7 +213,9 @@ impl Tenant {
         create_if_missing: bool,
     ) -> GraphResult<SpUpsert> {
         Self::validate_sp_body(&body)?;
-        if let Some(i) = self.sp_index(&Key::AppId(app_id.to_owned()), false) {
+        // The key finds only a replicated principal: one still inside its window is not seen,
+        // and the create below meets it as a duplicate (409), as a second POST would.
+        if let Some(i) = self.sp_index(&Key::AppId(app_id.to_owned()), true) {
             merge(&mut self.service_principals[i].data, &body);
             return Ok(SpUpsert::Updated);
         }
@@ -234,9 +237,11 @@ impl Tenant {
             .retain(|a| a.str("principalId") != id && a.str("resourceId") != id);
         sp.data
             .insert("deletedDateTime".into(), json!(timestamp(chrono::Utc::now())));
+        let deleted_ms = self.now();
         self.deleted_items.push(Deleted {
             kind: Kind::ServicePrincipal,
             entity: sp,
+            deleted_ms,
         });
     }
 

@@ -1,0 +1,217 @@
+//! apply's read-back (issue 12 §2): after its writes, apply reads the tenant again until Graph
+//! returns what it wrote, so that `apply && plan --detailed-exitcode` exits 0 even while
+//! Entra replicates (a grant or app role assignment just written is not listed at once:
+//! https://learn.microsoft.com/en-us/graph/api/oauth2permissiongrant-list).
+//!
+//! One read-back is one round: with the IDs apply learned, each app's application, service
+//! principal, grants (`$filter=clientId eq …`) and app role assignments, and each resource
+//! API's service principal, are read concurrently; the planner (pure) then compares them with
+//! the manifest. What apply did not do (consent the caller may not grant) is not waited for.
+//! Reads repeat with the client's backoff, bounded by `--max-wait`; `--no-wait` skips it all.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use futures::future::try_join_all;
+
+use crate::apply::Report;
+use crate::error::{Error, Result};
+use crate::graph::{GraphClient, GraphError};
+use crate::model::{ApiRef, Desired};
+use crate::output::Printer;
+use crate::plan::{Action, Observed, ObservedApp, Plan};
+
+/// What the read-back saw: how many rounds it read and how long it waited between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadBack {
+    pub rounds: u32,
+    pub waited: Duration,
+}
+
+/// Read back until the tenant shows what `report` says apply did. Skipped (returns `None`)
+/// when apply failed: the error is what the user needs then.
+pub async fn wait(
+    graph: &GraphClient,
+    desired: &Desired,
+    plan: &Plan,
+    report: &Report,
+    printer: &Printer,
+) -> Result<Option<ReadBack>> {
+    if report.first_error().is_some() {
+        return Ok(None);
+    }
+    let policy = graph.policy();
+    let started = Instant::now();
+    let mut rounds = 0u32;
+    let mut told = false;
+    loop {
+        rounds += 1;
+        let observed = match read(graph, desired, plan, report).await {
+            Ok(o) => o,
+            // The identity may write what it may not list (grants need
+            // DelegatedPermissionGrant.ReadWrite.All or Directory.Read.All to be listed): the
+            // writes stand, only the wait for them is given up.
+            Err(e) if e.status() == Some(403) => {
+                printer.warn(&format!(
+                    "cannot read back what apply wrote ({e}); `provision plan` may show changes until Graph has replicated them"
+                ));
+                return Ok(None);
+            }
+            Err(e) => return Err(e.to_error(Some("reading back what apply wrote"))),
+        };
+        let pending = pending(desired, &observed, report);
+        if pending.is_empty() {
+            let waited = started.elapsed();
+            if told {
+                printer.status(&format!(
+                    "Microsoft Graph shows every change ({:.1}s).",
+                    waited.as_secs_f64()
+                ));
+            }
+            return Ok(Some(ReadBack { rounds, waited }));
+        }
+        let delay = policy.backoff(rounds, rand::random());
+        if !policy.fits(started.elapsed(), delay) {
+            return Err(Error::failure(format!(
+                "Microsoft Graph did not show what apply wrote within {}s: {}",
+                policy.budget.as_secs(),
+                pending.join(", ")
+            ))
+            .with_help(
+                "the writes were made; run `provision plan` to see what still differs, or raise --max-wait",
+            ));
+        }
+        if !told {
+            printer.status(&format!(
+                "Waiting for Microsoft Graph to show what apply wrote ({}).",
+                pending.join(", ")
+            ));
+            told = true;
+        }
+        printer.verbose(&format!(
+            "  read-back {rounds}: not shown yet: {}; reading again in {:.3}s",
+            pending.join(", "),
+            delay.as_secs_f64()
+        ));
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// One round of reads, shaped as the planner's input.
+async fn read(
+    graph: &GraphClient,
+    desired: &Desired,
+    plan: &Plan,
+    report: &Report,
+) -> std::result::Result<Observed, GraphError> {
+    let apis: BTreeSet<&ApiRef> = desired
+        .apps
+        .iter()
+        .flat_map(|a| a.api_permissions.iter().map(|p| &p.api))
+        .collect();
+    let apps = try_join_all(desired.apps.iter().enumerate().map(|(i, app)| async move {
+        let done = report.apps.get(i);
+        let step = plan.apps.get(i);
+        let client_id = done
+            .and_then(|r| r.client_id.clone())
+            .or_else(|| step.and_then(|s| s.application.app_id.clone()));
+        let sp_id = done
+            .and_then(|r| r.service_principal_id.clone())
+            .or_else(|| step.and_then(|s| s.service_principal_id.clone()));
+        // Consent the caller may not grant is not waited for, nor read.
+        let consent_left = done.is_some_and(|r| !r.consent_denied.is_empty());
+        let sp_id = sp_id.filter(|_| !consent_left);
+        let application = async {
+            match &app.app_id {
+                Some(pinned) => graph.application_by_app_id(pinned).await,
+                None => graph.application_by_unique_name(&app.unique_name).await,
+            }
+        };
+        let service_principal = async {
+            match &client_id {
+                Some(c) => graph.service_principal_by_app_id(c).await,
+                None => Ok(None),
+            }
+        };
+        // Only what the plan manages is read: an app without grant (or assignment) steps had
+        // none to write and none to revoke.
+        let wants_grants = step.is_some_and(|s| !s.grants.is_empty());
+        let wants_assignments = step.is_some_and(|s| !s.assignments.is_empty());
+        let grants = async {
+            match &sp_id {
+                Some(sp) if wants_grants => graph.grants_of_client(sp).await,
+                _ => Ok(Vec::new()),
+            }
+        };
+        let assignments = async {
+            match &sp_id {
+                // A service principal not replicated yet: 404 here, and its own read above
+                // says it is not there yet.
+                Some(sp) if wants_assignments => match graph.assignments_of_sp(sp, false).await {
+                    Err(e) if e.is_not_found() => Ok(Vec::new()),
+                    other => other,
+                },
+                _ => Ok(Vec::new()),
+            }
+        };
+        let (application, service_principal, grants, assignments) =
+            futures::join!(application, service_principal, grants, assignments);
+        Ok::<_, GraphError>(ObservedApp {
+            application: application?,
+            service_principal: service_principal?,
+            grants: grants?,
+            assignments: assignments?,
+            deleted_application: None,
+            deleted_service_principal: None,
+        })
+    }));
+    let resources = try_join_all(apis.iter().map(|api| async move {
+        let state = crate::observe::lookup_resource(graph, api).await?;
+        Ok::<_, GraphError>(((*api).clone(), state))
+    }));
+    let (apps, resources) = futures::join!(apps, resources);
+    Ok(Observed {
+        tenant_id: plan.tenant_id.clone(),
+        apps: apps?,
+        resources: resources?.into_iter().collect(),
+        // Names for GUIDs the manifest does not name: the read-back only asks what is pending.
+        others: Vec::new(),
+    })
+}
+
+/// What the tenant does not show yet, in plain words. An app whose consent the caller may not
+/// grant is waited for up to its service principal only.
+fn pending(desired: &Desired, observed: &Observed, report: &Report) -> Vec<String> {
+    let again = match crate::plan::plan(desired, observed) {
+        Ok(p) => p,
+        // A resource API not readable yet reads as "not found": wait for it too.
+        Err(problems) => return problems.into_iter().map(|p| p.message).collect(),
+    };
+    let mut out: Vec<String> = again
+        .resource_service_principals
+        .iter()
+        .map(|r| format!("service principal of {}", r.name))
+        .collect();
+    for (i, app) in again.apps.iter().enumerate() {
+        let consent_left = report.apps.get(i).is_some_and(|r| !r.consent_denied.is_empty());
+        if app.application.action != Action::NoOp {
+            out.push(format!("application {}", app.unique_name));
+        }
+        if app.service_principal != Action::NoOp {
+            out.push(format!("service principal of {}", app.unique_name));
+        }
+        if consent_left {
+            continue;
+        }
+        for g in app.grants.iter().filter(|g| g.action != Action::NoOp) {
+            out.push(format!("consent of {} on {}", app.unique_name, g.resource));
+        }
+        for a in app.assignments.iter().filter(|a| a.action != Action::NoOp) {
+            out.push(format!(
+                "app role {} of {} on {}",
+                a.role, app.unique_name, a.resource
+            ));
+        }
+    }
+    out
+}
