@@ -338,3 +338,68 @@ async fn a_signed_in_user_is_named_with_the_scopes_it_holds() {
     assert!(text.contains("a user also needs an Entra role"), "{text}");
     t.emu.shutdown().await;
 }
+
+/// The strict profile (issue 12 §1 knobs off): the probe reports the service principal upsert
+/// and the appId-key navigations refused with Graph's 400, takes the POST and the fallbacks,
+/// and still deletes and purges its application.
+#[tokio::test(flavor = "multi_thread")]
+async fn probe_under_the_strict_profile_reports_the_refused_forms() {
+    let mut config = provision::emulator::Config::local();
+    config.faults.alternate_key_navigations = false;
+    config.faults.service_principal_upsert = false;
+    let t = Tenant::start_with(config).await;
+    let out = t.provision(&["doctor", "--probe", "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", snapshot_text(&out));
+    filters().bind(|| insta::assert_snapshot!("doctor_probe_strict_text", snapshot_text(&out)));
+    let out = t
+        .provision(&["doctor", "--probe", "--yes", "--format", "json"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let probe = &doc["probe"];
+    let result = |form: &str| {
+        let f = probe["forms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["form"] == form)
+            .unwrap_or_else(|| panic!("{form}: {probe}"));
+        (
+            f["result"].as_str().unwrap().to_owned(),
+            f["status"].clone(),
+            f["code"].clone(),
+        )
+    };
+    assert_eq!(result("application upsert by uniqueName").0, "accepted");
+    let (r, status, _) = result("service principal upsert by appId");
+    assert_eq!((r.as_str(), status), ("refused", serde_json::json!(400)));
+    assert_eq!(result("service principal create (fallback)").0, "accepted");
+    for form in [
+        "grants through the appId key",
+        "app role assignments through the appId key",
+    ] {
+        let (r, status, code) = result(form);
+        assert_eq!(r, "refused", "{form}");
+        assert_eq!(status, 400, "{form}");
+        assert_eq!(code, "Request_BadRequest", "{form}");
+    }
+    for form in [
+        "grants filtered on clientId (fallback)",
+        "app role assignments by object id (fallback)",
+    ] {
+        assert_eq!(result(form).0, "accepted", "{form}");
+    }
+    assert_eq!(probe["deleted"], true);
+    assert_eq!(probe["purged"], true);
+    let state = t
+        .http
+        .get(format!("{}/_emulator/state", t.emu.ready.authority_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!state.contains("provision-probe-"), "a probe object is left");
+    t.emu.shutdown().await;
+}
