@@ -59,6 +59,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub no_color: bool,
 
+    /// Write every HTTP exchange (Graph and sign-in) to FILE as JSON lines, secrets redacted
+    #[arg(long, global = true, env = "PROVISION_TRACE", value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+
     /// Public client of `--auth browser` and `--auth device-code` [default: Microsoft Graph Command Line Tools]
     #[arg(long, global = true, env = "PROVISION_CLIENT_ID", value_name = "APP_ID")]
     pub client_id: Option<String>,
@@ -131,6 +135,11 @@ pub enum Command {
     Token(TokenArgs),
     /// Forget cached interactive sign-ins (only the tenant's with --tenant)
     Logout,
+    /// Check a tenant before trusting it: reachability, clock, identity, permissions, manifest
+    #[command(
+        after_help = "Exit codes: 0 apply would be allowed, 4 a permission is missing, 3 the tenant lacks an API the manifest names, 1 something cannot be reached.\n\nExamples:\n  provision doctor provision.toml\n  provision doctor --probe --yes   # try the uncertain Graph forms with a throw-away app"
+    )]
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +180,21 @@ pub struct AuditArgs {
     /// from its manifest (repeatable)
     #[arg(long, value_enum, value_name = "WHAT")]
     pub fail_on: Vec<FailOn>,
+    #[command(flatten)]
+    pub emulator: UseEmulator,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// A manifest whose tenant guard and resource APIs to check too
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: Option<PathBuf>,
+    /// Also create a throw-away app `provision-probe-…`, try the uncertain Graph forms, delete and purge it
+    #[arg(long)]
+    pub probe: bool,
+    /// Probe without asking (required when stdin is not a terminal)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
     #[command(flatten)]
     pub emulator: UseEmulator,
 }

@@ -14,7 +14,7 @@
 //! There is no state file: every run finds its objects again by stable keys (`uniqueName`,
 //! `appId`, `(clientId, consentType, resourceId)`). The output file is for downstream tools.
 //!
-//! Modules that do no I/O: `catalog`, `model`, `manifest`, `plan`, `render`, `graph::retry`,
+//! Modules that do no I/O: `catalog`, `model`, `manifest`, `permissions`, `plan`, `render`, `graph::retry`,
 //! `import` (Graph objects → manifest text).
 //! `emulator` is a local Microsoft Graph + identity platform used by `--emulator` and by every
 //! end-to-end test.
@@ -33,6 +33,7 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod deleted;
+pub mod doctor;
 pub mod emulator;
 pub mod error;
 pub mod graph;
@@ -42,8 +43,10 @@ pub mod model;
 pub mod observe;
 pub mod outfile;
 pub mod output;
+pub mod permissions;
 pub mod plan;
 pub mod readback;
 pub mod render;
+pub mod trace;
 
 pub use error::{Error, Result};

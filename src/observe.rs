@@ -265,9 +265,7 @@ pub async fn check_tenant_guard(
             None => err,
         }
     };
-    let response = http
-        .get(&url)
-        .send()
+    let response = crate::trace::send(http, http.get(&url))
         .await
         .map_err(|e| crate::Error::unreachable("the sign-in endpoint", &url, &e))?;
     if !response.status().is_success() {

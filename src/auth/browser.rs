@@ -143,7 +143,7 @@ pub async fn acquire(r: &Request<'_>, wait: Duration) -> Result<Delegated, Failu
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(verifier)
         .add_extra_param("scope", scopes.join(" "))
-        .request_async(r.http)
+        .request_async(&crate::trace::OAuthHttp(r.http))
         .await
         .map_err(Failure::from_oauth)?;
     let access = response.access_token().secret().to_owned();

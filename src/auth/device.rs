@@ -113,7 +113,7 @@ pub async fn cached(r: &Request<'_>) -> Result<Option<Delegated>, Failure> {
     let result = client
         .exchange_refresh_token(&RefreshToken::new(entry.refresh_token.clone()))
         .add_scopes(scopes.iter().cloned().map(Scope::new))
-        .request_async(r.http)
+        .request_async(&crate::trace::OAuthHttp(r.http))
         .await;
     match result {
         Ok(response) => {
@@ -159,7 +159,7 @@ pub async fn acquire(r: &Request<'_>) -> Result<Delegated, Failure> {
     let details: StandardDeviceAuthorizationResponse = client
         .exchange_device_code()
         .add_scopes(scopes.iter().cloned().map(Scope::new))
-        .request_async(r.http)
+        .request_async(&crate::trace::OAuthHttp(r.http))
         .await
         .map_err(Failure::from_oauth)?;
     let minutes = details.expires_in().as_secs().div_ceil(60);
@@ -170,7 +170,7 @@ pub async fn acquire(r: &Request<'_>) -> Result<Delegated, Failure> {
     ));
     let response = client
         .exchange_device_access_token(&details)
-        .request_async(r.http, tokio::time::sleep, None)
+        .request_async(&crate::trace::OAuthHttp(r.http), tokio::time::sleep, None)
         .await
         .map_err(|e| match Failure::from_oauth(e) {
             // The crate reports its own timeout as `expired_token` without an AADSTS code.

@@ -83,10 +83,7 @@ impl AssertionSource {
                 struct Answer {
                     value: Option<String>,
                 }
-                let response = http
-                    .get(url)
-                    .bearer_auth(request_token)
-                    .send()
+                let response = crate::trace::send(http, http.get(url).bearer_auth(request_token))
                     .await
                     .map_err(|e| {
                         Error::auth("cannot reach the GitHub Actions OIDC endpoint").with_source(e)

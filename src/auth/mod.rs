@@ -532,11 +532,14 @@ async fn client_credentials(
             .add_extra_param("client_assertion_type", JWT_BEARER)
             .add_extra_param("client_assertion", assertion.to_owned());
     }
-    let response = request.request_async(s.http).await.map_err(|e| {
-        Failure::from_oauth(e).into_error(&format!("client `{client_id}`"), |r| {
-            confidential_help(r, client_id, &credential)
-        })
-    })?;
+    let response = request
+        .request_async(&crate::trace::OAuthHttp(s.http))
+        .await
+        .map_err(|e| {
+            Failure::from_oauth(e).into_error(&format!("client `{client_id}`"), |r| {
+                confidential_help(r, client_id, &credential)
+            })
+        })?;
     let token = response.access_token().secret().to_owned();
     let tenant_id = tenant_of(&token)
         .ok_or_else(|| Error::auth("the sign-in endpoint returned an access token without a `tid` claim"))?;

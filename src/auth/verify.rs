@@ -62,9 +62,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     url: &str,
     what: &str,
 ) -> Result<T> {
-    let response = http
-        .get(url)
-        .send()
+    let response = crate::trace::send(http, http.get(url))
         .await
         .map_err(|e| Error::unreachable(what, url, &e))?;
     let status = response.status();

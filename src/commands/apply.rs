@@ -260,10 +260,20 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
 
     // Consent that could not be granted, or that the manifest leaves to an administrator.
     let mut consent_missing = false;
+    let mut lacking = std::collections::BTreeSet::new();
     if let Some(report) = &report {
         for (app, r) in plan.apps.iter().zip(&report.apps) {
             if !r.consent_denied.is_empty() {
                 consent_missing = true;
+                // Which write was refused names the permission (`….app_role[…]` addresses are
+                // app role assignments, `….consent[…]` delegated grants).
+                for address in &r.consent_denied {
+                    lacking.insert(if address.contains(".app_role[") {
+                        crate::permissions::WRITE_ASSIGNMENTS.least()
+                    } else {
+                        crate::permissions::WRITE_GRANTS.least()
+                    });
+                }
                 let url = render::admin_consent_url(
                     authority,
                     &plan.tenant_id,
@@ -287,8 +297,13 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
         }
     }
     if consent_missing {
-        return Err(Error::auth("admin consent could not be granted").with_help(
-            "grant DelegatedPermissionGrant.ReadWrite.All and AppRoleAssignment.ReadWrite.All to the identity that runs provision, or open the URL above",
+        let names: Vec<String> = lacking.iter().map(|p| format!("`{p}`")).collect();
+        return Err(Error::auth(format!(
+            "admin consent could not be granted: the signed-in identity lacks {}",
+            names.join(" and ")
+        ))
+        .with_help(
+            "add it to the identity that runs provision (App registration → API permissions → Microsoft Graph, then grant admin consent), or open the URL above",
         ));
     }
     Ok(0)

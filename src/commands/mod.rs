@@ -9,6 +9,7 @@ pub(crate) mod apply;
 mod audit;
 mod completions;
 pub(crate) mod destroy;
+mod doctor;
 mod emulator;
 mod import;
 mod init;
@@ -31,6 +32,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 .with_help("use `--format text` or `--format json`"),
         );
     }
+    if let Some(path) = &cli.global.trace {
+        crate::trace::open(path)?;
+    }
     match cli.command {
         Command::Validate(args) => validate::run(&args, &printer),
         Command::Init(args) => init::run(&args, &printer),
@@ -43,5 +47,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Emulator(args) => emulator::run(&args, &printer).await,
         Command::Token(args) => token::run(&cli.global, &args).await,
         Command::Logout => logout::run(&cli.global, &printer),
+        Command::Doctor(args) => doctor::run(&cli.global, &args).await,
     }
 }

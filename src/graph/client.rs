@@ -386,7 +386,7 @@ impl GraphClient {
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         let t0 = Instant::now();
-        let response = match request.send().await {
+        let response = match crate::trace::send(&self.http, request).await {
             Ok(r) => r,
             Err(source) => {
                 self.printer.verbose(&format!(

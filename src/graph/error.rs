@@ -152,13 +152,25 @@ impl GraphError {
         let e = match self.status() {
             Some(401) => crate::Error::auth(prefix("Microsoft Graph did not accept the sign-in"))
                 .with_help("sign in again, or check that the token is for Microsoft Graph in this tenant"),
-            Some(403) => crate::Error::auth(prefix(
-                "the signed-in identity may not do this in Microsoft Graph",
-            ))
-            .with_help(
-                "provision needs Application.ReadWrite.All, DelegatedPermissionGrant.ReadWrite.All and \
-                 AppRoleAssignment.ReadWrite.All (application permissions, or delegated with an admin role)",
-            ),
+            Some(403) => {
+                let (method, path) = match self {
+                    GraphError::Status { method, path, .. } => (method.as_str(), path.as_str()),
+                    _ => ("", ""),
+                };
+                match crate::permissions::for_call(method, path) {
+                    Some(clause) => crate::Error::auth(prefix(&format!(
+                        "the signed-in identity lacks the Microsoft Graph permission `{}`",
+                        clause.least()
+                    )))
+                    .with_help(forbidden_help(method, path, &clause)),
+                    None => crate::Error::auth(prefix(
+                        "the signed-in identity may not do this in Microsoft Graph",
+                    ))
+                    .with_help(
+                        "run `provision doctor` to see which Microsoft Graph permissions the signed-in identity holds and which each command needs",
+                    ),
+                }
+            }
             _ => match context {
                 Some(c) => crate::Error::failure(c.to_owned())
                     .with_help("run the command again: it continues from where it stopped"),
@@ -167,6 +179,31 @@ impl GraphError {
         };
         e.with_source(self.to_string())
     }
+}
+
+/// How to add the permission a refused call needed.
+fn forbidden_help(method: &str, path: &str, clause: &crate::permissions::Clause) -> String {
+    let others = &clause.any_of[1..];
+    let alternatives = if others.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (or {})",
+            others
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    format!(
+        "`{method} {path}` needs `{}`{alternatives} to {}: in the Entra admin center, open the \
+         signed-in app's App registration → API permissions → Add a permission → Microsoft Graph \
+         (Application permissions for an app-only sign-in, Delegated for a user), add it and grant \
+         admin consent; `provision doctor` lists what every command needs",
+        clause.least(),
+        clause.why
+    )
 }
 
 impl From<GraphError> for crate::Error {

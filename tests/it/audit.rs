@@ -244,19 +244,13 @@ async fn reads_grow_with_pages_not_apps() {
     );
 }
 
-/// Least privilege: a client with only the Graph application permission `Directory.Read.All`
-/// audits; one with only `Application.Read.All` cannot read the grants (Graph's 403, exit 4).
-#[tokio::test(flavor = "multi_thread")]
-async fn directory_read_all_is_enough_and_application_read_all_is_not() {
+/// A client made through Graph, as in the portal, holding one Microsoft Graph application
+/// permission: its appId and a secret.
+async fn client_with_role(t: &Tenant, name: &str, permission: &str) -> (String, String) {
     use reqwest::Method;
     use serde_json::json;
-    let t = seeded(5, 7).await;
     let (s, app) = t
-        .graph(
-            Method::POST,
-            "/applications",
-            Some(json!({"displayName": "auditor"})),
-        )
+        .graph(Method::POST, "/applications", Some(json!({"displayName": name})))
         .await;
     assert_eq!(s, 201, "{app}");
     let app_id = app["appId"].as_str().unwrap().to_owned();
@@ -271,7 +265,7 @@ async fn directory_read_all_is_enough_and_application_read_all_is_not() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["value"] == "Directory.Read.All")
+        .find(|r| r["value"] == permission)
         .unwrap()["id"]
         .clone();
     let (s, a) = t
@@ -293,7 +287,16 @@ async fn directory_read_all_is_enough_and_application_read_all_is_not() {
         )
         .await;
     assert_eq!(s, 200, "{pw}");
-    let secret = pw["secretText"].as_str().unwrap().to_owned();
+    (app_id, pw["secretText"].as_str().unwrap().to_owned())
+}
+
+/// Least privilege: a client with only the Graph application permission `Directory.Read.All`
+/// audits; one with only `Application.Read.All` cannot read the grants (Graph's 403, exit 4).
+#[tokio::test(flavor = "multi_thread")]
+async fn directory_read_all_is_enough_and_application_read_all_is_not() {
+    let t = seeded(5, 7).await;
+    let (app_id, secret) = client_with_role(&t, "auditor", "Directory.Read.All").await;
+    let (apps_only, apps_secret) = client_with_role(&t, "apps reader", "Application.Read.All").await;
     t.clear_log().await;
     let out = t
         .provision_as(&["audit", "--format", "json"], &app_id, &secret)
@@ -305,14 +308,7 @@ async fn directory_read_all_is_enough_and_application_read_all_is_not() {
     let log = t.graph_requests().await;
     assert!(log.iter().all(|r| r["method"] == "GET"), "{log:?}");
 
-    let r = &t.emu.ready;
-    let out = t
-        .provision_as(
-            &["audit"],
-            &r.reader_client_id.clone(),
-            &r.reader_client_secret.clone(),
-        )
-        .await;
+    let out = t.provision_as(&["audit"], &apps_only, &apps_secret).await;
     assert_eq!(code(&out), 4, "{}", stderr(&out));
 }
 

@@ -270,7 +270,7 @@ async fn ready_line_and_seeded_tenant() {
             .iter()
             .any(|s| s["id"] == "12c153a4-4204-4224-aa3c-4626e2f47c2b")
     );
-    // The admin holds its three roles on Graph; the reader one.
+    // The admin holds its three roles on Graph; the reader the two `plan` needs.
     let roles = em
         .get(&format!(
             "/servicePrincipals(appId='{}')/appRoleAssignments",

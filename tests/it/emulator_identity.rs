@@ -268,7 +268,7 @@ async fn client_credentials_with_secret_in_body_and_basic_auth() {
     assert_eq!(body["expires_in"], 3599);
     let reader = claims_of(body["access_token"].as_str().unwrap());
     assert_eq!(reader.aud, "https://graph.microsoft.com/");
-    assert_eq!(reader.roles(), ["Application.Read.All"]);
+    assert_eq!(reader.roles(), ["Application.Read.All", "Directory.Read.All"]);
 
     // The tenant may be named by its domain too.
     let url = format!("{}/{}/oauth2/v2.0/token", emu.base(), ready.tenant_domain);

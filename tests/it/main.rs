@@ -25,6 +25,12 @@ mod signin;
 mod token;
 // `provision import`: registrations built through Graph, imported, validated and planned.
 mod import;
+// Least privilege: the emulator's permission rules, and the 403 that names what is missing.
+mod permissions;
+// --trace FILE: every exchange of a full job as JSON lines, and no secret in them.
+mod trace;
+// `provision doctor`: checks, exit codes, text and JSON, and --probe leaving nothing behind.
+mod doctor;
 // Issue 13: the tenant guard on every write, true reports, partial applies, exit codes, trust.
 mod report;
 // Issue 12: fallbacks for uncertain Graph forms, apply's read-back, deleted items; the strict knobs.

@@ -256,6 +256,11 @@ async fn reader_client_gets_exit_4_with_graphs_message() {
     let err = stderr(&out);
     assert!(err.contains("403 Authorization_RequestDenied"), "{err}");
     assert!(err.contains("request-id"), "{err}");
+    // The reader may read (plan's permissions): the first write is refused, and named.
+    assert!(
+        err.contains("lacks the Microsoft Graph permission `Application.ReadWrite.All`"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,7 +1,8 @@
-//! Authorisation of Graph calls from the bearer token: who may call what. The permission lists
-//! are the docs' tables for each operation (graph-reference §1–§4 and `data/*.json` →
-//! `permissions`); a token needs one of them, as an app role (`roles`, app-only) or a delegated
-//! scope (`scp`). Pure apart from the token check.
+//! Authorisation of Graph calls from the bearer token: who may call what. Each operation's rule
+//! is the "Permissions" table of its Microsoft Graph v1.0 page (least and higher privileged
+//! together; pages named on each rule, under https://learn.microsoft.com/graph/api/); a token
+//! needs them as app roles (`roles`, app-only) or as delegated scopes (`scp`). Pure apart from
+//! the token check.
 
 use crate::emulator::identity::keys::SigningKey;
 use crate::emulator::identity::token::{self, Claims, Keys, VerifyError};
@@ -16,112 +17,167 @@ pub const GRAPH_AUDIENCES: &[&str] = &[
 /// What an operation needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Perm {
-    /// Read applications, service principals, their navigations and deleted items.
+    /// Read applications, service principals, their owners, federated credentials, app role
+    /// assignments and deleted items.
     AppRead,
     /// Write applications (create, update, upsert, delete, addPassword, federated credentials,
     /// deleted items).
     AppWrite,
     /// Write service principals (their upsert page adds `Directory.ReadWrite.All`).
     SpWrite,
-    /// List or read oauth2PermissionGrants.
+    /// List or read oauth2PermissionGrants, also through `/servicePrincipals/{id}/…`.
     GrantRead,
     /// Create, update or delete oauth2PermissionGrants.
     GrantWrite,
-    /// Create or delete app role assignments.
-    AssignWrite,
+    /// Create an app role assignment: `AppRoleAssignment.ReadWrite.All` *and* a read permission.
+    AssignCreate,
+    /// Delete an app role assignment.
+    AssignDelete,
     /// `GET /organization`.
     OrgRead,
     /// `GET /me`: a signed-in user only.
     Me,
 }
 
+/// A permission rule: every group must be matched by one permission of the token (the groups
+/// are "and", the names inside a group "or"). Most rules are one group.
+#[derive(Clone, Copy, Debug)]
+pub struct Rule {
+    pub roles: &'static [&'static [&'static str]],
+    pub scopes: &'static [&'static [&'static str]],
+}
+
+impl Rule {
+    /// Whether these granted permissions satisfy the rule (app-only: roles; else scopes).
+    pub fn allows(&self, app_only: bool, granted: &[&str]) -> bool {
+        let groups = if app_only { self.roles } else { self.scopes };
+        !groups.is_empty()
+            && groups.iter().all(|g| {
+                g.iter()
+                    .any(|p| granted.iter().any(|h| h.eq_ignore_ascii_case(p)))
+            })
+    }
+}
+
+/// Application and service principal reads: application-list, application-get,
+/// application-list-owners, application-list-federatedidentitycredentials, serviceprincipal-list,
+/// serviceprincipal-get, serviceprincipal-list-approleassignments, directory-deleteditems-list.
+/// `Application.ReadWrite.OwnedBy` lists and reads every app and SP (serviceprincipal-get note).
+const APP_READ_ROLES: &[&str] = &[
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    "Application.ReadWrite.OwnedBy",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+const APP_READ_SCOPES: &[&str] = &[
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "Directory.AccessAsUser.All",
+];
+
 impl Perm {
-    /// (application roles, delegated scopes) that allow the operation.
+    /// The rule of the operation.
     ///
     /// `Application.ReadWrite.OwnedBy` is left out of the write lists: it only covers apps the
     /// caller owns, and this emulator does not model owners, so it grants nothing here.
-    fn allowed(self) -> (&'static [&'static str], &'static [&'static str]) {
-        const APP_READ_ROLES: &[&str] = &[
-            "Application.Read.All",
-            "Application.ReadWrite.All",
-            "Application.ReadWrite.OwnedBy",
-            "Directory.Read.All",
-            "Directory.ReadWrite.All",
-        ];
-        const APP_READ_SCOPES: &[&str] = &[
-            "Application.Read.All",
-            "Application.ReadWrite.All",
-            "Directory.Read.All",
-            "Directory.ReadWrite.All",
-            "Directory.AccessAsUser.All",
-        ];
+    pub fn rule(self) -> Rule {
         match self {
-            Perm::AppRead => (APP_READ_ROLES, APP_READ_SCOPES),
-            // application-post-applications.md, application-update, application-upsert.
-            Perm::AppWrite => (
-                &["Application.ReadWrite.All"],
-                &["Application.ReadWrite.All", "Directory.AccessAsUser.All"],
-            ),
-            // serviceprincipal-upsert: higher Application.ReadWrite.All, Directory.ReadWrite.All.
-            Perm::SpWrite => (
-                &["Application.ReadWrite.All", "Directory.ReadWrite.All"],
-                &[
+            Perm::AppRead => Rule {
+                roles: &[APP_READ_ROLES],
+                scopes: &[APP_READ_SCOPES],
+            },
+            // application-post-applications, application-update, application-upsert,
+            // application-delete, application-addpassword, directory-deleteditems-delete/-restore.
+            Perm::AppWrite => Rule {
+                roles: &[&["Application.ReadWrite.All"]],
+                scopes: &[&["Application.ReadWrite.All", "Directory.AccessAsUser.All"]],
+            },
+            // serviceprincipal-post-serviceprincipals, serviceprincipal-upsert (higher:
+            // Directory.ReadWrite.All), serviceprincipal-delete.
+            Perm::SpWrite => Rule {
+                roles: &[&["Application.ReadWrite.All", "Directory.ReadWrite.All"]],
+                scopes: &[&[
                     "Application.ReadWrite.All",
                     "Directory.ReadWrite.All",
                     "Directory.AccessAsUser.All",
-                ],
-            ),
-            // oauth2permissiongrant-list: least Directory.Read.All.
-            Perm::GrantRead => (
-                &[
+                ]],
+            },
+            // oauth2permissiongrant-list, oauth2permissiongrant-get and
+            // serviceprincipal-list-oauth2permissiongrants: least Directory.Read.All, higher
+            // DelegatedPermissionGrant.ReadWrite.All, Directory.ReadWrite.All. Not
+            // Application.Read.All: a read-only identity with only that gets 403 here.
+            Perm::GrantRead => Rule {
+                roles: &[&[
                     "Directory.Read.All",
                     "DelegatedPermissionGrant.ReadWrite.All",
                     "Directory.ReadWrite.All",
-                ],
-                &[
+                ]],
+                scopes: &[&[
                     "Directory.Read.All",
                     "DelegatedPermissionGrant.ReadWrite.All",
                     "Directory.ReadWrite.All",
                     "Directory.AccessAsUser.All",
-                ],
-            ),
-            // oauth2permissiongrant-post / -update.
-            Perm::GrantWrite => (
-                &[
+                ]],
+            },
+            // oauth2permissiongrant-post / -update / -delete.
+            Perm::GrantWrite => Rule {
+                roles: &[&[
                     "DelegatedPermissionGrant.ReadWrite.All",
                     "Directory.ReadWrite.All",
-                ],
-                &[
+                ]],
+                scopes: &[&[
                     "DelegatedPermissionGrant.ReadWrite.All",
                     "Directory.ReadWrite.All",
                     "Directory.AccessAsUser.All",
+                ]],
+            },
+            // serviceprincipal-post-approleassignments and -post-approleassignedto:
+            // "AppRoleAssignment.ReadWrite.All and Application.Read.All", higher "… and
+            // Directory.Read.All". The ReadWrite forms of those reads count as the read half, as
+            // terraform-provider-azuread documents for azuread_app_role_assignment.
+            Perm::AssignCreate => Rule {
+                roles: &[
+                    &["AppRoleAssignment.ReadWrite.All"],
+                    &[
+                        "Application.Read.All",
+                        "Application.ReadWrite.All",
+                        "Directory.Read.All",
+                        "Directory.ReadWrite.All",
+                    ],
                 ],
-            ),
-            // serviceprincipal-post-approleassignments.md.
-            Perm::AssignWrite => (
-                &["AppRoleAssignment.ReadWrite.All"],
-                &["AppRoleAssignment.ReadWrite.All", "Directory.AccessAsUser.All"],
-            ),
+                scopes: &[
+                    &["AppRoleAssignment.ReadWrite.All", "Directory.AccessAsUser.All"],
+                    APP_READ_SCOPES,
+                ],
+            },
+            // serviceprincipal-delete-approleassignments / -approleassignedto.
+            Perm::AssignDelete => Rule {
+                roles: &[&["AppRoleAssignment.ReadWrite.All"]],
+                scopes: &[&["AppRoleAssignment.ReadWrite.All", "Directory.AccessAsUser.All"]],
+            },
             // organization-list: application Organization.Read.All and higher; delegated User.Read.
-            Perm::OrgRead => (
-                &[
+            Perm::OrgRead => Rule {
+                roles: &[&[
                     "Organization.Read.All",
                     "Directory.Read.All",
                     "Organization.ReadWrite.All",
                     "Directory.ReadWrite.All",
-                ],
-                &[
+                ]],
+                scopes: &[&[
                     "User.Read",
                     "Organization.Read.All",
                     "Directory.Read.All",
                     "Organization.ReadWrite.All",
                     "Directory.ReadWrite.All",
-                ],
-            ),
-            // user-get.md: /me needs a delegated token.
-            Perm::Me => (
-                &[],
-                &[
+                ]],
+            },
+            // user-get: /me needs a delegated token.
+            Perm::Me => Rule {
+                roles: &[],
+                scopes: &[&[
                     "User.Read",
                     "User.ReadWrite",
                     "User.ReadBasic.All",
@@ -130,8 +186,8 @@ impl Perm {
                     "Directory.Read.All",
                     "Directory.ReadWrite.All",
                     "Directory.AccessAsUser.All",
-                ],
-            ),
+                ]],
+            },
         }
     }
 }
@@ -148,24 +204,18 @@ pub fn authorize(
     perm: Perm,
 ) -> Result<Claims, GraphError> {
     let claims = authenticate(key, base_url, tenant_id, authorization)?;
-    let (roles, scopes) = perm.allowed();
+    if claims.is_app_only() && perm == Perm::Me {
+        return Err(GraphError::new(
+            400,
+            "BadRequest",
+            "/me request is only valid with delegated authentication flow.",
+        ));
+    }
     let ok = if claims.is_app_only() {
-        if perm == Perm::Me {
-            return Err(GraphError::new(
-                400,
-                "BadRequest",
-                "/me request is only valid with delegated authentication flow.",
-            ));
-        }
-        claims
-            .roles()
-            .iter()
-            .any(|r| roles.iter().any(|a| a.eq_ignore_ascii_case(r)))
+        let roles: Vec<&str> = claims.roles().iter().map(String::as_str).collect();
+        perm.rule().allows(true, &roles)
     } else {
-        claims
-            .scopes()
-            .iter()
-            .any(|s| scopes.iter().any(|a| a.eq_ignore_ascii_case(s)))
+        perm.rule().allows(false, &claims.scopes())
     };
     if ok {
         Ok(claims)

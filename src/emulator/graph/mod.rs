@@ -169,7 +169,7 @@ pub enum Op {
 
 impl Op {
     /// The permission the operation needs.
-    fn perm(self) -> Perm {
+    pub fn perm(self) -> Perm {
         use Op::*;
         match self {
             ListApplications
@@ -179,7 +179,6 @@ impl Op {
             | GetFederatedCredential
             | ListServicePrincipals
             | GetServicePrincipal
-            | ServicePrincipalGrants
             | ListAssignments
             | ListAssignedTo
             | ListDeletedApplications
@@ -196,11 +195,15 @@ impl Op {
             | PurgeDeleted
             | RestoreDeleted => Perm::AppWrite,
             CreateServicePrincipal | PatchServicePrincipal | DeleteServicePrincipal => Perm::SpWrite,
-            CreateAssignment | DeleteAssignment | CreateAssignedTo | DeleteAssignedTo => Perm::AssignWrite,
-            ListGrants | GetGrant => Perm::GrantRead,
+            CreateAssignment | CreateAssignedTo => Perm::AssignCreate,
+            DeleteAssignment | DeleteAssignedTo => Perm::AssignDelete,
+            // serviceprincipal-list-oauth2permissiongrants: the grant-list rule, not app reads.
+            ServicePrincipalGrants | ListGrants | GetGrant => Perm::GrantRead,
             CreateGrant | PatchGrant | DeleteGrant => Perm::GrantWrite,
             Organization => Perm::OrgRead,
             Me => Perm::Me,
+            // Never checked (`serve` hands `$batch` to `batch::handle_batch` before authorising):
+            // each inner request is authorised on its own (json-batching).
             Batch => Perm::AppRead,
         }
     }

@@ -550,7 +550,7 @@ mod tests {
         let reader = t
             .service_principal_by_app_id(&t.identity.reader_client_id)
             .unwrap();
-        assert_eq!(t.app_role_assignments_of(reader.id()).len(), 1);
+        assert_eq!(t.app_role_assignments_of(reader.id()).len(), 2);
         assert!(
             t.service_principal_by_name("https://api.security.microsoft.com/")
                 .is_some()

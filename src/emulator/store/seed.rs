@@ -106,7 +106,8 @@ const ADMIN_ROLES: &[&str] = &[
     "DelegatedPermissionGrant.ReadWrite.All",
     "AppRoleAssignment.ReadWrite.All",
 ];
-const READER_ROLES: &[&str] = &["Application.Read.All"];
+/// What `plan` needs (README "Permissions"): app reads, and grant reads (Directory.Read.All).
+const READER_ROLES: &[&str] = &["Application.Read.All", "Directory.Read.All"];
 
 /// The `signInAudience` of an application created without one, with
 /// `api.requestedAccessTokenVersion` 2: what Graph answers `POST /applications
