@@ -656,6 +656,27 @@ impl Shared {
     /// (the Azure CLI's recordings of `az ad app create` and `az ad sp create`,
     /// `Azure/azure-cli`, `src/azure-cli/azure/cli/command_modules/role/tests/latest/recordings/`),
     /// on this emulator's host.
+    /// A directory object just created: 201 with the entity and its `Location`
+    /// (`…/directoryObjects/{id}/Microsoft.DirectoryServices.{type_name}`, as recorded).
+    fn created(
+        &self,
+        req: &GraphRequest,
+        tenant_id: &str,
+        obj: Object,
+        context: &str,
+        props: &[String],
+        type_name: &str,
+    ) -> GraphResult<GraphResponse> {
+        let location = self.directory_location(tenant_id, &obj, type_name);
+        let odata_type = format!(
+            "microsoft.graph.{}{}",
+            type_name[..1].to_ascii_lowercase(),
+            &type_name[1..]
+        );
+        self.entity(req, 201, obj, context, props, &odata_type)
+            .map(|r| r.located(location))
+    }
+
     fn directory_location(&self, tenant_id: &str, obj: &Object, type_name: &str) -> String {
         format!(
             "{}/v2/{}/directoryObjects/{}/Microsoft.DirectoryServices.{type_name}",
@@ -960,17 +981,14 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
         ListApplications => shared.collection(req, t.list_applications(), apps("applications")),
         CreateApplication => {
             let app = t.create_application(body()?)?;
-            let location = shared.directory_location(t.tenant_id(), &app, "Application");
-            shared
-                .entity(
-                    req,
-                    201,
-                    app,
-                    "applications",
-                    &app_props(),
-                    "microsoft.graph.application",
-                )
-                .map(|r| r.located(location))
+            shared.created(
+                req,
+                t.tenant_id(),
+                app,
+                "applications",
+                &app_props(),
+                "Application",
+            )
         }
         GetApplication => shared.entity(
             req,
@@ -982,19 +1000,14 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
         ),
         PatchApplication => match key() {
             Key::UniqueName(name) => match t.upsert_application(&name, body()?, req.prefers_create())? {
-                Upsert::Created(app) => {
-                    let location = shared.directory_location(t.tenant_id(), &app, "Application");
-                    shared
-                        .entity(
-                            req,
-                            201,
-                            app,
-                            "applications",
-                            &app_props(),
-                            "microsoft.graph.application",
-                        )
-                        .map(|r| r.located(location))
-                }
+                Upsert::Created(app) => shared.created(
+                    req,
+                    t.tenant_id(),
+                    app,
+                    "applications",
+                    &app_props(),
+                    "Application",
+                ),
                 Upsert::Updated => Ok(GraphResponse::empty(204)),
             },
             k => {
@@ -1092,17 +1105,14 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
         }
         CreateServicePrincipal => {
             let sp = t.create_service_principal(body()?)?;
-            let location = shared.directory_location(t.tenant_id(), &sp, "ServicePrincipal");
-            shared
-                .entity(
-                    req,
-                    201,
-                    sp,
-                    "servicePrincipals",
-                    &sp_props(),
-                    "microsoft.graph.servicePrincipal",
-                )
-                .map(|r| r.located(location))
+            shared.created(
+                req,
+                t.tenant_id(),
+                sp,
+                "servicePrincipals",
+                &sp_props(),
+                "ServicePrincipal",
+            )
         }
         GetServicePrincipal => shared.entity(
             req,
@@ -1114,19 +1124,14 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
         ),
         PatchServicePrincipal => match sp_key()? {
             Key::AppId(app_id) => match t.upsert_service_principal(&app_id, body()?, req.prefers_create())? {
-                SpUpsert::Created(sp) => {
-                    let location = shared.directory_location(t.tenant_id(), &sp, "ServicePrincipal");
-                    shared
-                        .entity(
-                            req,
-                            201,
-                            sp,
-                            "servicePrincipals",
-                            &sp_props(),
-                            "microsoft.graph.servicePrincipal",
-                        )
-                        .map(|r| r.located(location))
-                }
+                SpUpsert::Created(sp) => shared.created(
+                    req,
+                    t.tenant_id(),
+                    sp,
+                    "servicePrincipals",
+                    &sp_props(),
+                    "ServicePrincipal",
+                ),
                 SpUpsert::Updated => Ok(GraphResponse::empty(204)),
             },
             k => {
