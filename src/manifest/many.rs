@@ -1,6 +1,8 @@
 //! Several manifests at once: files and folders (every `*.toml` directly in a folder, in name
 //! order), each loaded and checked like one, then checked together: a `unique_name` or an
-//! `app_id` in two manifests is an error naming both files.
+//! `app_id` in two manifests is an error naming both files. [`Set`] is such a load as one run
+//! of `plan`, `apply` or `destroy`: the apps of all of them (or of `--target`) as one
+//! `Desired`, each app's manifest known, the tenant guards agreeing. Pure once loaded.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -259,5 +261,96 @@ impl Set {
             .with_help("one run acts on one tenant; run the manifests of each tenant on their own"));
         }
         Ok(guards.first().map(|(_, t)| *t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(path: &str, tenant: Option<&str>, names: &[&str]) -> Desired {
+        let mut text = tenant.map(|t| format!("tenant = \"{t}\"\n")).unwrap_or_default();
+        for n in names {
+            text.push_str(&format!(
+                "[[app]]\nunique_name = \"{n}\"\ndisplay_name = \"{n}\"\n"
+            ));
+        }
+        let mut d = crate::manifest::parse(path, &text).expect("valid");
+        d.source = PathBuf::from(path);
+        d
+    }
+
+    #[test]
+    fn a_set_joins_apps_in_manifest_order_and_knows_their_manifest() {
+        let set = Set::new(
+            vec![
+                manifest("a.toml", None, &["x", "y"]),
+                manifest("b.toml", None, &["z"]),
+            ],
+            &[],
+        )
+        .unwrap();
+        let names: Vec<&str> = set.combined.apps.iter().map(|a| a.unique_name.as_str()).collect();
+        assert_eq!(names, ["x", "y", "z"]);
+        assert_eq!(set.owner, [0, 0, 1]);
+        assert!(set.several() && !set.partial());
+        assert_eq!(set.manifest_of("Z").unwrap().source, PathBuf::from("b.toml"));
+        assert!(set.whole(0) && set.whole(1));
+    }
+
+    #[test]
+    fn targets_pick_apps_without_case_and_an_unknown_one_suggests() {
+        let ms = || {
+            vec![
+                manifest("a.toml", None, &["soc-reader", "y"]),
+                manifest("b.toml", None, &["z"]),
+            ]
+        };
+        let set = Set::new(ms(), &["Y".into(), "y".into()]).unwrap();
+        assert_eq!(set.targets, ["y"]);
+        assert_eq!(set.combined.apps.len(), 1);
+        assert!(!set.several() && set.partial() && !set.whole(0));
+        assert_eq!(set.in_run(), [0]);
+        assert_eq!(set.part(0).apps[0].unique_name, "y");
+        let e = Set::new(ms(), &["soc-raeder".into()]).unwrap_err();
+        assert_eq!(e.message, "`--target soc-raeder` names no app of the manifests");
+        assert_eq!(e.help.as_deref(), Some("did you mean `soc-reader`?"));
+    }
+
+    #[test]
+    fn two_tenant_guids_are_refused_and_a_domain_is_left_to_sign_in() {
+        let g1 = "11111111-1111-1111-1111-111111111111";
+        let g2 = "22222222-2222-2222-2222-222222222222";
+        let e = Set::new(
+            vec![
+                manifest("a.toml", Some(g1), &["x"]),
+                manifest("b.toml", Some(g2), &["y"]),
+            ],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.class, Class::Manifest);
+        assert!(e.message.contains("`a.toml` is for `11111111"), "{}", e.message);
+        // Not when --target leaves one of them out of the run.
+        let set = Set::new(
+            vec![
+                manifest("a.toml", Some(g1), &["x"]),
+                manifest("b.toml", Some(g2), &["y"]),
+            ],
+            &["y".into()],
+        )
+        .unwrap();
+        assert_eq!(set.combined.tenant.as_deref(), Some(g2));
+        let set = Set::new(
+            vec![
+                manifest("a.toml", Some("contoso.com"), &["x"]),
+                manifest("b.toml", Some(g1), &["y"]),
+                manifest("c.toml", Some("CONTOSO.com"), &["z"]),
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(set.tenant_names(), ["contoso.com", g1]);
+        assert_eq!(set.guards().len(), 3);
     }
 }

@@ -39,6 +39,10 @@
 //! interrupted, summary, result, output_file}`. Every command's document carries the same
 //! `format_version` ([`FORMAT_VERSION`], a string). Fields are only added within a format
 //! version; a removal or change of meaning bumps it.
+//!
+//! Added in 1.0 for runs over several manifests ([`attribute`]): `manifest` on each change of
+//! an app, `manifests` (`path`, `apps`, `summary`) on the plan, both only when the apps come
+//! from more than one file; `targets` on the plan of a `--target` run.
 
 use serde::Serialize;
 use serde_json::Value;

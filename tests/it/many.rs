@@ -214,7 +214,13 @@ async fn apply_of_several_writes_each_output_file_then_plans_no_changes_and_dest
     let mut sorted = results.into_iter();
     let shown: Vec<&str> = text
         .lines()
-        .map(|l| if is_result(&l) { sorted.next().unwrap_or(l) } else { l })
+        .map(|l| {
+            if is_result(&l) {
+                sorted.next().unwrap_or(l)
+            } else {
+                l
+            }
+        })
         .collect();
     let mut s = settings(&t);
     s.add_filter(r"\(id [^)]+\)", "(id [ID])");
@@ -243,14 +249,21 @@ async fn one_unique_name_in_two_manifests_is_refused_naming_both() {
     t.clear_log().await;
     for args in [&["plan"][..], &["apply", "--yes"], &["destroy", "--yes"]] {
         let command = args[0];
-        let out = t
-            .provision_here(&[args, &["team", "again.toml"]].concat())
-            .await;
+        let out = t.provision_here(&[args, &["team", "again.toml"]].concat()).await;
         assert_eq!(code(&out), 3, "{command}: {}", transcript(&out));
         if command == "plan" {
             insta::assert_snapshot!("many_duplicate_unique_name", transcript(&out));
         }
     }
+    // An output file that is another manifest of the run would be overwritten by apply.
+    t.write_manifest("again.toml", &A.replace("out/a.json", "team/d.toml"));
+    let out = t.provision_here(&["apply", "again.toml", "team", "--yes"]).await;
+    assert_eq!(code(&out), 3, "{}", transcript(&out));
+    assert!(
+        stderr(&out).contains("error: `output.path` `team/d.toml` is the manifest `team/d.toml`"),
+        "{}",
+        stderr(&out)
+    );
     assert!(t.graph_requests().await.is_empty(), "no Graph request");
 }
 
