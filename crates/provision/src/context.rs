@@ -226,7 +226,7 @@ impl Context {
         _: &GlobalArgs,
         _: Arc<Printer>,
         _: &crate::cli::UseEmulator,
-        _: Option<&str>,
+        _: &[&str],
     ) -> Result<Self> {
         Err(Error::failure("this build of provision has no emulator")
             .with_help("build it with the default features (`cargo install --path crates/provision`)"))
