@@ -36,8 +36,15 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             out.push(p.clone());
         }
     }
-    out.dedup();
-    Ok(out)
+    // A file named twice (`a.toml` and its folder, `./a.toml`, a link) is read once: its apps
+    // are not two apps.
+    let mut unique: Vec<PathBuf> = Vec::with_capacity(out.len());
+    for p in out {
+        if !unique.iter().any(|u| *u == p || super::same_file(u, &p)) {
+            unique.push(p);
+        }
+    }
+    Ok(unique)
 }
 
 /// Load every manifest `paths` name (warnings printed), and refuse an app named twice.
@@ -278,6 +285,17 @@ mod tests {
         let mut d = crate::manifest::parse(path, &text).expect("valid");
         d.source = PathBuf::from(path);
         d
+    }
+
+    #[test]
+    fn a_file_named_twice_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.toml");
+        std::fs::write(&a, "").unwrap();
+        std::fs::write(dir.path().join("b.toml"), "").unwrap();
+        let again = dir.path().join(".").join("a.toml");
+        let files = expand(&[a.clone(), dir.path().to_path_buf(), again]).unwrap();
+        assert_eq!(files, [a, dir.path().join("b.toml")]);
     }
 
     #[test]
