@@ -518,3 +518,52 @@ fn emulator_takes_the_tenant_the_manifests_name() {
         "the state is seeded with the manifests' tenant"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_in_one_manifest_holds_back_only_its_own_output_file() {
+    let t = Tenant::start().await;
+    write_set(&t);
+    let out = t.provision_here(&["apply", "a.toml", "team", "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    // a.toml changes; team/b.toml does not (its file is gone, to see it written again).
+    t.write_manifest("a.toml", &A.replace("App A", "App A renamed"));
+    std::fs::remove_file(t.dir.path().join("team/out/b.json")).unwrap();
+    let before_a = std::fs::read_to_string(t.dir.path().join("out/a.json")).unwrap();
+    // A client that may read but not write: a.toml's update is refused.
+    let r = t.emu.ready.clone();
+    let out = t
+        .command(
+            &["apply", "a.toml", "team", "--yes", "--format", "json"],
+            &r.reader_client_id,
+            &r.reader_client_secret,
+            &[],
+        )
+        .current_dir(t.dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 4, "{}", transcript(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["applied"], false);
+    let files: Vec<(&str, bool)> = doc["output_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["manifest"].as_str().unwrap(), f["written"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(files, [("a.toml", false), ("team/b.toml", true)]);
+    assert_eq!(
+        std::fs::read_to_string(t.dir.path().join("out/a.json")).unwrap(),
+        before_a
+    );
+    assert!(
+        stderr(&out).contains("`out/a.json` was not updated and is out of date"),
+        "{}",
+        stderr(&out)
+    );
+    let b = read_json(&t, "team/out/b.json");
+    assert!(
+        b["app-b"]["client_id"].is_string() && b["app-c"]["client_id"].is_string(),
+        "{b}"
+    );
+}

@@ -160,7 +160,8 @@ impl Tenant {
             .expect("run provision")
     }
 
-    fn command(
+    /// The binary pointed at the emulator, signed in as `client_id`, not started yet.
+    pub fn command(
         &self,
         args: &[&str],
         client_id: &str,
