@@ -113,6 +113,9 @@ async fn apply_of_several_writes_each_output_file_then_plans_no_changes_and_dest
         .provision_here(&["apply", "a.toml", "team", "--yes", "--format", "json"])
         .await;
     assert_eq!(code(&out), 0, "{}", transcript(&out));
+    let mut s = settings(&t);
+    s.add_filter(r#""id": "[A-Za-z0-9_-]{40,}""#, r#""id": "[GRANT_ID]""#);
+    s.bind(|| insta::assert_snapshot!("many_apply_json", transcript(&out)));
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(doc["applied"], true);
     assert_eq!(doc["output_file"], Value::Null);
