@@ -158,7 +158,7 @@ pub enum Command {
     /// Show what apply would change in the tenant; changes nothing
     #[command(
         visible_alias = "diff",
-        after_help = "Examples:\n  provision plan provision.toml --emulator\n  provision plan provision.toml --detailed-exitcode   # exit 2 when there are changes\n  provision plan provision.toml --destroy             # what destroy would delete"
+        after_help = "Examples:\n  provision plan provision.toml --emulator\n  provision plan provision.toml --detailed-exitcode   # exit 2 when there are changes\n  provision plan provision.toml --destroy             # what destroy would delete\n  provision plan manifests/ extra.toml --target soc-app   # several manifests, one app"
     )]
     Plan(PlanArgs),
     /// Make the tenant match the manifest, then write the output file
@@ -306,9 +306,12 @@ pub struct UseEmulator {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The manifest (TOML) naming the apps
-    #[arg(value_name = "MANIFEST")]
-    pub manifest: PathBuf,
+    /// Manifests (TOML) naming the apps, or folders of `*.toml` manifests
+    #[arg(value_name = "MANIFEST", required = true)]
+    pub manifests: Vec<PathBuf>,
+    /// Only these apps, by `unique_name` (repeatable): a partial run
+    #[arg(long = "target", value_name = "UNIQUE_NAME")]
+    pub targets: Vec<String>,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -324,9 +327,12 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// The manifest (TOML) naming the apps
-    #[arg(value_name = "MANIFEST")]
-    pub manifest: PathBuf,
+    /// Manifests (TOML) naming the apps, or folders of `*.toml` manifests
+    #[arg(value_name = "MANIFEST", required = true)]
+    pub manifests: Vec<PathBuf>,
+    /// Only these apps, by `unique_name` (repeatable): a partial run
+    #[arg(long = "target", value_name = "UNIQUE_NAME")]
+    pub targets: Vec<String>,
     /// Apply without asking (required when stdin is not a terminal)
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -339,9 +345,12 @@ pub struct ApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
-    /// The manifest (TOML) naming the apps
-    #[arg(value_name = "MANIFEST")]
-    pub manifest: PathBuf,
+    /// Manifests (TOML) naming the apps, or folders of `*.toml` manifests
+    #[arg(value_name = "MANIFEST", required = true)]
+    pub manifests: Vec<PathBuf>,
+    /// Only these apps, by `unique_name` (repeatable): a partial run
+    #[arg(long = "target", value_name = "UNIQUE_NAME")]
+    pub targets: Vec<String>,
     /// Destroy without asking (required when stdin is not a terminal)
     #[arg(short = 'y', long)]
     pub yes: bool,
