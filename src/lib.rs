@@ -32,6 +32,7 @@ pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod credentials;
 pub mod deleted;
 pub mod doctor;
 pub mod emulator;

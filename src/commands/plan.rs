@@ -25,7 +25,26 @@ pub(crate) async fn compute(ctx: &Context, desired: &Desired) -> Result<(GraphCl
     );
     guard?;
     let observed = observed?;
-    let plan = plan::plan(desired, &observed).map_err(|p| problems_error(desired, &p))?;
+    let mut plan = plan::plan(desired, &observed).map_err(|p| problems_error(desired, &p))?;
+    // Credentials (issue 17): planned against what this machine holds too.
+    let now = chrono::Utc::now().timestamp();
+    let local = crate::credentials::local::read(desired, now)?;
+    let mut problems = Vec::new();
+    for (((app, obs), local), planned) in desired
+        .apps
+        .iter()
+        .zip(&observed.apps)
+        .zip(&local)
+        .zip(plan.apps.iter_mut())
+    {
+        match crate::credentials::plan::plan(app, obs.application.as_ref(), local, now) {
+            Ok(steps) => planned.credentials = steps,
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems_error(desired, &problems));
+    }
     Ok((graph, plan))
 }
 
