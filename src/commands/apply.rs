@@ -126,6 +126,8 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
         if !printer.is_json() {
             printer.out("\n");
         }
+        // Generated certificates' keys go to disk before the tenant sees the certificates.
+        write_generated_keys(&plan)?;
         let live = Live::new(printer, plan.apps.len());
         let finished = tokio::select! {
             r = apply::apply(&graph, &plan, &live) => Some(r),
@@ -165,7 +167,8 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
             ids.insert(app.unique_name.clone(), (c, o, s));
         }
     }
-    let entries = outfile::entries(desired, &plan, &ids, authority);
+    let mut entries = outfile::entries(desired, &plan, &ids, authority);
+    outfile::add_credentials(&mut entries, &plan, report.as_ref());
     let failure = report.as_ref().and_then(Report::first_error);
     let plan_text = render::plan_text(&doc);
 
@@ -177,8 +180,14 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
     if let (Some(spec), Some(path)) = (&desired.output, &out_path) {
         let shown = path.display().to_string();
         if failure.is_none() && !stopped && entries.len() == desired.apps.len() {
-            let written =
-                outfile::render(&entries, spec.format).and_then(|text| outfile::write_atomic(path, &text));
+            // A file that holds a password's value is the owner's only (mode 0600).
+            let written = outfile::render_with_secrets(&entries, spec.format).and_then(|text| {
+                outfile::write_atomic(path, &text)?;
+                if outfile::holds_secret(&entries) {
+                    crate::credentials::local::restrict(path)?;
+                }
+                Ok(())
+            });
             let ok = written.is_ok();
             write_error = written.err();
             file_state = Some(OutputFileState {
@@ -203,6 +212,21 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
         }
     }
 
+    // Passwords rotated out or no longer listed go once the output file holds what replaces
+    // them (or when there is no output file); a run that failed keeps them.
+    let mut report = report;
+    if let Some(r) = report.as_mut()
+        && crate::credentials::exec::has_removals(&plan)
+        && failure_free(r)
+        && !stopped
+        && write_error.is_none()
+        && file_state.as_ref().is_none_or(|f| f.written)
+    {
+        let live = Live::new(printer, 0);
+        crate::credentials::exec::remove(&graph, &plan, r, &live).await;
+        live.finish();
+    }
+    let failure = report.as_ref().and_then(Report::first_error);
     let applied = !stopped && report.as_ref().is_none_or(Report::complete);
     if printer.is_json() {
         let doc = ApplyDocument {
@@ -350,6 +374,28 @@ fn ci_report(
                 .iter()
                 .map(|(n, e)| (n.as_str(), e.tenant_id.as_str(), e.client_id.as_str())),
         )?;
+    }
+    Ok(())
+}
+
+fn failure_free(r: &Report) -> bool {
+    r.first_error().is_none()
+}
+
+/// Write the keys of the certificates apply generates (mode 0600), before they are uploaded: a
+/// run that fails after this uploads the same certificate next time.
+fn write_generated_keys(plan: &crate::plan::Plan) -> Result<()> {
+    for app in &plan.apps {
+        for c in &app.credentials {
+            if let Some(crate::credentials::plan::New::Certificate(cert)) = &c.new
+                && let Some(pem) = &cert.pending
+            {
+                crate::credentials::local::write_private(&cert.path, pem.expose()).map_err(|mut e| {
+                    e.message = format!("{}: nothing was changed in the tenant", e.message);
+                    e
+                })?;
+            }
+        }
     }
     Ok(())
 }

@@ -240,6 +240,94 @@ fn certificate_facts(key: &str) -> Option<CertificateFacts> {
     })
 }
 
+// --- keyCredentials rules (issue 17) ----------------------------------------------------------
+
+/// The `keyCredentials` a write sends: each entry an object; `usage` `Verify` or `Sign` (Graph's
+/// text, captured in msgraph-sdk-java issue #1823: "The value for the property \"usage\" in one
+/// of your credentials is invalid. Acceptable values are Sign, Verify."); an
+/// `AsymmetricX509Cert` whose `key` is the base64 DER of an X.509 certificate; an entry without
+/// `key` only for a key the application already has (same `keyId`: the collection is written
+/// whole, and terraform-provider-azuread sends existing keys back as it read them, without
+/// `key`). Anything else is Graph's "Invalid value specified for property 'keyCredentials' of
+/// resource 'Application'." [derived: the captured text of that error for `web`, for this
+/// property].
+fn check_key_credentials(body: &Object, existing: Option<&Object>) -> GraphResult<()> {
+    let Some(creds) = body.get("keyCredentials") else {
+        return Ok(());
+    };
+    let Some(creds) = creds.as_array() else {
+        return Err(invalid("keyCredentials"));
+    };
+    let known = |id: &str| {
+        existing
+            .and_then(|e| e.get("keyCredentials"))
+            .and_then(Value::as_array)
+            .is_some_and(|list| {
+                list.iter()
+                    .any(|k| k["keyId"].as_str().is_some_and(|k| k.eq_ignore_ascii_case(id)))
+            })
+    };
+    for c in creds {
+        let Some(c) = c.as_object() else {
+            return Err(invalid("keyCredentials"));
+        };
+        match c.get("usage").and_then(Value::as_str) {
+            Some("Verify" | "Sign") => {}
+            _ => {
+                return Err(GraphError::bad_request(
+                    "The value for the property \"usage\" in one of your credentials is invalid. Acceptable values are Sign, Verify.",
+                ));
+            }
+        }
+        match c.get("key") {
+            None | Some(Value::Null) => {
+                if !c.get("keyId").and_then(Value::as_str).is_some_and(known) {
+                    return Err(invalid("keyCredentials"));
+                }
+            }
+            Some(Value::String(k)) => {
+                if c.get("type").and_then(Value::as_str) == Some("AsymmetricX509Cert")
+                    && certificate_facts(k).is_none()
+                {
+                    return Err(invalid("keyCredentials"));
+                }
+            }
+            Some(_) => return Err(invalid("keyCredentials")),
+        }
+    }
+    Ok(())
+}
+
+/// An entry sent back without `key` keeps the key Graph holds for its `keyId`.
+fn with_kept_keys(mut body: Object, existing: &Object) -> Object {
+    let Some(Value::Array(creds)) = body.get_mut("keyCredentials") else {
+        return body;
+    };
+    let held = existing
+        .get("keyCredentials")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for c in creds.iter_mut().filter_map(Value::as_object_mut) {
+        if !c.get("key").is_none_or(Value::is_null) {
+            continue;
+        }
+        let id = c.get("keyId").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if let Some(old) = held
+            .iter()
+            .find(|k| k["keyId"].as_str().is_some_and(|k| k.eq_ignore_ascii_case(&id)))
+            .and_then(Value::as_object)
+        {
+            for (name, value) in old {
+                if c.get(name).is_none_or(Value::is_null) {
+                    c.insert(name.clone(), value.clone());
+                }
+            }
+        }
+    }
+    body
+}
+
 fn check_display_name(body: &Object, required: bool) -> GraphResult<()> {
     match body.get("displayName") {
         None if !required => Ok(()),
@@ -331,6 +419,7 @@ impl Tenant {
         }
         check_required_resource_access(body, audience)?;
         check_redirect_uris(body)?;
+        check_key_credentials(body, existing)?;
         let except = existing.and_then(|e| e.get("id")).and_then(Value::as_str);
         self.check_identifier_uris(body, except)?;
         if let Some(v) = body.get("uniqueName") {
@@ -432,7 +521,7 @@ impl Tenant {
     fn patch_application_at(&mut self, i: usize, body: Object) -> GraphResult<()> {
         let existing = self.applications[i].data.clone();
         self.validate_application(&body, Some(&existing), false)?;
-        let body = with_defaults(with_key_ids(body));
+        let body = with_defaults(with_key_ids(with_kept_keys(body, &existing)));
         merge(&mut self.applications[i].data, &body);
         let app_id = self.applications[i].app_id().to_owned();
         if body.contains_key("tags") {
