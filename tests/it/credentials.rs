@@ -112,3 +112,191 @@ async fn passwords_and_certificates_are_created_kept_and_never_shown() {
     assert!(!std::fs::read_to_string(&trace).unwrap().contains(&secret));
     t.emu.shutdown().await;
 }
+
+/// The plan's text of one manifest.
+async fn plan_text(t: &Tenant, m: &str) -> String {
+    let out = t.provision(&["plan", m]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    stdout(&out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_lost_values_and_removal_converge() {
+    let t = Tenant::start().await;
+    // A password that ends tomorrow (a fixed end), then the manifest asks for rotation.
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let fixed = MANIFEST
+        .replace("lifetime = \"180d\"\nrotate_before = \"30d\"", &format!("end_date = \"{tomorrow}\""));
+    let m = t.write_manifest("daemon.toml", &fixed);
+    let m = m.to_str().unwrap();
+    let out = t.provision(&["apply", m, "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let first = secret_of(&t);
+    let first_key = output(&t)["ci-daemon"]["passwords"][0]["key_id"].as_str().unwrap().to_owned();
+
+    std::fs::write(m, MANIFEST).unwrap();
+    let text = plan_text(&t, m).await;
+    assert!(text.contains("app.ci-daemon.password[\"ci\"] will be updated in place"), "{text}");
+    assert!(text.contains("within `rotate_before`"), "{text}");
+    assert!(
+        text.contains(&format!("app.ci-daemon.password[\"ci\"][\"{first_key}\"] will be deleted")),
+        "{text}"
+    );
+    let out = t.provision(&["apply", m, "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_hidden(&first, &out, "rotation");
+    let second = secret_of(&t);
+    assert_ne!(first, second, "a new value");
+    let app = t.get("/applications(uniqueName='ci-daemon')").await;
+    let keys: Vec<&str> = app["passwordCredentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["keyId"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 1, "the old password is removed: {app}");
+    assert_ne!(keys[0], first_key);
+    let plan = t.provision(&["plan", m, "--detailed-exitcode"]).await;
+    assert_eq!(code(&plan), 0, "{}", stdout(&plan));
+
+    // The value is lost (a run that failed before writing the file, or the file deleted): the
+    // next apply replaces the password, writes the new value, then removes the old one.
+    std::fs::remove_file(t.dir.path().join("out/daemon.json")).unwrap();
+    let text = plan_text(&t, m).await;
+    assert!(text.contains("its value is not in the output file"), "{text}");
+    let out = t.provision(&["apply", m, "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let third = secret_of(&t);
+    assert_ne!(third, second);
+    let app = t.get("/applications(uniqueName='ci-daemon')").await;
+    assert_eq!(app["passwordCredentials"].as_array().unwrap().len(), 1, "{app}");
+
+    // No longer listed: removed (`passwords = []`); not mentioned at all: left alone.
+    let none = MANIFEST.replace(
+        "[[app.passwords]]\ndisplay_name = \"ci\"\nlifetime = \"180d\"\nrotate_before = \"30d\"\n",
+        "",
+    );
+    std::fs::write(m, &none).unwrap();
+    let plan = t.provision(&["plan", m, "--detailed-exitcode"]).await;
+    assert_eq!(code(&plan), 0, "not mentioned: left alone\n{}", stdout(&plan));
+    std::fs::write(
+        m,
+        none.replace("display_name = \"CI daemon\"\n", "display_name = \"CI daemon\"\npasswords = []\n"),
+    )
+    .unwrap();
+    let text = plan_text(&t, m).await;
+    assert!(text.contains("the manifest no longer lists it"), "{text}");
+    let out = t.provision(&["apply", m, "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let app = t.get("/applications(uniqueName='ci-daemon')").await;
+    assert_eq!(app["passwordCredentials"], serde_json::json!([]));
+    assert_eq!(output(&t)["ci-daemon"]["passwords"], Value::Null, "no password in the file");
+    t.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pem_certificate_is_uploaded_and_token_signs_in_with_it() {
+    let t = Tenant::start().await;
+    let key = provision::emulator::identity::keys::SigningKey::generate("daemon cert").unwrap();
+    let pem = t.dir.path().join("daemon.pem");
+    std::fs::write(&pem, format!("{}{}", key.certificate_pem(), key.private_key_pem())).unwrap();
+    let manifest = MANIFEST
+        .replace(
+            "[[app.passwords]]\ndisplay_name = \"ci\"\nlifetime = \"180d\"\nrotate_before = \"30d\"\n",
+            "",
+        )
+        .replace("generate = true", "pem = \"daemon.pem\"");
+    let m = t.write_manifest("daemon.toml", &manifest);
+    let m = m.to_str().unwrap();
+    let out = t.provision(&["apply", m, "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let app = t.get("/applications(uniqueName='ci-daemon')?$select=keyCredentials").await;
+    assert_eq!(app["keyCredentials"][0]["key"], key.certificate_base64().as_str());
+    let plan = t.provision(&["plan", m, "--detailed-exitcode"]).await;
+    assert_eq!(code(&plan), 0, "{}", stdout(&plan));
+
+    let tok = run(&t, &["token", m, "--verify"], &[], None).await;
+    assert_eq!(code(&tok), 0, "{}", stderr(&tok));
+    assert!(stderr(&tok).contains("verified roles"), "{}", stderr(&tok));
+
+    // Another certificate in the file: replaced in one PATCH (upload the new, drop the old).
+    let other = provision::emulator::identity::keys::SigningKey::generate("daemon cert 2").unwrap();
+    std::fs::write(&pem, format!("{}{}", other.certificate_pem(), other.private_key_pem())).unwrap();
+    let text = plan_text(&t, m).await;
+    assert!(text.contains("the PEM file holds another certificate"), "{text}");
+    let out = t.provision(&["apply", m, "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let app = t.get("/applications(uniqueName='ci-daemon')?$select=keyCredentials").await;
+    let keys = app["keyCredentials"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{app}");
+    assert_eq!(keys[0]["key"], other.certificate_base64().as_str());
+    t.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_made_through_graph_import_to_a_plan_without_changes() {
+    let t = Tenant::start().await;
+    let (s, app) = t
+        .graph(
+            reqwest::Method::POST,
+            "/applications",
+            Some(serde_json::json!({"displayName": "Nightly exporter"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{app}");
+    let id = app["id"].as_str().unwrap();
+    let app_id = app["appId"].as_str().unwrap();
+    let (s, pw) = t
+        .graph(
+            reqwest::Method::POST,
+            &format!("/applications/{id}/addPassword"),
+            Some(serde_json::json!({"passwordCredential": {"displayName": "nightly"}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{pw}");
+    let secret = pw["secretText"].as_str().unwrap().to_owned();
+    let cert = provision::emulator::identity::keys::SigningKey::generate("exporter").unwrap();
+    let (s, body) = t
+        .graph(
+            reqwest::Method::PATCH,
+            &format!("/applications/{id}"),
+            Some(serde_json::json!({"keyCredentials": [{
+                "type": "AsymmetricX509Cert", "usage": "Verify", "key": cert.certificate_base64(),
+                "displayName": "exporter cert"
+            }]})),
+        )
+        .await;
+    assert_eq!(s, 204, "{body}");
+    let (s, _) = t
+        .graph(
+            reqwest::Method::POST,
+            "/servicePrincipals",
+            Some(serde_json::json!({"appId": app_id})),
+        )
+        .await;
+    assert_eq!(s, 201);
+
+    let path = t.dir.path().join("exporter.toml");
+    let out = t
+        .provision(&["import", "--app-id", app_id, "-o", path.to_str().unwrap()])
+        .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_hidden(&secret, &out, "import");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains(&secret[..3]), "not even the hint:\n{text}");
+    for want in [
+        "[[app.passwords]]\ndisplay_name = \"nightly\"\nend_date = \"",
+        "# Graph never returns a password's value, so this one is kept as it is.",
+        "secret_in_output = false\n",
+        "[[app.certificates]]\ndisplay_name = \"exporter cert\"\nthumbprint = \"",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    let plan = t
+        .provision(&["plan", path.to_str().unwrap(), "--detailed-exitcode"])
+        .await;
+    assert_eq!(code(&plan), 0, "{}\n{}\n{text}", stdout(&plan), stderr(&plan));
+    t.emu.shutdown().await;
+}
