@@ -80,18 +80,24 @@ fn stored_secrets(path: &Path) -> BTreeMap<String, BTreeMap<String, Secret>> {
 
 /// Facts of a DER certificate: (thumbprint, not before, not after).
 pub fn certificate_facts(der: &[u8]) -> Option<(String, i64, i64)> {
-    use sha1::Digest as _;
     use x509_cert::der::Decode as _;
     let cert = x509_cert::Certificate::from_der(der).ok()?;
     let v = &cert.tbs_certificate.validity;
     let secs = |t: &x509_cert::time::Time| i64::try_from(t.to_unix_duration().as_secs()).ok();
-    let thumbprint = sha1::Sha1::digest(der).iter().map(|b| format!("{b:02X}")).collect();
+    let thumbprint = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
     Some((thumbprint, secs(&v.not_before)?, secs(&v.not_after)?))
 }
 
 fn first_certificate(text: &str) -> Option<Vec<u8>> {
-    let start = text.find("-----BEGIN CERTIFICATE-----")?;
-    crate::emulator::identity::keys::pem_to_der(&text[start..])
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    CertificateDer::pem_slice_iter(text.as_bytes())
+        .find_map(Result::ok)
+        .map(|c| c.as_ref().to_vec())
 }
 
 fn read_pem(path: &Path, cert: &DesiredCertificate, manifest: &Path) -> Result<LocalCert> {
@@ -131,9 +137,11 @@ fn read_pem(path: &Path, cert: &DesiredCertificate, manifest: &Path) -> Result<L
 
 /// A fresh self-signed RSA 2048 certificate, `CN={display name}`, valid from now for `lifetime`
 /// seconds: (PEM of the certificate and its PKCS#8 key, DER of the certificate).
+#[cfg(feature = "generate-certificates")]
 pub fn generate(display_name: &str, now: i64, lifetime: i64) -> Result<(String, Vec<u8>)> {
     use rsa::pkcs8::{EncodePrivateKey, LineEnding};
     let fail = |what: &str| Error::failure(format!("cannot generate the certificate `{display_name}`: {what}"));
+    // rsa only makes the key; ring (through rcgen) signs with it.
     let private =
         rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(|_| fail("no RSA key"))?;
     let key_pem = private
@@ -158,6 +166,15 @@ pub fn generate(display_name: &str, now: i64, lifetime: i64) -> Result<(String, 
     let cert = params.self_signed(&key_pair).map_err(|_| fail("cannot sign"))?;
     let der = cert.der().to_vec();
     Ok((format!("{}{key_pem}", cert.pem()), der))
+}
+
+/// Without the `generate-certificates` feature: refused, naming the certificate.
+#[cfg(not(feature = "generate-certificates"))]
+pub fn generate(display_name: &str, _now: i64, _lifetime: i64) -> Result<(String, Vec<u8>)> {
+    Err(Error::failure(format!(
+        "cannot generate the certificate `{display_name}`: this build of provision has no certificate generation"
+    ))
+    .with_help("use `pem = \"path\"` with a certificate of your own, or a build with the `generate-certificates` feature"))
 }
 
 fn generated(
