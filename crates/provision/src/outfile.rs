@@ -73,9 +73,16 @@ pub fn add_credentials(
         let Some(entry) = entries.get_mut(&app.unique_name) else {
             continue;
         };
-        let added = report.and_then(|r| r.apps.get(i)).map(|r| r.added.as_slice()).unwrap_or_default();
+        let added = report
+            .and_then(|r| r.apps.get(i))
+            .map(|r| r.added.as_slice())
+            .unwrap_or_default();
         for c in &app.credentials {
-            let new = || added.iter().find(|a| a.kind == c.kind && a.display_name == c.display_name);
+            let new = || {
+                added
+                    .iter()
+                    .find(|a| a.kind == c.kind && a.display_name == c.display_name)
+            };
             let (key_id, end, secret) = match c.action {
                 Action::NoOp => (c.key_id.clone(), c.end.clone(), c.secret.clone()),
                 Action::Create | Action::Update => match new() {

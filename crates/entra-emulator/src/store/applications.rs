@@ -312,7 +312,11 @@ fn with_kept_keys(mut body: Object, existing: &Object) -> Object {
         if !c.get("key").is_none_or(Value::is_null) {
             continue;
         }
-        let id = c.get("keyId").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let id = c
+            .get("keyId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         if let Some(old) = held
             .iter()
             .find(|k| k["keyId"].as_str().is_some_and(|k| k.eq_ignore_ascii_case(&id)))

@@ -190,7 +190,11 @@ pub async fn verify(
                 format!(
                     "lacks {} (has {})",
                     backticked(&missing),
-                    if have.is_empty() { "none".to_owned() } else { backticked(&have) }
+                    if have.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        backticked(&have)
+                    }
                 )
             },
         });

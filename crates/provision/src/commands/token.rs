@@ -390,7 +390,8 @@ fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::P
         _ => e,
     })?;
     if let Some(api) = app_only_api(entry, args.api.as_deref()) {
-        let roles = manifest_roles(&desired, &app, &api).unwrap_or_else(|| api.roles.iter().cloned().collect());
+        let roles =
+            manifest_roles(&desired, &app, &api).unwrap_or_else(|| api.roles.iter().cloned().collect());
         return Ok(Target {
             app,
             entry: entry.clone(),
@@ -488,7 +489,16 @@ async fn run_with(ctx: &Context, args: &TokenArgs, t: &Target) -> Result<i32> {
     let resource = t.api.resource_url.trim_end_matches('/');
     if let Some(roles) = &t.app_only {
         let token = app_only_token(ctx, t, &authority, resource).await?;
-        return finish(ctx, args, t, &authority, resource, token.secret(), verify_roles(roles)).await;
+        return finish(
+            ctx,
+            args,
+            t,
+            &authority,
+            resource,
+            token.secret(),
+            verify_roles(roles),
+        )
+        .await;
     }
     let scopes: Vec<String> = t
         .permissions

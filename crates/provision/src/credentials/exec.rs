@@ -30,7 +30,9 @@ pub fn planned_steps(app: &AppPlan) -> Vec<StepResult> {
         .iter()
         .filter(|c| c.action != Action::NoOp)
         .map(|c| {
-            let key = (c.action == Action::Delete).then_some(c.key_id.as_deref()).flatten();
+            let key = (c.action == Action::Delete)
+                .then_some(c.key_id.as_deref())
+                .flatten();
             StepResult {
                 address: address(&app.unique_name, c.kind, &c.display_name, key),
                 kind: c.kind.key(),
@@ -94,9 +96,19 @@ pub async fn add(graph: &GraphClient, app: &AppPlan, result: &mut AppResult, obs
         .any(|c| c.kind == Kind::Certificate && c.action != Action::NoOp)
         && let Err(e) = certificates(graph, app, &object_id, fresh, result, observer).await
     {
-        for c in app.credentials.iter().filter(|c| c.kind == Kind::Certificate && c.action != Action::NoOp) {
-            let key = (c.action == Action::Delete).then_some(c.key_id.as_deref()).flatten();
-            result.mark(observer, &address(&app.unique_name, c.kind, &c.display_name, key), Err(&e));
+        for c in app
+            .credentials
+            .iter()
+            .filter(|c| c.kind == Kind::Certificate && c.action != Action::NoOp)
+        {
+            let key = (c.action == Action::Delete)
+                .then_some(c.key_id.as_deref())
+                .flatten();
+            result.mark(
+                observer,
+                &address(&app.unique_name, c.kind, &c.display_name, key),
+                Err(&e),
+            );
         }
         result.error.get_or_insert(std::sync::Arc::new(e));
     }
@@ -148,7 +160,10 @@ async fn certificates(
         added.push((c, cert));
     }
     graph
-        .send(&Call::patch(app_path(object_id), json!({ "keyCredentials": keys })))
+        .send(&Call::patch(
+            app_path(object_id),
+            json!({ "keyCredentials": keys }),
+        ))
         .await?;
     // The keyIds Graph gave the new certificates.
     let now = read_keys(graph, object_id, false).await?;

@@ -42,13 +42,16 @@ pub fn output_path(desired: &Desired) -> Option<PathBuf> {
 /// Where a generated certificate and its key live: next to the output file,
 /// `{output stem}.{unique_name}.{display name, slugged}.pem`.
 pub fn key_file_path(out_path: &Path, unique_name: &str, display_name: &str) -> PathBuf {
-    let stem = out_path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("output");
+    let stem = out_path.file_stem().and_then(|s| s.to_str()).unwrap_or("output");
     let slug: String = display_name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     out_path.with_file_name(format!("{stem}.{unique_name}.{slug}.pem"))
 }
@@ -140,7 +143,11 @@ fn read_pem(path: &Path, cert: &DesiredCertificate, manifest: &Path) -> Result<L
 #[cfg(feature = "generate-certificates")]
 pub fn generate(display_name: &str, now: i64, lifetime: i64) -> Result<(String, Vec<u8>)> {
     use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-    let fail = |what: &str| Error::failure(format!("cannot generate the certificate `{display_name}`: {what}"));
+    let fail = |what: &str| {
+        Error::failure(format!(
+            "cannot generate the certificate `{display_name}`: {what}"
+        ))
+    };
     // rsa only makes the key; ring (through rcgen) signs with it.
     let private =
         rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(|_| fail("no RSA key"))?;
@@ -177,12 +184,7 @@ pub fn generate(display_name: &str, _now: i64, _lifetime: i64) -> Result<(String
     .with_help("use `pem = \"path\"` with a certificate of your own, or a build with the `generate-certificates` feature"))
 }
 
-fn generated(
-    out_path: &Path,
-    app: &DesiredApp,
-    cert: &DesiredCertificate,
-    now: i64,
-) -> Result<LocalCert> {
+fn generated(out_path: &Path, app: &DesiredApp, cert: &DesiredCertificate, now: i64) -> Result<LocalCert> {
     let path = key_file_path(out_path, &app.unique_name, &cert.display_name);
     let lifetime = cert
         .lifetime

@@ -83,5 +83,7 @@ pub fn date_text(unix: i64) -> String {
 
 /// A Graph date (`2027-06-01T00:00:00Z`, with or without fractions) as Unix seconds.
 pub fn graph_date(text: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(text).ok().map(|d| d.timestamp())
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|d| d.timestamp())
 }

@@ -156,10 +156,21 @@ fn plan_passwords(app: &DesiredApp, all: &[Seen], local: &LocalApp, now: i64, ou
         });
         let end = wanted_end(p, now);
         let new_fields = |before: Option<&Seen>| {
-            let end_after = end.clone().map(Value::String).unwrap_or_else(|| json!("(Graph's default: 2 years)"));
+            let end_after = end
+                .clone()
+                .map(Value::String)
+                .unwrap_or_else(|| json!("(Graph's default: 2 years)"));
             vec![
-                field("key_id", before.map(|s| json!(s.key_id)).unwrap_or(Value::Null), json!(KNOWN_AFTER)),
-                field("end_date", before.map(|s| opt(&s.end)).unwrap_or(Value::Null), end_after),
+                field(
+                    "key_id",
+                    before.map(|s| json!(s.key_id)).unwrap_or(Value::Null),
+                    json!(KNOWN_AFTER),
+                ),
+                field(
+                    "end_date",
+                    before.map(|s| opt(&s.end)).unwrap_or(Value::Null),
+                    end_after,
+                ),
             ]
         };
         let replace_reason = match current {
@@ -177,7 +188,7 @@ fn plan_passwords(app: &DesiredApp, all: &[Seen], local: &LocalApp, now: i64, ou
                     Some("`end_date` differs; a password cannot be changed, only replaced".to_owned())
                 } else if due {
                     Some(format!(
-                        "it ends {} (within `rotate_before`)",
+                        "it ends {}, within `rotate_before`",
                         c.end.as_deref().unwrap_or("soon")
                     ))
                 } else {
@@ -200,7 +211,11 @@ fn plan_passwords(app: &DesiredApp, all: &[Seen], local: &LocalApp, now: i64, ou
             (current, reason) => {
                 out.push(CredentialStep {
                     kind: Kind::Password,
-                    action: if same.is_empty() { Action::Create } else { Action::Update },
+                    action: if same.is_empty() {
+                        Action::Create
+                    } else {
+                        Action::Update
+                    },
                     display_name: p.display_name.clone(),
                     key_id: current.map(|c| c.key_id.clone()),
                     fields: new_fields(current.or(same.first().copied())),
@@ -212,12 +227,19 @@ fn plan_passwords(app: &DesiredApp, all: &[Seen], local: &LocalApp, now: i64, ou
                     path: None,
                 });
                 for s in &same {
-                    out.push(removal(Kind::Password, s, "replaced, once the output file holds the new one"));
+                    out.push(removal(
+                        Kind::Password,
+                        s,
+                        "replaced, once the output file holds the new one",
+                    ));
                 }
             }
         }
     }
-    for s in all.iter().filter(|s| !wanted.iter().any(|p| p.display_name == s.display_name)) {
+    for s in all
+        .iter()
+        .filter(|s| !wanted.iter().any(|p| p.display_name == s.display_name))
+    {
         out.push(removal(Kind::Password, s, "the manifest no longer lists it"));
     }
 }
@@ -236,10 +258,12 @@ fn plan_certificates(
         let same: Vec<&Seen> = all.iter().filter(|s| s.display_name == c.display_name).collect();
         let (thumbprint, cert) = match (&c.source, local.certificates.get(i).cloned().flatten()) {
             (CertificateSource::Thumbprint(t), _) => (t.clone(), None),
-                (_, Some(l)) => (l.thumbprint.clone(), Some(l)),
+            (_, Some(l)) => (l.thumbprint.clone(), Some(l)),
             (_, None) => continue,
         };
-        let current = same.iter().find(|s| s.thumbprint.as_deref() == Some(thumbprint.as_str()));
+        let current = same
+            .iter()
+            .find(|s| s.thumbprint.as_deref() == Some(thumbprint.as_str()));
         match (current, cert) {
             (Some(cur), local_cert) => {
                 let mut step = kept(Kind::Certificate, cur);
@@ -260,17 +284,33 @@ fn plan_certificates(
             (None, Some(cert)) => {
                 let before = same.first().copied();
                 let mut fields = vec![
-                    field("key_id", before.map(|s| json!(s.key_id)).unwrap_or(Value::Null), json!(KNOWN_AFTER)),
+                    field(
+                        "key_id",
+                        before.map(|s| json!(s.key_id)).unwrap_or(Value::Null),
+                        json!(KNOWN_AFTER),
+                    ),
                     field(
                         "thumbprint",
                         before.map(|s| opt(&s.thumbprint)).unwrap_or(Value::Null),
                         json!(cert.thumbprint),
                     ),
-                    field("start_date", before.map(|s| opt(&s.start)).unwrap_or(Value::Null), json!(date_text(cert.not_before))),
-                    field("end_date", before.map(|s| opt(&s.end)).unwrap_or(Value::Null), json!(date_text(cert.not_after))),
+                    field(
+                        "start_date",
+                        before.map(|s| opt(&s.start)).unwrap_or(Value::Null),
+                        json!(date_text(cert.not_before)),
+                    ),
+                    field(
+                        "end_date",
+                        before.map(|s| opt(&s.end)).unwrap_or(Value::Null),
+                        json!(date_text(cert.not_after)),
+                    ),
                 ];
                 if cert.pending.is_some() {
-                    fields.push(field("key_file", Value::Null, json!(cert.path.display().to_string())));
+                    fields.push(field(
+                        "key_file",
+                        Value::Null,
+                        json!(cert.path.display().to_string()),
+                    ));
                 }
                 let reason = if same.is_empty() {
                     None
@@ -281,7 +321,11 @@ fn plan_certificates(
                 };
                 out.push(CredentialStep {
                     kind: Kind::Certificate,
-                    action: if same.is_empty() { Action::Create } else { Action::Update },
+                    action: if same.is_empty() {
+                        Action::Create
+                    } else {
+                        Action::Update
+                    },
                     display_name: c.display_name.clone(),
                     key_id: before.map(|s| s.key_id.clone()),
                     fields,
@@ -298,7 +342,10 @@ fn plan_certificates(
             }
         }
     }
-    for s in all.iter().filter(|s| !wanted.iter().any(|c| c.display_name == s.display_name)) {
+    for s in all
+        .iter()
+        .filter(|s| !wanted.iter().any(|c| c.display_name == s.display_name))
+    {
         out.push(removal(Kind::Certificate, s, "the manifest no longer lists it"));
     }
 }
@@ -310,13 +357,19 @@ pub fn plan(
     local: &LocalApp,
     now: i64,
 ) -> Result<Vec<CredentialStep>, Vec<PlanProblem>> {
-    let passwords = existing.map(|a| seen(&a.password_credentials)).unwrap_or_default();
+    let passwords = existing
+        .map(|a| seen(&a.password_credentials))
+        .unwrap_or_default();
     let keys = existing.map(|a| seen(&a.key_credentials)).unwrap_or_default();
     let mut out = Vec::new();
     let mut problems = Vec::new();
     plan_passwords(app, &passwords, local, now, &mut out);
     plan_certificates(app, &keys, local, &mut out, &mut problems);
-    if problems.is_empty() { Ok(out) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 #[cfg(test)]
@@ -369,23 +422,42 @@ mod tests {
         let existing = graph(json!([{"keyId": "K1", "displayName": "ci", "endDateTime": end}]));
         let mut local = LocalApp::default();
         local.stored.insert("k1".into(), Secret::new("v".into()));
-        let desired = app(vec![password("ci", CredentialEnd::Lifetime(90 * DAY), Some(5 * DAY))]);
+        let desired = app(vec![password(
+            "ci",
+            CredentialEnd::Lifetime(90 * DAY),
+            Some(5 * DAY),
+        )]);
         let steps = plan(&desired, Some(&existing), &local, now).unwrap();
         assert_eq!(steps.len(), 1);
-        assert_eq!((steps[0].action, steps[0].key_id.as_deref()), (Action::NoOp, Some("k1")));
+        assert_eq!(
+            (steps[0].action, steps[0].key_id.as_deref()),
+            (Action::NoOp, Some("k1"))
+        );
 
-        let due = app(vec![password("ci", CredentialEnd::Lifetime(90 * DAY), Some(20 * DAY))]);
+        let due = app(vec![password(
+            "ci",
+            CredentialEnd::Lifetime(90 * DAY),
+            Some(20 * DAY),
+        )]);
         let steps = plan(&due, Some(&existing), &local, now).unwrap();
         let actions: Vec<Action> = steps.iter().map(|s| s.action).collect();
         assert_eq!(actions, [Action::Update, Action::Delete]);
         assert_eq!(
             steps[0].new,
-            Some(New::Password { end: Some(date_text(now + 90 * DAY)) })
+            Some(New::Password {
+                end: Some(date_text(now + 90 * DAY))
+            })
         );
 
         let steps = plan(&desired, Some(&existing), &LocalApp::default(), now).unwrap();
         assert_eq!(steps[0].action, Action::Update);
-        assert!(steps[0].reason.as_deref().unwrap().contains("not in the output file"));
+        assert!(
+            steps[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("not in the output file")
+        );
     }
 
     #[test]
@@ -395,6 +467,10 @@ mod tests {
         assert_eq!(steps[0].action, Action::Delete);
         let mut none = app(vec![]);
         none.passwords = None;
-        assert!(plan(&none, Some(&existing), &LocalApp::default(), 0).unwrap().is_empty());
+        assert!(
+            plan(&none, Some(&existing), &LocalApp::default(), 0)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -37,7 +37,11 @@ fn thumbprint(c: &Value) -> Option<String> {
     (t.len() == 40 && t.chars().all(|c| c.is_ascii_hexdigit())).then_some(t)
 }
 
-pub(super) fn write(passwords: &[Value], keys: &[Value], describe: impl Fn(&Value, bool) -> String) -> Written {
+pub(super) fn write(
+    passwords: &[Value],
+    keys: &[Value],
+    describe: impl Fn(&Value, bool) -> String,
+) -> Written {
     let mut text = String::new();
     let mut left_alone = Vec::new();
     if !passwords.is_empty() {

@@ -471,9 +471,14 @@ fn nameable_certificates_are_keys_by_thumbprint_and_unnameable_passwords_stay_co
     let out = manifest(&src, &named()).unwrap();
     let t = &out.text;
     assert!(
-        t.contains(&format!("[[app.certificates]]\ndisplay_name = \"CN=deploy\"\nthumbprint = \"{thumb}\"\n")),
+        t.contains(&format!(
+            "[[app.certificates]]\ndisplay_name = \"CN=deploy\"\nthumbprint = \"{thumb}\"\n"
+        )),
         "{t}"
     );
-    assert!(!t.contains("[[app.passwords]]"), "two passwords named `ci` cannot be keys:\n{t}");
+    assert!(
+        !t.contains("[[app.passwords]]"),
+        "two passwords named `ci` cannot be keys:\n{t}"
+    );
     assert!(t.contains("# - client secrets (values never shown; "), "{t}");
 }

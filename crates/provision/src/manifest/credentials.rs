@@ -67,8 +67,9 @@ fn tables<T>(
         DeValue::Array(items) => items,
         other => {
             diags.push(
-                type_error(&format!("`{key}`"), "an array of tables", other, v.span())
-                    .help(format!("write `[[app.{key}]]` once per entry, or `{key} = []` for none")),
+                type_error(&format!("`{key}`"), "an array of tables", other, v.span()).help(format!(
+                    "write `[[app.{key}]]` once per entry, or `{key} = []` for none"
+                )),
             );
             return None;
         }
@@ -91,7 +92,10 @@ fn tables<T>(
     })
 }
 
-pub(super) fn walk_passwords(f: &mut Fields<'_, '_>, diags: &mut Diagnostics) -> Option<Sp<Vec<RawPassword>>> {
+pub(super) fn walk_passwords(
+    f: &mut Fields<'_, '_>,
+    diags: &mut Diagnostics,
+) -> Option<Sp<Vec<RawPassword>>> {
     tables(f, "passwords", diags, |t, span, diags| {
         let mut f = Fields::new(t, span.clone(), "`[[app.passwords]]`", PASSWORD_KEYS, diags);
         RawPassword {
@@ -311,9 +315,12 @@ pub(super) fn build_certificates(
             let hex = t.value.trim().to_ascii_uppercase();
             if hex.len() != 40 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
                 diags.push(
-                    Diagnostic::error(format!("`thumbprint` `{}` is not a SHA-1 thumbprint", t.value), t.span)
-                        .label("expected 40 hexadecimal digits")
-                        .help("copy it from `provision import`, or the portal's Certificates & secrets page"),
+                    Diagnostic::error(
+                        format!("`thumbprint` `{}` is not a SHA-1 thumbprint", t.value),
+                        t.span,
+                    )
+                    .label("expected 40 hexadecimal digits")
+                    .help("copy it from `provision import`, or the portal's Certificates & secrets page"),
                 );
                 continue;
             }
@@ -327,18 +334,24 @@ pub(super) fn build_certificates(
             && let Some(k) = c.lifetime.as_ref().or(c.rotate_before.as_ref())
         {
             diags.push(
-                Diagnostic::error("`lifetime` and `rotate_before` apply to `generate = true` only", k.span.clone())
-                    .label("a given certificate has its own validity")
-                    .help("remove it, or renew the PEM file yourself"),
+                Diagnostic::error(
+                    "`lifetime` and `rotate_before` apply to `generate = true` only",
+                    k.span.clone(),
+                )
+                .label("a given certificate has its own validity")
+                .help("remove it, or renew the PEM file yourself"),
             );
         }
         if let (Some(r), Some(rs)) = (rotate_before, &c.rotate_before)
             && r >= lifetime.unwrap_or(DEFAULT_CERTIFICATE_LIFETIME)
         {
             diags.push(
-                Diagnostic::error("`rotate_before` is not shorter than the certificate's lifetime", rs.span.clone())
-                    .label("a new certificate would be due at once")
-                    .help("make `rotate_before` shorter than `lifetime` (default 365d)"),
+                Diagnostic::error(
+                    "`rotate_before` is not shorter than the certificate's lifetime",
+                    rs.span.clone(),
+                )
+                .label("a new certificate would be due at once")
+                .help("make `rotate_before` shorter than `lifetime` (default 365d)"),
             );
         }
         out.push(DesiredCertificate {
@@ -384,7 +397,10 @@ pub(super) fn check_with_output(apps: &[DesiredApp], output: Option<&OutputSpec>
             if c.source == CertificateSource::Generate && output.is_none() {
                 diags.push(
                     Diagnostic::error(
-                        format!("certificate `{}` has nowhere to keep its private key", c.display_name),
+                        format!(
+                            "certificate `{}` has nowhere to keep its private key",
+                            c.display_name
+                        ),
                         c.span.clone(),
                     )
                     .label("needs `[output]`")

@@ -333,7 +333,12 @@ impl<'t, 'i> Fields<'t, 'i> {
         );
     }
 
-    pub(super) fn string(&mut self, name: &str, required: bool, diags: &mut Diagnostics) -> Option<Sp<String>> {
+    pub(super) fn string(
+        &mut self,
+        name: &str,
+        required: bool,
+        diags: &mut Diagnostics,
+    ) -> Option<Sp<String>> {
         let Some((_, v)) = self.take(name) else {
             if required {
                 self.missing(name, diags);

@@ -159,7 +159,9 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
         }
         // Credentials (issue 17): by display name, keyId and dates, never a value.
         for c in &app.credentials {
-            let key = (c.action == Action::Delete).then_some(c.key_id.as_deref()).flatten();
+            let key = (c.action == Action::Delete)
+                .then_some(c.key_id.as_deref())
+                .flatten();
             out.push(Change {
                 address: crate::credentials::address(name, c.kind, &c.display_name, key),
                 kind: c.kind.key(),

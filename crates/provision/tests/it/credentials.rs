@@ -57,8 +57,14 @@ async fn passwords_and_certificates_are_created_kept_and_never_shown() {
     let plan = t.provision(&["plan", m]).await;
     assert_eq!(code(&plan), 0, "{}", stderr(&plan));
     let text = stdout(&plan);
-    assert!(text.contains("app.ci-daemon.password[\"ci\"] will be created"), "{text}");
-    assert!(text.contains("app.ci-daemon.certificate[\"ci-cert\"] will be created"), "{text}");
+    assert!(
+        text.contains("app.ci-daemon.password[\"ci\"] will be created"),
+        "{text}"
+    );
+    assert!(
+        text.contains("app.ci-daemon.certificate[\"ci-cert\"] will be created"),
+        "{text}"
+    );
 
     let out = t
         .provision(&["apply", m, "--yes", "--trace", trace.to_str().unwrap()])
@@ -76,7 +82,10 @@ async fn passwords_and_certificates_are_created_kept_and_never_shown() {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&t.dir.path().join("out/daemon.json")), 0o600);
-        let key = output(&t)["ci-daemon"]["certificates"][0]["path"].as_str().unwrap().to_owned();
+        let key = output(&t)["ci-daemon"]["certificates"][0]["path"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(mode(std::path::Path::new(&key)), 0o600, "{key}");
         assert!(std::fs::read_to_string(&key).unwrap().contains("PRIVATE KEY"));
     }
@@ -100,13 +109,27 @@ async fn passwords_and_certificates_are_created_kept_and_never_shown() {
     let doc: Value = serde_json::from_str(&stdout(&again)).unwrap();
     assert_eq!(doc["outputs"]["ci-daemon"]["passwords"][0]["display_name"], "ci");
     assert_eq!(doc["outputs"]["ci-daemon"]["passwords"][0]["secret"], Value::Null);
-    assert_eq!(secret_of(&t), secret, "the kept password's value stays in the file");
+    assert_eq!(
+        secret_of(&t),
+        secret,
+        "the kept password's value stays in the file"
+    );
 
     // token signs in as the app: client credentials, `roles` verified.
-    let tok = run(&t, &["token", m, "--verify", "--trace", trace.to_str().unwrap()], &[], None).await;
+    let tok = run(
+        &t,
+        &["token", m, "--verify", "--trace", trace.to_str().unwrap()],
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(code(&tok), 0, "{}", stderr(&tok));
     assert_hidden(&secret, &tok, "token");
-    assert!(stderr(&tok).contains("verified roles: holds `Application.Read.All`"), "{}", stderr(&tok));
+    assert!(
+        stderr(&tok).contains("verified roles: holds `Application.Read.All`"),
+        "{}",
+        stderr(&tok)
+    );
     let claims = provision::auth::unverified_claims(stdout(&tok).trim()).unwrap();
     assert_eq!(claims["roles"][0], "Application.Read.All");
     assert!(!std::fs::read_to_string(&trace).unwrap().contains(&secret));
@@ -127,21 +150,31 @@ async fn rotation_lost_values_and_removal_converge() {
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
-    let fixed = MANIFEST
-        .replace("lifetime = \"180d\"\nrotate_before = \"30d\"", &format!("end_date = \"{tomorrow}\""));
+    let fixed = MANIFEST.replace(
+        "lifetime = \"180d\"\nrotate_before = \"30d\"",
+        &format!("end_date = \"{tomorrow}\""),
+    );
     let m = t.write_manifest("daemon.toml", &fixed);
     let m = m.to_str().unwrap();
     let out = t.provision(&["apply", m, "--yes"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let first = secret_of(&t);
-    let first_key = output(&t)["ci-daemon"]["passwords"][0]["key_id"].as_str().unwrap().to_owned();
+    let first_key = output(&t)["ci-daemon"]["passwords"][0]["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     std::fs::write(m, MANIFEST).unwrap();
     let text = plan_text(&t, m).await;
-    assert!(text.contains("app.ci-daemon.password[\"ci\"] will be updated in place"), "{text}");
+    assert!(
+        text.contains("app.ci-daemon.password[\"ci\"] will be updated in place"),
+        "{text}"
+    );
     assert!(text.contains("within `rotate_before`"), "{text}");
     assert!(
-        text.contains(&format!("app.ci-daemon.password[\"ci\"][\"{first_key}\"] will be deleted")),
+        text.contains(&format!(
+            "app.ci-daemon.password[\"ci\"][\"{first_key}\"] will be deleted"
+        )),
         "{text}"
     );
     let out = t.provision(&["apply", m, "--yes"]).await;
@@ -183,7 +216,10 @@ async fn rotation_lost_values_and_removal_converge() {
     assert_eq!(code(&plan), 0, "not mentioned: left alone\n{}", stdout(&plan));
     std::fs::write(
         m,
-        none.replace("display_name = \"CI daemon\"\n", "display_name = \"CI daemon\"\npasswords = []\n"),
+        none.replace(
+            "display_name = \"CI daemon\"\n",
+            "display_name = \"CI daemon\"\npasswords = []\n",
+        ),
     )
     .unwrap();
     let text = plan_text(&t, m).await;
@@ -192,7 +228,11 @@ async fn rotation_lost_values_and_removal_converge() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let app = t.get("/applications(uniqueName='ci-daemon')").await;
     assert_eq!(app["passwordCredentials"], serde_json::json!([]));
-    assert_eq!(output(&t)["ci-daemon"]["passwords"], Value::Null, "no password in the file");
+    assert_eq!(
+        output(&t)["ci-daemon"]["passwords"],
+        Value::Null,
+        "no password in the file"
+    );
     t.emu.shutdown().await;
 }
 
@@ -201,7 +241,11 @@ async fn a_pem_certificate_is_uploaded_and_token_signs_in_with_it() {
     let t = Tenant::start().await;
     let key = provision::emulator::identity::keys::SigningKey::generate("daemon cert").unwrap();
     let pem = t.dir.path().join("daemon.pem");
-    std::fs::write(&pem, format!("{}{}", key.certificate_pem(), key.private_key_pem())).unwrap();
+    std::fs::write(
+        &pem,
+        format!("{}{}", key.certificate_pem(), key.private_key_pem()),
+    )
+    .unwrap();
     let manifest = MANIFEST
         .replace(
             "[[app.passwords]]\ndisplay_name = \"ci\"\nlifetime = \"180d\"\nrotate_before = \"30d\"\n",
@@ -212,7 +256,9 @@ async fn a_pem_certificate_is_uploaded_and_token_signs_in_with_it() {
     let m = m.to_str().unwrap();
     let out = t.provision(&["apply", m, "--yes"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let app = t.get("/applications(uniqueName='ci-daemon')?$select=keyCredentials").await;
+    let app = t
+        .get("/applications(uniqueName='ci-daemon')?$select=keyCredentials")
+        .await;
     assert_eq!(app["keyCredentials"][0]["key"], key.certificate_base64().as_str());
     let plan = t.provision(&["plan", m, "--detailed-exitcode"]).await;
     assert_eq!(code(&plan), 0, "{}", stdout(&plan));
@@ -223,12 +269,18 @@ async fn a_pem_certificate_is_uploaded_and_token_signs_in_with_it() {
 
     // Another certificate in the file: replaced in one PATCH (upload the new, drop the old).
     let other = provision::emulator::identity::keys::SigningKey::generate("daemon cert 2").unwrap();
-    std::fs::write(&pem, format!("{}{}", other.certificate_pem(), other.private_key_pem())).unwrap();
+    std::fs::write(
+        &pem,
+        format!("{}{}", other.certificate_pem(), other.private_key_pem()),
+    )
+    .unwrap();
     let text = plan_text(&t, m).await;
     assert!(text.contains("the PEM file holds another certificate"), "{text}");
     let out = t.provision(&["apply", m, "--yes"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let app = t.get("/applications(uniqueName='ci-daemon')?$select=keyCredentials").await;
+    let app = t
+        .get("/applications(uniqueName='ci-daemon')?$select=keyCredentials")
+        .await;
     let keys = app["keyCredentials"].as_array().unwrap();
     assert_eq!(keys.len(), 1, "{app}");
     assert_eq!(keys[0]["key"], other.certificate_base64().as_str());
@@ -314,7 +366,11 @@ async fn the_emulator_enforces_graphs_credential_rules_with_graphs_errors() {
     use serde_json::json;
     let t = Tenant::start().await;
     let (_, app) = t
-        .graph(Method::POST, "/applications", Some(json!({"displayName": "rules"})))
+        .graph(
+            Method::POST,
+            "/applications",
+            Some(json!({"displayName": "rules"})),
+        )
         .await;
     let path = format!("/applications/{}", app["id"].as_str().unwrap());
     let invalid_keys = "Invalid value specified for property 'keyCredentials' of resource 'Application'.";
@@ -385,7 +441,10 @@ async fn the_emulator_enforces_graphs_credential_rules_with_graphs_errors() {
         .await;
     assert_eq!(s, 204, "{b}");
     let selected = t.get(&format!("{path}?$select=keyCredentials")).await;
-    assert_eq!(selected["keyCredentials"][0]["key"], cert.certificate_base64().as_str());
+    assert_eq!(
+        selected["keyCredentials"][0]["key"],
+        cert.certificate_base64().as_str()
+    );
 
     // removePassword of a keyId the app does not have [derived text].
     let (s, b) = t
@@ -402,5 +461,78 @@ async fn the_emulator_enforces_graphs_credential_rules_with_graphs_errors() {
         "Request_BadRequest",
         "No password credential found with keyId '2b4d7a0e-0000-4000-8000-000000000002'.",
     );
+    t.emu.shutdown().await;
+}
+
+/// Exit code, stdout and stderr together, as the snapshots keep them.
+fn transcript(o: &std::process::Output) -> String {
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        code(o),
+        stdout(o),
+        stderr(o)
+    )
+}
+
+/// Filters for what differs between runs: the test folder, the tenant, GUIDs, dates and
+/// thumbprints.
+fn settings(t: &Tenant) -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    let dir = t.dir.path().display().to_string();
+    s.add_filter(&regex_escape(&dir), "[DIR]");
+    s.add_filter(&regex_escape(&t.emu.ready.tenant_id), "[TENANT_ID]");
+    s.add_filter(
+        r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+        "[GUID]",
+    );
+    s.add_filter(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[DATE]");
+    s.add_filter(r"[0-9A-F]{40}", "[THUMBPRINT]");
+    s.add_filter(r"\(id [A-Za-z0-9_-]{40,}\)", "(id [ASSIGNMENT_ID])");
+    s.add_filter(r"http://127\.0\.0\.1:\d+", "[EMULATOR]");
+    s
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshots_of_credential_plans_and_apply() {
+    let t = Tenant::start().await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let m = t.write_manifest("daemon.toml", MANIFEST);
+    let m = m.to_str().unwrap();
+    let s = settings(&t);
+    let plan = t.provision(&["plan", m]).await;
+    s.bind(|| insta::assert_snapshot!("credentials_plan_fresh", transcript(&plan)));
+    let json = t.provision(&["plan", m, "--format", "json"]).await;
+    let doc: Value = serde_json::from_str(&stdout(&json)).unwrap();
+    s.bind(|| insta::assert_json_snapshot!("credentials_plan_fresh_json", doc["changes"]));
+
+    std::fs::write(
+        m,
+        MANIFEST.replace(
+            "lifetime = \"180d\"\nrotate_before = \"30d\"",
+            &format!("end_date = \"{tomorrow}\""),
+        ),
+    )
+    .unwrap();
+    let apply = t.provision(&["apply", m, "--yes"]).await;
+    s.bind(|| insta::assert_snapshot!("credentials_apply_fresh", transcript(&apply)));
+    std::fs::write(m, MANIFEST).unwrap();
+    let rotation = t.provision(&["plan", m]).await;
+    s.bind(|| insta::assert_snapshot!("credentials_plan_rotation", transcript(&rotation)));
+    let apply = t.provision(&["apply", m, "--yes"]).await;
+    s.bind(|| insta::assert_snapshot!("credentials_apply_rotation", transcript(&apply)));
     t.emu.shutdown().await;
 }

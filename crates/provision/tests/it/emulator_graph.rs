@@ -1140,7 +1140,8 @@ async fn passwords_and_federated_credentials() {
     let key = provision::emulator::identity::keys::SigningKey::generate("test")
         .unwrap()
         .certificate_base64();
-    let cert = json!([{"type": "AsymmetricX509Cert", "usage": "Verify", "key": key, "displayName": "CN=test"}]);
+    let cert =
+        json!([{"type": "AsymmetricX509Cert", "usage": "Verify", "key": key, "displayName": "CN=test"}]);
     assert_eq!(
         em.patch(&format!("/applications/{id}"), json!({"keyCredentials": cert}))
             .await
