@@ -67,7 +67,7 @@ async fn passwords_and_certificates_are_created_kept_and_never_shown() {
     );
 
     let out = t
-        .provision(&["apply", m, "--yes", "--trace", trace.to_str().unwrap()])
+        .provision(&["apply", m, "--yes", "-v", "--trace", trace.to_str().unwrap()])
         .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let secret = secret_of(&t);
@@ -133,6 +133,12 @@ async fn passwords_and_certificates_are_created_kept_and_never_shown() {
     let claims = provision::auth::unverified_claims(stdout(&tok).trim()).unwrap();
     assert_eq!(claims["roles"][0], "Application.Read.All");
     assert!(!std::fs::read_to_string(&trace).unwrap().contains(&secret));
+    let tok = run(&t, &["token", m, "--verify", "-v", "--format", "json"], &[], None).await;
+    assert_eq!(code(&tok), 0, "{}", stderr(&tok));
+    assert_hidden(&secret, &tok, "token --format json -v");
+    // The emulator's request log (redacted) holds no value either.
+    let log = t.graph_requests().await;
+    assert!(!serde_json::to_string(&log).unwrap().contains(&secret));
     t.emu.shutdown().await;
 }
 
