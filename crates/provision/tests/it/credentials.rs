@@ -542,3 +542,40 @@ async fn snapshots_of_credential_plans_and_apply() {
     s.bind(|| insta::assert_snapshot!("credentials_apply_rotation", transcript(&apply)));
     t.emu.shutdown().await;
 }
+
+// Apply converges under both emulator profiles (the strict one: replication lag on a clock that
+// moves with every request), with a rotation and a removal on the second run.
+crate::both_profiles!(credentials_converge_under_both_profiles);
+async fn credentials_converge_under_both_profiles(profile: Profile) {
+    let t = Tenant::start_profile(profile).await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let fixed = MANIFEST
+        .replace(
+            "lifetime = \"180d\"\nrotate_before = \"30d\"",
+            &format!("end_date = \"{tomorrow}\""),
+        )
+        .replace(
+            "[[app.certificates]]",
+            "[[app.passwords]]\ndisplay_name = \"old\"\n\n[[app.certificates]]",
+        );
+    let m = t.write_manifest("daemon.toml", &fixed);
+    let m = m.to_str().unwrap();
+    let out = t.provision(&["apply", m, "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let plan = t.provision(&["plan", m, "--detailed-exitcode"]).await;
+    assert_eq!(code(&plan), 0, "{}", stdout(&plan));
+    std::fs::write(m, MANIFEST).unwrap();
+    let out = t.provision(&["apply", m, "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let plan = t.provision(&["plan", m, "--detailed-exitcode"]).await;
+    assert_eq!(code(&plan), 0, "{}", stdout(&plan));
+    let app = t.get("/applications(uniqueName='ci-daemon')").await;
+    assert_eq!(app["passwordCredentials"].as_array().unwrap().len(), 1, "{app}");
+    assert_eq!(
+        app["passwordCredentials"][0]["keyId"],
+        output(&t)["ci-daemon"]["passwords"][0]["key_id"]
+    );
+    t.emu.shutdown().await;
+}
