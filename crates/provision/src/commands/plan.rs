@@ -37,7 +37,13 @@ pub(crate) async fn compute(ctx: &Context, desired: &Desired) -> Result<(GraphCl
         .zip(&local)
         .zip(plan.apps.iter_mut())
     {
-        match crate::credentials::plan::plan(app, obs.application.as_ref(), local, now) {
+        match crate::credentials::plan::plan(
+            app,
+            obs.application.as_ref(),
+            local,
+            now,
+            desired.output.is_some(),
+        ) {
             Ok(steps) => planned.credentials = steps,
             Err(mut p) => problems.append(&mut p),
         }

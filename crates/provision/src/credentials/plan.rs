@@ -356,6 +356,7 @@ pub fn plan(
     existing: Option<&Application>,
     local: &LocalApp,
     now: i64,
+    has_output: bool,
 ) -> Result<Vec<CredentialStep>, Vec<PlanProblem>> {
     let passwords = existing
         .map(|a| seen(&a.password_credentials))
@@ -365,6 +366,29 @@ pub fn plan(
     let mut problems = Vec::new();
     plan_passwords(app, &passwords, local, now, &mut out);
     plan_certificates(app, &keys, local, &mut out, &mut problems);
+    // A new password's value exists once: without an output file it would be thrown away
+    // (only `secret_in_output = false` passwords get past validation without `[output]`).
+    if !has_output {
+        for c in out.iter().filter(|c| matches!(c.new, Some(New::Password { .. }))) {
+            let location = app
+                .passwords
+                .iter()
+                .flatten()
+                .find(|p| p.display_name == c.display_name)
+                .map(|p| p.location)
+                .unwrap_or(app.location);
+            problems.push(PlanProblem {
+                location,
+                message: format!(
+                    "password `{}` must be created, and the manifest has no `[output]` to keep its value",
+                    c.display_name
+                ),
+                help: Some(
+                    "add `[output]` with `path = \"out/app.json\"`: the value is written there only".into(),
+                ),
+            });
+        }
+    }
     if problems.is_empty() {
         Ok(out)
     } else {
@@ -427,7 +451,7 @@ mod tests {
             CredentialEnd::Lifetime(90 * DAY),
             Some(5 * DAY),
         )]);
-        let steps = plan(&desired, Some(&existing), &local, now).unwrap();
+        let steps = plan(&desired, Some(&existing), &local, now, true).unwrap();
         assert_eq!(steps.len(), 1);
         assert_eq!(
             (steps[0].action, steps[0].key_id.as_deref()),
@@ -439,7 +463,7 @@ mod tests {
             CredentialEnd::Lifetime(90 * DAY),
             Some(20 * DAY),
         )]);
-        let steps = plan(&due, Some(&existing), &local, now).unwrap();
+        let steps = plan(&due, Some(&existing), &local, now, true).unwrap();
         let actions: Vec<Action> = steps.iter().map(|s| s.action).collect();
         assert_eq!(actions, [Action::Update, Action::Delete]);
         assert_eq!(
@@ -449,7 +473,7 @@ mod tests {
             })
         );
 
-        let steps = plan(&desired, Some(&existing), &LocalApp::default(), now).unwrap();
+        let steps = plan(&desired, Some(&existing), &LocalApp::default(), now, true).unwrap();
         assert_eq!(steps[0].action, Action::Update);
         assert!(
             steps[0]
@@ -463,14 +487,28 @@ mod tests {
     #[test]
     fn unlisted_passwords_are_removed_only_when_the_manifest_lists_passwords() {
         let existing = graph(json!([{"keyId": "k9", "displayName": "old"}]));
-        let steps = plan(&app(vec![]), Some(&existing), &LocalApp::default(), 0).unwrap();
+        let steps = plan(&app(vec![]), Some(&existing), &LocalApp::default(), 0, true).unwrap();
         assert_eq!(steps[0].action, Action::Delete);
         let mut none = app(vec![]);
         none.passwords = None;
         assert!(
-            plan(&none, Some(&existing), &LocalApp::default(), 0)
+            plan(&none, Some(&existing), &LocalApp::default(), 0, true)
                 .unwrap()
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_new_password_without_an_output_file_is_a_problem() {
+        let mut p = password("elsewhere", CredentialEnd::Default, None);
+        p.secret_in_output = false;
+        let problems = plan(&app(vec![p.clone()]), None, &LocalApp::default(), 0, false).unwrap_err();
+        assert!(problems[0].message.contains("no `[output]`"), "{problems:?}");
+        // Kept as it is: fine without an output file.
+        let existing = graph(json!([{"keyId": "k1", "displayName": "elsewhere"}]));
+        assert_eq!(
+            plan(&app(vec![p]), Some(&existing), &LocalApp::default(), 0, false).unwrap()[0].action,
+            Action::NoOp
         );
     }
 }

@@ -356,6 +356,22 @@ async fn credentials_made_through_graph_import_to_a_plan_without_changes() {
         .provision(&["plan", path.to_str().unwrap(), "--detailed-exitcode"])
         .await;
     assert_eq!(code(&plan), 0, "{}\n{}\n{text}", stdout(&plan), stderr(&plan));
+
+    // A new password in that manifest (no `[output]`) would lose its value: refused at plan.
+    std::fs::write(
+        &path,
+        text.replace("display_name = \"nightly\"", "display_name = \"weekly\""),
+    )
+    .unwrap();
+    let plan = t.provision(&["plan", path.to_str().unwrap()]).await;
+    assert_eq!(code(&plan), 3, "{}", stdout(&plan));
+    assert!(
+        stderr(&plan).contains(
+            "password `weekly` must be created, and the manifest has no `[output]` to keep its value"
+        ),
+        "{}",
+        stderr(&plan)
+    );
     t.emu.shutdown().await;
 }
 
