@@ -1,5 +1,5 @@
 //! Applications: create, read, the uniqueName upsert, update, soft delete, `addPassword` /
-//! `removePassword` and `federatedIdentityCredentials` (graph-reference §1, §9.1–§9.5, §11.3).
+//! `removePassword`, `addKey` / `removeKey` (with their proof) and `federatedIdentityCredentials` (graph-reference §1, §9.1–§9.5, §11.3).
 
 use serde_json::{Value, json};
 
@@ -238,6 +238,55 @@ fn certificate_facts(key: &str) -> Option<CertificateFacts> {
         not_before: time(&validity.not_before)?,
         not_after: time(&validity.not_after)?,
     })
+}
+
+/// The audience of an `addKey` / `removeKey` proof: Azure AD Graph's appId
+/// (learn.microsoft.com/graph/application-rollkey-prooftoken).
+const PROOF_AUDIENCE: &str = "00000002-0000-0000-c000-000000000000";
+
+/// An `addKey` / `removeKey` proof: a JWT signed by one of the application's current `Verify`
+/// certificates, `aud` [`PROOF_AUDIENCE`], `iss` the application's object id, `exp` at most ten
+/// minutes after `nbf`. A missing or wrong proof is refused as Graph refuses an invalid value
+/// [derived: "Invalid value specified for property 'proof' of resource 'Application'."].
+fn check_proof(app: &Object, proof: Option<&Value>) -> GraphResult<()> {
+    use base64::Engine as _;
+    let refused = || invalid("proof");
+    let proof = proof.and_then(Value::as_str).ok_or_else(refused)?;
+    let header = jsonwebtoken::decode_header(proof).map_err(|_| refused())?;
+    let now = chrono::Utc::now();
+    let current = app
+        .get("keyCredentials")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|k| k["usage"].as_str() == Some("Verify"))
+        .filter(|k| {
+            k["endDateTime"]
+                .as_str()
+                .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                .is_none_or(|e| e > now)
+        })
+        .filter_map(|k| k["key"].as_str())
+        .filter_map(|k| base64::engine::general_purpose::STANDARD.decode(k).ok());
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[PROOF_AUDIENCE]);
+    validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
+    validation.validate_nbf = true;
+    let object_id = app.get("id").and_then(Value::as_str).unwrap_or_default();
+    validation.set_issuer(&[object_id]);
+    for der in current {
+        let Ok(key) = crate::identity::keys::certificate_decoding_key(&der) else {
+            continue;
+        };
+        if let Ok(data) = jsonwebtoken::decode::<Value>(proof, &key, &validation) {
+            let (nbf, exp) = (data.claims["nbf"].as_i64(), data.claims["exp"].as_i64());
+            return match (nbf, exp) {
+                (Some(n), Some(e)) if e - n <= 600 => Ok(()),
+                _ => Err(refused()),
+            };
+        }
+    }
+    Err(refused())
 }
 
 // --- keyCredentials rules (issue 17) ----------------------------------------------------------
@@ -700,7 +749,63 @@ impl Tenant {
         Ok(())
     }
 
-    /// `GET /applications/{id}/federatedIdentityCredentials`.
+    /// `POST /applications/{id}/addKey` `{"keyCredential", "passwordCredential", "proof"}` →
+    /// 200 + the keyCredential (without `key`). `proof` is a JWT signed by a current
+    /// certificate of the app, `aud` `00000002-0000-0000-c000-000000000000`, `iss` the
+    /// application's object id, valid at most ten minutes (application-addkey; "applications
+    /// that don't have any existing valid certificates ... won't be able to use this service
+    /// action"). Only certificates are added here (`passwordCredential` must be null).
+    pub fn add_key(&mut self, key: &Key, body: Object) -> GraphResult<Object> {
+        let i = self.app_visible_index(key)?;
+        let existing = self.applications[i].data.clone();
+        check_proof(&existing, body.get("proof"))?;
+        if !body.get("passwordCredential").is_none_or(Value::is_null) {
+            return Err(invalid("passwordCredential"));
+        }
+        let Some(Value::Object(cred)) = body.get("keyCredential") else {
+            return Err(invalid("keyCredential"));
+        };
+        let mut cred = cred.clone();
+        cred.remove("keyId");
+        let mut one = Object::new();
+        one.insert("keyCredentials".into(), json!([cred]));
+        check_key_credentials(&one, None)?;
+        let stored = with_key_ids(one)["keyCredentials"][0].clone();
+        if let Some(Value::Array(list)) = self.applications[i].data.get_mut("keyCredentials") {
+            list.push(stored.clone());
+        }
+        let mut out = super::as_object(stored);
+        out.insert("key".into(), Value::Null);
+        Ok(out)
+    }
+
+    /// `POST /applications/{id}/removeKey` `{"keyId", "proof"}` → 204; the proof as for
+    /// [`Tenant::add_key`].
+    pub fn remove_key(&mut self, key: &Key, body: Object) -> GraphResult<()> {
+        let i = self.app_visible_index(key)?;
+        check_proof(&self.applications[i].data, body.get("proof"))?;
+        let key_id = body
+            .get("keyId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("keyId"))?
+            .to_owned();
+        let Some(Value::Array(list)) = self.applications[i].data.get_mut("keyCredentials") else {
+            return Err(invalid("keyId"));
+        };
+        let before = list.len();
+        list.retain(|k| {
+            !k["keyId"]
+                .as_str()
+                .is_some_and(|k| k.eq_ignore_ascii_case(&key_id))
+        });
+        if list.len() == before {
+            return Err(GraphError::bad_request(format!(
+                "No key credential found with keyId '{key_id}'."
+            )));
+        }
+        Ok(())
+    }
+
     pub fn list_federated_credentials(&self, key: &Key) -> GraphResult<Vec<Object>> {
         Ok(self.applications[self.app_visible_index(key)?]
             .federated_identity_credentials

@@ -595,3 +595,96 @@ async fn credentials_converge_under_both_profiles(profile: Profile) {
     );
     t.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn add_key_and_remove_key_need_a_proof_signed_by_a_current_certificate() {
+    use provision::emulator::identity::keys::SigningKey;
+    use provision::emulator::identity::token::issue_any;
+    use reqwest::Method;
+    use serde_json::json;
+    let t = Tenant::start().await;
+    let (_, app) = t
+        .graph(
+            Method::POST,
+            "/applications",
+            Some(json!({"displayName": "roller"})),
+        )
+        .await;
+    let id = app["id"].as_str().unwrap().to_owned();
+    let path = format!("/applications/{id}");
+    let (a, b, stranger) = (
+        SigningKey::generate("a").unwrap(),
+        SigningKey::generate("b").unwrap(),
+        SigningKey::generate("stranger").unwrap(),
+    );
+    let now = chrono::Utc::now().timestamp();
+    let proof = |key: &SigningKey, lifetime: i64| {
+        issue_any(
+            key,
+            &json!({"aud": "00000002-0000-0000-c000-000000000000", "iss": id, "nbf": now, "exp": now + lifetime}),
+        )
+        .unwrap()
+    };
+    let add = |proof: String| {
+        json!({"keyCredential": {"type": "AsymmetricX509Cert", "usage": "Verify", "key": b.certificate_base64(), "displayName": "b"},
+               "passwordCredential": null, "proof": proof})
+    };
+    let invalid = "Invalid value specified for property 'proof' of resource 'Application'.";
+    // No certificate yet: addKey cannot be used (the app must PATCH its first one).
+    let (s, body) = t
+        .graph(Method::POST, &format!("{path}/addKey"), Some(add(proof(&a, 600))))
+        .await;
+    assert_graph_error(s, &body, 400, "Request_BadRequest", invalid);
+    let (s, _) = t
+        .graph(
+            Method::PATCH,
+            &path,
+            Some(json!({"keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": a.certificate_base64(), "displayName": "a"}]})),
+        )
+        .await;
+    assert_eq!(s, 204);
+    // Signed by a key the app does not have, or living longer than ten minutes: refused.
+    for bad in [proof(&stranger, 600), proof(&a, 3600)] {
+        let (s, body) = t
+            .graph(Method::POST, &format!("{path}/addKey"), Some(add(bad)))
+            .await;
+        assert_graph_error(s, &body, 400, "Request_BadRequest", invalid);
+    }
+    let (s, body) = t
+        .graph(Method::POST, &format!("{path}/addKey"), Some(add(proof(&a, 600))))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["key"], Value::Null);
+    assert_eq!(body["displayName"], "b");
+    let new_key = body["keyId"].as_str().unwrap().to_owned();
+    let listed = t.get(&format!("{path}?$select=keyCredentials")).await;
+    assert_eq!(
+        listed["keyCredentials"][1]["key"],
+        b.certificate_base64().as_str()
+    );
+
+    // removeKey, proven by the new certificate.
+    let (s, body) = t
+        .graph(
+            Method::POST,
+            &format!("{path}/removeKey"),
+            Some(json!({"keyId": new_key, "proof": proof(&b, 600)})),
+        )
+        .await;
+    assert_eq!(s, 204, "{body}");
+    let (s, body) = t
+        .graph(
+            Method::POST,
+            &format!("{path}/removeKey"),
+            Some(json!({"keyId": new_key, "proof": proof(&a, 600)})),
+        )
+        .await;
+    assert_graph_error(
+        s,
+        &body,
+        400,
+        "Request_BadRequest",
+        &format!("No key credential found with keyId '{new_key}'."),
+    );
+    t.emu.shutdown().await;
+}
