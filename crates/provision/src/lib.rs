@@ -37,6 +37,7 @@ pub mod credentials;
 pub mod deleted;
 pub mod doctor;
 pub mod error;
+pub mod fsutil;
 pub mod graph;
 pub mod import;
 pub mod manifest;

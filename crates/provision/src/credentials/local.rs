@@ -239,22 +239,8 @@ pub fn read(desired: &Desired, now: i64) -> Result<Vec<LocalApp>> {
     Ok(apps)
 }
 
-/// Write a file only its owner may read (mode 0600), atomically.
+/// Write a file only its owner may read (mode 0600 from its creation), atomically.
 pub fn write_private(path: &Path, contents: &str) -> Result<()> {
-    crate::outfile::write_atomic(path, contents)?;
-    restrict(path)
-}
-
-/// Make `path` readable by its owner only.
-pub fn restrict(path: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-            Error::failure(format!("cannot make `{}` private (mode 0600)", path.display())).with_source(e)
-        })?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
+    crate::fsutil::write_atomic(path, contents.as_bytes(), crate::fsutil::Access::Private)
+        .map_err(|e| Error::failure(format!("cannot write `{}`", path.display())).with_source(e))
 }
