@@ -319,7 +319,7 @@ impl Tenant {
             purge_lag_ms: 0,
             refuse_alternate_key_navigations: false,
             refuse_service_principal_upsert: false,
-            clock_offset_ms: 0,
+            clock: crate::clock::Clock::new(),
             clock_step_ms: 0,
         };
         for api in entra_catalog::known_apis() {

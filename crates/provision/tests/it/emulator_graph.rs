@@ -1463,7 +1463,11 @@ async fn throttling_and_early_retries() {
     assert_eq!(stats["faults"]["throttle"], 2);
     assert_eq!(stats["faults"]["retry_after"], 2);
     assert!(stats["requests"]["servicePrincipals.list"].as_u64().unwrap() >= 2);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The window runs on the emulator's clock: short of `Retry-After` a retry is early (throttled
+    // again, the window restarts); once the clock has passed the window the call is served.
+    em.running.clock().advance(Duration::from_millis(900));
+    assert_eq!(call(&em).await.status, 429);
+    em.running.clock().advance(Duration::from_millis(1100));
     assert_eq!(em.get("/servicePrincipals").await.status, 200);
     em.running.shutdown().await;
 }
@@ -1567,7 +1571,7 @@ async fn replication_lag_hides_new_objects() {
         "Another object with the same value for property uniqueName already exists."
     );
     // The emulator's clock, not a sleep, moves past the window.
-    em.running.shared().tenant().clock_offset_ms += 650;
+    em.running.clock().advance_ms(650);
     assert_eq!(
         em.upsert("lagging", json!({"displayName": "lag"})).await.status,
         204
@@ -1579,7 +1583,7 @@ async fn replication_lag_hides_new_objects() {
     let mtp = em.sp_id(MTP_APP_ID).await;
     let g = em.post("/oauth2PermissionGrants", json!({"clientId": sp.body["id"], "consentType": "AllPrincipals", "resourceId": mtp, "scope": "Incident.Read"})).await;
     assert_error(&g, 404, "Directory_ObjectNotFound");
-    em.running.shared().tenant().clock_offset_ms += 650;
+    em.running.clock().advance_ms(650);
     let g = em.post("/oauth2PermissionGrants", json!({"clientId": sp.body["id"], "consentType": "AllPrincipals", "resourceId": mtp, "scope": "Incident.Read"})).await;
     assert_eq!(g.status, 201);
     em.running.shutdown().await;

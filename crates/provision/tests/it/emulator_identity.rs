@@ -857,7 +857,7 @@ async fn manual_approval_pending_approved_declined_expired() {
     let client = emu.consented_public_client(true, "Incident.Read").await;
     let dc = emu.devicecode(&client, &scope).await;
     assert_eq!(dc["expires_in"], 1);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    emu.running.clock().advance(Duration::from_millis(1100));
     let (s, body) = emu.poll(&client, dc["device_code"].as_str().unwrap()).await;
     assert_eq!(s, 400);
     assert_entra_error(&body, "expired_token", 70019);

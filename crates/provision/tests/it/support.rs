@@ -84,7 +84,7 @@ impl Tenant {
 
     /// Move the emulator's clock (replication and purge windows) on by `ms`.
     pub fn advance_clock(&self, ms: i64) {
-        self.emu.shared().tenant().clock_offset_ms += ms;
+        self.emu.clock().advance_ms(ms);
     }
 
     /// Switch the knobs (`PUT /_emulator/faults`).
