@@ -29,16 +29,6 @@ fn repo_manifest(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
-/// Exit code, stdout and stderr together, for snapshots.
-pub(crate) fn transcript(o: &Output) -> String {
-    format!(
-        "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        code(o),
-        stdout(o),
-        stderr(o)
-    )
-}
-
 #[test]
 fn emulator_refuses_the_flags_it_would_ignore() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,14 +4,12 @@
 
 use std::time::Duration;
 
+use entra_emulator::identity::keys::SigningKey;
+use entra_emulator::identity::routes::Settings;
+use entra_emulator::identity::token::{self, Claims, ClientAuth, Issue, Keys, TokenVersion, VerifyError};
+use entra_emulator::{self as emulator, Config, Running};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, Header};
-use provision::emulator::identity::keys::SigningKey;
-use provision::emulator::identity::routes::Settings;
-use provision::emulator::identity::token::{
-    self, Claims, ClientAuth, Issue, Keys, TokenVersion, VerifyError,
-};
-use provision::emulator::{self, Config, Running};
 use serde_json::{Value, json};
 
 const GRAPH: &str = "https://graph.microsoft.com";

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use provision::emulator::identity::token::{self, Claims, ClientAuth, Issue, TokenVersion, User};
-use provision::emulator::{self, Config, Faults, Running};
+use entra_emulator::identity::token::{self, Claims, ClientAuth, Issue, TokenVersion, User};
+use entra_emulator::{self as emulator, Config, Faults, Running};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -188,7 +188,7 @@ fn assert_error(r: &Resp, status: u16, code: &str) {
     assert_eq!(r.headers["request-id"].to_str().unwrap(), inner["request-id"]);
 }
 
-/// A Graph documentation example kept in the repository (`crates/provision/tests/fixtures/graph-docs/`, each file
+/// A Graph documentation example kept in the repository (`crates/entra-emulator/tests/fixtures/graph-docs/`, each file
 /// naming the documentation page it was copied from in its `source` fields).
 fn reference(file: &str) -> Value {
     let path = format!("{}/tests/fixtures/graph-docs/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -196,7 +196,7 @@ fn reference(file: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// The properties the v1.0 CSDL declares on an entity type (`crates/provision/tests/fixtures/graph-csdl/`).
+/// The properties the v1.0 CSDL declares on an entity type (`crates/entra-emulator/tests/fixtures/graph-csdl/`).
 pub(crate) fn csdl_properties(entity: &str) -> Vec<String> {
     let path = format!(
         "{}/tests/fixtures/graph-csdl/v1.0-properties.json",
