@@ -155,13 +155,21 @@ mod tests {
     fn unstable_parts_are_replaced_and_catalog_ids_kept() {
         let text = "app 1f2e3d4c-0000-4000-8000-00000000abcd of Microsoft Graph \
                     00000003-0000-0000-c000-000000000000 at http://127.0.0.1:40123/v1.0 \
-                    in /tmp/.tmpAb12Cd/out.json at 2026-12-01T04:53:27.123Z after 120 ms \
-                    {"duration_ms": 12, "clock_skew_seconds": -0.5}";
+                    in /tmp/.tmpAb12Cd/out.json at 2026-12-01T04:53:27.123Z after 120 ms";
         assert_eq!(
-            Scrub::new().with("contoso", "[DOMAIN]").apply(text),
+            Scrub::new().apply(text),
             "app [GUID] of Microsoft Graph 00000003-0000-0000-c000-000000000000 at \
-             http://[HOST]/v1.0 in [TEMP]/out.json at [TIME] after [N] ms \
-             {\"duration_ms\": [N], \"clock_skew_seconds\": [N]}"
+             http://[HOST]/v1.0 in [TEMP]/out.json at [TIME] after [N] ms"
+        );
+        assert_eq!(
+            Scrub::new().apply(r#"{"duration_ms": 12, "clock_skew_seconds": -0.5}"#),
+            r#"{"duration_ms": [N], "clock_skew_seconds": [N]}"#
+        );
+        assert_eq!(
+            Scrub::new()
+                .with("contoso.example", "[DOMAIN]")
+                .apply("tenant contoso.example, grant 7fB0c9-_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+            "tenant [DOMAIN], grant [GRANT_ID]"
         );
     }
 }

@@ -1397,6 +1397,43 @@ async fn batch_rules() {
     em.running.shutdown().await;
 }
 
+/// A token from the token endpoint expires when the emulator's clock passes its `exp`: Graph
+/// then answers 401 as for any expired token, and a fresh token works. No sleep: the clock
+/// moves.
+#[tokio::test]
+async fn issued_tokens_expire_on_the_emulators_clock() {
+    let em = start().await;
+    assert_eq!(em.get("/applications").await.status, 200);
+    let claims = token::decode_unverified(&em.admin).unwrap();
+    let lifetime = u64::try_from(claims.exp - claims.iat).unwrap();
+    assert!(lifetime >= 3599, "{lifetime}");
+    em.running.clock().advance(Duration::from_secs(lifetime - 5));
+    assert_eq!(em.get("/applications").await.status, 200);
+    em.running.clock().advance(Duration::from_secs(10));
+    let r = em.get("/applications").await;
+    assert_error(&r, 401, "InvalidAuthenticationToken");
+    assert_eq!(
+        r.body["error"]["message"],
+        "Access token has expired or is not yet valid."
+    );
+    let ready = em.running.ready.clone();
+    let fresh = client_token(&em.http, &em.running, &ready.client_id, &ready.client_secret).await;
+    let r = em
+        .call(Method::GET, "/applications", Some(&fresh), None, &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // `GET /_emulator/clock` shows how far the clock was moved.
+    let clock = em.control(Method::GET, "clock", None).await.body;
+    assert_eq!(clock["offset_ms"], (lifetime + 5) * 1000);
+    // `POST /_emulator/clock` moves it for a client outside the process.
+    let moved = em
+        .control(Method::POST, "clock", Some(json!({"advance_ms": 1000})))
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(moved.body["offset_ms"], (lifetime + 6) * 1000);
+    em.running.shutdown().await;
+}
+
 #[tokio::test]
 async fn faults_inside_batch_hit_inner_requests() {
     let em = start().await;

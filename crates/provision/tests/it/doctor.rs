@@ -35,7 +35,7 @@ async fn a_ready_tenant_passes_every_check_in_text_and_json() {
     assert_eq!(code(&out), 0, "{}", transcript(&out));
     filters().bind(|| insta::assert_snapshot!("doctor_ready_text", transcript(&out)));
     // Read-only: nothing was written.
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    t.assert_read_only().await;
 
     let out = t.provision(&["doctor", m, "--format", "json"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -91,7 +91,7 @@ async fn missing_permissions_are_named_per_command_with_exit_4() {
         .await;
     assert_eq!(code(&out), 4, "{}", transcript(&out));
     assert!(stdout(&out).contains("probe    not run: the signed-in identity lacks apply's permissions"));
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    t.assert_read_only().await;
     // Only Application.Read.All: plan lacks Directory.Read.All too.
     let out = run_with_token(
         &t,
@@ -170,7 +170,7 @@ async fn unreachable_hosts_wrong_tenants_and_missing_apis_have_their_exit_codes(
         .await;
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(stdout(&out).contains("probe    not run: the signed-in tenant is not the manifest's"));
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    t.assert_read_only().await;
 
     // An API the tenant has no service principal for: exit 3.
     let m = t.write_manifest(

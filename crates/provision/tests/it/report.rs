@@ -217,7 +217,7 @@ async fn destroy_refuses_another_tenant_before_any_write() {
             transcript(&out)
         );
     }
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    t.assert_read_only().await;
     // The app is still there.
     t.get("/applications(uniqueName='mtp-api-client')").await;
 }
@@ -239,7 +239,7 @@ async fn destroy_plans_deletes_then_executes_them_and_removes_the_output_file() 
         .provision(&["plan", m, "--destroy", "--detailed-exitcode"])
         .await;
     assert_eq!(code(&dry), 2, "{}", transcript(&dry));
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    t.assert_read_only().await;
     snapshot(&t, "destroy_dry_run_text", &transcript(&dry));
 
     let json = t.provision(&["plan", m, "--destroy", "--format", "json"]).await;
@@ -384,7 +384,7 @@ async fn an_output_file_that_cannot_be_written_stops_apply_before_any_write() {
             transcript(&out)
         );
     }
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    t.assert_read_only().await;
 }
 
 /// `output.path` naming the manifest itself (or another manifest being read) is a manifest
@@ -466,7 +466,7 @@ async fn import_set_unique_name_refuses_another_tenant() {
         "{}",
         transcript(&out)
     );
-    assert!(writes(&t.graph_requests().await).is_empty());
+    t.assert_read_only().await;
     assert_eq!(
         t.get(&format!("/applications(appId='{id}')")).await["uniqueName"],
         serde_json::Value::Null
@@ -843,7 +843,7 @@ async fn env_output_refuses_a_value_a_shell_would_misread_before_any_write() {
         "{}",
         transcript(&out)
     );
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    t.assert_read_only().await;
 }
 
 /// Every example manifest runs with `--emulator`: the embedded emulator takes a manifest's
