@@ -138,8 +138,8 @@ pub struct Faults {
     /// How long after its delete an object cannot be read, restored or purged in deleted items
     /// (Entra's deletes replicate too).
     pub purge_lag_ms: u64,
-    /// Every Graph request moves the emulator's clock (replication and purge windows) on by
-    /// this much: a lag of seconds passes in a few requests, so tests never sleep.
+    /// Every Graph request moves the emulator's [`clock::Clock`] on by this much: a lag of
+    /// seconds passes in a few requests, so tests never sleep (tokens age with it too).
     pub clock_step_ms: u64,
 }
 
