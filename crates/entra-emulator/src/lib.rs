@@ -23,6 +23,7 @@ pub mod clock;
 pub mod control;
 pub mod error;
 pub mod faults;
+pub mod fsutil;
 pub mod graph;
 pub mod http_util;
 pub mod identity;

@@ -150,9 +150,29 @@ impl Tenant {
         path
     }
 
+    /// The binary pointed at the emulator, signed in as `client_id`, with `extra` variables,
+    /// not started yet.
+    pub fn command(
+        &self,
+        args: &[&str],
+        client_id: &str,
+        secret: &str,
+        extra: &[(&str, &str)],
+    ) -> tokio::process::Command {
+        let mut cmd = self.command_as(
+            args,
+            &Auth::Client {
+                id: client_id,
+                secret,
+            },
+        );
+        cmd.envs(extra.iter().copied());
+        cmd
+    }
+
     /// The binary with the environment pointing at this emulator and nothing else (`HOME` is
-    /// the test folder), signing in as `auth` says.
-    pub fn command(&self, args: &[&str], auth: &Auth<'_>) -> tokio::process::Command {
+    /// the test folder), signing in as `auth` says, not started yet.
+    pub fn command_as(&self, args: &[&str], auth: &Auth<'_>) -> tokio::process::Command {
         let r = &self.emu.ready;
         let mut cmd = tokio::process::Command::new(provision_binary());
         cmd.args(args)
@@ -202,12 +222,18 @@ impl Tenant {
         secret: &str,
         extra: &[(&str, &str)],
     ) -> Output {
-        let auth = Auth::Client {
-            id: client_id,
-            secret,
-        };
-        self.command(args, &auth)
-            .envs(extra.iter().copied())
+        self.command(args, client_id, secret, extra)
+            .output()
+            .await
+            .expect("run provision")
+    }
+
+    /// `provision` run in the test folder, so relative paths (and what the output shows of
+    /// them) do not depend on where the folder is.
+    pub async fn provision_here(&self, args: &[&str]) -> Output {
+        let r = &self.emu.ready;
+        self.command(args, &r.client_id, &r.client_secret, &[])
+            .current_dir(self.dir.path())
             .output()
             .await
             .expect("run provision")
@@ -215,12 +241,12 @@ impl Tenant {
 
     /// Run the binary to its end, or kill it at [`crate::RUN_TIMEOUT`] (a hang).
     pub async fn run(&self, args: &[&str], auth: &Auth<'_>) -> Run {
-        Run::spawn(self.command(args, auth), args, None).await
+        Run::spawn(self.command_as(args, auth), args, None).await
     }
 
     /// Run the binary and send it SIGKILL after `kill_after` if it is still running.
     pub async fn run_killed_after(&self, args: &[&str], auth: &Auth<'_>, kill_after: Duration) -> Run {
-        Run::spawn(self.command(args, auth), args, Some(kill_after)).await
+        Run::spawn(self.command_as(args, auth), args, Some(kill_after)).await
     }
 
     /// A Graph token for the administrator, from the emulator's token endpoint.

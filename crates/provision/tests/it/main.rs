@@ -37,3 +37,5 @@ mod browser;
 mod audit;
 // GITHUB_ACTIONS: annotations, job summary and step outputs, written to files.
 mod github_actions;
+// Several manifests at once: one observation, attribution per manifest, --target.
+mod many;
