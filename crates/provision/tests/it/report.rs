@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::support::*;
+// Other test files reach the transcript here (it lives in crates/test-support).
+pub(crate) use crate::support::transcript;
 
 /// The real binary with a clean environment (no tenant, no credentials), in `dir`.
 fn bare(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
