@@ -174,6 +174,8 @@ async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
         if !printer.is_json() {
             printer.out("\n");
         }
+        // Generated certificates' keys go to disk before the tenant sees the certificates.
+        write_generated_keys(&plan)?;
         let live = Live::new(printer, plan.apps.len());
         let finished = tokio::select! {
             r = apply::apply(&graph, &plan, &live) => Some(r),
@@ -217,8 +219,8 @@ async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
             ids.insert(app.unique_name.clone(), (c, o, s));
         }
     }
-    let entries = outfile::entries(&set.combined, &plan, &ids, authority);
-    let failure = report.as_ref().and_then(Report::first_error);
+    let mut entries = outfile::entries(&set.combined, &plan, &ids, authority);
+    outfile::add_credentials(&mut entries, &plan, report.as_ref());
     let plan_text = render::plan_text(&doc);
 
     // Each manifest's output file is written when every app of it got its IDs and none of its
@@ -237,7 +239,14 @@ async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
             .then(|| set.manifests[*k].source.display().to_string());
         let desired = set.part(*k);
         let own = part_plan(&plan, set, *k);
-        let own_entries = outfile::entries(&desired, &own, &ids, authority);
+        let mut own_entries = outfile::entries(&desired, &own, &ids, authority);
+        // Credentials (issue 17), as the whole run's entries hold them.
+        for (name, e) in own_entries.iter_mut() {
+            if let Some(full) = entries.get(name) {
+                e.passwords = full.passwords.clone();
+                e.certificates = full.certificates.clone();
+            }
+        }
         let own_failed = report.as_ref().is_some_and(|r| {
             r.resource_error.is_some()
                 || r.apps
@@ -259,8 +268,14 @@ async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
                 manifest,
             });
         } else if !own_failed && !stopped && own_entries.len() == desired.apps.len() {
-            let written = outfile::render(&own_entries, spec.format)
-                .and_then(|text| outfile::write_atomic(path, &text));
+            // A file that holds a password's value is the owner's only (mode 0600).
+            let written = outfile::render_with_secrets(&own_entries, spec.format).and_then(|text| {
+                if outfile::holds_secret(&own_entries) {
+                    crate::credentials::local::write_private(path, &text)
+                } else {
+                    outfile::write_atomic(path, &text)
+                }
+            });
             let ok = written.is_ok();
             if write_error.is_none() {
                 write_error = written.err();
@@ -287,6 +302,20 @@ async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
             });
         }
     }
+    // Passwords rotated out or no longer listed go once every output file of the run holds what
+    // replaces them (or when there is none); a run that failed keeps them for the next one.
+    if let Some(r) = report.as_mut()
+        && crate::credentials::exec::has_removals(&plan)
+        && r.first_error().is_none()
+        && !stopped
+        && write_error.is_none()
+        && file_states.iter().all(|f| f.written)
+    {
+        let live = Live::new(printer, 0);
+        crate::credentials::exec::remove(&graph, &plan, r, &live).await;
+        live.finish();
+    }
+    let failure = report.as_ref().and_then(Report::first_error);
     let (file_state, file_states) = file_fields(file_states, set);
 
     let applied = !stopped && report.as_ref().is_none_or(Report::complete);
@@ -436,6 +465,24 @@ fn ci_report(
                 .iter()
                 .map(|(n, e)| (n.as_str(), e.tenant_id.as_str(), e.client_id.as_str())),
         )?;
+    }
+    Ok(())
+}
+
+/// Write the keys of the certificates apply generates (mode 0600), before they are uploaded: a
+/// run that fails after this uploads the same certificate next time.
+fn write_generated_keys(plan: &crate::plan::Plan) -> Result<()> {
+    for app in &plan.apps {
+        for c in &app.credentials {
+            if let Some(crate::credentials::plan::New::Certificate(cert)) = &c.new
+                && let Some(pem) = &cert.pending
+            {
+                crate::credentials::local::write_private(&cert.path, pem.expose()).map_err(|mut e| {
+                    e.message = format!("{}: nothing was changed in the tenant", e.message);
+                    e
+                })?;
+            }
+        }
     }
     Ok(())
 }

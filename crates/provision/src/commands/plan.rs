@@ -67,6 +67,8 @@ fn plan_set(set: &Set, observed: &Observed) -> Result<Plan> {
         purge: Vec::new(),
     };
     let mut problems = Vec::new();
+    // Credentials (issue 17) are planned against what this machine holds too, at one `now`.
+    let now = chrono::Utc::now().timestamp();
     for k in set.in_run() {
         let part = set.part(k);
         let own = Observed {
@@ -79,7 +81,12 @@ fn plan_set(set: &Set, observed: &Observed) -> Result<Plan> {
             others: observed.others.clone(),
         };
         match plan::plan(&part, &own) {
-            Ok(p) => {
+            Ok(mut p) => {
+                let credential_problems = plan_credentials(&part, &own, &mut p, now)?;
+                if !credential_problems.is_empty() {
+                    problems.push((part.source.clone(), credential_problems));
+                    continue;
+                }
                 for r in p.resource_service_principals {
                     if !joined
                         .resource_service_principals
@@ -99,6 +106,27 @@ fn plan_set(set: &Set, observed: &Observed) -> Result<Plan> {
     } else {
         Err(problems_error(&problems))
     }
+}
+
+/// Each app's passwords and certificates (issue 17), against Graph and this machine (the
+/// output file's values, PEM files, generated keys); returns the plan-time problems.
+fn plan_credentials(part: &Desired, own: &Observed, plan: &mut Plan, now: i64) -> Result<Vec<PlanProblem>> {
+    let local = crate::credentials::local::read(part, now)?;
+    let mut problems = Vec::new();
+    for (((app, obs), local), planned) in part
+        .apps
+        .iter()
+        .zip(&own.apps)
+        .zip(&local)
+        .zip(plan.apps.iter_mut())
+    {
+        match crate::credentials::plan::plan(app, obs.application.as_ref(), local, now, part.output.is_some())
+        {
+            Ok(steps) => planned.credentials = steps,
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    Ok(problems)
 }
 
 /// Plan-time problems point at the manifest, like validation does, and exit 3.

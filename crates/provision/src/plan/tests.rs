@@ -32,6 +32,8 @@ fn desired() -> Desired {
             }],
             consent: ConsentMode::Admin,
             location: Location::default(),
+            passwords: None,
+            certificates: None,
         }],
     }
 }

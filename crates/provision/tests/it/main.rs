@@ -19,6 +19,8 @@ mod emulator_cli;
 mod signin;
 // provision token: apply then token --verify; consent and public-client failures; verification.
 mod token;
+// Issue 17: passwords and certificates, their values only in the output file, token as the app.
+mod credentials;
 // `provision import`: registrations built through Graph, imported, validated and planned.
 mod import;
 // Least privilege: the emulator's permission rules, and the 403 that names what is missing.
@@ -39,3 +41,5 @@ mod audit;
 mod github_actions;
 // Several manifests at once: one observation, attribution per manifest, --target.
 mod many;
+// apply's read-back when what it waits for is deleted meanwhile.
+mod readback;
