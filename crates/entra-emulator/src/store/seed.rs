@@ -105,7 +105,7 @@ const ADMIN_ROLES: &[&str] = &[
     "DelegatedPermissionGrant.ReadWrite.All",
     "AppRoleAssignment.ReadWrite.All",
 ];
-/// What `plan` needs (README "Permissions"): app reads, and grant reads (Directory.Read.All).
+/// What `plan` needs (README.md "Signing in", permissions table): app reads, and grant reads (Directory.Read.All).
 const READER_ROLES: &[&str] = &["Application.Read.All", "Directory.Read.All"];
 
 /// The `signInAudience` of an application created without one, with
