@@ -2,7 +2,7 @@
 //! or give up. No clock, no sleeping, no randomness of its own (the caller passes `now` and a
 //! jitter sample) so the exact schedule is tested.
 //!
-//! What is retried (SPEC.md "Behaviour against Graph", graph-reference §6.2, §11.1(d)):
+//! What is retried (docs/graph-notes.md §6.2, §11.1(d)):
 //! - 429, 503 and 504, honouring `Retry-After` (seconds, decimal seconds or an HTTP date), else
 //!   exponential backoff with jitter; never sooner than `Retry-After`;
 //! - other 5xx (500, 502, 507 …) and dropped connections, but only for requests that are safe to
@@ -77,7 +77,7 @@ impl Policy {
     ) -> Decision {
         let (retryable, floor) = match outcome {
             // Throttling and unavailability: the server did not act, so any request may be
-            // sent again (graph-reference §6.2: "Wait that long and retry").
+            // sent again (docs/graph-notes.md §6.2: "Wait that long and retry").
             Outcome::Status {
                 status: 429 | 503 | 504,
                 retry_after,
@@ -85,7 +85,7 @@ impl Policy {
             } => (true, *retry_after),
             // Any other 5xx (500, 502, 507 …) may have been applied: replayed only when that is
             // safe; after a POST the caller observes again instead. The reliability suite found
-            // a 507 (Dev Proxy's set for writes, §11.2) ending a run that a replay would finish.
+            // a 507 (Dev Proxy's set for writes, docs/graph-notes.md §11.2) ending a run that a replay would finish.
             Outcome::Status {
                 status: 500..=599, ..
             } => (replayable, None),
@@ -147,7 +147,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is not a duration"))
 }
 
-/// Parse a `Retry-After` value: whole or decimal seconds (Graph documents both, §6.2) or an
+/// Parse a `Retry-After` value: whole or decimal seconds (Graph documents both, docs/graph-notes.md §6.2) or an
 /// HTTP date, relative to `now`. A date in the past means "now".
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();

@@ -41,3 +41,5 @@ mod browser;
 mod audit;
 // GITHUB_ACTIONS: annotations, job summary and step outputs, written to files.
 mod github_actions;
+// README.md runs: every `sh` block, in order, against the emulator; shown files and output compared.
+mod readme;
