@@ -200,7 +200,7 @@ fn every_sh_block_of_the_readme_runs() {
         "expected the README's runnable blocks, found {run:?}"
     );
     assert_eq!(
-        run.first(),
+        run.first().copied(),
         blocks.iter().find(|b| b.lang == "sh").map(|b| b.line),
         "the first sh block (the two commands) runs"
     );
