@@ -43,3 +43,5 @@ mod audit;
 mod github_actions;
 // README.md runs: every `sh` block, in order, against the emulator; shown files and output compared.
 mod readme;
+// docs/json-format.md holds: every command's --format json document checked against its shape.
+mod json_format;
