@@ -308,6 +308,8 @@ mod tests {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // A policy that never gives up fails here instead of hanging the test run.
+            assert!(attempt <= 1_000, "still retrying after {elapsed:?}");
             match p.decide(
                 attempt,
                 elapsed,
@@ -331,6 +333,7 @@ mod tests {
         let mut attempt = 0;
         while let Decision::RetryAfter(d) = p.decide(attempt + 1, elapsed, &lag, true, 1.0) {
             attempt += 1;
+            assert!(attempt <= 1_000, "still retrying after {elapsed:?}");
             elapsed += d;
         }
         assert!(
@@ -347,6 +350,8 @@ mod tests {
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("500ms"), Ok(ms(500)));
         assert_eq!(parse_duration("1.5s"), Ok(ms(1500)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("2min"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("soon").unwrap_err().contains("`soon`"));
         assert!(parse_duration("3d").unwrap_err().contains("`d`"));
     }

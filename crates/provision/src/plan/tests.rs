@@ -486,3 +486,22 @@ fn an_api_name_several_service_principals_carry_is_a_problem_naming_their_app_id
         Some("name it by appId instead: `aaaa`, `bbbb`")
     );
 }
+
+#[test]
+fn the_summary_shows_restore_only_when_there_is_one() {
+    let none = Summary {
+        create: 1,
+        update: 0,
+        delete: 0,
+        restore: 0,
+    };
+    assert_eq!(
+        serde_json::to_value(none).unwrap(),
+        json!({"create": 1, "update": 0, "delete": 0})
+    );
+    let one = Summary { restore: 1, ..none };
+    assert_eq!(
+        serde_json::to_value(one).unwrap(),
+        json!({"create": 1, "update": 0, "delete": 0, "restore": 1})
+    );
+}
