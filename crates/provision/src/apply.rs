@@ -123,6 +123,9 @@ impl StepResult {
 #[derive(Debug, Clone, Serialize)]
 pub struct AppResult {
     pub unique_name: String,
+    /// The manifest of the app, when the run covers several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
     pub client_id: Option<String>,
     pub object_id: Option<String>,
     pub service_principal_id: Option<String>,
@@ -134,18 +137,24 @@ pub struct AppResult {
     pub consent_denied: Vec<String>,
     #[serde(skip)]
     pub error: Option<Arc<GraphError>>,
+    /// Credentials this run added (issue 17); a password's value is in here only, never in
+    /// what is printed.
+    #[serde(skip)]
+    pub added: Vec<crate::credentials::exec::Added>,
 }
 
 impl AppResult {
     fn new(app: &AppPlan, steps: Vec<StepResult>) -> Self {
         AppResult {
             unique_name: app.unique_name.clone(),
+            manifest: None,
             client_id: app.application.app_id.clone(),
             object_id: app.application.object_id.clone(),
             service_principal_id: app.service_principal_id.clone(),
             steps,
             consent_denied: Vec::new(),
             error: None,
+            added: Vec::new(),
         }
     }
 
@@ -154,16 +163,23 @@ impl AppResult {
     fn leftover(unique_name: &str, steps: Vec<StepResult>) -> Self {
         AppResult {
             unique_name: unique_name.to_owned(),
+            manifest: None,
             client_id: None,
             object_id: None,
             service_principal_id: None,
             steps,
             consent_denied: Vec::new(),
             error: None,
+            added: Vec::new(),
         }
     }
 
-    fn mark(&mut self, observer: &dyn Observer, address: &str, outcome: Result<Option<String>, &GraphError>) {
+    pub(crate) fn mark(
+        &mut self,
+        observer: &dyn Observer,
+        address: &str,
+        outcome: Result<Option<String>, &GraphError>,
+    ) {
         let Some(step) = self.steps.iter_mut().find(|s| s.address == address) else {
             return;
         };
@@ -347,6 +363,7 @@ fn planned_steps(app: &AppPlan, purge: &[PurgeStep]) -> Vec<StepResult> {
     steps.extend(sp_step);
     steps.extend(grants);
     steps.extend(assignments);
+    steps.extend(crate::credentials::exec::planned_steps(app));
     steps.extend(purge_steps(name, purge));
     steps
 }
@@ -412,6 +429,11 @@ pub async fn apply(graph: &GraphClient, plan: &Plan, observer: &dyn Observer) ->
         async move {
             if result.error.is_none() && !stopped {
                 stage_two(graph, app, resource_ids, &mut result, observer).await;
+            }
+            // Credentials (issue 17): added once the application exists; removals wait until
+            // the output file holds what replaces them (`credentials::exec::remove`).
+            if result.error.is_none() {
+                crate::credentials::exec::add(graph, app, &mut result, observer).await;
             }
             observer.app_finished(&app.unique_name);
             result

@@ -30,6 +30,115 @@ pub struct Entry {
     pub authority: String,
     pub redirect_uris: Vec<String>,
     pub apis: Vec<ApiEntry>,
+    // --- credentials (issue 17) ---
+    /// The app's passwords: name, keyId, end, and (in the file only) the value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passwords: Vec<PasswordEntry>,
+    /// The app's certificates: name, keyId, thumbprint, end and the PEM file that holds it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificateEntry>,
+}
+
+/// A password of the output file. `secret` is never serialized with the entry (the apply
+/// report prints entries); [`render_with_secrets`] adds it to the file's text.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PasswordEntry {
+    pub display_name: String,
+    pub key_id: String,
+    pub end_date_time: Option<String>,
+    #[serde(skip)]
+    pub secret: Option<crate::credentials::Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CertificateEntry {
+    pub display_name: String,
+    pub key_id: String,
+    pub thumbprint: Option<String>,
+    pub end_date_time: Option<String>,
+    /// The PEM file with the certificate (and, when generated, its private key).
+    pub path: Option<String>,
+}
+
+/// Fill each entry's passwords and certificates from the plan (what is kept) and the report
+/// (what this run added).
+pub fn add_credentials(
+    entries: &mut BTreeMap<String, Entry>,
+    plan: &Plan,
+    report: Option<&crate::apply::Report>,
+) {
+    use crate::credentials::Kind;
+    use crate::plan::Action;
+    for (i, app) in plan.apps.iter().enumerate() {
+        let Some(entry) = entries.get_mut(&app.unique_name) else {
+            continue;
+        };
+        let added = report
+            .and_then(|r| r.apps.get(i))
+            .map(|r| r.added.as_slice())
+            .unwrap_or_default();
+        for c in &app.credentials {
+            let new = || {
+                added
+                    .iter()
+                    .find(|a| a.kind == c.kind && a.display_name == c.display_name)
+            };
+            let (key_id, end, secret) = match c.action {
+                Action::NoOp => (c.key_id.clone(), c.end.clone(), c.secret.clone()),
+                Action::Create | Action::Update => match new() {
+                    Some(a) => (Some(a.key_id.clone()), a.end.clone(), a.secret.clone()),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            let Some(key_id) = key_id else { continue };
+            match c.kind {
+                Kind::Password => entry.passwords.push(PasswordEntry {
+                    display_name: c.display_name.clone(),
+                    key_id,
+                    end_date_time: end,
+                    secret,
+                }),
+                Kind::Certificate => entry.certificates.push(CertificateEntry {
+                    display_name: c.display_name.clone(),
+                    key_id,
+                    thumbprint: c.thumbprint.clone(),
+                    end_date_time: end,
+                    path: c.path.as_ref().map(|p| p.display().to_string()),
+                }),
+            }
+        }
+    }
+}
+
+/// Whether any entry carries a password's value.
+pub fn holds_secret(entries: &BTreeMap<String, Entry>) -> bool {
+    entries
+        .values()
+        .any(|e| e.passwords.iter().any(|p| p.secret.is_some()))
+}
+
+/// [`render`], with each password's value as `secret` (JSON and TOML; the manifest check keeps
+/// passwords out of env files).
+pub fn render_with_secrets(entries: &BTreeMap<String, Entry>, format: OutputFormat) -> Result<String> {
+    if !holds_secret(entries) || format == OutputFormat::Env {
+        return render(entries, format);
+    }
+    let cannot = |e: &dyn std::fmt::Display| Error::failure(format!("cannot render the output file: {e}"));
+    let mut v = serde_json::to_value(entries).map_err(|e| cannot(&e))?;
+    for (name, e) in entries {
+        for (i, p) in e.passwords.iter().enumerate() {
+            if let Some(s) = &p.secret {
+                v[name]["passwords"][i]["secret"] = serde_json::Value::String(s.expose().to_owned());
+            }
+        }
+    }
+    match format {
+        OutputFormat::Json => serde_json::to_string_pretty(&v)
+            .map(|s| s + "\n")
+            .map_err(|e| cannot(&e)),
+        _ => toml::to_string(&v).map_err(|e| cannot(&e)),
+    }
 }
 
 /// Build the entries from the plan and the IDs apply learned (`ids`: unique_name →
@@ -79,6 +188,8 @@ pub fn entries(
                     .map(|pc| pc.redirect_uris.clone())
                     .unwrap_or_default(),
                 apis,
+                passwords: Vec::new(),
+                certificates: Vec::new(),
             },
         );
     }
@@ -144,6 +255,10 @@ pub fn render(entries: &BTreeMap<String, Entry>, format: OutputFormat) -> Result
                         first_api.map(|a| a.scopes.join(",")).unwrap_or_default(),
                     ),
                 ];
+                let certificate = e.certificates.iter().find_map(|c| c.path.clone());
+                let vars = vars
+                    .into_iter()
+                    .chain(certificate.map(|p| ("AZURE_CLIENT_CERTIFICATE_PATH", p)));
                 for (k, v) in vars {
                     out.push_str(&env_line(&format!("{prefix}{k}"), &v)?);
                 }
@@ -153,23 +268,10 @@ pub fn render(entries: &BTreeMap<String, Entry>, format: OutputFormat) -> Result
     }
 }
 
-/// Write `contents` to `path` through a temporary file in the same folder and a rename, so a
-/// reader never sees half a file.
+/// Write `contents` to `path` whole or not at all ([`crate::fsutil::write_atomic`]).
 pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| {
-        Error::failure(format!("cannot create the folder `{}`", dir.display())).with_source(e)
-    })?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| Error::failure(format!("cannot write in `{}`", dir.display())).with_source(e))?;
-    std::io::Write::write_all(&mut tmp, contents.as_bytes())
-        .map_err(|e| Error::failure(format!("cannot write `{}`", path.display())).with_source(e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::failure(format!("cannot write `{}`", path.display())).with_source(e.error))?;
-    Ok(())
+    crate::fsutil::write_atomic(path, contents.as_bytes(), crate::fsutil::Access::Shared)
+        .map_err(|e| Error::failure(format!("cannot write `{}`", path.display())).with_source(e))
 }
 
 /// Check, before anything is written to the tenant, that `path` can be written: its folder
@@ -261,6 +363,8 @@ mod tests {
                 scopes: vec!["https://api.security.microsoft.com/Incident.Read".into()],
                 roles: vec![],
             }],
+            passwords: Vec::new(),
+            certificates: Vec::new(),
         }
     }
 

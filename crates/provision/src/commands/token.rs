@@ -37,6 +37,33 @@ struct OutEntry {
     /// Its public-client redirect URIs (a browser sign-in needs a loopback one).
     #[serde(default)]
     redirect_uris: Vec<String>,
+    /// Its passwords (with their values) and certificates (issue 17).
+    #[serde(default)]
+    passwords: Vec<OutPassword>,
+    #[serde(default)]
+    certificates: Vec<OutCertificate>,
+}
+
+#[derive(Clone, Deserialize)]
+struct OutPassword {
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+impl std::fmt::Debug for OutPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutPassword")
+            .field("display_name", &self.display_name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct OutCertificate {
+    #[serde(default)]
+    path: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +75,9 @@ struct OutApi {
     resource_url: String,
     #[serde(default)]
     scopes: Vec<String>,
+    /// Application permission values.
+    #[serde(default)]
+    roles: Vec<String>,
 }
 
 /// Everything the sign-in and the check need.
@@ -62,6 +92,26 @@ struct Target {
     manifest: Option<PathBuf>,
     /// The manifest asks for browser sign-in (`sign_in = "browser"`).
     browser: bool,
+    /// An app-only token (client credentials as the app, issue 17): the application
+    /// permissions `roles` must hold.
+    app_only: Option<BTreeSet<String>>,
+}
+
+/// The API of an app-only token: the one `--api` names when it has application permissions and
+/// no delegated ones, else (without `--api`) the first with application permissions when no API
+/// has delegated ones.
+fn app_only_api(entry: &OutEntry, wanted: Option<&str>) -> Option<OutApi> {
+    match wanted {
+        Some(w) => entry
+            .apis
+            .iter()
+            .find(|a| api_matches(a, w) && a.scopes.is_empty() && !a.roles.is_empty())
+            .cloned(),
+        None if entry.apis.iter().all(|a| a.scopes.is_empty()) => {
+            entry.apis.iter().find(|a| !a.roles.is_empty()).cloned()
+        }
+        None => None,
+    }
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -139,10 +189,17 @@ fn env_entries(text: &str) -> BTreeMap<String, OutEntry> {
                     .map(str::to_owned)
                     .collect(),
                 resource_url,
+                roles: Vec::new(),
             }],
             redirect_uris: get("REDIRECT_URI")
                 .split_whitespace()
                 .map(str::to_owned)
+                .collect(),
+            passwords: Vec::new(),
+            certificates: Some(get("AZURE_CLIENT_CERTIFICATE_PATH"))
+                .filter(|p| !p.is_empty())
+                .map(|p| OutCertificate { path: Some(p) })
+                .into_iter()
                 .collect(),
         };
         out.insert(prefix.trim_end_matches('_').to_owned(), entry);
@@ -279,6 +336,17 @@ fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::P
     if !is_manifest {
         let entries = output_entries(path, &text)?;
         let (app, entry) = pick(&entries, args.app.as_deref(), path)?;
+        if let Some(api) = app_only_api(entry, args.api.as_deref()) {
+            return Ok(Target {
+                app,
+                entry: entry.clone(),
+                app_only: Some(api.roles.iter().cloned().collect()),
+                api,
+                permissions: BTreeSet::new(),
+                manifest: None,
+                browser: false,
+            });
+        }
         let api = pick_api(entry, args.api.as_deref(), printer)?;
         let permissions = api.scopes.iter().map(|s| bare(&api.resource_url, s)).collect();
         return Ok(Target {
@@ -288,6 +356,7 @@ fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::P
             permissions,
             manifest: None,
             browser: false,
+            app_only: None,
         });
     }
     let desired = super::plan::load(global, path)?;
@@ -320,6 +389,19 @@ fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::P
         )),
         _ => e,
     })?;
+    if let Some(api) = app_only_api(entry, args.api.as_deref()) {
+        let roles =
+            manifest_roles(&desired, &app, &api).unwrap_or_else(|| api.roles.iter().cloned().collect());
+        return Ok(Target {
+            app,
+            entry: entry.clone(),
+            api,
+            permissions: BTreeSet::new(),
+            manifest: Some(path.clone()),
+            browser: false,
+            app_only: Some(roles),
+        });
+    }
     let api = pick_api(entry, args.api.as_deref(), printer)?;
     let permissions = manifest_permissions(&desired, &app, &api)
         .unwrap_or_else(|| api.scopes.iter().map(|s| bare(&api.resource_url, s)).collect());
@@ -336,7 +418,23 @@ fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::P
         api,
         permissions,
         manifest: Some(path.clone()),
+        app_only: None,
     })
+}
+
+/// The application permission values the manifest's app asks for on `api`.
+fn manifest_roles(desired: &Desired, app: &str, api: &OutApi) -> Option<BTreeSet<String>> {
+    let app = desired
+        .apps
+        .iter()
+        .find(|a| a.unique_name.eq_ignore_ascii_case(app))?;
+    app.api_permissions
+        .iter()
+        .find(|p| match &p.api {
+            ApiRef::Known(id) | ApiRef::AppId(id) => id.eq_ignore_ascii_case(&api.app_id),
+            ApiRef::Name(n) => api_matches(api, n),
+        } || api_matches(api, &p.api_text))
+        .map(|p| p.application.clone())
 }
 
 /// `--format json`: `format_version` first.
@@ -389,6 +487,19 @@ async fn run_with(ctx: &Context, args: &TokenArgs, t: &Target) -> Result<i32> {
     };
     check_endpoint("the authority URL", &authority)?;
     let resource = t.api.resource_url.trim_end_matches('/');
+    if let Some(roles) = &t.app_only {
+        let token = app_only_token(ctx, t, &authority, resource).await?;
+        return finish(
+            ctx,
+            args,
+            t,
+            &authority,
+            resource,
+            token.secret(),
+            verify_roles(roles),
+        )
+        .await;
+    }
     let scopes: Vec<String> = t
         .permissions
         .iter()
@@ -431,10 +542,73 @@ async fn run_with(ctx: &Context, args: &TokenArgs, t: &Target) -> Result<i32> {
     };
     let token = result.map_err(|f| sign_in_error(f, t, &authority, use_browser))?;
     ctx.printer.verbose(&format!("signed in ({})", token.how));
-    let access_token = token.secret();
+    finish(ctx, args, t, &authority, resource, token.secret(), None).await
+}
 
+fn verify_roles(roles: &BTreeSet<String>) -> Option<BTreeSet<String>> {
+    Some(roles.clone())
+}
+
+/// Client credentials as the app, with the password value the output file holds, else its
+/// certificate (`scope = {resource}/.default`).
+async fn app_only_token(
+    ctx: &Context,
+    t: &Target,
+    authority: &str,
+    resource: &str,
+) -> Result<crate::auth::GraphToken> {
+    let scope = format!("{resource}/.default");
+    let secret = t.entry.passwords.iter().find_map(|p| p.secret.as_deref());
+    let cert = t.entry.certificates.iter().find_map(|c| c.path.as_deref());
+    let credential = match (secret, cert) {
+        (Some(s), _) => auth::AppCredential::Secret(s),
+        (None, Some(p)) => auth::AppCredential::CertificatePath(Path::new(p)),
+        (None, None) => {
+            return Err(Error::failure(format!(
+                "app `{}` has only application permissions, and the output file holds no credential to sign in as it",
+                t.app
+            ))
+            .with_help(
+                "add `[[app.passwords]]` or `[[app.certificates]]` with `generate = true` to the manifest and run `provision apply`",
+            ));
+        }
+    };
+    ctx.printer.verbose(&format!(
+        "signing in as app `{}` (client {}) with {} for {scope}",
+        t.app,
+        t.entry.client_id,
+        match credential {
+            auth::AppCredential::Secret(_) => "its password",
+            auth::AppCredential::CertificatePath(_) => "its certificate",
+        }
+    ));
+    auth::app_token(
+        &ctx.http,
+        &ctx.printer,
+        authority,
+        &t.entry.tenant_id,
+        &t.entry.client_id,
+        &scope,
+        credential,
+    )
+    .await
+}
+
+/// Verify (when asked), then print the token.
+async fn finish(
+    ctx: &Context,
+    args: &TokenArgs,
+    t: &Target,
+    authority: &str,
+    resource: &str,
+    access_token: &str,
+    roles: Option<BTreeSet<String>>,
+) -> Result<i32> {
+    let tenant_id = t.entry.tenant_id.as_str();
+    let authority = authority.to_owned();
     let report = if args.verify {
         let expected = verify::Expected {
+            roles,
             tenant_id: tenant_id.to_owned(),
             client_id: t.entry.client_id.clone(),
             audiences: [resource.to_owned(), t.api.app_id.clone()]
@@ -467,6 +641,12 @@ async fn run_with(ctx: &Context, args: &TokenArgs, t: &Target) -> Result<i32> {
                 t.app,
                 wrong.join("; ")
             ));
+            if report.failures().iter().any(|c| c.name == "roles") {
+                e = e.with_help(format!(
+                    "grant the application permissions (app role assignments), e.g. with `provision apply` and `grant = \"admin\"`, or at {}",
+                    crate::render::admin_consent_url(&authority, tenant_id, &t.entry.client_id)
+                ));
+            }
             if report.failures().iter().any(|c| c.name == "scp") {
                 e = e.with_help(format!(
                     "grant consent for the missing permissions ({}), e.g. with `provision apply` and `grant = \"admin\"`",

@@ -38,6 +38,9 @@ pub struct RawApp {
     pub public_client: Option<RawPublicClient>,
     pub api_permissions: Vec<RawApiPermission>,
     pub consent: Option<RawConsent>,
+    // --- credentials (issue 17) ---
+    pub passwords: Option<Sp<Vec<super::credentials::RawPassword>>>,
+    pub certificates: Option<Sp<Vec<super::credentials::RawCertificate>>>,
 }
 
 #[derive(Debug)]
@@ -77,6 +80,9 @@ const APP_KEYS: &[&str] = &[
     "public_client",
     "api_permissions",
     "consent",
+    // credentials (issue 17)
+    "passwords",
+    "certificates",
 ];
 const PUBLIC_CLIENT_KEYS: &[&str] = &["redirect_uris", "allow_public_client_flows", "sign_in"];
 const PERMISSION_KEYS: &[&str] = &["api", "delegated", "application"];
@@ -92,6 +98,8 @@ const HOMES: &[(&[&str], &str)] = &[
     (PERMISSION_KEYS, "`[[app.api_permissions]]`"),
     (CONSENT_KEYS, "`[app.consent]`"),
     (OUTPUT_KEYS, "`[output]`"),
+    (super::credentials::PASSWORD_KEYS, "`[[app.passwords]]`"),
+    (super::credentials::CERTIFICATE_KEYS, "`[[app.certificates]]`"),
 ];
 
 /// Walk a parsed document. Problems go to `diags`; whatever could be read is returned.
@@ -212,7 +220,11 @@ fn walk_app(
             grant: f.string("grant", false, diags),
         })
     });
+    let passwords = super::credentials::walk_passwords(&mut f, diags);
+    let certificates = super::credentials::walk_certificates(&mut f, diags);
     RawApp {
+        passwords,
+        certificates,
         span,
         unique_name,
         app_id,
@@ -271,14 +283,14 @@ fn expect_table<'t, 'i>(
 
 /// The keys of one table, with unknown keys already reported. `take` hands out each known key
 /// once; a required key that is absent is reported by the typed getters.
-struct Fields<'t, 'i> {
+pub(super) struct Fields<'t, 'i> {
     entries: Vec<(Spanned<String>, &'t Spanned<DeValue<'i>>)>,
     span: Range<usize>,
     context: &'static str,
 }
 
 impl<'t, 'i> Fields<'t, 'i> {
-    fn new(
+    pub(super) fn new(
         table: &'t DeTable<'i>,
         span: Range<usize>,
         context: &'static str,
@@ -301,7 +313,7 @@ impl<'t, 'i> Fields<'t, 'i> {
         }
     }
 
-    fn take(&mut self, name: &str) -> Option<(Spanned<String>, &'t Spanned<DeValue<'i>>)> {
+    pub(super) fn take(&mut self, name: &str) -> Option<(Spanned<String>, &'t Spanned<DeValue<'i>>)> {
         let i = self.entries.iter().position(|(k, _)| k.get_ref() == name)?;
         Some(self.entries.swap_remove(i))
     }
@@ -321,7 +333,12 @@ impl<'t, 'i> Fields<'t, 'i> {
         );
     }
 
-    fn string(&mut self, name: &str, required: bool, diags: &mut Diagnostics) -> Option<Sp<String>> {
+    pub(super) fn string(
+        &mut self,
+        name: &str,
+        required: bool,
+        diags: &mut Diagnostics,
+    ) -> Option<Sp<String>> {
         let Some((_, v)) = self.take(name) else {
             if required {
                 self.missing(name, diags);
@@ -340,7 +357,7 @@ impl<'t, 'i> Fields<'t, 'i> {
         }
     }
 
-    fn bool(&mut self, name: &str, diags: &mut Diagnostics) -> Option<Sp<bool>> {
+    pub(super) fn bool(&mut self, name: &str, diags: &mut Diagnostics) -> Option<Sp<bool>> {
         let (_, v) = self.take(name)?;
         match v.get_ref() {
             DeValue::Boolean(b) => Some(Sp {
@@ -354,7 +371,7 @@ impl<'t, 'i> Fields<'t, 'i> {
         }
     }
 
-    fn string_list(&mut self, name: &str, diags: &mut Diagnostics) -> Option<Sp<Vec<Sp<String>>>> {
+    pub(super) fn string_list(&mut self, name: &str, diags: &mut Diagnostics) -> Option<Sp<Vec<Sp<String>>>> {
         let (_, v) = self.take(name)?;
         match v.get_ref() {
             DeValue::Array(items) => {
@@ -402,7 +419,7 @@ fn article(value: &DeValue<'_>) -> &'static str {
     }
 }
 
-fn type_error(what: &str, expected: &str, found: &DeValue<'_>, span: Range<usize>) -> Diagnostic {
+pub(super) fn type_error(what: &str, expected: &str, found: &DeValue<'_>, span: Range<usize>) -> Diagnostic {
     let found_text = article(found);
     let d = Diagnostic::error(format!("{what} must be {expected}, not {found_text}"), span).label(found_text);
     match (expected, found) {

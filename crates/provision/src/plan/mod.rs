@@ -146,6 +146,9 @@ pub struct AppPlan {
     /// Application permissions per resource name.
     #[serde(skip)]
     pub application_permissions: Vec<(String, Vec<String>)>,
+    /// Passwords and certificates (issue 17), planned by `credentials::plan` after `plan`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<crate::credentials::plan::CredentialStep>,
 }
 
 /// A first-party resource service principal missing from the tenant.
@@ -227,6 +230,7 @@ impl Plan {
             count(app.service_principal);
             app.grants.iter().for_each(|g| count(g.action));
             app.assignments.iter().for_each(|a| count(a.action));
+            app.credentials.iter().for_each(|c| count(c.action));
         }
         s
     }
@@ -273,17 +277,6 @@ fn published_from_catalog(api: &catalog::KnownApi) -> Published<'_> {
             .map(|p| (p.value.as_str(), p.id.as_str()))
             .collect(),
     }
-}
-
-/// The closest names to `wanted` among `names`, for "did you mean".
-pub fn closest<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let wanted_l = wanted.to_ascii_lowercase();
-    let mut scored: Vec<(f64, &str)> = names
-        .map(|n| (strsim::jaro_winkler(&wanted_l, &n.to_ascii_lowercase()), n))
-        .filter(|(s, _)| *s > 0.75)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
-    scored.into_iter().take(3).map(|(_, n)| n).collect()
 }
 
 fn resource_url_of(sp: Option<&ServicePrincipal>, known: Option<&catalog::KnownApi>, app_id: &str) -> String {
@@ -494,6 +487,7 @@ pub fn destroy_plan(desired: &Desired, observed: &Observed, purge: bool) -> Plan
             resources: Vec::new(),
             delegated: Vec::new(),
             application_permissions: Vec::new(),
+            credentials: Vec::new(),
         });
     }
     Plan {
@@ -809,6 +803,7 @@ fn plan_app(
         resources,
         delegated,
         application_permissions,
+        credentials: Vec::new(),
     })
 }
 
@@ -820,7 +815,7 @@ fn unknown_permission<'a>(
     names: impl Iterator<Item = &'a str>,
 ) -> PlanProblem {
     let names: Vec<&str> = names.collect();
-    let near = closest(value, names.iter().copied());
+    let near = crate::manifest::rules::closest_n(value, names.iter().copied(), 3);
     let help = if near.is_empty() {
         let mut all: Vec<&str> = names.clone();
         all.sort();

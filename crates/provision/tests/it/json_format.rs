@@ -233,6 +233,15 @@ fn every_commands_json_matches_docs_json_format() {
         ("plan", vec!["plan", tp, "--destroy"], 0, true),
         ("destroy", vec!["destroy", tp, "--yes"], 0, true),
         ("destroy", vec!["destroy", tp, "--yes", "--purge"], 0, true),
+        // Several manifests as one run, and a partial one: the attribution keys.
+        (
+            "plan",
+            vec!["plan", "manifests/", "--target", "mtp-api-client"],
+            0,
+            true,
+        ),
+        ("apply", vec!["apply", "manifests/", "--yes"], 0, true),
+        ("destroy", vec!["destroy", "manifests/", "--yes"], 0, true),
         ("init", vec!["init", "new.toml"], 0, false),
         ("logout", vec!["logout"], 0, false),
     ];

@@ -23,6 +23,8 @@ mod emulator_libs;
 mod signin;
 // provision token: apply then token --verify; consent and public-client failures; verification.
 mod token;
+// Issue 17: passwords and certificates, their values only in the output file, token as the app.
+mod credentials;
 // `provision import`: registrations built through Graph, imported, validated and planned.
 mod import;
 // Least privilege: the emulator's permission rules, and the 403 that names what is missing.
@@ -41,6 +43,10 @@ mod browser;
 mod audit;
 // GITHUB_ACTIONS: annotations, job summary and step outputs, written to files.
 mod github_actions;
+// Several manifests at once: one observation, attribution per manifest, --target.
+mod many;
+// apply's read-back when what it waits for is deleted meanwhile.
+mod readback;
 // README.md runs: every `sh` block, in order, against the emulator; shown files and output compared.
 mod readme;
 // docs/json-format.md holds: every command's --format json document checked against its shape.

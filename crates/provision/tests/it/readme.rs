@@ -58,7 +58,15 @@ fn runnable(text: &str) -> String {
             if l.starts_with("cargo test") {
                 format!(": {l}")
             } else {
-                l.replacen("cargo run -- ", "provision ", 1)
+                let l = l.replacen("cargo run -- ", "provision ", 1);
+                // `# exit N` (N not 0) after a command: that exit code is the expected result.
+                match l.split_once("# exit ").and_then(|(cmd, rest)| {
+                    let code: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    (!code.is_empty() && code != "0").then(|| (cmd.trim_end().to_owned(), code))
+                }) {
+                    Some((cmd, code)) => format!("rc=0; {cmd} || rc=$?; [ \"$rc\" -eq {code} ]"),
+                    None => l,
+                }
             }
         })
         .collect::<Vec<_>>()
