@@ -4,31 +4,43 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{Desired, OutputFormat};
 use crate::plan::Plan;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+// One schema, both ways: apply writes these and `token` (and apply's own check of the password
+// values it holds) reads them back; `#[serde(default)]` keeps files of older versions readable.
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ApiEntry {
+    #[serde(default)]
     pub name: String,
+    #[serde(default)]
     pub app_id: String,
     pub resource_url: String,
     /// Full delegated scope strings: `https://api.security.microsoft.com/Incident.Read`.
+    #[serde(default)]
     pub scopes: Vec<String>,
     /// Application permission values.
+    #[serde(default)]
     pub roles: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Entry {
     pub tenant_id: String,
     pub client_id: String,
+    #[serde(default)]
     pub object_id: String,
+    #[serde(default)]
     pub service_principal_id: String,
     pub authority: String,
+    /// Its public-client redirect URIs (a browser sign-in needs a loopback one).
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
+    #[serde(default)]
     pub apis: Vec<ApiEntry>,
     // --- credentials (issue 17) ---
     /// The app's passwords: name, keyId, end, and (in the file only) the value.
@@ -40,21 +52,29 @@ pub struct Entry {
 }
 
 /// A password of the output file. `secret` is never serialized with the entry (the apply
-/// report prints entries); [`render_with_secrets`] adds it to the file's text.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// report prints entries); [`render_with_secrets`] adds it to the file's text, and reading the
+/// file takes it back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PasswordEntry {
+    #[serde(default)]
     pub display_name: String,
+    #[serde(default)]
     pub key_id: String,
+    #[serde(default)]
     pub end_date_time: Option<String>,
-    #[serde(skip)]
+    #[serde(skip_serializing, default)]
     pub secret: Option<crate::credentials::Secret>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CertificateEntry {
+    #[serde(default)]
     pub display_name: String,
+    #[serde(default)]
     pub key_id: String,
+    #[serde(default)]
     pub thumbprint: Option<String>,
+    #[serde(default)]
     pub end_date_time: Option<String>,
     /// The PEM file with the certificate (and, when generated, its private key).
     pub path: Option<String>,
@@ -342,6 +362,120 @@ pub fn remove_entries(path: &Path, format: OutputFormat, names: &[String]) -> Re
         None => remove().map(|_| Some(true)),
         Some(rest) => write_atomic(path, &rest).map(|_| Some(false)),
     }
+}
+
+/// Values of `KEY=value` lines (the env dialect `outfile` writes), also unquoting the shell
+/// single quotes older files carry.
+fn parse_env(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let mut value = String::new();
+        let mut rest = v;
+        // 'a'\''b' → a'b
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix('\'') {
+                let end = r.find('\'').unwrap_or(r.len());
+                value.push_str(&r[..end]);
+                rest = r.get(end + 1..).unwrap_or_default();
+            } else if let Some(r) = rest.strip_prefix("\\'") {
+                value.push('\'');
+                rest = r;
+            } else {
+                let end = rest.find(['\'', '\\']).unwrap_or(rest.len());
+                value.push_str(&rest[..end]);
+                rest = &rest[end..];
+                if end == 0 {
+                    value.push_str(&rest[..1]);
+                    rest = &rest[1..];
+                }
+            }
+        }
+        out.insert(k.trim().to_owned(), value);
+    }
+    out
+}
+
+/// The entries of an env output file: one without prefix, or one per `PREFIX_` (the upper-cased
+/// unique name, `-` and `.` turned into `_`).
+pub fn env_entries(text: &str) -> BTreeMap<String, Entry> {
+    let vars = parse_env(text);
+    let mut out = BTreeMap::new();
+    for key in vars.keys().filter(|k| k.ends_with("AZURE_CLIENT_ID")) {
+        let prefix = key.trim_end_matches("AZURE_CLIENT_ID");
+        let get = |name: &str| vars.get(&format!("{prefix}{name}")).cloned().unwrap_or_default();
+        let tenant_id = get("AZURE_TENANT_ID");
+        let resource_url = get("RESOURCE_URL");
+        let entry = Entry {
+            authority: format!(
+                "{}/{}",
+                get("AZURE_AUTHORITY_HOST").trim_end_matches('/'),
+                tenant_id
+            ),
+            tenant_id,
+            client_id: get("AZURE_CLIENT_ID"),
+            object_id: String::new(),
+            service_principal_id: String::new(),
+            apis: vec![ApiEntry {
+                name: resource_url.clone(),
+                app_id: String::new(),
+                // Comma-separated since the env dialect is shared with `$GITHUB_ENV` and
+                // `docker --env-file`; older files separated them with spaces.
+                scopes: get("SCOPES")
+                    .split([',', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                resource_url,
+                roles: Vec::new(),
+            }],
+            redirect_uris: get("REDIRECT_URI")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            passwords: Vec::new(),
+            certificates: Some(get("AZURE_CLIENT_CERTIFICATE_PATH"))
+                .filter(|p| !p.is_empty())
+                .map(|p| CertificateEntry {
+                    display_name: String::new(),
+                    key_id: String::new(),
+                    thumbprint: None,
+                    end_date_time: None,
+                    path: Some(p),
+                })
+                .into_iter()
+                .collect(),
+        };
+        out.insert(prefix.trim_end_matches('_').to_owned(), entry);
+    }
+    out
+}
+
+/// The entries of an output file `provision apply` wrote, by its extension: JSON, env or TOML.
+pub fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, Entry>> {
+    let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
+        Error::failure(format!(
+            "`{}` is not an output file of `provision apply`",
+            path.display()
+        ))
+        .with_source(e)
+    };
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let entries = match ext {
+        "json" => serde_json::from_str(text).map_err(|e| bad(e.into()))?,
+        "env" => env_entries(text),
+        _ => toml::from_str(text).map_err(|e| bad(e.into()))?,
+    };
+    if entries.is_empty() {
+        return Err(bad("it names no app".into()));
+    }
+    Ok(entries)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::auth::cache::TokenCache;
 use crate::auth::entra::{Failure, codes};
@@ -26,59 +26,7 @@ use crate::auth::EMULATOR_CACHE_AUTHORITY;
 /// OpenID Connect scopes: sent bare, never in `scp` (`scopes-oidc.md`).
 const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
-/// One app of an output file, as `outfile` writes it.
-#[derive(Debug, Clone, Deserialize)]
-struct OutEntry {
-    tenant_id: String,
-    client_id: String,
-    authority: String,
-    #[serde(default)]
-    apis: Vec<OutApi>,
-    /// Its public-client redirect URIs (a browser sign-in needs a loopback one).
-    #[serde(default)]
-    redirect_uris: Vec<String>,
-    /// Its passwords (with their values) and certificates (issue 17).
-    #[serde(default)]
-    passwords: Vec<OutPassword>,
-    #[serde(default)]
-    certificates: Vec<OutCertificate>,
-}
-
-#[derive(Clone, Deserialize)]
-struct OutPassword {
-    #[serde(default)]
-    display_name: String,
-    #[serde(default)]
-    secret: Option<String>,
-}
-
-impl std::fmt::Debug for OutPassword {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutPassword")
-            .field("display_name", &self.display_name)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct OutCertificate {
-    #[serde(default)]
-    path: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct OutApi {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    app_id: String,
-    resource_url: String,
-    #[serde(default)]
-    scopes: Vec<String>,
-    /// Application permission values.
-    #[serde(default)]
-    roles: Vec<String>,
-}
+use crate::outfile::{ApiEntry as OutApi, Entry as OutEntry};
 
 /// Everything the sign-in and the check need.
 #[derive(Debug)]
@@ -122,109 +70,8 @@ fn read(path: &Path) -> Result<String> {
     })
 }
 
-/// Values of `KEY=value` lines (the env dialect `outfile` writes), also unquoting the shell
-/// single quotes older files carry.
-fn parse_env(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for line in text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        let mut value = String::new();
-        let mut rest = v;
-        // 'a'\''b' → a'b
-        while !rest.is_empty() {
-            if let Some(r) = rest.strip_prefix('\'') {
-                let end = r.find('\'').unwrap_or(r.len());
-                value.push_str(&r[..end]);
-                rest = r.get(end + 1..).unwrap_or_default();
-            } else if let Some(r) = rest.strip_prefix("\\'") {
-                value.push('\'');
-                rest = r;
-            } else {
-                let end = rest.find(['\'', '\\']).unwrap_or(rest.len());
-                value.push_str(&rest[..end]);
-                rest = &rest[end..];
-                if end == 0 {
-                    value.push_str(&rest[..1]);
-                    rest = &rest[1..];
-                }
-            }
-        }
-        out.insert(k.trim().to_owned(), value);
-    }
-    out
-}
-
-/// The entries of an env output file: one without prefix, or one per `PREFIX_` (the upper-cased
-/// unique name, `-` and `.` turned into `_`).
-fn env_entries(text: &str) -> BTreeMap<String, OutEntry> {
-    let vars = parse_env(text);
-    let mut out = BTreeMap::new();
-    for key in vars.keys().filter(|k| k.ends_with("AZURE_CLIENT_ID")) {
-        let prefix = key.trim_end_matches("AZURE_CLIENT_ID");
-        let get = |name: &str| vars.get(&format!("{prefix}{name}")).cloned().unwrap_or_default();
-        let tenant_id = get("AZURE_TENANT_ID");
-        let resource_url = get("RESOURCE_URL");
-        let entry = OutEntry {
-            authority: format!(
-                "{}/{}",
-                get("AZURE_AUTHORITY_HOST").trim_end_matches('/'),
-                tenant_id
-            ),
-            tenant_id,
-            client_id: get("AZURE_CLIENT_ID"),
-            apis: vec![OutApi {
-                name: resource_url.clone(),
-                app_id: String::new(),
-                // Comma-separated since the env dialect is shared with `$GITHUB_ENV` and
-                // `docker --env-file`; older files separated them with spaces.
-                scopes: get("SCOPES")
-                    .split([',', ' '])
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-                resource_url,
-                roles: Vec::new(),
-            }],
-            redirect_uris: get("REDIRECT_URI")
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-            passwords: Vec::new(),
-            certificates: Some(get("AZURE_CLIENT_CERTIFICATE_PATH"))
-                .filter(|p| !p.is_empty())
-                .map(|p| OutCertificate { path: Some(p) })
-                .into_iter()
-                .collect(),
-        };
-        out.insert(prefix.trim_end_matches('_').to_owned(), entry);
-    }
-    out
-}
-
 fn output_entries(path: &Path, text: &str) -> Result<BTreeMap<String, OutEntry>> {
-    let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
-        Error::failure(format!(
-            "`{}` is not an output file of `provision apply`",
-            path.display()
-        ))
-        .with_source(e)
-    };
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
-    let entries = match ext {
-        "json" => serde_json::from_str(text).map_err(|e| bad(e.into()))?,
-        "env" => env_entries(text),
-        _ => toml::from_str(text).map_err(|e| bad(e.into()))?,
-    };
-    if entries.is_empty() {
-        return Err(bad("it names no app".into()));
-    }
-    Ok(entries)
+    crate::outfile::parse(path, text)
 }
 
 /// The output file's entry for `wanted`, or the only one.
@@ -558,7 +405,11 @@ async fn app_only_token(
     resource: &str,
 ) -> Result<crate::auth::GraphToken> {
     let scope = format!("{resource}/.default");
-    let secret = t.entry.passwords.iter().find_map(|p| p.secret.as_deref());
+    let secret = t
+        .entry
+        .passwords
+        .iter()
+        .find_map(|p| p.secret.as_ref().map(|s| s.expose()));
     let cert = t.entry.certificates.iter().find_map(|c| c.path.as_deref());
     let credential = match (secret, cert) {
         (Some(s), _) => auth::AppCredential::Secret(s),
@@ -804,7 +655,7 @@ mod tests {
                     MTP_API_CLIENT_RESOURCE_URL='https://api.security.microsoft.com'\n\
                     MTP_API_CLIENT_SCOPES='https://api.security.microsoft.com/Incident.Read'\n\
                     B_AZURE_CLIENT_ID='it'\\''s'\n";
-        let entries = env_entries(text);
+        let entries = crate::outfile::env_entries(text);
         let e = &entries["MTP_API_CLIENT"];
         assert_eq!(e.client_id, "c-1");
         assert_eq!(e.authority, "https://login.microsoftonline.com/t-1");

@@ -56,29 +56,25 @@ pub fn key_file_path(out_path: &Path, unique_name: &str, display_name: &str) -> 
     out_path.with_file_name(format!("{stem}.{unique_name}.{slug}.pem"))
 }
 
-/// Password values by app and keyId, from an output file (JSON or TOML) apply wrote.
+/// Password values by app and keyId, from an output file apply wrote (unreadable: none).
 fn stored_secrets(path: &Path) -> BTreeMap<String, BTreeMap<String, Secret>> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Some(entries) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| crate::outfile::parse(path, &text).ok())
+    else {
         return BTreeMap::new();
     };
-    let value: serde_json::Value = match path.extension().and_then(|e| e.to_str()) {
-        Some("json") => serde_json::from_str(&text).unwrap_or_default(),
-        _ => toml::from_str::<toml::Table>(&text)
-            .ok()
-            .and_then(|t| serde_json::to_value(t).ok())
-            .unwrap_or_default(),
-    };
-    let mut out = BTreeMap::new();
-    for (app, entry) in value.as_object().into_iter().flatten() {
-        let mut secrets = BTreeMap::new();
-        for p in entry["passwords"].as_array().into_iter().flatten() {
-            if let (Some(k), Some(s)) = (p["key_id"].as_str(), p["secret"].as_str()) {
-                secrets.insert(k.to_ascii_lowercase(), Secret::new(s.to_owned()));
-            }
-        }
-        out.insert(app.clone(), secrets);
-    }
-    out
+    entries
+        .into_iter()
+        .map(|(app, entry)| {
+            let secrets = entry
+                .passwords
+                .into_iter()
+                .filter_map(|p| Some((p.key_id.to_ascii_lowercase(), p.secret?)))
+                .collect();
+            (app, secrets)
+        })
+        .collect()
 }
 
 /// Facts of a DER certificate: (thumbprint, not before, not after).
