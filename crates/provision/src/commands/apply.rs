@@ -10,12 +10,11 @@ use serde::Serialize;
 use crate::apply::{Report, Status, Tally};
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::commands::live::Live;
-use crate::commands::plan::{compute, confirm, context, document, load_set, to_json};
+use crate::commands::plan::{compute, confirm, context, document, load_set};
 use crate::context::Context;
 use crate::error::{Class, Error, Result};
 use crate::manifest::many::Set;
 use crate::model::{ConsentMode, Desired};
-use crate::output::Printer;
 use crate::plan::Plan;
 use crate::{apply, outfile, render};
 
@@ -108,15 +107,18 @@ pub(crate) fn interrupted(verb: &str) -> Error {
 
 /// Print, after a run, the steps it did not attempt and the closing line (the done and failed
 /// steps were printed as they ended).
-pub(crate) fn print_outcome(printer: &Printer, verb: &str, report: &Report, interrupted: bool) {
+/// The end of a report in text: the steps not attempted, then the tally.
+pub(crate) fn outcome_text(verb: &str, report: &Report, interrupted: bool) -> String {
+    let mut out = String::new();
     for step in report.steps().filter(|s| s.status == Status::NotAttempted) {
-        printer.outln(&format!("  {}", render::step_line(step)));
+        out.push_str(&format!("  {}\n", render::step_line(step)));
     }
     let complete = report.complete() && !interrupted;
-    printer.outln(&format!(
-        "\n{}",
+    out.push_str(&format!(
+        "\n{}\n",
         render::tally_text(verb, &report.tally(), complete)
     ));
+    out
 }
 
 async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
@@ -124,9 +126,7 @@ async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
     let (graph, plan) = compute(ctx, set).await?;
     let authority = &ctx.endpoints.authority_url;
     let doc = document(&plan, set, authority);
-    if !printer.is_json() {
-        printer.out(&render::plan_text(&doc));
-    }
+    printer.text(&render::plan_text(&doc));
     // Each manifest of the run with an `[output]`, and its file.
     let out_paths: Vec<(usize, PathBuf)> = set
         .in_run()
@@ -171,9 +171,7 @@ async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
         if !confirm(args.yes, "\nApply these changes?", printer)? {
             return Err(Error::failure("apply cancelled: nothing was changed"));
         }
-        if !printer.is_json() {
-            printer.out("\n");
-        }
+        printer.text("\n");
         // Generated certificates' keys go to disk before the tenant sees the certificates.
         write_generated_keys(&plan)?;
         let live = Live::new(printer, plan.apps.len());
@@ -319,7 +317,7 @@ async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
     let (file_state, file_states) = file_fields(file_states, set);
 
     let applied = !stopped && report.as_ref().is_none_or(Report::complete);
-    if printer.is_json() {
+    {
         let doc = ApplyDocument {
             format_version: render::FORMAT_VERSION,
             plan: doc,
@@ -331,25 +329,27 @@ async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
             output_files: file_states,
             outputs: &entries,
         };
-        printer.outln(&to_json(&doc)?);
-    } else {
-        if let Some(report) = &report {
-            print_outcome(printer, "Apply", report, stopped);
-        }
-        // The IDs: every app's, when the run got that far.
-        for app in &plan.apps {
-            if let Some(e) = entries.get(&app.unique_name) {
-                printer.outln(&format!(
-                    "\n{}:\n  tenant_id  = {}\n  client_id  = {}\n  authority  = {}",
-                    app.unique_name, e.tenant_id, e.client_id, e.authority
-                ));
+        printer.result(&doc, || {
+            let mut out = String::new();
+            if let Some(report) = doc.result {
+                out.push_str(&outcome_text("Apply", report, stopped));
             }
-        }
-        for state in file_states.iter().flatten().chain(&file_state) {
-            if state.written {
-                printer.outln(&format!("\nWrote {}", state.path));
+            // The IDs: every app's, when the run got that far.
+            for app in &plan.apps {
+                if let Some(e) = entries.get(&app.unique_name) {
+                    out.push_str(&format!(
+                        "\n{}:\n  tenant_id  = {}\n  client_id  = {}\n  authority  = {}\n",
+                        app.unique_name, e.tenant_id, e.client_id, e.authority
+                    ));
+                }
             }
-        }
+            for state in doc.output_files.iter().flatten().chain(&doc.output_file) {
+                if state.written {
+                    out.push_str(&format!("\nWrote {}\n", state.path));
+                }
+            }
+            out
+        })?;
     }
 
     ci_report(

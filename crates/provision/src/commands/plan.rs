@@ -238,13 +238,13 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<i32> {
             &ctx.printer,
             &crate::ci::text_summary(&title, &render::plan_text(&doc)),
         );
-        if ctx.printer.is_json() {
-            ctx.printer.outln(&to_json(&doc)?);
-        } else if args.destroy {
-            ctx.printer.out(&crate::commands::destroy::plan_text(&plan, &doc));
-        } else {
-            ctx.printer.out(&render::plan_text(&doc));
-        }
+        ctx.printer.result(&doc, || {
+            if args.destroy {
+                crate::commands::destroy::plan_text(&plan, &doc)
+            } else {
+                render::plan_text(&doc)
+            }
+        })?;
         Ok(if args.detailed_exitcode && plan.has_changes() {
             2
         } else {
@@ -254,10 +254,6 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<i32> {
     .await;
     ctx.finish().await;
     result
-}
-
-pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string_pretty(v).map_err(|e| Error::failure("cannot render JSON").with_source(e))
 }
 
 /// Ask before changing the tenant: `--yes`, or "yes" typed on a terminal.

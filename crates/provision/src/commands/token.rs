@@ -519,32 +519,30 @@ async fn finish(
         .decode
         .then(|| auth::unverified_claims(access_token))
         .flatten();
-    if ctx.printer.is_json() {
-        let doc = Document {
-            format_version: crate::render::FORMAT_VERSION,
-            app: &t.app,
-            client_id: &t.entry.client_id,
-            tenant_id,
-            resource,
-            access_token,
-            header,
-            claims,
-            verification: report.as_ref(),
-        };
-        ctx.printer.outln(&super::plan::to_json(&doc)?);
-        return Ok(0);
-    }
     if let Some(report) = &report {
         for c in &report.checks {
             ctx.printer.status(&format!("verified {}: {}", c.name, c.detail));
         }
     }
-    if args.decode {
-        let doc = serde_json::json!({ "header": header, "claims": claims });
-        ctx.printer.outln(&super::plan::to_json(&doc)?);
-    } else {
-        ctx.printer.outln(access_token);
-    }
+    let decoded = args
+        .decode
+        .then(|| serde_json::json!({ "header": header, "claims": claims }));
+    let doc = Document {
+        format_version: crate::render::FORMAT_VERSION,
+        app: &t.app,
+        client_id: &t.entry.client_id,
+        tenant_id,
+        resource,
+        access_token,
+        header,
+        claims,
+        verification: report.as_ref(),
+    };
+    // In text: the decoded token, or the token alone (for `$(provision token …)`).
+    ctx.printer.result(&doc, || match &decoded {
+        Some(d) => serde_json::to_string_pretty(d).unwrap_or_default() + "\n",
+        None => format!("{access_token}\n"),
+    })?;
     Ok(0)
 }
 
