@@ -1,5 +1,5 @@
-//! The emulator's own control plane under `/_emulator/` (no authentication, SPEC.md
-//! "Emulator"): the request log, statistics, reset, the tenant's state, the fault knobs and
+//! The emulator's own control plane under `/_emulator/` (no authentication, README.md
+//! "The emulator"): the request log, statistics, reset, the tenant's state, the fault knobs and
 //! the clock.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! A local Microsoft Graph + identity platform emulator (SPEC.md "Emulator"), on one port:
+//! A local Microsoft Graph + identity platform emulator (README.md "The emulator"), on one port:
 //! Graph v1.0 under `/v1.0/`, the identity platform under `/{tenant}/`, the control plane under
 //! `/_emulator/`.
 //!
@@ -10,7 +10,7 @@
 //!         /_emulator/* control
 //! ```
 //!
-//! Modelled on moto (STYLE.md): `store` holds the tenant and Graph's rules and returns typed
+//! Modelled on moto's per-service backends (CONTRIBUTING.md "Map of the code"): `store` holds the tenant and Graph's rules and returns typed
 //! [`store::GraphError`]s; `graph` only parses and renders; routing is a table.
 //!
 //! The identity side reads the tenant through [`state::Shared::tenant`] and the read helpers
@@ -128,7 +128,7 @@ pub struct Faults {
     /// The malformed kinds to pick from; empty means every kind.
     pub malformed_kinds: Vec<faults::Malformed>,
     /// Share of Graph requests that are served, after which the connection is closed without
-    /// the answer: the "apply-then-fail" of graph-reference §11.1(d), an ambiguous write.
+    /// the answer: the "apply-then-fail" of docs/graph-notes.md §11.1(d), an ambiguous write.
     pub lost_response_rate: f64,
     /// Serve `GET /servicePrincipals(appId='…')/oauth2PermissionGrants` and
     /// `…/appRoleAssignments`; `false` answers them 400 `Request_BadRequest`, as a Graph that
@@ -204,7 +204,7 @@ impl Faults {
     }
 }
 
-/// The ready line `provision emulator` prints, in SPEC.md's key order.
+/// The ready line `provision emulator` prints, in the key order of README.md "The emulator".
 #[derive(Clone, Debug, Serialize)]
 pub struct Ready {
     pub graph_url: String,

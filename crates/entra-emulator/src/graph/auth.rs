@@ -226,7 +226,7 @@ pub fn authorize(
 }
 
 /// The token's claims when it is a valid Graph token of this tenant. The messages are those
-/// Graph sends for these cases (graph-reference §6.1 "InvalidAuthenticationToken").
+/// Graph sends for these cases (docs/graph-notes.md §6.1 "InvalidAuthenticationToken").
 ///
 /// Besides Graph's own audiences, the emulator's base URL is accepted: the Azure CLI uses its
 /// cloud's `microsoftGraphResourceId` both as Graph's base URL and as the token audience, and

@@ -48,7 +48,7 @@ use crate::store::Tenant;
 /// Knobs of the identity platform (defaults are Entra's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
-    /// `expires_in` of a device code: 900 s (graph-reference §7).
+    /// `expires_in` of a device code: 900 s (docs/graph-notes.md §7).
     pub device_code_lifetime_secs: i64,
     /// `interval` of a device code: 5 s, as in the captured response.
     pub device_code_interval_secs: u64,
@@ -548,8 +548,7 @@ async fn openid_configuration_v2(
         Err(e) => return oauth_error(&e, &headers),
     };
     let host = origin.split("://").nth(1).unwrap_or_default();
-    // The captured document (`data/identity-platform.json` →
-    // `openid_configuration.captured_full`) with this emulator's host and tenant.
+    // The captured document (docs/graph-notes.md §7 "OIDC metadata and JWKS") with this emulator's host and tenant.
     let doc = json!({
         "token_endpoint": format!("{origin}/{t}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
@@ -582,8 +581,8 @@ async fn openid_configuration_v2(
     discovery_response(doc)
 }
 
-/// The v1.0 document, needed to validate `ver` 1.0 tokens (`data/identity-platform.json` →
-/// `endpoints.openid_configuration_v1`): issuer `https://sts.windows.net/{tid}/` [derived: the
+/// The v1.0 document, needed to validate `ver` 1.0 tokens (docs/graph-notes.md §7,
+/// access-token claims): issuer `https://sts.windows.net/{tid}/` [derived: the
 /// v2 document with the v1 endpoints].
 async fn openid_configuration_v1(
     State(id): State<Arc<Identity>>,
@@ -672,7 +671,7 @@ struct InstanceQuery {
     authorization_endpoint: Option<String>,
 }
 
-/// MSAL's instance discovery (`data/identity-platform.json` → `instance_discovery_captured`),
+/// MSAL's instance discovery (docs/graph-notes.md §7),
 /// with this emulator as the first cloud and its own aliases.
 async fn instance_discovery(
     State(id): State<Arc<Identity>>,

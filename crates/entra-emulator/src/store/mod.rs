@@ -4,7 +4,7 @@
 //! [`GraphError`]. Pure apart from reading the clock and drawing random ids; serde-serialisable
 //! for `--state FILE`.
 //!
-//! Modelled on moto's per-service backends (STYLE.md): the routes parse and render, this module
+//! Modelled on moto's per-service backends (CONTRIBUTING.md "Map of the code"): the routes parse and render, this module
 //! decides.
 
 pub mod applications;
@@ -25,7 +25,7 @@ pub use seed::TenantIdentity;
 
 pub type Object = Map<String, Value>;
 
-/// How a request names an application or service principal (graph-reference §1, §2, §9.2).
+/// How a request names an application or service principal (docs/graph-notes.md §1, §2, §9 item 2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Key {
     Id(String),
@@ -43,7 +43,7 @@ impl Key {
 }
 
 /// A client secret text, kept apart from the Graph-visible `passwordCredentials` entry that has
-/// the same `keyId` (Graph shows `secretText: null`; `data/application.json`, addPassword docs).
+/// the same `keyId` (Graph shows `secretText: null`; docs/graph-notes.md §1, addPassword docs).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SecretText {
     pub key_id: String,
@@ -55,7 +55,7 @@ pub struct SecretText {
 pub struct Entity {
     pub data: Object,
     /// Milliseconds since the epoch of the write that created the object; during the replication
-    /// window it is invisible to reads and references (§11.1(d)). Seeded objects use 0.
+    /// window it is invisible to reads and references (docs/graph-notes.md §11.1(d)). Seeded objects use 0.
     pub created_ms: i64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<SecretText>,
@@ -93,7 +93,7 @@ impl Entity {
     pub fn federated_identity_credentials(&self) -> &[Object] {
         &self.federated_identity_credentials
     }
-    /// Portal "Allow public client flows"; device code needs it (graph-reference §1).
+    /// Portal "Allow public client flows"; device code needs it (docs/graph-notes.md §1).
     pub fn is_fallback_public_client(&self) -> bool {
         self.data.get("isFallbackPublicClient") == Some(&Value::Bool(true))
     }
@@ -216,7 +216,7 @@ impl Tenant {
         self.clock.now()
     }
 
-    /// Whether an object is outside its replication window (§11.1(d)).
+    /// Whether an object is outside its replication window (docs/graph-notes.md §11.1(d)).
     pub fn visible(&self, e: &Entity) -> bool {
         self.replication_lag_ms == 0
             || self.now().saturating_sub(e.created_ms)
@@ -342,7 +342,7 @@ impl Tenant {
 }
 
 /// Merge a PATCH body into an object: top-level and nested complex properties are merged, while
-/// collections are replaced as a whole (learn:/graph/api/application-update, graph-reference §1
+/// collections are replaced as a whole (learn:/graph/api/application-update, docs/graph-notes.md §1
 /// "Update semantics").
 pub fn merge(target: &mut Object, patch: &Object) {
     for (k, v) in patch {
@@ -435,7 +435,7 @@ pub(crate) fn as_object(v: Value) -> Object {
 
 #[cfg(test)]
 mod tests {
-    //! Graph's rules against the store directly, without HTTP (STYLE.md, moto).
+    //! Graph's rules against the store directly, without HTTP (as moto's backend tests do).
     use super::applications::{UNIQUE_NAME_TAKEN, Upsert};
     use super::*;
     use serde_json::json;

@@ -1,6 +1,6 @@
 //! The emulator's Graph side over real HTTP against `emulator::start(Config::local())`: one
 //! test per Graph rule (status and error code as Graph answers), replays of the documented
-//! examples in `graph-reference/data/*.json`, fault knobs and the control plane.
+//! examples of the Graph pages (docs/graph-notes.md), fault knobs and the control plane.
 
 use std::time::{Duration, Instant};
 
@@ -177,7 +177,7 @@ impl Em {
     }
 }
 
-/// Graph's error envelope with the given status and code (graph-reference §6.1).
+/// Graph's error envelope with the given status and code (docs/graph-notes.md §6.1).
 fn assert_error(r: &Resp, status: u16, code: &str) {
     assert_eq!(r.status.as_u16(), status, "{}", r.body);
     assert_eq!(r.body["error"]["code"], code, "{}", r.body);
@@ -583,7 +583,7 @@ async fn upsert_by_unique_name() {
         400,
         "Request_BadRequest",
     );
-    // uniqueName is immutable once set (§11.3), settable while null.
+    // uniqueName is immutable once set (docs/graph-notes.md §11.3), settable while null.
     assert_error(
         &em.patch(&format!("/applications/{id}"), json!({"uniqueName": "other"}))
             .await,
@@ -848,11 +848,11 @@ async fn service_principal_rules() {
     for k in documented_keys(documented, "servicePrincipal") {
         assert!(r.body.get(&k).is_some(), "missing `{k}`");
     }
-    // A second one: 409 (§11.1(b)).
+    // A second one: 409 (docs/graph-notes.md §11.1(b)).
     let dup = em.post("/servicePrincipals", json!({"appId": app_id})).await;
     assert_error(&dup, 409, "Request_MultipleObjectsWithSameKeyValue");
     assert!(dup.body["error"]["message"].as_str().unwrap().contains(&app_id));
-    // No backing application: 400 with details NoBackingApplicationObject (§11.1(d1)).
+    // No backing application: 400 with details NoBackingApplicationObject (docs/graph-notes.md §11.1(d1)).
     let none = em
         .post(
             "/servicePrincipals",
@@ -948,7 +948,7 @@ async fn oauth2_permission_grants() {
     let example = &reference("oauth2permissiongrant.json")["create"]["examples"][0]["response"]["body"];
     assert_eq!(keys(&r.body), keys(example));
     assert_eq!(r.body["principalId"], Value::Null);
-    // The id is base64url(clientId ‖ resourceId), 43 characters (§11.1(a)).
+    // The id is base64url(clientId ‖ resourceId), 43 characters (docs/graph-notes.md §11.1(a)).
     let id = r.body["id"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 43);
     let dup = em.post("/oauth2PermissionGrants", body).await;
@@ -1250,7 +1250,7 @@ async fn filters_select_paging_and_paths() {
             .len(),
         5
     );
-    // The documented service principal query (`data/serviceprincipal.json` → list_filter).
+    // The documented service principal query (docs/graph-notes.md §2).
     let sp = em.get("/servicePrincipals?$filter=displayName eq 'Microsoft Graph'&$select=id,displayName,appId,oauth2PermissionScopes").await;
     assert!(
         sp.body["@odata.context"]
@@ -1620,7 +1620,7 @@ async fn replication_lag_hides_new_objects() {
     assert_eq!(em.get(&format!("/applications/{id}")).await.status, 200);
     let sp = em.post("/servicePrincipals", json!({"appId": app_id})).await;
     assert_eq!(sp.status, 201);
-    // A grant naming the new principal inside its window: 404 (§11.1(d2)).
+    // A grant naming the new principal inside its window: 404 (docs/graph-notes.md §11.1(d2)).
     let mtp = em.sp_id(MTP_APP_ID).await;
     let g = em.post("/oauth2PermissionGrants", json!({"clientId": sp.body["id"], "consentType": "AllPrincipals", "resourceId": mtp, "scope": "Incident.Read"})).await;
     assert_error(&g, 404, "Directory_ObjectNotFound");

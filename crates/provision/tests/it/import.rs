@@ -14,7 +14,7 @@ const MTP: &str = "8ee8fdad-f234-4243-8f3b-15c294843740";
 const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
 const WDATP: &str = "fc780465-2017-40d4-a0c5-307022471b92";
 
-/// Permission ids from the catalog (graph-reference), by API alias, kind and value.
+/// Permission ids from the catalog (docs/graph-notes.md §8), by API alias, kind and value.
 fn perm(alias: &str, kind: &str, value: &str) -> String {
     let api = provision::catalog::by_alias(alias).unwrap();
     let list = if kind == "Scope" { &api.scopes } else { &api.roles };

@@ -43,3 +43,7 @@ mod github_actions;
 mod many;
 // apply's read-back when what it waits for is deleted meanwhile.
 mod readback;
+// README.md runs: every `sh` block, in order, against the emulator; shown files and output compared.
+mod readme;
+// docs/json-format.md holds: every command's --format json document checked against its shape.
+mod json_format;

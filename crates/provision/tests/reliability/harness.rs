@@ -308,7 +308,7 @@ impl Figures {
         self.problems.extend(other.problems);
     }
 
-    /// The Markdown table README.md shows.
+    /// The Markdown table CONTRIBUTING.md "Reliability" shows.
     pub fn table(&self, scenario: &str, elapsed: Duration) -> String {
         let faults = if self.faults.values().all(|v| *v == 0) {
             "none".to_owned()

@@ -7,7 +7,7 @@
 //! PROVISION_RELIABILITY_SEEDS=200 cargo test --test reliability -- --nocapture
 //! ```
 //!
-//! Every scenario prints a Markdown table of its figures (README.md "Reliability" holds the last
+//! Every scenario prints a Markdown table of its figures (CONTRIBUTING.md "Reliability" holds the last
 //! full run) and fails on a duplicate, an orphan, a panic, a hang, a leaked secret, a request
 //! that came back sooner than its `Retry-After`, an unclear error or a tenant that does not
 //! converge, and when fewer runs than its minimum converged on their first try (failing clearly
