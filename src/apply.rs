@@ -163,7 +163,7 @@ impl AppResult {
         }
     }
 
-    fn mark(&mut self, observer: &dyn Observer, address: &str, outcome: Result<Option<String>, &GraphError>) {
+    pub(crate) fn mark(&mut self, observer: &dyn Observer, address: &str, outcome: Result<Option<String>, &GraphError>) {
         let Some(step) = self.steps.iter_mut().find(|s| s.address == address) else {
             return;
         };
@@ -347,8 +347,35 @@ fn planned_steps(app: &AppPlan, purge: &[PurgeStep]) -> Vec<StepResult> {
     steps.extend(sp_step);
     steps.extend(grants);
     steps.extend(assignments);
+    steps.extend(ownership_steps(app));
     steps.extend(purge_steps(name, purge));
     steps
+}
+
+/// The planned owner and federated credential steps of one app (issue 17).
+fn ownership_steps(app: &AppPlan) -> Vec<StepResult> {
+    let name = app.unique_name.as_str();
+    let fics = app
+        .federated_credentials
+        .iter()
+        .filter(|f| f.action != Action::NoOp)
+        .map(|f| {
+            StepResult::planned(
+                render::federated_credential_address(name, &f.name),
+                "federated_credential",
+                f.action,
+                f.id.clone(),
+            )
+        });
+    let owners = app.owners.iter().filter(|o| o.action != Action::NoOp).map(|o| {
+        StepResult::planned(
+            render::owner_address(name, &o.name),
+            "owner",
+            o.action,
+            Some(o.object_id.clone()),
+        )
+    });
+    fics.chain(owners).collect()
 }
 
 /// The planned purge steps of one app.
@@ -410,8 +437,16 @@ pub async fn apply(graph: &GraphClient, plan: &Plan, observer: &dyn Observer) ->
         let resource_ids = &resource_ids;
         let stopped = resource_error.is_some();
         async move {
+            let application_written = result
+                .steps
+                .iter()
+                .all(|s| s.kind != "application" || s.status == Status::Done);
             if result.error.is_none() && !stopped {
                 stage_two(graph, app, resource_ids, &mut result, observer).await;
+            }
+            // Owners and federated credentials need only the application (issue 17).
+            if application_written {
+                crate::ownership::apply_app(graph, app, &mut result, observer).await;
             }
             observer.app_finished(&app.unique_name);
             result

@@ -42,6 +42,7 @@ pub mod manifest;
 pub mod model;
 pub mod observe;
 pub mod outfile;
+pub mod ownership;
 pub mod output;
 pub mod permissions;
 pub mod plan;

@@ -24,7 +24,8 @@ pub(crate) async fn compute(ctx: &Context, desired: &Desired) -> Result<(GraphCl
         ),
     );
     guard?;
-    let observed = observed?;
+    let mut observed = observed?;
+    observed.signed_in = crate::ownership::signed_in(token.secret());
     let plan = plan::plan(desired, &observed).map_err(|p| problems_error(desired, &p))?;
     Ok((graph, plan))
 }

@@ -23,6 +23,11 @@
 //! | `api_permissions.api` | yes | — |
 //! | `api_permissions.delegated` / `.application` | at least one non-empty | `[]` |
 //! | `app.consent.grant` | no | `admin` |
+//! | `app.owners` | no | ownership left alone; a list is authoritative, except that the signed-in identity is never removed |
+//! | `[[app.federated_credentials]]` | no | left alone; a list (even `[]`) is authoritative |
+//! | `federated_credentials.name` | yes | — |
+//! | `federated_credentials.issuer` / `.subject` | yes, unless `github = { … }` writes them | — |
+//! | `federated_credentials.audiences` | no | `["api://AzureADTokenExchange"]` |
 //! | `[output]` | no | no output file |
 //! | `output.path` | yes, in `[output]` | — |
 //! | `output.format` | no | from the path's extension (`.json`, `.env`, `.toml`), else `json` |
@@ -45,6 +50,7 @@
 mod build;
 pub mod diagnostic;
 pub mod many;
+pub mod ownership;
 mod raw;
 pub mod rules;
 

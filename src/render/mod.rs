@@ -22,7 +22,7 @@
 //! ```
 //!
 //! - `kind`: `resource_service_principal`, `application`, `service_principal`,
-//!   `delegated_grant`, `app_role_assignment`.
+//!   `delegated_grant`, `app_role_assignment`, `owner`, `federated_credential`.
 //! - `action`: `create`, `update`, `delete`, `restore` (an application brought back from
 //!   deleted items, its `reason` naming the appId) or `no-op`; every resource the manifest covers is
 //!   listed, unchanged ones with `no-op`.
@@ -88,6 +88,15 @@ pub fn grant_address(unique_name: &str, resource: &str) -> String {
 
 pub fn assignment_address(unique_name: &str, resource: &str, role: &str) -> String {
     format!("app.{unique_name}.app_role[\"{resource}\"][\"{role}\"]")
+}
+
+/// An owner of an app, by user principal name, else display name or object id.
+pub fn owner_address(unique_name: &str, owner: &str) -> String {
+    format!("app.{unique_name}.owner[\"{owner}\"]")
+}
+
+pub fn federated_credential_address(unique_name: &str, name: &str) -> String {
+    format!("app.{unique_name}.federated_credential[\"{name}\"]")
 }
 
 /// A deleted object removed from deleted items (`destroy --purge`).
@@ -156,6 +165,7 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
                 reason: None,
             });
         }
+        ownership_changes(app, &mut out);
     }
     for p in &plan.purge {
         out.push(Change {
@@ -171,6 +181,50 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
         });
     }
     out
+}
+
+/// The owner and federated credential changes of one app (issue 17).
+fn ownership_changes(app: &crate::plan::AppPlan, out: &mut Vec<Change>) {
+    let name = app.unique_name.as_str();
+    for f in &app.federated_credentials {
+        out.push(Change {
+            address: federated_credential_address(name, &f.name),
+            kind: "federated_credential",
+            action: f.action,
+            fields: f.fields.clone(),
+            reason: None,
+        });
+    }
+    for o in &app.owners {
+        let (before, after) = match o.action {
+            Action::Delete => (Value::String(o.object_id.clone()), Value::Null),
+            Action::Create => (Value::Null, Value::String(o.object_id.clone())),
+            _ => (Value::String(o.object_id.clone()), Value::String(o.object_id.clone())),
+        };
+        out.push(Change {
+            address: owner_address(name, &o.name),
+            kind: "owner",
+            action: o.action,
+            fields: if o.action == Action::NoOp {
+                Vec::new()
+            } else {
+                vec![field("object_id", before, after)]
+            },
+            reason: o.detail.clone(),
+        });
+    }
+    if let Some(k) = &app.kept_owner {
+        out.push(Change {
+            address: owner_address(name, &k.name),
+            kind: "owner",
+            action: Action::NoOp,
+            fields: Vec::new(),
+            reason: Some(format!(
+                "the signed-in identity {}: kept although `owners` does not list it",
+                k.object_id
+            )),
+        });
+    }
 }
 
 #[derive(Debug, Serialize)]
