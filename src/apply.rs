@@ -163,7 +163,12 @@ impl AppResult {
         }
     }
 
-    pub(crate) fn mark(&mut self, observer: &dyn Observer, address: &str, outcome: Result<Option<String>, &GraphError>) {
+    pub(crate) fn mark(
+        &mut self,
+        observer: &dyn Observer,
+        address: &str,
+        outcome: Result<Option<String>, &GraphError>,
+    ) {
         let Some(step) = self.steps.iter_mut().find(|s| s.address == address) else {
             return;
         };

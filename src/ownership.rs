@@ -121,7 +121,11 @@ pub async fn apply_app(graph: &GraphClient, app: &AppPlan, result: &mut AppResul
                     )
                     .map(|_| f.id.clone()),
                     Action::Update => graph
-                        .update_federated_credential(object_id, f.id.as_deref().unwrap_or(&f.name), f.body.clone())
+                        .update_federated_credential(
+                            object_id,
+                            f.id.as_deref().unwrap_or(&f.name),
+                            f.body.clone(),
+                        )
                         .await
                         .map(|_| f.id.clone()),
                     _ => create_fic(graph, object_id, &f.name, f.body.clone(), fresh).await,
@@ -191,7 +195,10 @@ async fn create_fic(
     body: serde_json::Value,
     fresh: bool,
 ) -> Result<Option<String>, GraphError> {
-    match graph.create_federated_credential(object_id, body.clone(), fresh).await {
+    match graph
+        .create_federated_credential(object_id, body.clone(), fresh)
+        .await
+    {
         Ok(created) => Ok(created.id),
         Err(e) if crate::graph::client::outcome_unknown(&e) || e.status() == Some(409) => {
             let existing = graph.federated_credentials_of(object_id).await?;

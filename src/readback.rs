@@ -227,7 +227,11 @@ fn pending(desired: &Desired, observed: &Observed, report: &Report) -> Vec<Strin
         for o in app.owners.iter().filter(|o| o.action != Action::NoOp) {
             out.push(format!("owner {} of {}", o.name, app.unique_name));
         }
-        for f in app.federated_credentials.iter().filter(|f| f.action != Action::NoOp) {
+        for f in app
+            .federated_credentials
+            .iter()
+            .filter(|f| f.action != Action::NoOp)
+        {
             out.push(format!("federated credential {} of {}", f.name, app.unique_name));
         }
     }

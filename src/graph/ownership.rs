@@ -66,7 +66,8 @@ impl GraphClient {
             ))
             .await?;
         Ok(found.map(|mut u| {
-            u.odata_type.get_or_insert_with(|| "#microsoft.graph.user".to_owned());
+            u.odata_type
+                .get_or_insert_with(|| "#microsoft.graph.user".to_owned());
             u
         }))
     }
@@ -77,7 +78,10 @@ impl GraphClient {
             .await
     }
 
-    pub async fn federated_credentials_of(&self, object_id: &str) -> Result<Vec<FederatedCredential>, GraphError> {
+    pub async fn federated_credentials_of(
+        &self,
+        object_id: &str,
+    ) -> Result<Vec<FederatedCredential>, GraphError> {
         self.list(format!(
             "/applications/{}/federatedIdentityCredentials",
             odata_literal(object_id)
@@ -102,7 +106,12 @@ impl GraphClient {
         self.fetch(&call).await
     }
 
-    pub async fn update_federated_credential(&self, object_id: &str, id: &str, body: Value) -> Result<(), GraphError> {
+    pub async fn update_federated_credential(
+        &self,
+        object_id: &str,
+        id: &str,
+        body: Value,
+    ) -> Result<(), GraphError> {
         self.send(&Call::patch(
             format!(
                 "/applications/{}/federatedIdentityCredentials/{}",

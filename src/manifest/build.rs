@@ -315,9 +315,7 @@ fn build_app(text: &str, app: RawApp, diags: &mut Diagnostics) -> Option<Desired
         }
     };
 
-    let owners = app
-        .owners
-        .map(|o| super::ownership::build_owners(text, o, diags));
+    let owners = app.owners.map(|o| super::ownership::build_owners(text, o, diags));
     let federated_credentials = app
         .federated_credentials
         .map(|f| super::ownership::build_federated_credentials(text, f, diags));

@@ -75,7 +75,7 @@ pub fn build_owners(text: &str, owners: Sp<Vec<Sp<String>>>, diags: &mut Diagnos
 }
 
 /// `local@domain`, no spaces: the shape of a user principal name.
-fn is_upn(v: &str) -> bool {
+pub fn is_upn(v: &str) -> bool {
     match v.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
@@ -118,10 +118,13 @@ pub fn build_federated_credentials(
         let key = fic.name.to_lowercase();
         if let Some(first) = names.get(&key) {
             diags.push(
-                Diagnostic::error(format!("two federated credentials are named `{}`", fic.name), span.clone())
-                    .label("named again here")
-                    .related(first.clone(), "first named here")
-                    .help("Graph keeps names unique per app: give each credential its own `name`"),
+                Diagnostic::error(
+                    format!("two federated credentials are named `{}`", fic.name),
+                    span.clone(),
+                )
+                .label("named again here")
+                .related(first.clone(), "first named here")
+                .help("Graph keeps names unique per app: give each credential its own `name`"),
             );
             continue;
         }
@@ -148,7 +151,11 @@ pub fn build_federated_credentials(
     out
 }
 
-fn build_one(text: &str, r: RawFederatedCredential, diags: &mut Diagnostics) -> Option<FederatedCredentialSpec> {
+fn build_one(
+    text: &str,
+    r: RawFederatedCredential,
+    diags: &mut Diagnostics,
+) -> Option<FederatedCredentialSpec> {
     let before = diags.error_count();
     let name = r.name.and_then(|n| match check_name(&n.value) {
         Ok(()) => Some(n.value),
@@ -203,11 +210,16 @@ fn build_one(text: &str, r: RawFederatedCredential, diags: &mut Diagnostics) -> 
             if list.value.len() != 1 {
                 diags.push(
                     Diagnostic::error(
-                        format!("`audiences` holds {} values; Graph takes exactly one", list.value.len()),
+                        format!(
+                            "`audiences` holds {} values; Graph takes exactly one",
+                            list.value.len()
+                        ),
                         list.span.clone(),
                     )
                     .label("one value expected")
-                    .help(format!("write `audiences = [\"{DEFAULT_AUDIENCE}\"]` (the default), or leave it out")),
+                    .help(format!(
+                        "write `audiences = [\"{DEFAULT_AUDIENCE}\"]` (the default), or leave it out"
+                    )),
                 );
             }
             list.value
@@ -241,6 +253,61 @@ fn build_one(text: &str, r: RawFederatedCredential, diags: &mut Diagnostics) -> 
         description,
         location: location(text, r.span.start),
     })
+}
+
+/// Whether a federated credential as Graph holds it passes this manifest's rules (so `import`
+/// can write it as keys).
+pub fn importable(
+    name: &str,
+    issuer: &str,
+    subject: &str,
+    audiences: &[String],
+    description: Option<&str>,
+) -> bool {
+    let value = |s: &str| !s.trim().is_empty() && s.trim() == s && s.chars().count() <= MAX_VALUE;
+    check_name(name).is_ok()
+        && value(issuer)
+        && value(subject)
+        && audiences.len() == 1
+        && audiences.iter().all(|a| value(a))
+        && description.is_none_or(|d| d.chars().count() <= MAX_VALUE)
+}
+
+/// The `github = { … }` helper that writes `subject` under GitHub's issuer, when it does:
+/// `(repository, key, value)` with key `branch`, `tag`, `environment` or `pull_request`.
+pub fn github_helper(issuer: &str, subject: &str) -> Option<(String, &'static str, Option<String>)> {
+    if issuer != GITHUB_ISSUER {
+        return None;
+    }
+    let rest = subject.strip_prefix("repo:")?;
+    let (repo, what) = rest.split_once(':')?;
+    let repo_ok = repo.split_once('/').is_some_and(|(o, n)| {
+        let part = |p: &str| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        part(o) && part(n)
+    });
+    if !repo_ok {
+        return None;
+    }
+    let name_ok = |v: &str| !v.is_empty() && !v.chars().any(char::is_whitespace);
+    let (key, value) = if what == "pull_request" {
+        ("pull_request", None)
+    } else if let Some(b) = what.strip_prefix("ref:refs/heads/") {
+        ("branch", Some(b.to_owned()))
+    } else if let Some(t) = what.strip_prefix("ref:refs/tags/") {
+        ("tag", Some(t.to_owned()))
+    } else if let Some(e) = what.strip_prefix("environment:") {
+        ("environment", Some(e.to_owned()))
+    } else {
+        return None;
+    };
+    if value.as_deref().is_some_and(|v| !name_ok(v)) {
+        return None;
+    }
+    Some((repo.to_owned(), key, value))
 }
 
 fn check_name(name: &str) -> Result<(), &'static str> {
@@ -301,9 +368,12 @@ fn github_subject(g: &RawGitHub, diags: &mut Diagnostics) -> Option<String> {
     });
     if !valid {
         diags.push(
-            Diagnostic::error(format!("`repository` `{r}` is not `owner/name`"), repo.span.clone())
-                .label("not a GitHub repository")
-                .help("write the repository as GitHub shows it, like `contoso/infra`"),
+            Diagnostic::error(
+                format!("`repository` `{r}` is not `owner/name`"),
+                repo.span.clone(),
+            )
+            .label("not a GitHub repository")
+            .help("write the repository as GitHub shows it, like `contoso/infra`"),
         );
         return None;
     }
@@ -336,8 +406,11 @@ fn github_subject(g: &RawGitHub, diags: &mut Diagnostics) -> Option<String> {
         .filter(|(s, _)| s.value.trim().is_empty() || s.value.chars().any(char::is_whitespace))
     {
         diags.push(
-            Diagnostic::error("a GitHub branch, tag or environment name cannot be empty or hold whitespace", span)
-                .label("not a name"),
+            Diagnostic::error(
+                "a GitHub branch, tag or environment name cannot be empty or hold whitespace",
+                span,
+            )
+            .label("not a name"),
         );
         return None;
     }

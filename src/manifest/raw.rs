@@ -278,7 +278,10 @@ fn walk_permission(table: &DeTable<'_>, span: Range<usize>, diags: &mut Diagnost
     }
 }
 
-fn walk_federated_credentials(value: &Spanned<DeValue<'_>>, diags: &mut Diagnostics) -> Vec<RawFederatedCredential> {
+fn walk_federated_credentials(
+    value: &Spanned<DeValue<'_>>,
+    diags: &mut Diagnostics,
+) -> Vec<RawFederatedCredential> {
     match value.get_ref() {
         DeValue::Array(items) => items
             .iter()
@@ -286,8 +289,13 @@ fn walk_federated_credentials(value: &Spanned<DeValue<'_>>, diags: &mut Diagnost
                 DeValue::Table(t) => Some(walk_federated_credential(t, item.span(), diags)),
                 other => {
                     diags.push(
-                        type_error("each `federated_credentials` entry", "a table", other, item.span())
-                            .help("write `[[app.federated_credentials]]` followed by `name = …` and its keys"),
+                        type_error(
+                            "each `federated_credentials` entry",
+                            "a table",
+                            other,
+                            item.span(),
+                        )
+                        .help("write `[[app.federated_credentials]]` followed by `name = …` and its keys"),
                     );
                     None
                 }
@@ -303,8 +311,13 @@ fn walk_federated_credentials(value: &Spanned<DeValue<'_>>, diags: &mut Diagnost
         }
         other => {
             diags.push(
-                type_error("`federated_credentials`", "an array of tables", other, value.span())
-                    .help("write `[[app.federated_credentials]]` once per credential"),
+                type_error(
+                    "`federated_credentials`",
+                    "an array of tables",
+                    other,
+                    value.span(),
+                )
+                .help("write `[[app.federated_credentials]]` once per credential"),
             );
             Vec::new()
         }
@@ -320,7 +333,13 @@ fn walk_federated_credential(
     let mut f = Fields::new(table, span.clone(), context, FEDERATED_KEYS, diags);
     let github = f.take("github").and_then(|(key, v)| {
         let (t, gspan) = expect_table(&key, v, "`github`", diags)?;
-        let mut g = Fields::new(t, gspan.clone(), "`github` of `[[app.federated_credentials]]`", GITHUB_KEYS, diags);
+        let mut g = Fields::new(
+            t,
+            gspan.clone(),
+            "`github` of `[[app.federated_credentials]]`",
+            GITHUB_KEYS,
+            diags,
+        );
         Some(RawGitHub {
             span: gspan,
             repository: g.string("repository", true, diags),

@@ -79,7 +79,10 @@ fn detail_of(o: &DirectoryObject) -> Option<String> {
             (_, Some(app_id)) => format!("service principal, appId {app_id}"),
             _ => "service principal".to_owned(),
         }),
-        _ => o.display_name.clone().filter(|d| Some(d) != o.user_principal_name.as_ref()),
+        _ => o
+            .display_name
+            .clone()
+            .filter(|d| Some(d) != o.user_principal_name.as_ref()),
     }
 }
 

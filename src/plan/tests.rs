@@ -401,7 +401,10 @@ fn owners_are_added_and_removed_but_the_signed_in_identity_is_kept() {
         location: Location::default(),
     }]);
     let mut app = converged();
-    app.owners = Some(vec![user("bob-id", "bob@contoso.com"), user("me-id", "me@contoso.com")]);
+    app.owners = Some(vec![
+        user("bob-id", "bob@contoso.com"),
+        user("me-id", "me@contoso.com"),
+    ]);
     let mut o = observed(app);
     o.owner_refs.insert(
         crate::model::OwnerRef::Upn("alice@contoso.com".into()),
@@ -409,19 +412,30 @@ fn owners_are_added_and_removed_but_the_signed_in_identity_is_kept() {
     );
     o.signed_in = Some("me-id".into());
     let p = plan(&d, &o).unwrap();
-    let steps: Vec<(Action, &str)> = p.apps[0].owners.iter().map(|s| (s.action, s.name.as_str())).collect();
+    let steps: Vec<(Action, &str)> = p.apps[0]
+        .owners
+        .iter()
+        .map(|s| (s.action, s.name.as_str()))
+        .collect();
     assert_eq!(
         steps,
-        vec![(Action::Create, "alice@contoso.com"), (Action::Delete, "bob@contoso.com")]
+        vec![
+            (Action::Create, "alice@contoso.com"),
+            (Action::Delete, "bob@contoso.com")
+        ]
     );
     assert_eq!(p.apps[0].kept_owner.as_ref().unwrap().object_id, "me-id");
     assert_eq!(p.summary().create, 1);
     assert_eq!(p.summary().delete, 1);
 
     // An owner the tenant does not have is a plan problem naming it.
-    o.owner_refs.insert(crate::model::OwnerRef::Upn("alice@contoso.com".into()), None);
+    o.owner_refs
+        .insert(crate::model::OwnerRef::Upn("alice@contoso.com".into()), None);
     let problems = plan(&d, &o).unwrap_err();
-    assert!(problems[0].message.contains("`alice@contoso.com` is no user"), "{problems:?}");
+    assert!(
+        problems[0].message.contains("`alice@contoso.com` is no user"),
+        "{problems:?}"
+    );
 
     // Without `owners`, ownership is not touched.
     d.apps[0].owners = None;

@@ -199,7 +199,10 @@ fn ownership_changes(app: &crate::plan::AppPlan, out: &mut Vec<Change>) {
         let (before, after) = match o.action {
             Action::Delete => (Value::String(o.object_id.clone()), Value::Null),
             Action::Create => (Value::Null, Value::String(o.object_id.clone())),
-            _ => (Value::String(o.object_id.clone()), Value::String(o.object_id.clone())),
+            _ => (
+                Value::String(o.object_id.clone()),
+                Value::String(o.object_id.clone()),
+            ),
         };
         out.push(Change {
             address: owner_address(name, &o.name),
