@@ -171,8 +171,9 @@ fn build_one(
     let github = r.github.as_ref().and_then(|g| github_subject(g, diags));
     let issuer = match (&r.issuer, &github) {
         (Some(i), _) => checked_value("issuer", i, diags),
-        (None, Some(_)) => Some(GITHUB_ISSUER.to_owned()),
-        (None, None) => {
+        // With `github`, GitHub's issuer (also when the helper itself is wrong: reported once).
+        (None, _) if r.github.is_some() => Some(GITHUB_ISSUER.to_owned()),
+        (None, _) => {
             diags.push(
                 Diagnostic::error("the federated credential has no `issuer`", r.span.clone())
                     .label("`issuer` is required here")

@@ -41,3 +41,5 @@ mod browser;
 mod audit;
 // GITHUB_ACTIONS: annotations, job summary and step outputs, written to files.
 mod github_actions;
+// Issue 17: owners and federated credentials, Graph's rules for them, import, GitHub Actions.
+mod owners_fic;
