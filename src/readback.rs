@@ -170,7 +170,6 @@ async fn read(
             assignments: assignments?,
             deleted_application: None,
             deleted_service_principal: None,
-            ..Default::default()
         })
     }));
     let resources = try_join_all(apis.iter().map(|api| async move {
@@ -187,7 +186,6 @@ async fn read(
         resources: resources?.into_iter().collect(),
         // Names for GUIDs the manifest does not name: the read-back only asks what is pending.
         others: Vec::new(),
-        ..Default::default()
     })
 }
 

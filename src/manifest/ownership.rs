@@ -400,16 +400,15 @@ fn github_subject(g: &RawGitHub, diags: &mut Diagnostics) -> Option<String> {
             return None;
         }
     }
-    for (_, span) in [&g.branch, &g.tag, &g.environment]
+    if let Some(bad) = [&g.branch, &g.tag, &g.environment]
         .into_iter()
         .flatten()
-        .map(|s| (s, s.span.clone()))
-        .filter(|(s, _)| s.value.trim().is_empty() || s.value.chars().any(char::is_whitespace))
+        .find(|s| s.value.trim().is_empty() || s.value.chars().any(char::is_whitespace))
     {
         diags.push(
             Diagnostic::error(
                 "a GitHub branch, tag or environment name cannot be empty or hold whitespace",
-                span,
+                bad.span.clone(),
             )
             .label("not a name"),
         );
