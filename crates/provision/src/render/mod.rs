@@ -183,6 +183,8 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
     out
 }
 
+const KEPT_OWNER: &str = "the signed-in identity";
+
 /// The owner and federated credential changes of one app (issue 17).
 fn ownership_changes(app: &crate::plan::AppPlan, out: &mut Vec<Change>) {
     let name = app.unique_name.as_str();
@@ -223,7 +225,7 @@ fn ownership_changes(app: &crate::plan::AppPlan, out: &mut Vec<Change>) {
             action: Action::NoOp,
             fields: Vec::new(),
             reason: Some(format!(
-                "the signed-in identity {}: kept although `owners` does not list it",
+                "{KEPT_OWNER} {}: kept although `owners` does not list it",
                 k.object_id
             )),
         });
@@ -340,6 +342,18 @@ pub fn plan_text(doc: &PlanDocument<'_>) -> String {
         out.push_str(&format!(
             "\nPlan: {restore}{} to create, {} to update, {} to delete.\n",
             s.create, s.update, s.delete
+        ));
+    }
+    // The signed-in identity kept as an owner the manifest does not list (issue 17).
+    for c in doc.changes.iter().filter(|c| {
+        c.kind == "owner"
+            && c.action == Action::NoOp
+            && c.reason.as_deref().is_some_and(|r| r.starts_with(KEPT_OWNER))
+    }) {
+        out.push_str(&format!(
+            "\nNote: {} is left as it is: {}.\n",
+            c.address,
+            c.reason.as_deref().unwrap_or_default()
         ));
     }
     for (app, url) in &doc.admin_consent_urls {

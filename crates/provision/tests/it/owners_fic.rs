@@ -232,8 +232,14 @@ async fn owners_and_federated_credentials_converge(profile: Profile) {
     assert_eq!(code(&plan), 2, "{}", shown(&t, &plan));
     let text = stdout(&plan);
     assert!(
-        !text.contains(&me),
+        !text.contains(&format!("- object_id = \"{me}\"")),
         "the signed-in identity is never removed:\n{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "the signed-in identity {me}: kept although `owners` does not list it"
+        )),
+        "{text}"
     );
     if profile == Profile::Default {
         insta::assert_snapshot!("owners_fic_plan_changes", shown(&t, &plan));
