@@ -17,6 +17,14 @@ use super::client::{Call, GraphClient, odata_literal};
 use super::error::GraphError;
 use super::types::{DirectoryObject, FederatedCredential};
 
+/// A user principal name as a plain path segment: percent-encoded, quotes kept as they are (a
+/// `'` is doubled only inside an OData key literal, which this form is not).
+fn path_segment(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
 /// 404 on a reference to an application created moments ago: replication.
 fn not_found(e: &GraphError) -> bool {
     e.is_not_found()
@@ -62,7 +70,7 @@ impl GraphClient {
         let found: Option<DirectoryObject> = self
             .get_optional(format!(
                 "/users/{}?$select=id,displayName,userPrincipalName",
-                odata_literal(upn_or_id)
+                path_segment(upn_or_id)
             ))
             .await?;
         Ok(found.map(|mut u| {

@@ -746,3 +746,30 @@ async fn github_actions_signs_in_with_the_federated_credential_apply_made() {
     );
     t.emu.shutdown().await;
 }
+
+/// Owners and federated credentials cost no extra round: a no-op plan of a manifest with both
+/// reads the owners named by UPN in the first round (beside the application) and the app's
+/// owners and credentials in the second (beside its service principal), as a plan without them.
+#[tokio::test(flavor = "multi_thread")]
+async fn owners_and_federated_credentials_add_no_round() {
+    let mut config = provision::emulator::Config::local();
+    config.faults.latency_ms = 40;
+    let t = Tenant::start_with(config).await;
+    let me = uuid::Uuid::new_v4().to_string();
+    let token = token_as(&t, &me, OWNER_ROLES);
+    let bob = user_id(&t, "bob");
+    let m = t.write_manifest("ci.toml", &manifest(&t, &format!("\"{bob}\""), "main", true));
+    let m = m.to_str().unwrap();
+    let out = run(&t, &["apply", m, "--yes"], &token).await;
+    assert_eq!(code(&out), 0, "{}", shown(&t, &out));
+    t.clear_log().await;
+    let out = run(&t, &["plan", m, "--detailed-exitcode"], &token).await;
+    assert_eq!(code(&out), 0, "{}", shown(&t, &out));
+    let log = t.graph_requests().await;
+    assert!(
+        rounds(&log) <= 2,
+        "a no-op plan took {} rounds: {log:#?}",
+        rounds(&log)
+    );
+    t.emu.shutdown().await;
+}
