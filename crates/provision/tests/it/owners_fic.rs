@@ -773,3 +773,38 @@ async fn owners_and_federated_credentials_add_no_round() {
     );
     t.emu.shutdown().await;
 }
+
+/// An identity without `Directory.Read.All` (the seeded administrator) cannot add owners: apply
+/// writes everything else, then stops on Graph's 403 naming the permission the call needed; a
+/// re-run by an identity that holds it converges.
+#[tokio::test(flavor = "multi_thread")]
+async fn adding_owners_without_directory_read_names_the_permission() {
+    let t = Tenant::start().await;
+    let bob = user_id(&t, "bob");
+    let m = t.write_manifest(
+        "ci.toml",
+        &format!(
+            "[app]\nunique_name = \"ci-deployer\"\ndisplay_name = \"CI deployer\"\nowners = [\"{bob}\"]\n\n[[app.federated_credentials]]\nname = \"main\"\ngithub = {{ repository = \"contoso/infra\", branch = \"main\" }}\n"
+        ),
+    );
+    let m = m.to_str().unwrap();
+    let out = t.provision(&["apply", m, "--yes"]).await;
+    assert_eq!(code(&out), 4, "{}", shown(&t, &out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("lacks the Microsoft Graph permission `Directory.Read.All`"),
+        "{err}"
+    );
+    assert!(err.contains("to add and remove application owners"), "{err}");
+    let object_id = t.get("/applications(uniqueName='ci-deployer')").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The federated credential was written all the same.
+    assert_eq!(fics_of(&t, &object_id).await.len(), 1);
+    let token = token_as(&t, &uuid::Uuid::new_v4().to_string(), OWNER_ROLES);
+    let out = run(&t, &["apply", m, "--yes"], &token).await;
+    assert_eq!(code(&out), 0, "{}", shown(&t, &out));
+    assert_eq!(owners_of(&t, &object_id).await, [bob]);
+    t.emu.shutdown().await;
+}
