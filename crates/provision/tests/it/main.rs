@@ -41,5 +41,7 @@ mod browser;
 mod audit;
 // GITHUB_ACTIONS: annotations, job summary and step outputs, written to files.
 mod github_actions;
+// Several manifests at once: one observation, attribution per manifest, --target.
+mod many;
 // Issue 17: owners and federated credentials, Graph's rules for them, import, GitHub Actions.
 mod owners_fic;
