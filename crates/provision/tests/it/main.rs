@@ -43,3 +43,5 @@ mod audit;
 mod github_actions;
 // Several manifests at once: one observation, attribution per manifest, --target.
 mod many;
+// apply's read-back when what it waits for is deleted meanwhile.
+mod readback;
