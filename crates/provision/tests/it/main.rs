@@ -43,5 +43,7 @@ mod audit;
 mod github_actions;
 // Several manifests at once: one observation, attribution per manifest, --target.
 mod many;
+// apply's read-back when what it waits for is deleted meanwhile.
+mod readback;
 // Issue 17: owners and federated credentials, Graph's rules for them, import, GitHub Actions.
 mod owners_fic;
