@@ -292,12 +292,12 @@ fn what_the_manifest_cannot_hold_becomes_comments_without_secrets() {
         "# - web redirect URIs: https://app.contoso.com/signin-oidc\n",
         "# - SPA redirect URIs: https://spa.contoso.com\n",
         &format!("# - identifier URIs: api://{}\n", obj(3)),
+        // Issue 17: a password with a display name is a key (never its value); a key credential
+        // without a thumbprint cannot be named by one, so the certificates stay a comment.
+        "[[app.passwords]]\ndisplay_name = \"ci\"\nend_date = \"2027-01-01T00:00:00Z\"\n",
+        "secret_in_output = false\n",
         &format!(
-            "# - client secrets (values never shown): ci (keyId {}, expires 2027-01-01T00:00:00Z)\n",
-            obj(50)
-        ),
-        &format!(
-            "# - certificates: CN=deploy (AsymmetricX509Cert Verify, keyId {})\n",
+            "# - certificates (not all `Verify` certificates with a thumbprint and a display name of their own): CN=deploy (AsymmetricX509Cert Verify, keyId {})\n",
             obj(51)
         ),
         "# - app roles the app defines: Reports.Read (User and Application)\n",
@@ -308,6 +308,7 @@ fn what_the_manifest_cannot_hold_becomes_comments_without_secrets() {
     }
     assert!(!t.contains("Zx9"), "the secret hint leaked:\n{t}");
     assert!(!t.contains("MIIB"), "the key leaked:\n{t}");
+    assert!(!t.contains("[[app.certificates]]"), "{t}");
     // The web and SPA platforms do not change what the manifest says.
     assert_eq!(out.consent, ConsentMode::Admin);
 }
@@ -510,4 +511,32 @@ fn owners_and_federated_credentials_are_keys() {
     assert_eq!(fics[0].subject, "repo:contoso/infra:ref:refs/heads/main");
     assert_eq!(fics[0].issuer, "https://token.actions.githubusercontent.com");
     assert_eq!(fics[2].audiences, ["api://AzureADTokenExchange"]);
+}
+
+#[test]
+fn nameable_certificates_are_keys_by_thumbprint_and_unnameable_passwords_stay_comments() {
+    let mut src = public_client();
+    let a = &mut src.application.application;
+    let thumb = "52ED9B5038A47B9E2E2190715CC238359D4F8F73";
+    a.key_credentials = vec![serde_json::json!({
+        "keyId": obj(51), "displayName": "CN=deploy", "type": "AsymmetricX509Cert", "usage": "Verify",
+        "customKeyIdentifier": thumb, "endDateTime": "2027-01-01T00:00:00Z"
+    })];
+    a.password_credentials = vec![
+        serde_json::json!({"keyId": obj(52), "displayName": "ci"}),
+        serde_json::json!({"keyId": obj(53), "displayName": "ci"}),
+    ];
+    let out = manifest(&src, &named()).unwrap();
+    let t = &out.text;
+    assert!(
+        t.contains(&format!(
+            "[[app.certificates]]\ndisplay_name = \"CN=deploy\"\nthumbprint = \"{thumb}\"\n"
+        )),
+        "{t}"
+    );
+    assert!(
+        !t.contains("[[app.passwords]]"),
+        "two passwords named `ci` cannot be keys:\n{t}"
+    );
+    assert!(t.contains("# - client secrets (values never shown; "), "{t}");
 }

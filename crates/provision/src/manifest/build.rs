@@ -135,6 +135,9 @@ pub fn build(origin: &str, text: &str, raw: RawManifest, diags: &mut Diagnostics
         }
     }
 
+    // credentials (issue 17): what needs `[output]`.
+    super::credentials::check_with_output(&apps, output.as_ref(), diags);
+
     if diags.has_errors() {
         return None;
     }
@@ -319,6 +322,9 @@ fn build_app(text: &str, app: RawApp, diags: &mut Diagnostics) -> Option<Desired
     let federated_credentials = app
         .federated_credentials
         .map(|f| super::ownership::build_federated_credentials(text, f, diags));
+    // credentials (issue 17)
+    let passwords = super::credentials::build_passwords(text, app.passwords, diags);
+    let certificates = super::credentials::build_certificates(text, app.certificates, diags);
 
     if diags.error_count() > before {
         return None;
@@ -326,6 +332,8 @@ fn build_app(text: &str, app: RawApp, diags: &mut Diagnostics) -> Option<Desired
     Some(DesiredApp {
         owners,
         federated_credentials,
+        passwords,
+        certificates,
         unique_name: unique_name?,
         app_id,
         display_name: display_name?,

@@ -42,6 +42,9 @@ pub struct RawApp {
     pub owners: Option<Sp<Vec<Sp<String>>>>,
     /// `None` when the key is absent (left alone); `Some(vec![])` for `federated_credentials = []`.
     pub federated_credentials: Option<Vec<RawFederatedCredential>>,
+    // --- credentials (issue 17) ---
+    pub passwords: Option<Sp<Vec<super::credentials::RawPassword>>>,
+    pub certificates: Option<Sp<Vec<super::credentials::RawCertificate>>>,
 }
 
 #[derive(Debug)]
@@ -105,6 +108,9 @@ const APP_KEYS: &[&str] = &[
     "consent",
     "owners",
     "federated_credentials",
+    // credentials (issue 17)
+    "passwords",
+    "certificates",
 ];
 const PUBLIC_CLIENT_KEYS: &[&str] = &["redirect_uris", "allow_public_client_flows", "sign_in"];
 const PERMISSION_KEYS: &[&str] = &["api", "delegated", "application"];
@@ -122,6 +128,8 @@ const HOMES: &[(&[&str], &str)] = &[
     (PERMISSION_KEYS, "`[[app.api_permissions]]`"),
     (CONSENT_KEYS, "`[app.consent]`"),
     (OUTPUT_KEYS, "`[output]`"),
+    (super::credentials::PASSWORD_KEYS, "`[[app.passwords]]`"),
+    (super::credentials::CERTIFICATE_KEYS, "`[[app.certificates]]`"),
 ];
 
 /// Walk a parsed document. Problems go to `diags`; whatever could be read is returned.
@@ -246,9 +254,13 @@ fn walk_app(
     let federated_credentials = f
         .take("federated_credentials")
         .map(|(_, v)| walk_federated_credentials(v, diags));
+    let passwords = super::credentials::walk_passwords(&mut f, diags);
+    let certificates = super::credentials::walk_certificates(&mut f, diags);
     RawApp {
         owners,
         federated_credentials,
+        passwords,
+        certificates,
         span,
         unique_name,
         app_id,
@@ -389,14 +401,14 @@ fn expect_table<'t, 'i>(
 
 /// The keys of one table, with unknown keys already reported. `take` hands out each known key
 /// once; a required key that is absent is reported by the typed getters.
-struct Fields<'t, 'i> {
+pub(super) struct Fields<'t, 'i> {
     entries: Vec<(Spanned<String>, &'t Spanned<DeValue<'i>>)>,
     span: Range<usize>,
     context: &'static str,
 }
 
 impl<'t, 'i> Fields<'t, 'i> {
-    fn new(
+    pub(super) fn new(
         table: &'t DeTable<'i>,
         span: Range<usize>,
         context: &'static str,
@@ -419,7 +431,7 @@ impl<'t, 'i> Fields<'t, 'i> {
         }
     }
 
-    fn take(&mut self, name: &str) -> Option<(Spanned<String>, &'t Spanned<DeValue<'i>>)> {
+    pub(super) fn take(&mut self, name: &str) -> Option<(Spanned<String>, &'t Spanned<DeValue<'i>>)> {
         let i = self.entries.iter().position(|(k, _)| k.get_ref() == name)?;
         Some(self.entries.swap_remove(i))
     }
@@ -441,7 +453,12 @@ impl<'t, 'i> Fields<'t, 'i> {
         );
     }
 
-    fn string(&mut self, name: &str, required: bool, diags: &mut Diagnostics) -> Option<Sp<String>> {
+    pub(super) fn string(
+        &mut self,
+        name: &str,
+        required: bool,
+        diags: &mut Diagnostics,
+    ) -> Option<Sp<String>> {
         let Some((_, v)) = self.take(name) else {
             if required {
                 self.missing(name, diags);
@@ -460,7 +477,7 @@ impl<'t, 'i> Fields<'t, 'i> {
         }
     }
 
-    fn bool(&mut self, name: &str, diags: &mut Diagnostics) -> Option<Sp<bool>> {
+    pub(super) fn bool(&mut self, name: &str, diags: &mut Diagnostics) -> Option<Sp<bool>> {
         let (_, v) = self.take(name)?;
         match v.get_ref() {
             DeValue::Boolean(b) => Some(Sp {
@@ -474,7 +491,7 @@ impl<'t, 'i> Fields<'t, 'i> {
         }
     }
 
-    fn string_list(&mut self, name: &str, diags: &mut Diagnostics) -> Option<Sp<Vec<Sp<String>>>> {
+    pub(super) fn string_list(&mut self, name: &str, diags: &mut Diagnostics) -> Option<Sp<Vec<Sp<String>>>> {
         let (_, v) = self.take(name)?;
         match v.get_ref() {
             DeValue::Array(items) => {
@@ -522,7 +539,7 @@ fn article(value: &DeValue<'_>) -> &'static str {
     }
 }
 
-fn type_error(what: &str, expected: &str, found: &DeValue<'_>, span: Range<usize>) -> Diagnostic {
+pub(super) fn type_error(what: &str, expected: &str, found: &DeValue<'_>, span: Range<usize>) -> Diagnostic {
     let found_text = article(found);
     let d = Diagnostic::error(format!("{what} must be {expected}, not {found_text}"), span).label(found_text);
     match (expected, found) {

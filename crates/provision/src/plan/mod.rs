@@ -162,6 +162,9 @@ pub struct AppPlan {
     pub kept_owner: Option<ownership::KeptOwner>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub federated_credentials: Vec<ownership::FederatedCredentialStep>,
+    /// Passwords and certificates (issue 17), planned by `credentials::plan` after `plan`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<crate::credentials::plan::CredentialStep>,
 }
 
 /// A first-party resource service principal missing from the tenant.
@@ -248,6 +251,7 @@ impl Plan {
             app.assignments.iter().for_each(|a| count(a.action));
             app.owners.iter().for_each(|o| count(o.action));
             app.federated_credentials.iter().for_each(|f| count(f.action));
+            app.credentials.iter().for_each(|c| count(c.action));
         }
         s
     }
@@ -508,6 +512,7 @@ pub fn destroy_plan(desired: &Desired, observed: &Observed, purge: bool) -> Plan
             owners: Vec::new(),
             kept_owner: None,
             federated_credentials: Vec::new(),
+            credentials: Vec::new(),
         });
     }
     Plan {
@@ -834,6 +839,7 @@ fn plan_app(
         resources,
         delegated,
         application_permissions,
+        credentials: Vec::new(),
     })
 }
 

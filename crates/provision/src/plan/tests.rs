@@ -34,6 +34,8 @@ fn desired() -> Desired {
             location: Location::default(),
             owners: None,
             federated_credentials: None,
+            passwords: None,
+            certificates: None,
         }],
     }
 }

@@ -253,7 +253,9 @@ async fn app_roles_partial_consent_user_grants_and_web_uris() {
         "#   not consented:\n#     Microsoft Graph: offline_access\n",
         "#     Microsoft Graph: Application.Read.All (application)\n",
         "# - web redirect URIs: https://reports.contoso.com/signin-oidc\n",
-        "# - client secrets (values never shown): nightly job (keyId ",
+        // Issue 17: a password is a key, kept as it is (its value cannot be read back).
+        "[[app.passwords]]\ndisplay_name = \"nightly job\"\nend_date = \"",
+        "secret_in_output = false\n",
         "# - app roles the app defines: Reports.Read (User)\n",
         "# - user consent (Principal grants): Microsoft Threat Protection: Incident.Read (1 user)\n",
     ] {
