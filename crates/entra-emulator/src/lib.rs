@@ -19,6 +19,7 @@
 //! with [`state::Shared::signing_key`], and tags its responses with [`log::RequestKind`].
 
 pub mod budget;
+pub mod clock;
 pub mod control;
 pub mod error;
 pub mod faults;
@@ -74,6 +75,9 @@ pub struct Config {
     /// Seed a large tenant (`--seed-tenant N --seed S`) when the tenant is new: N apps with
     /// grants and assignments ([`store::bulk`]).
     pub seed_tenant: Option<SeedTenant>,
+    /// The emulator's clock: keep a clone to move time on from outside
+    /// ([`Running::clock`] gives the same handle).
+    pub clock: clock::Clock,
 }
 
 /// `--seed-tenant N --seed S`.
@@ -97,6 +101,7 @@ impl Config {
             seed_tenant: None,
             extra_domains: Vec::new(),
             seed_tenant_id: None,
+            clock: clock::Clock::new(),
         }
     }
 }
@@ -134,8 +139,8 @@ pub struct Faults {
     /// How long after its delete an object cannot be read, restored or purged in deleted items
     /// (Entra's deletes replicate too).
     pub purge_lag_ms: u64,
-    /// Every Graph request moves the emulator's clock (replication and purge windows) on by
-    /// this much: a lag of seconds passes in a few requests, so tests never sleep.
+    /// Every Graph request moves the emulator's [`clock::Clock`] on by this much: a lag of
+    /// seconds passes in a few requests, so tests never sleep (tokens age with it too).
     pub clock_step_ms: u64,
 }
 
@@ -239,6 +244,11 @@ impl Running {
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
+
+    /// The emulator's clock: move it on instead of sleeping ([`clock::Clock::advance`]).
+    pub fn clock(&self) -> &clock::Clock {
+        &self.shared.clock
+    }
 }
 
 /// Load the tenant from `--state`, or seed a new one (and save it when a path is given). Under
@@ -319,6 +329,7 @@ pub async fn start(config: Config) -> Result<Running> {
     )
     .await?;
     config.faults.apply_to(&mut tenant);
+    tenant.clock = config.clock.clone();
     tenant.extra_domains = config.extra_domains.clone();
     let signing_key = SigningKey::from_pem(
         &tenant.identity.signing_key_pem,

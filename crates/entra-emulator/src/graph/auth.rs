@@ -247,8 +247,9 @@ pub fn authorize(
     tenant_id: &str,
     authorization: Option<&str>,
     perm: Perm,
+    now: i64,
 ) -> Result<Claims, GraphError> {
-    let claims = authenticate(key, base_url, tenant_id, authorization)?;
+    let claims = authenticate(key, base_url, tenant_id, authorization, now)?;
     if claims.is_app_only() && perm == Perm::Me {
         return Err(GraphError::new(
             400,
@@ -280,6 +281,7 @@ pub fn authenticate(
     base_url: &str,
     tenant_id: &str,
     authorization: Option<&str>,
+    now: i64,
 ) -> Result<Claims, GraphError> {
     let raw = authorization.map(str::trim).unwrap_or_default();
     let token = raw
@@ -296,7 +298,7 @@ pub fn authenticate(
         .copied()
         .chain(emulator.iter().map(String::as_str))
         .collect();
-    let claims = token::verify(Keys::Signing(key), token, &audiences).map_err(|e| {
+    let claims = token::verify_at(Keys::Signing(key), token, &audiences, now).map_err(|e| {
         GraphError::unauthenticated(match e {
             VerifyError::Expired => "Access token has expired or is not yet valid.",
             VerifyError::NotYetValid => "Access token has expired or is not yet valid.",

@@ -34,7 +34,7 @@ pub async fn endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let arrived = std::time::Instant::now();
+    let arrived = shared.clock.instant();
     let request_id = uuid::Uuid::new_v4().to_string();
     // Graph echoes the caller's client-request-id, or repeats its request-id (§6.1 captures).
     let client_request_id = header(&headers, "client-request-id").unwrap_or_else(|| request_id.clone());

@@ -858,7 +858,7 @@ pub fn handle(shared: &Shared, req: &GraphRequest, inject: bool) -> GraphRespons
     let mut resp = if inject && matched.op != Op::Batch {
         let client = auth::client_of(req.authorization.as_deref());
         let key = faults::workload_key(&req.path);
-        let now = std::time::Instant::now();
+        let now = shared.clock.instant();
         let decision = shared.injector().decide_arrived(
             &client,
             &key,
@@ -895,6 +895,7 @@ fn serve(shared: &Shared, req: &GraphRequest, m: &Matched) -> GraphResponse {
         &tenant_id,
         req.authorization.as_deref(),
         m.op.perm(),
+        shared.clock.now().timestamp(),
     ) {
         return GraphResponse::error(e);
     }
@@ -916,9 +917,9 @@ fn serve(shared: &Shared, req: &GraphRequest, m: &Matched) -> GraphResponse {
     };
     let mut tenant = shared.tenant();
     // `clock_step_ms`: each Graph request moves the emulator's clock on.
-    tenant.clock_offset_ms = tenant
-        .clock_offset_ms
-        .saturating_add(i64::try_from(tenant.clock_step_ms).unwrap_or(i64::MAX));
+    tenant
+        .clock
+        .advance_ms(i64::try_from(tenant.clock_step_ms).unwrap_or(i64::MAX));
     if let Some(e) = refused_form(&tenant, req, m) {
         return GraphResponse::error(e);
     }
@@ -1297,6 +1298,7 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
                 &shared.base_url,
                 t.tenant_id(),
                 req.authorization.as_deref(),
+                shared.clock.now().timestamp(),
             )?;
             let user = t
                 .user(&claims.oid)

@@ -277,7 +277,7 @@ fn token_grant(id: &Identity, tenant_segment: &str, origin: &str, form: &Form) -
         tenant: &tenant,
         key: &id.shared.signing_key,
         origin,
-        now: Utc::now(),
+        now: id.shared.clock.now(),
         access_token_lifetime_secs: id.settings.access_token_lifetime_secs,
         issuers: &issuers,
     };
@@ -411,7 +411,7 @@ fn start_device_code(
     let scope = form.require("scope")?;
     Scopes::parse(scope)?;
     drop(tenant);
-    let now = Utc::now();
+    let now = id.shared.clock.now();
     let lifetime = id.settings.device_code_lifetime_secs;
     let mut devices = lock(&id.devices);
     devices.prune(now);
@@ -440,12 +440,12 @@ async fn approve(State(id): State<Arc<Identity>>, Path(user_code): Path<String>)
             .unwrap_or_default()
             .to_owned()
     };
-    let result = lock(&id.devices).approve(&user_code, &admin_id, Utc::now());
+    let result = lock(&id.devices).approve(&user_code, &admin_id, id.shared.clock.now());
     decision_response(result, &user_code)
 }
 
 async fn deny(State(id): State<Arc<Identity>>, Path(user_code): Path<String>) -> Response {
-    let result = lock(&id.devices).deny(&user_code, Utc::now());
+    let result = lock(&id.devices).deny(&user_code, id.shared.clock.now());
     decision_response(result, &user_code)
 }
 
@@ -784,7 +784,12 @@ fn arm_rejection(id: &Identity, headers: &HeaderMap) -> Option<Response> {
         "https://management.azure.com/",
     ];
     let tenant_id = id.shared.tenant().tenant_id().to_owned();
-    match token::verify(Keys::Signing(&id.shared.signing_key), token, &audiences) {
+    match token::verify_at(
+        Keys::Signing(&id.shared.signing_key),
+        token,
+        &audiences,
+        id.shared.clock.now().timestamp(),
+    ) {
         Ok(claims) if claims.tid.eq_ignore_ascii_case(&tenant_id) => None,
         Err(token::VerifyError::Expired) => Some(unauthorized(
             "ExpiredAuthenticationToken",

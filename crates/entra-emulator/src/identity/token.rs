@@ -262,11 +262,22 @@ pub enum Keys<'a> {
     Signing(&'a SigningKey),
 }
 
-/// Verifies an RS256 access token: signature (key chosen by `kid`), `exp`, `nbf`, and that
-/// `aud` is one of `expected_audiences` (compared without regard to a trailing slash, since
-/// Entra echoes the resource URL as it was requested). No leeway: the emulator and its clients
-/// share one clock.
+/// [`verify_at`] the wall clock's time.
 pub fn verify(keys: Keys<'_>, token: &str, expected_audiences: &[&str]) -> Result<Claims, VerifyError> {
+    verify_at(keys, token, expected_audiences, chrono::Utc::now().timestamp())
+}
+
+/// Verifies an RS256 access token: signature (key chosen by `kid`), `exp` and `nbf` against
+/// `now` (seconds since the epoch: the emulator's [`crate::clock::Clock`]), and that `aud` is
+/// one of `expected_audiences` (compared without regard to a trailing slash, since Entra echoes
+/// the resource URL as it was requested). No leeway: the emulator and its clients share one
+/// clock.
+pub fn verify_at(
+    keys: Keys<'_>,
+    token: &str,
+    expected_audiences: &[&str],
+    now: i64,
+) -> Result<Claims, VerifyError> {
     let header = jsonwebtoken::decode_header(token).map_err(|e| VerifyError::Malformed(e.to_string()))?;
     if header.alg != Algorithm::RS256 {
         return Err(VerifyError::BadSignature);
@@ -289,7 +300,9 @@ pub fn verify(keys: Keys<'_>, token: &str, expected_audiences: &[&str]) -> Resul
     };
     let mut validation = Validation::new(Algorithm::RS256);
     validation.leeway = 0;
-    validation.validate_nbf = true;
+    // `exp` and `nbf` are checked below against the emulator's clock, not the wall clock.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
     let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| match e.kind() {
@@ -301,6 +314,12 @@ pub fn verify(keys: Keys<'_>, token: &str, expected_audiences: &[&str]) -> Resul
         _ => VerifyError::Malformed(e.to_string()),
     })?;
     let claims = data.claims;
+    if claims.exp < now {
+        return Err(VerifyError::Expired);
+    }
+    if claims.nbf > now {
+        return Err(VerifyError::NotYetValid);
+    }
     let normalise = |s: &str| s.trim_end_matches('/').to_ascii_lowercase();
     let found = normalise(&claims.aud);
     if !expected_audiences.iter().any(|a| normalise(a) == found) {

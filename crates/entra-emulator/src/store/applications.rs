@@ -518,7 +518,7 @@ impl Tenant {
         merge(&mut data, &body);
         data.insert("id".into(), json!(new_guid()));
         data.insert("appId".into(), json!(app_id.unwrap_or_else(new_guid)));
-        data.insert("createdDateTime".into(), json!(timestamp(chrono::Utc::now())));
+        data.insert("createdDateTime".into(), json!(timestamp(self.now_utc())));
         data.insert("publisherDomain".into(), json!(self.identity.domain));
         let now = self.now();
         self.applications.push(Entity::new(data, now));
@@ -631,7 +631,7 @@ impl Tenant {
         let i = self.app_visible_index(key)?;
         let mut app = self.applications.remove(i);
         app.data
-            .insert("deletedDateTime".into(), json!(timestamp(chrono::Utc::now())));
+            .insert("deletedDateTime".into(), json!(timestamp(self.now_utc())));
         let app_id = app.app_id().to_owned();
         let deleted_ms = self.now();
         self.deleted_items.push(Deleted {
@@ -671,7 +671,7 @@ impl Tenant {
         let key_id = new_guid();
         // "The default value is startDateTime + 2 years" (addPassword docs); Graph writes
         // seven fractional digits (`2021-09-09T19:50:29.3086381Z`) for the times it chooses.
-        let from = start.unwrap_or_else(chrono::Utc::now);
+        let from = start.unwrap_or_else(|| self.now_utc());
         let end = end.unwrap_or_else(|| ticks(from + chrono::Duration::days(730)));
         let start = match start {
             Some(s) => timestamp(s),

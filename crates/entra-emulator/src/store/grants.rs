@@ -268,7 +268,7 @@ impl Tenant {
             "id": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw),
             "deletedDateTime": null,
             "appRoleId": app_role_id,
-            "createdDateTime": timestamp(chrono::Utc::now()),
+            "createdDateTime": timestamp(self.now_utc()),
             "principalDisplayName": principal_name,
             "principalId": principal_id,
             "principalType": "ServicePrincipal",

@@ -164,17 +164,13 @@ pub struct Tenant {
     /// The strict profile: the service principal upsert by appId answers 400.
     #[serde(skip)]
     pub refuse_service_principal_upsert: bool,
-    /// Milliseconds added to the wall clock: the emulator's clock for replication and purge
-    /// windows, moved on by `clock_step_ms` with every Graph request.
+    /// The emulator's clock (shared with [`crate::state::Shared`]): replication and purge
+    /// windows and timestamps are read from it; `clock_step_ms` moves it on with every Graph
+    /// request.
     #[serde(skip)]
-    pub clock_offset_ms: i64,
+    pub clock: crate::clock::Clock,
     #[serde(skip)]
     pub clock_step_ms: u64,
-}
-
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// A Graph timestamp (`2024-06-10T06:12:10Z`).
@@ -211,14 +207,18 @@ impl Tenant {
         self.purge_lag_ms = other.purge_lag_ms;
         self.refuse_alternate_key_navigations = other.refuse_alternate_key_navigations;
         self.refuse_service_principal_upsert = other.refuse_service_principal_upsert;
-        self.clock_offset_ms = other.clock_offset_ms;
+        self.clock = other.clock.clone();
         self.clock_step_ms = other.clock_step_ms;
     }
 
-    /// The emulator's clock, in milliseconds since the epoch: the wall clock plus the offset
-    /// `clock_step_ms` has built up.
+    /// The emulator's clock, in milliseconds since the epoch ([`crate::clock::Clock`]).
     pub fn now(&self) -> i64 {
-        now_ms().saturating_add(self.clock_offset_ms)
+        self.clock.now_ms()
+    }
+
+    /// The emulator's clock as a date, for the timestamps Graph writes.
+    pub fn now_utc(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// Whether an object is outside its replication window (§11.1(d)).

@@ -119,7 +119,7 @@ pub const DEFAULT_SIGN_IN_AUDIENCE: &str = "AzureADandPersonalMicrosoftAccount";
 /// Every property a new application shows by default, in the order Graph writes them (the
 /// Azure CLI's recordings above), each declared on `application` in the v1.0 CSDL
 /// (`microsoftgraph/msgraph-metadata`, `schemas/v1.0-Prod.csdl`; checked by
-/// `crates/provision/tests/it/emulator_graph.rs` against the copy in `crates/provision/tests/fixtures/graph-csdl/`), plus
+/// `crates/entra-emulator/tests/it/graph.rs` against the copy in `crates/entra-emulator/tests/fixtures/graph-csdl/`), plus
 /// `samlMetadataUrl` and `uniqueName` of today's create answers.
 pub fn application_template() -> Object {
     as_object(json!({
@@ -340,7 +340,7 @@ impl Tenant {
             purge_lag_ms: 0,
             refuse_alternate_key_navigations: false,
             refuse_service_principal_upsert: false,
-            clock_offset_ms: 0,
+            clock: crate::clock::Clock::new(),
             clock_step_ms: 0,
         };
         for api in entra_catalog::known_apis() {

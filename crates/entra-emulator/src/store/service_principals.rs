@@ -145,7 +145,7 @@ impl Tenant {
         extra.remove("appId");
         merge(&mut data, &extra);
         data.insert("id".into(), json!(new_guid()));
-        data.insert("createdDateTime".into(), json!(timestamp(chrono::Utc::now())));
+        data.insert("createdDateTime".into(), json!(timestamp(self.now_utc())));
         let now = self.now();
         self.service_principals.push(Entity::new(data.clone(), now));
         Ok(data)
@@ -235,7 +235,7 @@ impl Tenant {
         self.app_role_assignments
             .retain(|a| a.str("principalId") != id && a.str("resourceId") != id);
         sp.data
-            .insert("deletedDateTime".into(), json!(timestamp(chrono::Utc::now())));
+            .insert("deletedDateTime".into(), json!(timestamp(self.now_utc())));
         let deleted_ms = self.now();
         self.deleted_items.push(Deleted {
             kind: Kind::ServicePrincipal,

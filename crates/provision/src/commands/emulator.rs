@@ -54,6 +54,7 @@ fn config_from_args(a: &EmulatorArgs) -> Config {
         }),
         extra_domains: Vec::new(),
         seed_tenant_id: None,
+        ..Config::local()
     }
 }
 
