@@ -222,8 +222,6 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
     out
 }
 
-const KEPT_OWNER: &str = "the signed-in identity";
-
 /// The owner and federated credential changes of one app (issue 17).
 fn ownership_changes(app: &crate::plan::AppPlan, out: &mut Vec<Change>) {
     let name = app.unique_name.as_str();
@@ -256,7 +254,7 @@ fn ownership_changes(app: &crate::plan::AppPlan, out: &mut Vec<Change>) {
             } else {
                 vec![field("object_id", before, after)]
             },
-            reason: o.detail.clone(),
+            reason: o.detail.clone().map(|detail| Reason::OwnerDetail { detail }),
             manifest: None,
             app: Some(name.to_owned()),
         });
@@ -267,10 +265,9 @@ fn ownership_changes(app: &crate::plan::AppPlan, out: &mut Vec<Change>) {
             kind: "owner",
             action: Action::NoOp,
             fields: Vec::new(),
-            reason: Some(format!(
-                "{KEPT_OWNER} {}: kept although `owners` does not list it",
-                k.object_id
-            )),
+            reason: Some(Reason::SignedInIdentityKept {
+                object_id: k.object_id.clone(),
+            }),
             manifest: None,
             app: Some(name.to_owned()),
         });
@@ -469,12 +466,12 @@ pub fn plan_text(doc: &PlanDocument<'_>) -> String {
     for c in doc.changes.iter().filter(|c| {
         c.kind == "owner"
             && c.action == Action::NoOp
-            && c.reason.as_deref().is_some_and(|r| r.starts_with(KEPT_OWNER))
+            && matches!(c.reason, Some(Reason::SignedInIdentityKept { .. }))
     }) {
         out.push_str(&format!(
             "\nNote: {} is left as it is: {}.\n",
             c.address,
-            c.reason.as_deref().unwrap_or_default()
+            c.reason.as_ref().map(ToString::to_string).unwrap_or_default()
         ));
     }
     for (app, url) in &doc.admin_consent_urls {
