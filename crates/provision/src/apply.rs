@@ -363,9 +363,36 @@ fn planned_steps(app: &AppPlan, purge: &[PurgeStep]) -> Vec<StepResult> {
     steps.extend(sp_step);
     steps.extend(grants);
     steps.extend(assignments);
+    steps.extend(ownership_steps(app));
     steps.extend(crate::credentials::exec::planned_steps(app));
     steps.extend(purge_steps(name, purge));
     steps
+}
+
+/// The planned owner and federated credential steps of one app (issue 17).
+fn ownership_steps(app: &AppPlan) -> Vec<StepResult> {
+    let name = app.unique_name.as_str();
+    let fics = app
+        .federated_credentials
+        .iter()
+        .filter(|f| f.action != Action::NoOp)
+        .map(|f| {
+            StepResult::planned(
+                render::federated_credential_address(name, &f.name),
+                "federated_credential",
+                f.action,
+                f.id.clone(),
+            )
+        });
+    let owners = app.owners.iter().filter(|o| o.action != Action::NoOp).map(|o| {
+        StepResult::planned(
+            render::owner_address(name, &o.name),
+            "owner",
+            o.action,
+            Some(o.object_id.clone()),
+        )
+    });
+    fics.chain(owners).collect()
 }
 
 /// The planned purge steps of one app.
@@ -427,6 +454,10 @@ pub async fn apply(graph: &GraphClient, plan: &Plan, observer: &dyn Observer) ->
         let resource_ids = &resource_ids;
         let stopped = resource_error.is_some();
         async move {
+            let application_written = result
+                .steps
+                .iter()
+                .all(|s| s.kind != "application" || s.status == Status::Done);
             if result.error.is_none() && !stopped {
                 stage_two(graph, app, resource_ids, &mut result, observer).await;
             }
@@ -434,6 +465,10 @@ pub async fn apply(graph: &GraphClient, plan: &Plan, observer: &dyn Observer) ->
             // the output file holds what replaces them (`credentials::exec::remove`).
             if result.error.is_none() {
                 crate::credentials::exec::add(graph, app, &mut result, observer).await;
+            }
+            // Owners and federated credentials need only the application (issue 17).
+            if application_written {
+                crate::ownership::apply_app(graph, app, &mut result, observer).await;
             }
             observer.app_finished(&app.unique_name);
             result

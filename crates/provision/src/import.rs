@@ -5,8 +5,8 @@
 //! What the manifest manages is written as keys; everything else it cannot express is written
 //! as comments, so nothing is silently dropped (plan and apply leave those properties alone):
 //! web and SPA redirect URIs, identifier URIs, secrets and certificates (never their values),
-//! federated credentials, app roles and scopes the app defines, owners and user (`Principal`)
-//! consent.
+//! app roles and scopes the app defines and user (`Principal`) consent. Owners and federated
+//! credentials are keys (`owners`, `[[app.federated_credentials]]`).
 //!
 //! The rules follow what `plan` compares, so that the result is a no-op plan:
 //! - `sign_in_audience`, `display_name`, `notes` are compared when written: written as they are.
@@ -471,8 +471,10 @@ impl<'a> Builder<'a> {
         push("identifier URIs", a.identifier_uris.clone());
         // Passwords and certificates the manifest cannot name are listed by `credentials`.
         match &self.src.federated_credentials {
+            // Written as keys when the manifest can hold every one (`federated_credentials`).
+            Ok(list) if fics_importable(list) => {}
             Ok(list) => push(
-                "federated credentials",
+                "federated credentials (the manifest's rules refuse one of them, so none is written as keys)",
                 list.iter()
                     .map(|f| {
                         format!(
@@ -511,25 +513,9 @@ impl<'a> Builder<'a> {
                 .map(|s| s.value.clone().unwrap_or_else(|| s.id.clone()))
                 .collect(),
         );
-        match &self.src.owners {
-            Ok(list) if list.is_empty() => push("owners", vec!["none".to_owned()]),
-            Ok(list) => push(
-                "owners",
-                list.iter()
-                    .map(|o| {
-                        let name = o
-                            .user_principal_name
-                            .clone()
-                            .or_else(|| o.display_name.clone())
-                            .unwrap_or_else(|| o.id.clone());
-                        match o.odata_type.as_deref() {
-                            Some("#microsoft.graph.servicePrincipal") => format!("service principal {name}"),
-                            _ => name,
-                        }
-                    })
-                    .collect(),
-            ),
-            Err(why) => push("owners", vec![format!("not read ({why})")]),
+        // Owners are written as the `owners` key (none: no key, ownership left alone).
+        if let Err(why) = &self.src.owners {
+            push("owners", vec![format!("not read ({why})")]);
         }
         // User consent: grouped by resource and scope set, counted by user.
         let mut users: BTreeMap<(String, Vec<String>), usize> = BTreeMap::new();
@@ -626,6 +612,13 @@ impl<'a> Builder<'a> {
             ));
         }
 
+        // Owners (issue 17): users by user principal name, others by object id.
+        if let Ok(owners) = &self.src.owners
+            && !owners.is_empty()
+        {
+            t.push_str(&owners_key(owners));
+        }
+
         // Public client: the manifest is authoritative for its redirect URIs, so the section is
         // written only when it can hold every one of them.
         let uris: Vec<String> = {
@@ -700,6 +693,11 @@ impl<'a> Builder<'a> {
                 "the application has no service principal in this tenant: plan will create one".to_owned(),
             );
         }
+        if let Ok(fics) = &self.src.federated_credentials
+            && fics_importable(fics)
+        {
+            t.push_str(&fics_tables(fics));
+        }
 
         self.unexpressed();
         if !self.left_alone.is_empty() {
@@ -710,6 +708,90 @@ impl<'a> Builder<'a> {
         }
         t
     }
+}
+
+// --- owners and federated credentials (issue 17) ---
+
+/// `owners = [...]`, one owner a line, each named the way plan resolves it: a user by user
+/// principal name, anything else by object id (with its name in a comment).
+fn owners_key(owners: &[DirectoryObject]) -> String {
+    let mut t = String::from("owners = [\n");
+    for o in owners {
+        let user = o.odata_type.as_deref() == Some("#microsoft.graph.user") || o.app_id.is_none();
+        match o.user_principal_name.as_deref() {
+            Some(upn) if user && crate::manifest::ownership::is_upn(upn) => {
+                t.push_str(&format!("  {},\n", toml_str(upn)));
+            }
+            _ => {
+                let what = match (o.odata_type.as_deref(), &o.display_name) {
+                    (Some("#microsoft.graph.servicePrincipal"), Some(n)) => {
+                        format!("service principal {}", plain(n))
+                    }
+                    (Some("#microsoft.graph.servicePrincipal"), None) => "service principal".to_owned(),
+                    (_, Some(n)) => plain(n),
+                    (_, None) => String::new(),
+                };
+                if what.is_empty() {
+                    t.push_str(&format!("  {},\n", toml_str(&lower(&o.id))));
+                } else {
+                    t.push_str(&format!("  {},  # {what}\n", toml_str(&lower(&o.id))));
+                }
+            }
+        }
+    }
+    t.push_str("]\n");
+    t
+}
+
+fn fics_importable(list: &[FederatedCredential]) -> bool {
+    list.iter().all(|f| {
+        crate::manifest::ownership::importable(
+            f.name.as_deref().unwrap_or_default(),
+            f.issuer.as_deref().unwrap_or_default(),
+            f.subject.as_deref().unwrap_or_default(),
+            &f.audiences,
+            f.description.as_deref(),
+        )
+    })
+}
+
+/// `[[app.federated_credentials]]` tables: the `github` helper where it writes the subject,
+/// `audiences` only when not the default.
+fn fics_tables(list: &[FederatedCredential]) -> String {
+    use crate::manifest::ownership::{DEFAULT_AUDIENCE, github_helper};
+    let mut t = String::new();
+    for f in list {
+        let issuer = f.issuer.as_deref().unwrap_or_default();
+        let subject = f.subject.as_deref().unwrap_or_default();
+        t.push_str("\n[[app.federated_credentials]]\n");
+        t.push_str(&format!(
+            "name = {}\n",
+            toml_str(f.name.as_deref().unwrap_or_default())
+        ));
+        match github_helper(issuer, subject) {
+            Some((repo, key, value)) => {
+                let v = value.map_or_else(|| "true".to_owned(), |v| toml_str(&v));
+                t.push_str(&format!(
+                    "github = {{ repository = {}, {key} = {v} }}\n",
+                    toml_str(&repo)
+                ));
+            }
+            None => {
+                t.push_str(&format!(
+                    "issuer = {}\nsubject = {}\n",
+                    toml_str(issuer),
+                    toml_str(subject)
+                ));
+            }
+        }
+        if f.audiences != [DEFAULT_AUDIENCE] {
+            t.push_str(&format!("audiences = {}\n", toml_list(&f.audiences)));
+        }
+        if let Some(d) = f.description.as_deref().filter(|d| !d.is_empty()) {
+            t.push_str(&format!("description = {}\n", toml_str(d)));
+        }
+    }
+    t
 }
 
 fn api_comment_or(p: &Permissions) -> String {

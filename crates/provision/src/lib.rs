@@ -45,6 +45,7 @@ pub mod model;
 pub mod observe;
 pub mod outfile;
 pub mod output;
+pub mod ownership;
 pub mod permissions;
 pub mod plan;
 pub mod readback;

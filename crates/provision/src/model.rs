@@ -43,12 +43,50 @@ pub struct DesiredApp {
     pub api_permissions: Vec<ApiPermission>,
     pub consent: ConsentMode,
     pub location: Location,
+    // --- owners and federated credentials (issue 17) ---
+    /// `owners = [...]`: `None` leaves ownership alone; a list is authoritative (owners not
+    /// listed are removed, except the signed-in identity: `plan::ownership`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owners: Option<Vec<Owner>>,
+    /// `[[app.federated_credentials]]`: `None` leaves them alone; a list is authoritative.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub federated_credentials: Option<Vec<FederatedCredentialSpec>>,
     // --- credentials (issue 17) ---
     /// `[[app.passwords]]`: `None` leaves the app's passwords alone; a list (also empty) is
     /// authoritative: passwords it does not name are removed.
     pub passwords: Option<Vec<DesiredPassword>>,
     /// `[[app.certificates]]`: like `passwords`.
     pub certificates: Option<Vec<DesiredCertificate>>,
+}
+
+/// How the manifest names an owner: a user or service principal by object id, or a user by
+/// user principal name (resolved through `GET /users/{upn}` at plan time).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum OwnerRef {
+    /// An object id (lower case).
+    Id(String),
+    /// A user principal name, as written.
+    Upn(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Owner {
+    pub reference: OwnerRef,
+    pub location: Location,
+}
+
+/// One federated identity credential (learn:/graph/api/resources/federatedidentitycredential).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FederatedCredentialSpec {
+    /// Unique per app, immutable in Graph: a rename is a delete and a create.
+    pub name: String,
+    pub issuer: String,
+    pub subject: String,
+    /// One value (Graph allows one); `api://AzureADTokenExchange` by default.
+    pub audiences: Vec<String>,
+    pub description: Option<String>,
+    pub location: Location,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -44,7 +44,10 @@ pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) ->
             Ok(Vec::new())
         }
     };
-    let (applications, resources, deleted) = futures::join!(apps_fut, resources_fut, deleted_fut);
+    let owner_refs_fut = crate::ownership::resolve_owner_refs(graph, desired);
+    let (applications, resources, deleted, owner_refs) =
+        futures::join!(apps_fut, resources_fut, deleted_fut, owner_refs_fut);
+    let owner_refs = owner_refs?;
     let applications = applications?;
     let resources = resources?;
     let deleted = deleted?;
@@ -74,8 +77,12 @@ pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) ->
             Ok(Vec::new())
         }
     };
-    let (details, deleted_sps) = futures::join!(details, deleted_sps);
-    let (details, deleted_sps) = (details?, deleted_sps?);
+    // Owners and federated credentials, for the apps whose manifest lists them (issue 17).
+    let held = try_join_all(desired.apps.iter().zip(&applications).map(|(app, application)| {
+        crate::ownership::read_app(graph, app, application.as_ref().map(|a| a.id.as_str()))
+    }));
+    let (details, deleted_sps, held) = futures::join!(details, deleted_sps, held);
+    let (details, deleted_sps, held) = (details?, deleted_sps?, held?);
 
     let mut apps = Vec::new();
     for (app, application) in desired.apps.iter().zip(applications) {
@@ -101,7 +108,7 @@ pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) ->
         }
         apps.push(application);
     }
-    let apps = apps
+    let apps: Vec<ObservedApp> = apps
         .into_iter()
         .zip(details)
         .zip(restorable)
@@ -118,14 +125,26 @@ pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) ->
                 service_principal,
                 grants,
                 assignments,
+                ..Default::default()
             },
         )
         .collect();
+    let apps = apps
+        .into_iter()
+        .zip(held)
+        .map(|(mut app, (owners, federated_credentials))| {
+            app.owners = owners;
+            app.federated_credentials = federated_credentials;
+            app
+        })
+        .collect();
     let mut observed = Observed {
+        owner_refs,
         tenant_id: tenant_id.to_owned(),
         apps,
         resources: resources.into_iter().collect(),
         others: Vec::new(),
+        ..Default::default()
     };
     observed.others = others(graph, &observed).await?;
     Ok(observed)

@@ -82,6 +82,27 @@ pub const WRITE_ASSIGNMENTS: Clause = Clause {
     source: "serviceprincipal-post-approleassignments, serviceprincipal-delete-approleassignments",
 };
 
+/// Adding and removing application owners: "Application.ReadWrite.All and Directory.Read.All"
+/// (application-post-owners); this is the read half, the write half is [`WRITE_APPS`].
+pub const WRITE_OWNERS: Clause = Clause {
+    any_of: &["Directory.Read.All", "Directory.ReadWrite.All"],
+    why: "add and remove application owners (besides Application.ReadWrite.All)",
+    source: "application-post-owners, application-delete-owners",
+};
+
+/// Finding a user by user principal name (an owner the manifest names so).
+pub const READ_USERS: Clause = Clause {
+    any_of: &[
+        "User.Read.All",
+        "User.ReadBasic.All",
+        "Directory.Read.All",
+        "User.ReadWrite.All",
+        "Directory.ReadWrite.All",
+    ],
+    why: "find owners by user principal name",
+    source: "user-get",
+};
+
 /// The commands the table covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Command {
@@ -172,6 +193,13 @@ pub fn for_call(method: &str, path: &str) -> Option<Clause> {
     let assignments = path.contains("/approleassignments") || path.contains("/approleassignedto");
     if grants {
         return Some(if get { READ_GRANTS } else { WRITE_GRANTS });
+    }
+    // Owners (issue 17): the `$ref` writes need Directory.Read.All on top of writing apps.
+    if first.starts_with("applications") && last == "$ref" && segs.contains(&"owners") {
+        return Some(WRITE_OWNERS);
+    }
+    if first == "users" {
+        return Some(READ_USERS);
     }
     if assignments && !get {
         return Some(WRITE_ASSIGNMENTS);

@@ -207,9 +207,16 @@ async fn read(
                 _ => Ok(Vec::new()),
             }
         };
-        let (application, service_principal, grants, assignments) =
-            futures::join!(application, service_principal, grants, assignments);
+        let object_id = done
+            .and_then(|r| r.object_id.clone())
+            .or_else(|| step.and_then(|s| s.application.object_id.clone()));
+        let held = crate::ownership::read_app(graph, app, object_id.as_deref());
+        let (application, service_principal, grants, assignments, held) =
+            futures::join!(application, service_principal, grants, assignments, held);
+        let (owners, federated_credentials) = held?;
         Ok::<_, GraphError>(ObservedApp {
+            owners,
+            federated_credentials,
             application: application?,
             service_principal: service_principal?,
             grants: grants?,
@@ -222,8 +229,11 @@ async fn read(
         let state = crate::observe::lookup_resource(graph, api).await?;
         Ok::<_, GraphError>(((*api).clone(), state))
     }));
-    let (apps, resources) = futures::join!(apps, resources);
+    let owner_refs = crate::ownership::resolve_owner_refs(graph, desired);
+    let (apps, resources, owner_refs) = futures::join!(apps, resources, owner_refs);
     Ok(Observed {
+        owner_refs: owner_refs?,
+        signed_in: plan.signed_in.clone(),
         tenant_id: plan.tenant_id.clone(),
         apps: apps?,
         resources: resources?.into_iter().collect(),
@@ -264,6 +274,16 @@ fn pending(desired: &Desired, observed: &Observed, report: &Report) -> Vec<Strin
                 "app role {} of {} on {}",
                 a.role, app.unique_name, a.resource
             ));
+        }
+        for o in app.owners.iter().filter(|o| o.action != Action::NoOp) {
+            out.push(format!("owner {} of {}", o.name, app.unique_name));
+        }
+        for f in app
+            .federated_credentials
+            .iter()
+            .filter(|f| f.action != Action::NoOp)
+        {
+            out.push(format!("federated credential {} of {}", f.name, app.unique_name));
         }
     }
     out

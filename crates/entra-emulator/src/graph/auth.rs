@@ -37,6 +37,10 @@ pub enum Perm {
     OrgRead,
     /// `GET /me`: a signed-in user only.
     Me,
+    /// Add or remove an application owner (`…/owners/$ref`).
+    OwnerWrite,
+    /// `GET /users/{id | userPrincipalName}`.
+    UserRead,
 }
 
 /// A permission rule: every group must be matched by one permission of the token (the groups
@@ -172,6 +176,47 @@ impl Perm {
                     "Directory.Read.All",
                     "Organization.ReadWrite.All",
                     "Directory.ReadWrite.All",
+                ]],
+            },
+            // application-post-owners: "Application.ReadWrite.All and Directory.Read.All"
+            // (higher: Directory.ReadWrite.All); application-delete-owners the same [derived:
+            // its table is read as the add's]. `Application.ReadWrite.OwnedBy` is left out, as
+            // for the other writes.
+            Perm::OwnerWrite => Rule {
+                roles: &[
+                    &["Application.ReadWrite.All", "Directory.ReadWrite.All"],
+                    &["Directory.Read.All", "Directory.ReadWrite.All"],
+                ],
+                scopes: &[
+                    &[
+                        "Application.ReadWrite.All",
+                        "Directory.ReadWrite.All",
+                        "Directory.AccessAsUser.All",
+                    ],
+                    &[
+                        "Directory.Read.All",
+                        "Directory.ReadWrite.All",
+                        "Directory.AccessAsUser.All",
+                    ],
+                ],
+            },
+            // user-get: application User.Read.All least, higher User.ReadWrite.All,
+            // Directory.Read.All, Directory.ReadWrite.All (User.ReadBasic.All too).
+            Perm::UserRead => Rule {
+                roles: &[&[
+                    "User.ReadBasic.All",
+                    "User.Read.All",
+                    "User.ReadWrite.All",
+                    "Directory.Read.All",
+                    "Directory.ReadWrite.All",
+                ]],
+                scopes: &[&[
+                    "User.ReadBasic.All",
+                    "User.Read.All",
+                    "User.ReadWrite.All",
+                    "Directory.Read.All",
+                    "Directory.ReadWrite.All",
+                    "Directory.AccessAsUser.All",
                 ]],
             },
             // user-get: /me needs a delegated token.

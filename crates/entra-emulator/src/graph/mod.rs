@@ -137,6 +137,10 @@ pub enum Op {
     AddKey,
     RemoveKey,
     ListOwners,
+    AddOwner,
+    RemoveOwner,
+    GetUser,
+    PatchFederatedCredential,
     ListFederatedCredentials,
     CreateFederatedCredential,
     GetFederatedCredential,
@@ -197,7 +201,10 @@ impl Op {
             | CreateFederatedCredential
             | DeleteFederatedCredential
             | PurgeDeleted
-            | RestoreDeleted => Perm::AppWrite,
+            | RestoreDeleted
+            | PatchFederatedCredential => Perm::AppWrite,
+            AddOwner | RemoveOwner => Perm::OwnerWrite,
+            GetUser => Perm::UserRead,
             CreateServicePrincipal | PatchServicePrincipal | DeleteServicePrincipal => Perm::SpWrite,
             CreateAssignment | CreateAssignedTo => Perm::AssignCreate,
             DeleteAssignment | DeleteAssignedTo => Perm::AssignDelete,
@@ -226,6 +233,10 @@ impl Op {
             AddKey => "applications.addKey",
             RemoveKey => "applications.removeKey",
             ListOwners => "applications.owners",
+            AddOwner => "applications.owners.add",
+            RemoveOwner => "applications.owners.remove",
+            GetUser => "users.get",
+            PatchFederatedCredential => "federatedIdentityCredentials.patch",
             ListFederatedCredentials => "federatedIdentityCredentials.list",
             CreateFederatedCredential => "federatedIdentityCredentials.create",
             GetFederatedCredential => "federatedIdentityCredentials.get",
@@ -266,6 +277,7 @@ impl Op {
             ListApplications
                 | GetApplication
                 | ListOwners
+                | GetUser
                 | ListFederatedCredentials
                 | GetFederatedCredential
                 | ListServicePrincipals
@@ -310,6 +322,14 @@ const ROUTES: &[(&str, &str, Op)] = &[
         Op::RemovePassword,
     ),
     ("GET", "applications/{key}/owners", Op::ListOwners),
+    ("POST", "applications/{key}/owners/$ref", Op::AddOwner),
+    ("DELETE", "applications/{key}/owners/{id}/$ref", Op::RemoveOwner),
+    ("GET", "users/{id}", Op::GetUser),
+    (
+        "PATCH",
+        "applications/{key}/federatedIdentityCredentials/{id}",
+        Op::PatchFederatedCredential,
+    ),
     (
         "GET",
         "applications/{key}/federatedIdentityCredentials",
@@ -1057,13 +1077,12 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
             Ok(GraphResponse::empty(204))
         }
         ListOwners => {
-            // learn:/graph/api/application-list-owners. The emulator does not model ownership:
-            // apps made through it (app-only, as provision and the seeded clients do) have no
-            // owners, so the collection is empty once the app is known to exist.
-            t.get_application(&key())?;
+            // learn:/graph/api/application-list-owners: users and service principals, each
+            // with its `@odata.type` (`store::owners`).
+            let owners = t.list_owners(&key())?;
             shared.collection(
                 req,
-                Vec::new(),
+                owners,
                 Collection {
                     context: "directoryObjects".to_owned(),
                     filter: None,
@@ -1122,6 +1141,23 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
         DeleteFederatedCredential => {
             t.delete_federated_credential(&key(), &id())?;
             Ok(GraphResponse::empty(204))
+        }
+        PatchFederatedCredential => {
+            t.update_federated_credential(&key(), &id(), body()?)?;
+            Ok(GraphResponse::empty(204))
+        }
+        AddOwner => {
+            t.add_owner(&key(), body()?)?;
+            Ok(GraphResponse::empty(204))
+        }
+        RemoveOwner => {
+            t.remove_owner(&key(), &id())?;
+            Ok(GraphResponse::empty(204))
+        }
+        GetUser => {
+            let user = t.get_user(&id())?;
+            let props: Vec<String> = user.keys().cloned().collect();
+            shared.entity(req, 200, user, "users", &props, "microsoft.graph.user")
         }
         ListServicePrincipals => {
             shared.collection(req, t.list_service_principals(), sps("servicePrincipals"))
@@ -1303,6 +1339,17 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
             match found {
                 Ok((kind, obj)) if want.is_none_or(|w| w == kind) => {
                     Ok(directory_object(shared, kind, obj, m.cast.as_deref()))
+                }
+                // A user (issue 17: owners are named by object id), without a cast.
+                _ if want.is_none() && t.user(&id()).is_some() => {
+                    let mut out = Map::new();
+                    out.insert(
+                        "@odata.context".into(),
+                        json!(shared.metadata("directoryObjects/$entity")),
+                    );
+                    out.insert("@odata.type".into(), json!("#microsoft.graph.user"));
+                    out.extend(t.get_user(&id())?);
+                    Ok(GraphResponse::json(200, Value::Object(out)))
                 }
                 _ => Err(GraphError::not_found(&id())),
             }

@@ -404,7 +404,7 @@ impl Tenant {
         })
     }
 
-    fn app_visible_index(&self, key: &Key) -> GraphResult<usize> {
+    pub(super) fn app_visible_index(&self, key: &Key) -> GraphResult<usize> {
         self.app_index(key, true)
             .ok_or_else(|| GraphError::not_found(key.value()))
     }
@@ -864,9 +864,7 @@ impl Tenant {
         if fics.iter().any(|f| {
             f["issuer"].as_str() == Some(issuer.as_str()) && f["subject"].as_str() == Some(subject.as_str())
         }) {
-            return Err(GraphError::bad_request(
-                "FederatedIdentityCredential with this issuer and subject already exists for the application.",
-            ));
+            return Err(issuer_and_subject_taken(&issuer, &subject));
         }
         let fic = super::as_object(json!({
             "id": new_guid(),
@@ -882,6 +880,81 @@ impl Tenant {
         Ok(fic)
     }
 
+    /// `PATCH /applications/{id}/federatedIdentityCredentials/{id or name}` → 204
+    /// (federatedidentitycredential-update): `issuer`, `subject`, `audiences` and `description`
+    /// change in place under the create's rules; `name` is immutable (a different name is
+    /// refused, the same one accepted) [derived wording].
+    pub fn update_federated_credential(&mut self, key: &Key, id: &str, body: Object) -> GraphResult<()> {
+        let i = self.app_visible_index(key)?;
+        let fics = &self.applications[i].federated_identity_credentials;
+        let at = fics
+            .iter()
+            .position(|f| f["id"].as_str() == Some(id) || f["name"].as_str() == Some(id))
+            .ok_or_else(|| GraphError::not_found(id))?;
+        let current = &fics[at];
+        for k in body.keys() {
+            if ![
+                "name",
+                "issuer",
+                "subject",
+                "audiences",
+                "description",
+                "@odata.type",
+            ]
+            .contains(&k.as_str())
+            {
+                return Err(GraphError::bad_request(format!(
+                    "Property '{k}' does not exist on type 'microsoft.graph.federatedIdentityCredential'."
+                )));
+            }
+        }
+        if let Some(name) = body.get("name")
+            && name != &current["name"]
+        {
+            return Err(GraphError::bad_request(
+                "Property 'name' is read-only and cannot be set.",
+            ));
+        }
+        let text = |k: &str| -> GraphResult<Option<String>> {
+            match body.get(k) {
+                None => Ok(None),
+                Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 600 => Ok(Some(s.clone())),
+                Some(_) => Err(GraphError::bad_request(format!(
+                    "Invalid value specified for property '{k}' of resource 'FederatedIdentityCredential'."
+                ))),
+            }
+        };
+        let issuer =
+            text("issuer")?.unwrap_or_else(|| current["issuer"].as_str().unwrap_or_default().to_owned());
+        let subject =
+            text("subject")?.unwrap_or_else(|| current["subject"].as_str().unwrap_or_default().to_owned());
+        if let Some(a) = body.get("audiences") {
+            let audiences = strings(Some(a));
+            if audiences.len() != 1 || audiences[0].len() > 600 {
+                return Err(GraphError::bad_request(
+                    "Invalid value specified for property 'audiences' of resource 'FederatedIdentityCredential'.",
+                ));
+            }
+        }
+        if fics.iter().enumerate().any(|(j, f)| {
+            j != at
+                && f["issuer"].as_str() == Some(issuer.as_str())
+                && f["subject"].as_str() == Some(subject.as_str())
+        }) {
+            return Err(issuer_and_subject_taken(&issuer, &subject));
+        }
+        let fic = &mut self.applications[i].federated_identity_credentials[at];
+        fic.insert("issuer".into(), json!(issuer));
+        fic.insert("subject".into(), json!(subject));
+        if let Some(a) = body.get("audiences") {
+            fic.insert("audiences".into(), json!(strings(Some(a))));
+        }
+        if let Some(d) = body.get("description") {
+            fic.insert("description".into(), d.clone());
+        }
+        Ok(())
+    }
+
     /// `DELETE /applications/{id}/federatedIdentityCredentials/{id or name}` → 204.
     pub fn delete_federated_credential(&mut self, key: &Key, id: &str) -> GraphResult<()> {
         let i = self.app_visible_index(key)?;
@@ -893,4 +966,16 @@ impl Tenant {
         }
         Ok(())
     }
+}
+
+/// Graph's answer to a second credential with the same issuer and subject, as captured in
+/// https://github.com/Azure/azure-workload-identity/issues/434.
+fn issuer_and_subject_taken(issuer: &str, subject: &str) -> GraphError {
+    GraphError::new(
+        400,
+        "InvalidFederatedIdentityCredentialValue",
+        format!(
+            "The combination of issuer and subject must be unique for the application. Issuer {issuer} and Subject: {subject} already exist. paramName: FederatedIdentityCredential.Subject, paramValue: {subject}, objectType: Microsoft.Online.DirectoryServices.Application"
+        ),
+    )
 }

@@ -12,6 +12,7 @@ pub mod bulk;
 pub mod directory;
 pub mod error;
 pub mod grants;
+pub mod owners;
 pub mod query;
 pub mod seed;
 pub mod service_principals;
@@ -62,6 +63,9 @@ pub struct Entity {
     /// `federatedIdentityCredentials` of an application (a navigation, not a property).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub federated_identity_credentials: Vec<Object>,
+    /// `owners` of an application: object ids of users and service principals (a navigation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<String>,
 }
 
 impl Entity {
@@ -71,6 +75,7 @@ impl Entity {
             created_ms,
             secrets: Vec::new(),
             federated_identity_credentials: Vec::new(),
+            owners: Vec::new(),
         }
     }
     pub fn str(&self, name: &str) -> &str {

@@ -331,6 +331,10 @@ pub fn parse_select(text: &str, known: &[String], type_name: &str) -> GraphResul
 /// Keep only the selected properties, in the order `$select` named them.
 pub fn project(obj: &Map<String, Value>, select: &[String]) -> Map<String, Value> {
     let mut out = Map::new();
+    // A member of a polymorphic collection (an application's `owners`) keeps its type.
+    if let Some(t) = obj.get("@odata.type") {
+        out.insert("@odata.type".into(), t.clone());
+    }
     for name in select {
         out.insert(name.clone(), obj.get(name).cloned().unwrap_or(Value::Null));
     }

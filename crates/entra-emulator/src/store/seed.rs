@@ -301,13 +301,34 @@ fn admin_user(domain: &str) -> Object {
     }))
 }
 
+/// An ordinary member user (no role): someone to make an application owner (issue 17).
+fn member_user(domain: &str, name: &str, given: &str, surname: &str) -> Object {
+    as_object(json!({
+        "businessPhones": [],
+        "displayName": format!("{given} {surname}"),
+        "givenName": given,
+        "jobTitle": null,
+        "mail": format!("{name}@{domain}"),
+        "mobilePhone": null,
+        "officeLocation": null,
+        "preferredLanguage": "en-US",
+        "surname": surname,
+        "userPrincipalName": format!("{name}@{domain}"),
+        "id": new_guid()
+    }))
+}
+
 impl Tenant {
     /// A freshly seeded tenant. Seeded objects are outside any replication window.
     pub fn seed(identity: TenantIdentity) -> Tenant {
         let now = timestamp(chrono::Utc::now());
         let mut t = Tenant {
             organization: organization(&identity.tenant_id, &identity.domain, &now),
-            users: vec![admin_user(&identity.domain)],
+            users: vec![
+                admin_user(&identity.domain),
+                member_user(&identity.domain, "alice", "Alice", "Example"),
+                member_user(&identity.domain, "bob", "Bob", "Example"),
+            ],
             identity,
             applications: Vec::new(),
             service_principals: Vec::new(),

@@ -1185,7 +1185,11 @@ async fn passwords_and_federated_credentials() {
     );
     let mut same = fic(0);
     same["name"] = json!("other");
-    assert_error(&em.post(&path, same).await, 400, "Request_BadRequest");
+    assert_error(
+        &em.post(&path, same).await,
+        400,
+        "InvalidFederatedIdentityCredentialValue",
+    );
     for n in 1..20 {
         assert_eq!(em.post(&path, fic(n)).await.status, 201);
     }

@@ -60,6 +60,7 @@ fn part_plan(plan: &Plan, set: &Set, k: usize) -> Plan {
             .map(|(a, _)| a.clone())
             .collect(),
         purge: Vec::new(),
+        signed_in: plan.signed_in.clone(),
     }
 }
 

@@ -110,6 +110,7 @@ async fn find_apps(
             assignments,
             deleted_application: None,
             deleted_service_principal: None,
+            ..Default::default()
         })
     }))
     .await

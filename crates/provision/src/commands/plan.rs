@@ -22,7 +22,8 @@ pub(crate) async fn compute(ctx: &Context, set: &Set) -> Result<(GraphClient, Pl
         check_guards(ctx, set, &token.tenant_id),
     );
     guard?;
-    let observed = observed?;
+    let mut observed = observed?;
+    observed.signed_in = crate::ownership::signed_in(token.secret());
     let plan = plan_set(set, &observed)?;
     Ok((graph, plan))
 }
@@ -65,6 +66,7 @@ fn plan_set(set: &Set, observed: &Observed) -> Result<Plan> {
         resource_service_principals: Vec::new(),
         apps: Vec::new(),
         purge: Vec::new(),
+        signed_in: observed.signed_in.clone(),
     };
     let mut problems = Vec::new();
     // Credentials (issue 17) are planned against what this machine holds too, at one `now`.
@@ -79,6 +81,8 @@ fn plan_set(set: &Set, observed: &Observed) -> Result<Plan> {
                 .collect(),
             resources: observed.resources.clone(),
             others: observed.others.clone(),
+            owner_refs: observed.owner_refs.clone(),
+            signed_in: observed.signed_in.clone(),
         };
         match plan::plan(&part, &own) {
             Ok(mut p) => {

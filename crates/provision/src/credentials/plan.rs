@@ -409,6 +409,8 @@ mod tests {
             location: Location::default(),
             passwords: Some(passwords),
             certificates: None,
+            owners: None,
+            federated_credentials: None,
         }
     }
 

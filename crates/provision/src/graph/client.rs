@@ -204,6 +204,12 @@ impl GraphClient {
     }
 
     /// The retry policy (callers that poll for replication use its backoff and budget).
+    /// The Graph base URL (`https://graph.microsoft.com/v1.0`): `@odata.id` references name
+    /// directory objects under it.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
     pub fn policy(&self) -> Policy {
         self.policy
     }

@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod error;
+pub mod ownership;
 pub mod retry;
 pub mod types;
 

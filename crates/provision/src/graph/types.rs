@@ -239,7 +239,13 @@ pub struct KeyCredential {
 #[serde(rename_all = "camelCase")]
 pub struct FederatedCredential {
     #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
     pub name: Option<String>,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
     #[serde(default)]
     pub issuer: Option<String>,
     #[serde(default)]

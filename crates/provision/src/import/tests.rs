@@ -141,7 +141,8 @@ fn exact_consent_is_admin_and_the_manifest_reads_back() {
         ["AdvancedHunting.Read", "Incident.Read"].map(String::from).into()
     );
     assert_eq!(app.consent, ConsentMode::Admin);
-    assert!(out.text.contains("# - owners: none"), "{}", out.text);
+    // No owners: no `owners` key, so ownership is left alone.
+    assert!(!out.text.contains("owners"), "{}", out.text);
 }
 
 #[test]
@@ -300,7 +301,7 @@ fn what_the_manifest_cannot_hold_becomes_comments_without_secrets() {
             obj(51)
         ),
         "# - app roles the app defines: Reports.Read (User and Application)\n",
-        "# - owners: adele@contoso.onmicrosoft.com\n",
+        "owners = [\n  \"adele@contoso.onmicrosoft.com\",\n]\n",
         "# - federated credentials: not read (403 Authorization_RequestDenied)\n",
     ] {
         assert!(t.contains(line), "missing {line:?} in\n{t}");
@@ -453,6 +454,63 @@ fn slugs() {
     }
     assert!(c[1].ends_with("-0a1b2c3d"));
     assert!(c[2].ends_with("-0a1b2c3d-0000-4000-8000-000000000000"));
+}
+
+#[test]
+fn owners_and_federated_credentials_are_keys() {
+    let mut src = public_client();
+    src.owners = Ok(vec![DirectoryObject {
+        id: obj(71).to_uppercase(),
+        odata_type: Some("#microsoft.graph.servicePrincipal".into()),
+        display_name: Some("deployer".into()),
+        user_principal_name: None,
+        app_id: Some(obj(72)),
+    }]);
+    let fic = |name: &str, issuer: &str, subject: &str| FederatedCredential {
+        id: Some(obj(80)),
+        name: Some(name.into()),
+        issuer: Some(issuer.into()),
+        subject: Some(subject.into()),
+        audiences: vec!["api://AzureADTokenExchange".into()],
+        description: None,
+    };
+    src.federated_credentials = Ok(vec![
+        fic(
+            "main",
+            "https://token.actions.githubusercontent.com",
+            "repo:contoso/infra:ref:refs/heads/main",
+        ),
+        fic(
+            "prs",
+            "https://token.actions.githubusercontent.com",
+            "repo:contoso/infra:pull_request",
+        ),
+        fic(
+            "k8s",
+            "https://oidc.example.com",
+            "system:serviceaccount:default:app",
+        ),
+    ]);
+    let out = manifest(&src, &named()).unwrap();
+    let t = &out.text;
+    for part in [
+        &format!(
+            "owners = [\n  \"{}\",  # service principal deployer\n]\n",
+            obj(71)
+        ),
+        "[[app.federated_credentials]]\nname = \"main\"\ngithub = { repository = \"contoso/infra\", branch = \"main\" }\n",
+        "github = { repository = \"contoso/infra\", pull_request = true }\n",
+        "issuer = \"https://oidc.example.com\"\nsubject = \"system:serviceaccount:default:app\"\n",
+    ] {
+        assert!(t.contains(part), "missing {part:?} in\n{t}");
+    }
+    assert!(!t.contains("# - federated credentials"), "{t}");
+    // The keys read back as the same credentials.
+    let d = crate::manifest::parse("m.toml", t).unwrap();
+    let fics = d.apps[0].federated_credentials.as_ref().unwrap();
+    assert_eq!(fics[0].subject, "repo:contoso/infra:ref:refs/heads/main");
+    assert_eq!(fics[0].issuer, "https://token.actions.githubusercontent.com");
+    assert_eq!(fics[2].audiences, ["api://AzureADTokenExchange"]);
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn max_permissions(audience: SignInAudience) -> usize {
 /// Report a rule's finding about the string value at `span`, narrowed to the offending part
 /// when the rule names one and the value is written without escapes (so byte offsets in the
 /// value are offsets in the text).
-fn push(diags: &mut Diagnostics, text: &str, finding: Finding, span: Range<usize>) {
+pub(super) fn push(diags: &mut Diagnostics, text: &str, finding: Finding, span: Range<usize>) {
     let span = match &finding.at {
         Some(at) => narrow(text, &span, at).unwrap_or(span),
         None => span,
@@ -318,6 +318,10 @@ fn build_app(text: &str, app: RawApp, diags: &mut Diagnostics) -> Option<Desired
         }
     };
 
+    let owners = app.owners.map(|o| super::ownership::build_owners(text, o, diags));
+    let federated_credentials = app
+        .federated_credentials
+        .map(|f| super::ownership::build_federated_credentials(text, f, diags));
     // credentials (issue 17)
     let passwords = super::credentials::build_passwords(text, app.passwords, diags);
     let certificates = super::credentials::build_certificates(text, app.certificates, diags);
@@ -326,6 +330,8 @@ fn build_app(text: &str, app: RawApp, diags: &mut Diagnostics) -> Option<Desired
         return None;
     }
     Some(DesiredApp {
+        owners,
+        federated_credentials,
         passwords,
         certificates,
         unique_name: unique_name?,

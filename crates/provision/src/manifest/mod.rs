@@ -23,6 +23,11 @@
 //! | `api_permissions.api` | yes | — |
 //! | `api_permissions.delegated` / `.application` | at least one non-empty | `[]` |
 //! | `app.consent.grant` | no | `admin` |
+//! | `app.owners` | no | ownership left alone; a list is authoritative, except that the signed-in identity is never removed |
+//! | `[[app.federated_credentials]]` | no | left alone; a list (even `[]`) is authoritative |
+//! | `federated_credentials.name` | yes | — |
+//! | `federated_credentials.issuer` / `.subject` | yes, unless `github = { … }` writes them | — |
+//! | `federated_credentials.audiences` | no | `["api://AzureADTokenExchange"]` |
 //! | `[[app.passwords]]` | no | the app's passwords are left alone (`passwords = []`: all removed) |
 //! | `passwords.display_name` | yes | — |
 //! | `passwords.end_date` / `.lifetime` | no, not both | Graph's default end (two years) |
@@ -56,6 +61,7 @@ mod credentials;
 pub use credentials::{DEFAULT_CERTIFICATE_LIFETIME, parse_date, parse_duration};
 pub mod diagnostic;
 pub mod many;
+pub mod ownership;
 mod raw;
 pub mod rules;
 

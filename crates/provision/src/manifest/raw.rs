@@ -38,9 +38,35 @@ pub struct RawApp {
     pub public_client: Option<RawPublicClient>,
     pub api_permissions: Vec<RawApiPermission>,
     pub consent: Option<RawConsent>,
+    // --- owners and federated credentials (issue 17) ---
+    pub owners: Option<Sp<Vec<Sp<String>>>>,
+    /// `None` when the key is absent (left alone); `Some(vec![])` for `federated_credentials = []`.
+    pub federated_credentials: Option<Vec<RawFederatedCredential>>,
     // --- credentials (issue 17) ---
     pub passwords: Option<Sp<Vec<super::credentials::RawPassword>>>,
     pub certificates: Option<Sp<Vec<super::credentials::RawCertificate>>>,
+}
+
+#[derive(Debug)]
+pub struct RawFederatedCredential {
+    pub span: Range<usize>,
+    pub name: Option<Sp<String>>,
+    pub issuer: Option<Sp<String>>,
+    pub subject: Option<Sp<String>>,
+    pub audiences: Option<Sp<Vec<Sp<String>>>>,
+    pub description: Option<Sp<String>>,
+    pub github: Option<RawGitHub>,
+}
+
+/// `github = { repository = "org/repo", branch = "main" }`: a GitHub Actions subject.
+#[derive(Debug)]
+pub struct RawGitHub {
+    pub span: Range<usize>,
+    pub repository: Option<Sp<String>>,
+    pub branch: Option<Sp<String>>,
+    pub tag: Option<Sp<String>>,
+    pub environment: Option<Sp<String>>,
+    pub pull_request: Option<Sp<bool>>,
 }
 
 #[derive(Debug)]
@@ -80,6 +106,8 @@ const APP_KEYS: &[&str] = &[
     "public_client",
     "api_permissions",
     "consent",
+    "owners",
+    "federated_credentials",
     // credentials (issue 17)
     "passwords",
     "certificates",
@@ -88,6 +116,8 @@ const PUBLIC_CLIENT_KEYS: &[&str] = &["redirect_uris", "allow_public_client_flow
 const PERMISSION_KEYS: &[&str] = &["api", "delegated", "application"];
 const CONSENT_KEYS: &[&str] = &["grant"];
 const OUTPUT_KEYS: &[&str] = &["path", "format"];
+const FEDERATED_KEYS: &[&str] = &["name", "issuer", "subject", "audiences", "description", "github"];
+const GITHUB_KEYS: &[&str] = &["repository", "branch", "tag", "environment", "pull_request"];
 
 /// Where each key of the schema lives, to tell a user who put one in the wrong table where it
 /// goes.
@@ -220,9 +250,15 @@ fn walk_app(
             grant: f.string("grant", false, diags),
         })
     });
+    let owners = f.string_list("owners", diags);
+    let federated_credentials = f
+        .take("federated_credentials")
+        .map(|(_, v)| walk_federated_credentials(v, diags));
     let passwords = super::credentials::walk_passwords(&mut f, diags);
     let certificates = super::credentials::walk_certificates(&mut f, diags);
     RawApp {
+        owners,
+        federated_credentials,
         passwords,
         certificates,
         span,
@@ -251,6 +287,88 @@ fn walk_permission(table: &DeTable<'_>, span: Range<usize>, diags: &mut Diagnost
         api: f.string("api", true, diags),
         delegated: f.string_list("delegated", diags),
         application: f.string_list("application", diags),
+    }
+}
+
+fn walk_federated_credentials(
+    value: &Spanned<DeValue<'_>>,
+    diags: &mut Diagnostics,
+) -> Vec<RawFederatedCredential> {
+    match value.get_ref() {
+        DeValue::Array(items) => items
+            .iter()
+            .filter_map(|item| match item.get_ref() {
+                DeValue::Table(t) => Some(walk_federated_credential(t, item.span(), diags)),
+                other => {
+                    diags.push(
+                        type_error(
+                            "each `federated_credentials` entry",
+                            "a table",
+                            other,
+                            item.span(),
+                        )
+                        .help("write `[[app.federated_credentials]]` followed by `name = …` and its keys"),
+                    );
+                    None
+                }
+            })
+            .collect(),
+        DeValue::Table(t) => {
+            diags.push(
+                Diagnostic::error("`federated_credentials` must be an array of tables", value.span())
+                    .label("a single table")
+                    .help("write `[[app.federated_credentials]]`, with two brackets, once per credential"),
+            );
+            vec![walk_federated_credential(t, value.span(), diags)]
+        }
+        other => {
+            diags.push(
+                type_error(
+                    "`federated_credentials`",
+                    "an array of tables",
+                    other,
+                    value.span(),
+                )
+                .help("write `[[app.federated_credentials]]` once per credential"),
+            );
+            Vec::new()
+        }
+    }
+}
+
+fn walk_federated_credential(
+    table: &DeTable<'_>,
+    span: Range<usize>,
+    diags: &mut Diagnostics,
+) -> RawFederatedCredential {
+    let context = "`[[app.federated_credentials]]`";
+    let mut f = Fields::new(table, span.clone(), context, FEDERATED_KEYS, diags);
+    let github = f.take("github").and_then(|(key, v)| {
+        let (t, gspan) = expect_table(&key, v, "`github`", diags)?;
+        let mut g = Fields::new(
+            t,
+            gspan.clone(),
+            "`github` of `[[app.federated_credentials]]`",
+            GITHUB_KEYS,
+            diags,
+        );
+        Some(RawGitHub {
+            span: gspan,
+            repository: g.string("repository", true, diags),
+            branch: g.string("branch", false, diags),
+            tag: g.string("tag", false, diags),
+            environment: g.string("environment", false, diags),
+            pull_request: g.bool("pull_request", diags),
+        })
+    });
+    RawFederatedCredential {
+        name: f.string("name", true, diags),
+        issuer: f.string("issuer", false, diags),
+        subject: f.string("subject", false, diags),
+        audiences: f.string_list("audiences", diags),
+        description: f.string("description", false, diags),
+        github,
+        span,
     }
 }
 
@@ -324,6 +442,8 @@ impl<'t, 'i> Fields<'t, 'i> {
             "display_name" => " = \"My app\"",
             "api" => " = \"microsoft-graph\"",
             "path" => " = \"out/app.json\"",
+            "name" => " = \"github-main\"",
+            "repository" => " = \"org/repo\"",
             _ => " = …",
         };
         diags.push(
@@ -456,6 +576,7 @@ fn unknown_key(name: &str, span: Range<usize>, context: &'static str, known: &[&
                 "public_client" => "write the header as `[app.public_client]`".to_owned(),
                 "api_permissions" => "write the header as `[[app.api_permissions]]`".to_owned(),
                 "consent" => "write the header as `[app.consent]`".to_owned(),
+                "federated_credentials" => "write the header as `[[app.federated_credentials]]`".to_owned(),
                 _ => format!("`{name}` belongs in {home}: write it below the `[app]` header"),
             }
         } else {

@@ -33,6 +33,9 @@ pub struct ObservedApp {
     pub deleted_application: Option<Application>,
     /// With `deleted_application`: its service principal, when that sits in deleted items too.
     pub deleted_service_principal: Option<ServicePrincipal>,
+    // --- owners and federated credentials (issue 17): read only when the manifest lists them ---
+    pub owners: Option<Vec<DirectoryObject>>,
+    pub federated_credentials: Option<Vec<FederatedCredential>>,
 }
 
 /// What a lookup of a resource API's service principal found.
@@ -54,6 +57,11 @@ pub struct Observed {
     /// Resource service principals that grants, app role assignments or requiredResourceAccess
     /// refer to but the manifest does not name: read so that plans show names, not GUIDs.
     pub others: Vec<ServicePrincipal>,
+    // --- owners (issue 17) ---
+    /// The owners the manifest names, resolved (`None`: no such user or object).
+    pub owner_refs: BTreeMap<crate::model::OwnerRef, Option<DirectoryObject>>,
+    /// The signed-in identity's object id (the token's `oid`): never removed as an owner.
+    pub signed_in: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -149,6 +157,14 @@ pub struct AppPlan {
     /// Application permissions per resource name.
     #[serde(skip)]
     pub application_permissions: Vec<(String, Vec<String>)>,
+    // --- owners and federated credentials (issue 17) ---
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<ownership::OwnerStep>,
+    /// The signed-in identity, kept as an owner although `owners` does not list it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_owner: Option<ownership::KeptOwner>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub federated_credentials: Vec<ownership::FederatedCredentialStep>,
     /// Passwords and certificates (issue 17), planned by `credentials::plan` after `plan`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<crate::credentials::plan::CredentialStep>,
@@ -181,6 +197,9 @@ pub struct Plan {
     pub apps: Vec<AppPlan>,
     /// Only in a destroy plan: deleted objects to remove from deleted items too.
     pub purge: Vec<PurgeStep>,
+    /// The signed-in identity's object id (issue 17: never removed as an owner).
+    #[serde(skip)]
+    pub signed_in: Option<String>,
 }
 
 /// A problem found while planning: a permission name the resource does not publish, a resource
@@ -233,6 +252,8 @@ impl Plan {
             count(app.service_principal);
             app.grants.iter().for_each(|g| count(g.action));
             app.assignments.iter().for_each(|a| count(a.action));
+            app.owners.iter().for_each(|o| count(o.action));
+            app.federated_credentials.iter().for_each(|f| count(f.action));
             app.credentials.iter().for_each(|c| count(c.action));
         }
         s
@@ -392,6 +413,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<PlanProb
         resource_service_principals: resource_sps,
         apps,
         purge: Vec::new(),
+        signed_in: observed.signed_in.clone(),
     })
 }
 
@@ -490,6 +512,9 @@ pub fn destroy_plan(desired: &Desired, observed: &Observed, purge: bool) -> Plan
             resources: Vec::new(),
             delegated: Vec::new(),
             application_permissions: Vec::new(),
+            owners: Vec::new(),
+            kept_owner: None,
+            federated_credentials: Vec::new(),
             credentials: Vec::new(),
         });
     }
@@ -498,6 +523,7 @@ pub fn destroy_plan(desired: &Desired, observed: &Observed, purge: bool) -> Plan
         resource_service_principals: Vec::new(),
         apps,
         purge: purges,
+        signed_in: observed.signed_in.clone(),
     }
 }
 
@@ -794,7 +820,17 @@ fn plan_app(
         }
     }
 
+    let mut ownership_problems = Vec::new();
+    let (owners, kept_owner) = ownership::plan_owners(app, obs, observed, &mut ownership_problems);
+    if !ownership_problems.is_empty() {
+        return Err(ownership_problems);
+    }
+    let federated_credentials = ownership::plan_federated_credentials(app, obs);
+
     Ok(AppPlan {
+        owners,
+        kept_owner,
+        federated_credentials,
         unique_name: app.unique_name.clone(),
         display_name: app.display_name.clone(),
         application,
@@ -1039,6 +1075,8 @@ fn plan_application(
         body: Value::Object(body),
     }
 }
+
+pub mod ownership;
 
 #[cfg(test)]
 mod tests;

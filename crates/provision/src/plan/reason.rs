@@ -31,6 +31,11 @@ pub enum Reason {
     ReplacedByNewCredential,
     /// A credential the manifest no longer lists.
     CredentialNoLongerListed,
+    /// An owner, named beside its address: a user's display name, or a service principal and
+    /// its appId (issue 17).
+    OwnerDetail { detail: String },
+    /// The signed-in identity, an owner the manifest does not list, kept (issue 17).
+    SignedInIdentityKept { object_id: String },
 }
 
 impl Reason {
@@ -50,6 +55,8 @@ impl Reason {
             Reason::OlderCredentialOfSameName => "older_credential_of_same_name",
             Reason::ReplacedByNewCredential => "replaced_by_new_credential",
             Reason::CredentialNoLongerListed => "credential_no_longer_listed",
+            Reason::OwnerDetail { .. } => "owner_detail",
+            Reason::SignedInIdentityKept { .. } => "signed_in_identity_kept",
         }
     }
 }
@@ -82,6 +89,11 @@ impl std::fmt::Display for Reason {
                 f.write_str("replaced, once the output file holds the new one")
             }
             Reason::CredentialNoLongerListed => f.write_str("the manifest no longer lists it"),
+            Reason::OwnerDetail { detail } => f.write_str(detail),
+            Reason::SignedInIdentityKept { object_id } => write!(
+                f,
+                "the signed-in identity {object_id}: kept although `owners` does not list it"
+            ),
         }
     }
 }
@@ -116,6 +128,10 @@ mod tests {
             Reason::OlderCredentialOfSameName,
             Reason::ReplacedByNewCredential,
             Reason::CredentialNoLongerListed,
+            Reason::OwnerDetail { detail: "d".into() },
+            Reason::SignedInIdentityKept {
+                object_id: "o".into(),
+            },
         ];
         let codes: std::collections::BTreeSet<&str> = all.iter().map(Reason::code).collect();
         assert_eq!(codes.len(), all.len());

@@ -32,6 +32,8 @@ fn desired() -> Desired {
             }],
             consent: ConsentMode::Admin,
             location: Location::default(),
+            owners: None,
+            federated_credentials: None,
             passwords: None,
             certificates: None,
         }],
@@ -51,6 +53,7 @@ fn observed(app: ObservedApp) -> Observed {
         apps: vec![app],
         resources: [(ApiRef::Known(MTP.into()), ResourceState::Found(mtp_sp()))].into(),
         others: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -97,6 +100,7 @@ fn converged() -> ObservedApp {
         assignments: vec![],
         deleted_application: None,
         deleted_service_principal: None,
+        ..Default::default()
     }
 }
 
@@ -503,4 +507,115 @@ fn the_summary_shows_restore_only_when_there_is_one() {
         serde_json::to_value(one).unwrap(),
         json!({"create": 1, "update": 0, "delete": 0, "restore": 1})
     );
+}
+
+// --- owners and federated credentials (issue 17) ---
+
+fn user(id: &str, upn: &str) -> DirectoryObject {
+    DirectoryObject {
+        id: id.into(),
+        odata_type: Some("#microsoft.graph.user".into()),
+        display_name: Some(upn.split('@').next().unwrap_or_default().into()),
+        user_principal_name: Some(upn.into()),
+        app_id: None,
+    }
+}
+
+#[test]
+fn owners_are_added_and_removed_but_the_signed_in_identity_is_kept() {
+    let mut d = desired();
+    d.apps[0].owners = Some(vec![crate::model::Owner {
+        reference: crate::model::OwnerRef::Upn("alice@contoso.com".into()),
+        location: Location::default(),
+    }]);
+    let mut app = converged();
+    app.owners = Some(vec![
+        user("bob-id", "bob@contoso.com"),
+        user("me-id", "me@contoso.com"),
+    ]);
+    let mut o = observed(app);
+    o.owner_refs.insert(
+        crate::model::OwnerRef::Upn("alice@contoso.com".into()),
+        Some(user("alice-id", "alice@contoso.com")),
+    );
+    o.signed_in = Some("me-id".into());
+    let p = plan(&d, &o).unwrap();
+    let steps: Vec<(Action, &str)> = p.apps[0]
+        .owners
+        .iter()
+        .map(|s| (s.action, s.name.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (Action::Create, "alice@contoso.com"),
+            (Action::Delete, "bob@contoso.com")
+        ]
+    );
+    assert_eq!(p.apps[0].kept_owner.as_ref().unwrap().object_id, "me-id");
+    assert_eq!(p.summary().create, 1);
+    assert_eq!(p.summary().delete, 1);
+
+    // An owner the tenant does not have is a plan problem naming it.
+    o.owner_refs
+        .insert(crate::model::OwnerRef::Upn("alice@contoso.com".into()), None);
+    let problems = plan(&d, &o).unwrap_err();
+    assert!(
+        problems[0].message.contains("`alice@contoso.com` is no user"),
+        "{problems:?}"
+    );
+
+    // Without `owners`, ownership is not touched.
+    d.apps[0].owners = None;
+    assert!(plan(&d, &o).unwrap().apps[0].owners.is_empty());
+}
+
+#[test]
+fn federated_credentials_are_deleted_then_updated_then_created() {
+    let spec = |name: &str, subject: &str| crate::model::FederatedCredentialSpec {
+        name: name.into(),
+        issuer: "https://token.actions.githubusercontent.com".into(),
+        subject: subject.into(),
+        audiences: vec!["api://AzureADTokenExchange".into()],
+        description: None,
+        location: Location::default(),
+    };
+    let have = |name: &str, subject: &str| FederatedCredential {
+        id: Some(format!("{name}-id")),
+        name: Some(name.into()),
+        issuer: Some("https://token.actions.githubusercontent.com".into()),
+        subject: Some(subject.into()),
+        audiences: vec!["api://AzureADTokenExchange".into()],
+        description: None,
+    };
+    let mut d = desired();
+    d.apps[0].federated_credentials = Some(vec![
+        spec("new", "repo:o/r:pull_request"),
+        spec("main", "repo:o/r:ref:refs/heads/trunk"),
+        spec("same", "repo:o/r:environment:prod"),
+    ]);
+    let mut app = converged();
+    app.federated_credentials = Some(vec![
+        have("old", "repo:o/r:pull_request"),
+        have("main", "repo:o/r:ref:refs/heads/main"),
+        have("same", "repo:o/r:environment:prod"),
+    ]);
+    let p = plan(&d, &observed(app)).unwrap();
+    let steps: Vec<(Action, &str)> = p.apps[0]
+        .federated_credentials
+        .iter()
+        .map(|s| (s.action, s.name.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (Action::Delete, "old"),
+            (Action::Update, "main"),
+            (Action::NoOp, "same"),
+            (Action::Create, "new"),
+        ]
+    );
+    let update = &p.apps[0].federated_credentials[1];
+    assert_eq!(update.body, json!({"subject": "repo:o/r:ref:refs/heads/trunk"}));
+    assert_eq!(update.fields[0].name, "subject");
 }

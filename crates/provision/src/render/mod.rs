@@ -69,6 +69,15 @@ pub fn assignment_address(unique_name: &str, resource: &str, role: &str) -> Stri
     format!("app.{unique_name}.app_role[\"{resource}\"][\"{role}\"]")
 }
 
+/// An owner of an app, by user principal name, else display name or object id.
+pub fn owner_address(unique_name: &str, owner: &str) -> String {
+    format!("app.{unique_name}.owner[\"{owner}\"]")
+}
+
+pub fn federated_credential_address(unique_name: &str, name: &str) -> String {
+    format!("app.{unique_name}.federated_credential[\"{name}\"]")
+}
+
 /// A deleted object removed from deleted items (`destroy --purge`).
 pub fn purge_address(unique_name: &str, kind: &str) -> String {
     format!("app.{unique_name}.deleted_item.{kind}")
@@ -144,6 +153,7 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
                 app: Some(name.to_owned()),
             });
         }
+        ownership_changes(app, &mut out);
         // Credentials (issue 17): by display name, keyId and dates, never a value.
         for c in &app.credentials {
             let key = (c.action == Action::Delete)
@@ -176,6 +186,58 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
         });
     }
     out
+}
+
+/// The owner and federated credential changes of one app (issue 17).
+fn ownership_changes(app: &crate::plan::AppPlan, out: &mut Vec<Change>) {
+    let name = app.unique_name.as_str();
+    for f in &app.federated_credentials {
+        out.push(Change {
+            address: federated_credential_address(name, &f.name),
+            kind: "federated_credential",
+            action: f.action,
+            fields: f.fields.clone(),
+            reason: None,
+            manifest: None,
+            app: Some(name.to_owned()),
+        });
+    }
+    for o in &app.owners {
+        let (before, after) = match o.action {
+            Action::Delete => (Value::String(o.object_id.clone()), Value::Null),
+            Action::Create => (Value::Null, Value::String(o.object_id.clone())),
+            _ => (
+                Value::String(o.object_id.clone()),
+                Value::String(o.object_id.clone()),
+            ),
+        };
+        out.push(Change {
+            address: owner_address(name, &o.name),
+            kind: "owner",
+            action: o.action,
+            fields: if o.action == Action::NoOp {
+                Vec::new()
+            } else {
+                vec![field("object_id", before, after)]
+            },
+            reason: o.detail.clone().map(|detail| Reason::OwnerDetail { detail }),
+            manifest: None,
+            app: Some(name.to_owned()),
+        });
+    }
+    if let Some(k) = &app.kept_owner {
+        out.push(Change {
+            address: owner_address(name, &k.name),
+            kind: "owner",
+            action: Action::NoOp,
+            fields: Vec::new(),
+            reason: Some(Reason::SignedInIdentityKept {
+                object_id: k.object_id.clone(),
+            }),
+            manifest: None,
+            app: Some(name.to_owned()),
+        });
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -365,6 +427,18 @@ pub fn plan_text(doc: &PlanDocument<'_>) -> String {
             };
             out.push_str(&format!("  {}: {words}\n", part.path));
         }
+    }
+    // The signed-in identity kept as an owner the manifest does not list (issue 17).
+    for c in doc.changes.iter().filter(|c| {
+        c.kind == "owner"
+            && c.action == Action::NoOp
+            && matches!(c.reason, Some(Reason::SignedInIdentityKept { .. }))
+    }) {
+        out.push_str(&format!(
+            "\nNote: {} is left as it is: {}.\n",
+            c.address,
+            c.reason.as_ref().map(ToString::to_string).unwrap_or_default()
+        ));
     }
     for (app, url) in &doc.admin_consent_urls {
         out.push_str(&format!(

@@ -47,3 +47,5 @@ mod readback;
 mod readme;
 // docs/json-format.md holds: every command's --format json document checked against its shape.
 mod json_format;
+// Issue 17: owners and federated credentials, Graph's rules for them, import, GitHub Actions.
+mod owners_fic;

@@ -31,7 +31,7 @@ pub struct Creds {
     _github_server: tokio::task::JoinHandle<()>,
 }
 
-fn external_assertion(idp: &SigningKey, iss: &str, sub: &str) -> String {
+pub(crate) fn external_assertion(idp: &SigningKey, iss: &str, sub: &str) -> String {
     let now = chrono::Utc::now().timestamp();
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(idp.kid().to_owned());
@@ -52,7 +52,10 @@ async fn federate(t: &Tenant, app_object: &str, name: &str, issuer: &str, subjec
 
 /// The fake GitHub Actions OIDC endpoint: answers `{"value": assertion}` to the request token,
 /// for the token-exchange audience only (actions/toolkit `oidc-utils.ts`).
-async fn github_oidc(assertion: String, request_token: String) -> (String, tokio::task::JoinHandle<()>) {
+pub(crate) async fn github_oidc(
+    assertion: String,
+    request_token: String,
+) -> (String, tokio::task::JoinHandle<()>) {
     use axum::extract::Query;
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;

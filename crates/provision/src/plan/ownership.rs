@@ -1,0 +1,310 @@
+//! Owners and federated identity credentials of an app (issue 17): what apply must add, change
+//! or remove. Pure, like the rest of `plan`.
+//!
+//! - `owners`: absent, ownership is left alone. Listed, every listed owner is added and every
+//!   other owner removed, **except the signed-in identity** (the token's `oid`: the user, or the
+//!   service principal of an app-only sign-in). apply never removes the identity it runs as: it
+//!   would lose the right to manage the app it is about to manage again (an identity with
+//!   `Application.ReadWrite.OwnedBy` has no other right to it), and the pipeline that created an
+//!   app often owns it. Removing it takes a deliberate act outside provision
+//!   (`az ad app owner remove`). A listed owner that does not exist is a plan problem (exit 3).
+//! - `federated_credentials`: absent, left alone. Listed, matched by `name`: a credential whose
+//!   issuer, subject, audiences or description differ is updated in place (`PATCH`), a missing
+//!   one created, one not listed deleted. `name` is immutable in Graph, so a rename shows as a
+//!   delete and a create. A `description` the manifest leaves out is left alone.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{Action, FieldChange, Observed, ObservedApp, PlanProblem};
+use crate::graph::types::{DirectoryObject, FederatedCredential};
+use crate::model::{DesiredApp, FederatedCredentialSpec, OwnerRef};
+
+/// Adding or removing one owner (`POST`/`DELETE /applications/{id}/owners/…/$ref`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OwnerStep {
+    /// `create` adds the owner, `delete` removes it, `no-op` keeps it.
+    pub action: Action,
+    /// The directory object id of the owner.
+    pub object_id: String,
+    /// How plans name it: the user principal name, else the display name, else the id.
+    pub name: String,
+    /// `user` or `service_principal` (else `directory_object`).
+    pub kind: &'static str,
+    /// For display: "Alice Example", "service principal, appId …".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Creating, updating or deleting one federated identity credential.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FederatedCredentialStep {
+    pub action: Action,
+    pub name: String,
+    /// The credential's id, when it exists.
+    pub id: Option<String>,
+    pub fields: Vec<FieldChange>,
+    /// The POST (whole credential) or PATCH (changed properties) body.
+    #[serde(skip)]
+    pub body: Value,
+}
+
+/// The signed-in identity kept as an owner although the manifest does not list it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeptOwner {
+    pub object_id: String,
+    pub name: String,
+}
+
+fn kind_of(o: &DirectoryObject) -> &'static str {
+    match o.odata_type.as_deref() {
+        Some("#microsoft.graph.user") => "user",
+        Some("#microsoft.graph.servicePrincipal") => "service_principal",
+        _ if o.user_principal_name.is_some() => "user",
+        _ if o.app_id.is_some() => "service_principal",
+        _ => "directory_object",
+    }
+}
+
+fn name_of(o: &DirectoryObject) -> String {
+    o.user_principal_name
+        .clone()
+        .or_else(|| o.display_name.clone())
+        .unwrap_or_else(|| o.id.clone())
+}
+
+fn detail_of(o: &DirectoryObject) -> Option<String> {
+    match kind_of(o) {
+        "service_principal" => Some(match (&o.display_name, &o.app_id) {
+            (_, Some(app_id)) => format!("service principal, appId {app_id}"),
+            _ => "service principal".to_owned(),
+        }),
+        _ => o
+            .display_name
+            .clone()
+            .filter(|d| Some(d) != o.user_principal_name.as_ref()),
+    }
+}
+
+fn step(action: Action, o: &DirectoryObject) -> OwnerStep {
+    OwnerStep {
+        action,
+        object_id: o.id.to_ascii_lowercase(),
+        name: name_of(o),
+        kind: kind_of(o),
+        detail: detail_of(o),
+    }
+}
+
+/// The owner steps of one app, and the signed-in identity when it is kept unlisted.
+pub fn plan_owners(
+    app: &DesiredApp,
+    obs: &ObservedApp,
+    observed: &Observed,
+    problems: &mut Vec<PlanProblem>,
+) -> (Vec<OwnerStep>, Option<KeptOwner>) {
+    let Some(wanted) = &app.owners else {
+        return (Vec::new(), None);
+    };
+    let current: &[DirectoryObject] = obs.owners.as_deref().unwrap_or_default();
+    let mut steps = Vec::new();
+    let mut listed: Vec<String> = Vec::new();
+    for owner in wanted {
+        let found = match &owner.reference {
+            OwnerRef::Id(id) => current
+                .iter()
+                .find(|o| o.id.eq_ignore_ascii_case(id))
+                .or_else(|| observed.owner_refs.get(&owner.reference).and_then(Option::as_ref)),
+            OwnerRef::Upn(_) => observed.owner_refs.get(&owner.reference).and_then(Option::as_ref),
+        };
+        let Some(object) = found else {
+            let (message, help) = match &owner.reference {
+                OwnerRef::Id(id) => (
+                    format!("owner `{id}` is no user or service principal of the tenant"),
+                    "check the object id (`az ad user show`, `az ad sp show`)",
+                ),
+                OwnerRef::Upn(upn) => (
+                    format!("owner `{upn}` is no user of the tenant"),
+                    "check the user principal name (`az ad user show --id …`), or name the owner by object id",
+                ),
+            };
+            problems.push(PlanProblem {
+                location: owner.location,
+                message,
+                help: Some(help.to_owned()),
+            });
+            continue;
+        };
+        if listed.iter().any(|l| l.eq_ignore_ascii_case(&object.id)) {
+            problems.push(PlanProblem {
+                location: owner.location,
+                message: format!(
+                    "owner `{}` is listed twice (by name and by object id)",
+                    name_of(object)
+                ),
+                help: Some("remove one of them".to_owned()),
+            });
+            continue;
+        }
+        listed.push(object.id.clone());
+        let have = current.iter().any(|o| o.id.eq_ignore_ascii_case(&object.id));
+        steps.push(step(if have { Action::NoOp } else { Action::Create }, object));
+    }
+    let mut kept = None;
+    for o in current {
+        if listed.iter().any(|l| l.eq_ignore_ascii_case(&o.id)) {
+            continue;
+        }
+        if observed
+            .signed_in
+            .as_deref()
+            .is_some_and(|me| me.eq_ignore_ascii_case(&o.id))
+        {
+            kept = Some(KeptOwner {
+                object_id: o.id.to_ascii_lowercase(),
+                name: name_of(o),
+            });
+            continue;
+        }
+        steps.push(step(Action::Delete, o));
+    }
+    (steps, kept)
+}
+
+fn text(v: &Option<String>) -> Value {
+    v.as_ref().map_or(Value::Null, |s| json!(s))
+}
+
+fn sorted(v: &[String]) -> Vec<String> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
+}
+
+/// The credential as a POST body.
+pub fn create_body(spec: &FederatedCredentialSpec) -> Value {
+    let mut body = json!({
+        "name": spec.name,
+        "issuer": spec.issuer,
+        "subject": spec.subject,
+        "audiences": spec.audiences,
+    });
+    if let Some(d) = &spec.description {
+        body["description"] = json!(d);
+    }
+    body
+}
+
+/// The federated credential steps of one app: deletes first, then updates, then creates, the
+/// order apply runs them in (an issuer and subject moving from one name to another must be
+/// free before the create).
+pub fn plan_federated_credentials(app: &DesiredApp, obs: &ObservedApp) -> Vec<FederatedCredentialStep> {
+    let Some(wanted) = &app.federated_credentials else {
+        return Vec::new();
+    };
+    let current: &[FederatedCredential] = obs.federated_credentials.as_deref().unwrap_or_default();
+    let name_of = |f: &FederatedCredential| f.name.clone().unwrap_or_default();
+    let mut deletes = Vec::new();
+    let mut updates = Vec::new();
+    let mut creates = Vec::new();
+    for f in current {
+        if !wanted.iter().any(|w| w.name.eq_ignore_ascii_case(&name_of(f))) {
+            deletes.push(FederatedCredentialStep {
+                action: Action::Delete,
+                name: name_of(f),
+                id: f.id.clone(),
+                fields: vec![
+                    FieldChange {
+                        name: "issuer".into(),
+                        before: text(&f.issuer),
+                        after: Value::Null,
+                    },
+                    FieldChange {
+                        name: "subject".into(),
+                        before: text(&f.subject),
+                        after: Value::Null,
+                    },
+                ],
+                body: Value::Null,
+            });
+        }
+    }
+    for w in wanted {
+        match current
+            .iter()
+            .find(|f| name_of(f) == w.name)
+            .or_else(|| current.iter().find(|f| name_of(f).eq_ignore_ascii_case(&w.name)))
+        {
+            None => {
+                let mut fields = vec![
+                    FieldChange {
+                        name: "issuer".into(),
+                        before: Value::Null,
+                        after: json!(w.issuer),
+                    },
+                    FieldChange {
+                        name: "subject".into(),
+                        before: Value::Null,
+                        after: json!(w.subject),
+                    },
+                    FieldChange {
+                        name: "audiences".into(),
+                        before: Value::Null,
+                        after: json!(w.audiences),
+                    },
+                ];
+                if let Some(d) = &w.description {
+                    fields.push(FieldChange {
+                        name: "description".into(),
+                        before: Value::Null,
+                        after: json!(d),
+                    });
+                }
+                creates.push(FederatedCredentialStep {
+                    action: Action::Create,
+                    name: w.name.clone(),
+                    id: None,
+                    fields,
+                    body: create_body(w),
+                });
+            }
+            Some(f) => {
+                let mut fields = Vec::new();
+                let mut body = serde_json::Map::new();
+                let mut change = |name: &str, key: &str, before: Value, after: Value| {
+                    if before != after {
+                        body.insert(key.into(), after.clone());
+                        fields.push(FieldChange {
+                            name: name.into(),
+                            before,
+                            after,
+                        });
+                    }
+                };
+                change("issuer", "issuer", text(&f.issuer), json!(w.issuer));
+                change("subject", "subject", text(&f.subject), json!(w.subject));
+                change(
+                    "audiences",
+                    "audiences",
+                    json!(sorted(&f.audiences)),
+                    json!(sorted(&w.audiences)),
+                );
+                if let Some(d) = &w.description {
+                    change("description", "description", text(&f.description), json!(d));
+                }
+                updates.push(FederatedCredentialStep {
+                    action: if fields.is_empty() {
+                        Action::NoOp
+                    } else {
+                        Action::Update
+                    },
+                    name: name_of(f),
+                    id: f.id.clone(),
+                    fields,
+                    body: Value::Object(body),
+                });
+            }
+        }
+    }
+    deletes.into_iter().chain(updates).chain(creates).collect()
+}
