@@ -439,7 +439,11 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan, observer: &dyn Observer) 
         let id = result.object_id.clone();
         result.mark(observer, &app_address, Ok(id));
     } else if step.action != Action::NoOp {
-        let written = if step.pinned {
+        let written = if let (Some(disable), Some(object_id)) = (&step.disable_first, &step.object_id) {
+            disable_then_write(graph, object_id, disable, &step.body)
+                .await
+                .map(|_| None)
+        } else if step.pinned {
             let app_id = step.app_id.clone().unwrap_or_default();
             graph
                 .update_application_by_app_id(&app_id, step.body.clone())
@@ -513,7 +517,9 @@ async fn restore(
         result.service_principal_id = Some(sp.id.clone());
         result.mark(observer, &render::sp_address(&app.unique_name), Ok(Some(sp.id)));
     }
-    if !app.application.fields.is_empty() {
+    if let Some(disable) = &app.application.disable_first {
+        disable_then_write(graph, &restored.id, disable, &app.application.body).await?;
+    } else if !app.application.fields.is_empty() {
         let call = Call::patch(
             format!(
                 "/applications/{}",
@@ -525,6 +531,24 @@ async fn restore(
         graph.send(&call).await?;
     }
     Ok(())
+}
+
+/// Disable the scopes and roles the write removes or changes, then write: two PATCHes by object
+/// id, the second retried while Graph still holds them enabled (replication).
+async fn disable_then_write(
+    graph: &GraphClient,
+    object_id: &str,
+    disable: &serde_json::Value,
+    body: &serde_json::Value,
+) -> Result<(), GraphError> {
+    let path = format!("/applications/{}", crate::graph::client::odata_literal(object_id));
+    graph
+        .send(&Call::patch(path.clone(), disable.clone()).lag(GraphError::is_not_found))
+        .await?;
+    graph
+        .send(&Call::patch(path, body.clone()).lag(GraphError::is_enabled_entitlement))
+        .await
+        .map(drop)
 }
 
 async fn read_back_application(graph: &GraphClient, unique_name: &str) -> Result<Application, GraphError> {

@@ -507,7 +507,8 @@ impl<'a> Builder<'a> {
         }
         push(
             "app roles the app defines",
-            app.app_roles
+            app.application
+                .app_roles
                 .iter()
                 .map(|r| {
                     format!(
@@ -524,7 +525,8 @@ impl<'a> Builder<'a> {
         );
         push(
             "delegated permissions the app exposes",
-            app.api
+            app.application
+                .api
                 .iter()
                 .flat_map(|api| &api.oauth2_permission_scopes)
                 .map(|s| s.value.clone().unwrap_or_else(|| s.id.clone()))

@@ -258,6 +258,7 @@ fn what_the_manifest_cannot_hold_becomes_comments_without_secrets() {
         redirect_uris: vec!["https://app.contoso.com/signin-oidc".into()],
         home_page_url: None,
         logout_url: None,
+        implicit_grant_settings: None,
     });
     a.spa = Some(RedirectUris {
         redirect_uris: vec!["https://spa.contoso.com".into()],
@@ -271,11 +272,12 @@ fn what_the_manifest_cannot_hold_becomes_comments_without_secrets() {
         "keyId": obj(51), "displayName": "CN=deploy", "type": "AsymmetricX509Cert", "usage": "Verify",
         "key": "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"
     })];
-    src.application.app_roles = vec![AppRole {
+    src.application.application.app_roles = vec![AppRole {
         id: obj(60),
         value: Some("Reports.Read".into()),
         allowed_member_types: vec!["User".into(), "Application".into()],
         is_enabled: Some(true),
+        ..Default::default()
     }];
     src.owners = Ok(vec![DirectoryObject {
         id: obj(70),
@@ -340,6 +342,7 @@ fn other_apis_by_display_name_unless_shared_and_unknown_ids_warn() {
             value: Some("Orders.Read".into()),
             kind: Some("User".into()),
             is_enabled: Some(true),
+            ..Default::default()
         }],
         ..Default::default()
     };

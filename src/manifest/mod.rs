@@ -45,6 +45,7 @@
 mod build;
 pub mod diagnostic;
 pub mod many;
+mod props;
 mod raw;
 pub mod rules;
 

@@ -97,6 +97,10 @@ pub struct ApplicationStep {
     /// The PATCH body (only what changes, plus `displayName`, which the upsert requires).
     #[serde(skip)]
     pub body: Value,
+    /// A PATCH to send before `body`: the app's scopes and roles with those that `body` removes
+    /// or changes disabled (Graph refuses to remove or change an enabled one).
+    #[serde(skip)]
+    pub disable_first: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -481,6 +485,7 @@ pub fn destroy_plan(desired: &Desired, observed: &Observed, purge: bool) -> Plan
                     },
                 ],
                 body: Value::Null,
+                disable_first: None,
             },
             service_principal: if sp_id.is_some() {
                 Action::Delete
@@ -1025,6 +1030,7 @@ fn plan_application(
             serde_json::to_value(rra).unwrap_or(Value::Null),
         );
     }
+    let disable_first = props::plan(app, &cur, exists, &mut fields, &mut body);
     let action = if !exists {
         Action::Create
     } else if fields.is_empty() {
@@ -1039,8 +1045,12 @@ fn plan_application(
         pinned: app.app_id.is_some(),
         fields,
         body: Value::Object(body),
+        disable_first,
     }
 }
+
+mod props;
+pub use props::derived_id;
 
 #[cfg(test)]
 mod tests;

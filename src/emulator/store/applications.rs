@@ -84,6 +84,24 @@ fn check_redirect_uris(body: &Object) -> GraphResult<()> {
     Ok(())
 }
 
+/// `web.homePageUrl` and `web.logoutUrl`: absolute URLs when set [derived: the captured
+/// "Invalid value specified for property 'web'" message, as for redirect URIs].
+fn check_web_urls(body: &Object) -> GraphResult<()> {
+    let Some(web) = body.get("web").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for key in ["homePageUrl", "logoutUrl"] {
+        match web.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(u))
+                if u.len() <= 256
+                    && url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http")) => {}
+            Some(_) => return Err(invalid("web")),
+        }
+    }
+    Ok(())
+}
+
 /// `requiredResourceAccess`: at most 50 resources and 400 permissions in total (30 for the
 /// audiences with personal accounts) (`data/application.json` → `properties`).
 fn check_required_resource_access(body: &Object, audience: &str) -> GraphResult<()> {
@@ -303,6 +321,35 @@ impl Tenant {
         Ok(())
     }
 
+    /// `identifierUris` on `https`/`http` must name a verified domain of the tenant or a
+    /// subdomain of one (identifier-uri-restrictions; the error as Graph answers it, quoted in
+    /// public reports: "Values of identifierUris property must use a verified domain of the
+    /// organization or its subdomain: '…'", code `HostNameNotOnVerifiedDomain`). `api://` URIs
+    /// need no domain.
+    fn check_identifier_uri_domains(&self, body: &Object) -> GraphResult<()> {
+        for uri in strings(body.get("identifierUris")) {
+            let Ok(u) = url::Url::parse(&uri) else {
+                continue;
+            };
+            if !matches!(u.scheme(), "https" | "http") {
+                continue;
+            }
+            let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
+            let labels: Vec<&str> = host.split('.').collect();
+            let verified = (0..labels.len()).any(|i| self.has_domain(&labels[i..].join(".")));
+            if !verified {
+                return Err(GraphError::new(
+                    400,
+                    "HostNameNotOnVerifiedDomain",
+                    format!(
+                        "Values of identifierUris property must use a verified domain of the organization or its subdomain: '{uri}'"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Every rule a create or update body must pass.
     fn validate_application(
         &self,
@@ -331,8 +378,11 @@ impl Tenant {
         }
         check_required_resource_access(body, audience)?;
         check_redirect_uris(body)?;
+        check_web_urls(body)?;
         let except = existing.and_then(|e| e.get("id")).and_then(Value::as_str);
         self.check_identifier_uris(body, except)?;
+        self.check_identifier_uri_domains(body)?;
+        super::entitlements::check(body, existing, audience)?;
         if let Some(v) = body.get("uniqueName") {
             let name = v
                 .as_str()
@@ -401,6 +451,29 @@ impl Tenant {
         }
     }
 
+    /// The service principal shows the app roles and scopes its application defines, and its
+    /// identifier URIs among its `servicePrincipalNames` (serviceprincipal resource: "copied
+    /// from the associated application object").
+    fn propagate_entitlements(&mut self, app_id: &str) {
+        let Some(app) = self.applications.iter().find(|a| a.app_id() == app_id) else {
+            return;
+        };
+        let roles = app.data.get("appRoles").cloned().unwrap_or_else(|| json!([]));
+        let scopes = app
+            .data
+            .get("api")
+            .and_then(|a| a.get("oauth2PermissionScopes"))
+            .cloned()
+            .unwrap_or_else(|| json!([]));
+        let mut names = vec![json!(app_id)];
+        names.extend(strings(app.data.get("identifierUris")).into_iter().map(Value::String));
+        if let Some(sp) = self.service_principals.iter_mut().find(|s| s.app_id() == app_id) {
+            sp.data.insert("appRoles".into(), roles);
+            sp.data.insert("oauth2PermissionScopes".into(), scopes);
+            sp.data.insert("servicePrincipalNames".into(), Value::Array(names));
+        }
+    }
+
     /// `GET /applications`: every visible application.
     pub fn list_applications(&self) -> Vec<Object> {
         self.applications
@@ -437,6 +510,9 @@ impl Tenant {
         let app_id = self.applications[i].app_id().to_owned();
         if body.contains_key("tags") {
             self.propagate_tags(&app_id);
+        }
+        if body.contains_key("appRoles") || body.contains_key("api") || body.contains_key("identifierUris") {
+            self.propagate_entitlements(&app_id);
         }
         Ok(())
     }

@@ -1,0 +1,384 @@
+//! The application properties beyond the public client (issue 17): web, SPA, identifier URIs,
+//! the access token version, and the scopes and app roles the app defines. Each is compared with
+//! what Graph holds, shown field by field, and written into the application's PATCH body. Pure.
+//!
+//! Scopes and app roles keep their ids: the manifest may pin one; otherwise the existing entry
+//! of the same value (compared without case) keeps its id, and a new one gets an id derived from
+//! the app's unique name and the value, so every plan of the same manifest shows the same id and
+//! a rerun after a failed apply writes the same one. Graph refuses to remove or change a scope or
+//! role that is enabled ("Permission (scope or role) cannot be deleted or updated unless disabled
+//! first", 400 `CannotDeleteOrUpdateEnabledEntitlement`), so such a change comes with a first
+//! PATCH that only disables them, as terraform-provider-azuread does
+//! (`applicationDisableOauth2PermissionScopes`, `applicationDisableAppRoles`).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+use sha2::Digest as _;
+
+use super::FieldChange;
+use crate::graph::types::{AppRole, Application, PermissionScope};
+use crate::model::{AppRoleDef, DesiredApp, ScopeDef};
+
+/// The id a new scope or role gets when the manifest pins none: a version-4-shaped UUID from
+/// the SHA-256 of the app's unique name, the kind and the value (lower case).
+pub fn derived_id(unique_name: &str, kind: &str, value: &str) -> String {
+    let digest = sha2::Sha256::digest(format!(
+        "provision/{}/{kind}/{}",
+        unique_name.to_lowercase(),
+        value.to_lowercase()
+    ));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+}
+
+/// Text Graph may hold as null or "": the same to the manifest.
+fn text(v: Option<&str>) -> Value {
+    match v {
+        None | Some("") => Value::Null,
+        Some(s) => json!(s),
+    }
+}
+
+fn set_of(list: &[String]) -> BTreeSet<&str> {
+    list.iter().map(String::as_str).collect()
+}
+
+/// Adds the field changes and the PATCH body entries of the properties the manifest sets;
+/// returns the body of the disabling PATCH that must go first, if one is needed.
+pub(super) fn plan(
+    app: &DesiredApp,
+    cur: &Application,
+    exists: bool,
+    fields: &mut Vec<FieldChange>,
+    body: &mut Map<String, Value>,
+) -> Option<Value> {
+    let p = &app.props;
+    let before = |v: Value| if exists { v } else { Value::Null };
+    let mut change = |name: String, b: Value, a: Value| {
+        let b = before(b);
+        if b != a {
+            fields.push(FieldChange {
+                name,
+                before: b,
+                after: a,
+            });
+            true
+        } else {
+            false
+        }
+    };
+
+    if let Some(web) = &p.web {
+        let cw = cur.web.clone().unwrap_or_default();
+        let grants = cw.implicit_grant_settings.clone().unwrap_or_default();
+        let mut changed = false;
+        if set_of(&cw.redirect_uris) != set_of(&web.redirect_uris) || !exists {
+            changed |= change(
+                "web.redirect_uris".into(),
+                json!(cw.redirect_uris),
+                json!(web.redirect_uris),
+            );
+        }
+        if let Some(u) = &web.home_page_url {
+            changed |= change("web.home_page_url".into(), text(cw.home_page_url.as_deref()), json!(u));
+        }
+        if let Some(u) = &web.logout_url {
+            changed |= change("web.logout_url".into(), text(cw.logout_url.as_deref()), json!(u));
+        }
+        let id_tokens = grants.enable_id_token_issuance.unwrap_or(false);
+        let access_tokens = grants.enable_access_token_issuance.unwrap_or(false);
+        if let Some(b) = web.enable_id_token_issuance {
+            changed |= change("web.enable_id_token_issuance".into(), json!(id_tokens), json!(b));
+        }
+        if let Some(b) = web.enable_access_token_issuance {
+            changed |= change(
+                "web.enable_access_token_issuance".into(),
+                json!(access_tokens),
+                json!(b),
+            );
+        }
+        if changed {
+            // The whole `web` object, with what the manifest does not set as Graph holds it.
+            body.insert(
+                "web".into(),
+                json!({
+                    "redirectUris": web.redirect_uris,
+                    "homePageUrl": web.home_page_url.clone().or(cw.home_page_url),
+                    "logoutUrl": web.logout_url.clone().or(cw.logout_url),
+                    "implicitGrantSettings": {
+                        "enableIdTokenIssuance": web.enable_id_token_issuance.unwrap_or(id_tokens),
+                        "enableAccessTokenIssuance": web.enable_access_token_issuance.unwrap_or(access_tokens),
+                    }
+                }),
+            );
+        }
+    }
+    if let Some(spa) = &p.spa {
+        let cur_uris = cur.spa.clone().unwrap_or_default().redirect_uris;
+        if (set_of(&cur_uris) != set_of(&spa.redirect_uris) || !exists)
+            && change("spa.redirect_uris".into(), json!(cur_uris), json!(spa.redirect_uris))
+        {
+            body.insert("spa".into(), json!({ "redirectUris": spa.redirect_uris }));
+        }
+    }
+    if let Some(uris) = &p.identifier_uris {
+        let lower = |l: &[String]| l.iter().map(|u| u.to_lowercase()).collect::<BTreeSet<_>>();
+        if (lower(&cur.identifier_uris) != lower(uris) || !exists)
+            && change("identifier_uris".into(), json!(cur.identifier_uris), json!(uris))
+        {
+            body.insert("identifierUris".into(), json!(uris));
+        }
+    }
+
+    let cur_api = cur.api.clone().unwrap_or_default();
+    let mut api = Map::new();
+    if let Some(v) = p.requested_access_token_version {
+        // Graph's null means v1 tokens (apiApplication: "If the value is null, this defaults
+        // to 1").
+        let have = cur_api.requested_access_token_version.unwrap_or(1);
+        let b = if cur_api.requested_access_token_version.is_none() && v == 1 {
+            json!(1)
+        } else {
+            json!(have)
+        };
+        if change("api.requested_access_token_version".into(), b, json!(v)) {
+            api.insert("requestedAccessTokenVersion".into(), json!(v));
+        }
+    }
+    let mut disable = Map::new();
+    if let Some(scopes) = &p.scopes {
+        let existing = &cur_api.oauth2_permission_scopes;
+        let wanted: Vec<Value> = scopes
+            .iter()
+            .map(|s| scope_json(s, scope_id(&app.unique_name, s, existing)))
+            .collect();
+        let have: Vec<Value> = existing.iter().map(observed_scope).collect();
+        let (changed, off) = entitlements(
+            "api.scopes",
+            &have,
+            &wanted,
+            exists,
+            &SCOPE_FIELDS,
+            fields,
+        );
+        if changed {
+            api.insert("oauth2PermissionScopes".into(), Value::Array(wanted));
+        }
+        if let Some(list) = off {
+            disable.insert("api".into(), json!({ "oauth2PermissionScopes": list }));
+        }
+    }
+    if !api.is_empty() {
+        body.insert("api".into(), Value::Object(api));
+    }
+    if let Some(roles) = &p.app_roles {
+        let wanted: Vec<Value> = roles
+            .iter()
+            .map(|r| role_json(r, role_id(&app.unique_name, r, &cur.app_roles)))
+            .collect();
+        let have: Vec<Value> = cur.app_roles.iter().map(observed_role).collect();
+        let (changed, off) = entitlements("app_roles", &have, &wanted, exists, &ROLE_FIELDS, fields);
+        if changed {
+            body.insert("appRoles".into(), Value::Array(wanted));
+        }
+        if let Some(list) = off {
+            disable.insert("appRoles".into(), list);
+        }
+    }
+    (!disable.is_empty()).then_some(Value::Object(disable))
+}
+
+/// Manifest name and Graph name of the properties compared, `value` and `id` excepted.
+const SCOPE_FIELDS: [(&str, &str); 6] = [
+    ("type", "type"),
+    ("admin_consent_display_name", "adminConsentDisplayName"),
+    ("admin_consent_description", "adminConsentDescription"),
+    ("user_consent_display_name", "userConsentDisplayName"),
+    ("user_consent_description", "userConsentDescription"),
+    ("enabled", "isEnabled"),
+];
+const ROLE_FIELDS: [(&str, &str); 4] = [
+    ("display_name", "displayName"),
+    ("description", "description"),
+    ("allowed_member_types", "allowedMemberTypes"),
+    ("enabled", "isEnabled"),
+];
+
+fn scope_id(unique_name: &str, s: &ScopeDef, existing: &[PermissionScope]) -> String {
+    s.id.clone()
+        .or_else(|| {
+            existing
+                .iter()
+                .find(|e| e.value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(&s.value)))
+                .map(|e| e.id.to_lowercase())
+        })
+        .unwrap_or_else(|| derived_id(unique_name, "scope", &s.value))
+}
+
+fn role_id(unique_name: &str, r: &AppRoleDef, existing: &[AppRole]) -> String {
+    r.id.clone()
+        .or_else(|| {
+            existing
+                .iter()
+                .find(|e| e.value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(&r.value)))
+                .map(|e| e.id.to_lowercase())
+        })
+        .unwrap_or_else(|| derived_id(unique_name, "app_role", &r.value))
+}
+
+fn scope_json(s: &ScopeDef, id: String) -> Value {
+    json!({
+        "adminConsentDescription": s.admin_consent_description,
+        "adminConsentDisplayName": s.admin_consent_display_name,
+        "id": id,
+        "isEnabled": s.enabled,
+        "type": s.kind,
+        "userConsentDescription": s.user_consent_description,
+        "userConsentDisplayName": s.user_consent_display_name,
+        "value": s.value,
+    })
+}
+
+fn role_json(r: &AppRoleDef, id: String) -> Value {
+    json!({
+        "allowedMemberTypes": r.allowed_member_types,
+        "description": r.description,
+        "displayName": r.display_name,
+        "id": id,
+        "isEnabled": r.enabled,
+        "origin": "Application",
+        "value": r.value,
+    })
+}
+
+/// A scope as Graph holds it, in the shape [`scope_json`] writes.
+fn observed_scope(s: &PermissionScope) -> Value {
+    json!({
+        "adminConsentDescription": s.admin_consent_description,
+        "adminConsentDisplayName": s.admin_consent_display_name,
+        "id": s.id.to_lowercase(),
+        "isEnabled": s.is_enabled.unwrap_or(true),
+        "type": s.kind,
+        "userConsentDescription": s.user_consent_description,
+        "userConsentDisplayName": s.user_consent_display_name,
+        "value": s.value,
+    })
+}
+
+fn observed_role(r: &AppRole) -> Value {
+    let mut types = r.allowed_member_types.clone();
+    types.sort();
+    json!({
+        "allowedMemberTypes": types,
+        "description": r.description,
+        "displayName": r.display_name,
+        "id": r.id.to_lowercase(),
+        "isEnabled": r.is_enabled.unwrap_or(true),
+        "origin": "Application",
+        "value": r.value,
+    })
+}
+
+/// A property of a scope or role for comparison: "" and null are the same, member types a set.
+fn norm(v: &Value) -> Value {
+    match v {
+        Value::String(s) if s.is_empty() => Value::Null,
+        Value::Array(a) => {
+            let mut a = a.clone();
+            a.sort_by_key(Value::to_string);
+            Value::Array(a)
+        }
+        other => other.clone(),
+    }
+}
+
+/// Compare scopes or roles by id; push one field change per property that differs (and one
+/// per entry added or removed). Returns whether the collection must be written, and the list to
+/// write first when enabled entries are removed or changed (those entries disabled, the rest as
+/// they are).
+fn entitlements(
+    prefix: &str,
+    have: &[Value],
+    wanted: &[Value],
+    exists: bool,
+    props: &[(&str, &str)],
+    fields: &mut Vec<FieldChange>,
+) -> (bool, Option<Value>) {
+    let id = |v: &Value| v["id"].as_str().unwrap_or_default().to_owned();
+    let label = |v: &Value| v["value"].as_str().map_or_else(|| id(v), str::to_owned);
+    let mut changed = !exists && !wanted.is_empty();
+    let mut to_disable: BTreeSet<String> = BTreeSet::new();
+    for w in wanted {
+        let name = format!("{prefix}[{}]", label(w));
+        match have.iter().find(|h| id(h) == id(w)) {
+            None => {
+                changed = true;
+                fields.push(FieldChange {
+                    name: format!("{name}.id"),
+                    before: Value::Null,
+                    after: w["id"].clone(),
+                });
+                for (key, graph) in props {
+                    fields.push(FieldChange {
+                        name: format!("{name}.{key}"),
+                        before: Value::Null,
+                        after: w[*graph].clone(),
+                    });
+                }
+            }
+            Some(h) => {
+                let mut differs = false;
+                for (key, graph) in std::iter::once(&("value", "value")).chain(props) {
+                    if norm(&h[*graph]) != norm(&w[*graph]) {
+                        differs = true;
+                        fields.push(FieldChange {
+                            name: format!("{name}.{key}"),
+                            before: h[*graph].clone(),
+                            after: w[*graph].clone(),
+                        });
+                    }
+                }
+                if differs {
+                    changed = true;
+                    // Anything but `isEnabled` alone, on an enabled entry, needs it disabled first.
+                    let only_enabled = ["value"]
+                        .iter()
+                        .chain(props.iter().map(|(_, g)| g).filter(|g| **g != "isEnabled"))
+                        .all(|g| norm(&h[*g]) == norm(&w[*g]));
+                    if h["isEnabled"] == json!(true) && !only_enabled {
+                        to_disable.insert(id(h));
+                    }
+                }
+            }
+        }
+    }
+    for h in have {
+        if !wanted.iter().any(|w| id(w) == id(h)) {
+            changed = true;
+            fields.push(FieldChange {
+                name: format!("{prefix}[{}]", label(h)),
+                before: json!({ "id": id(h), "enabled": h["isEnabled"] }),
+                after: Value::Null,
+            });
+            if h["isEnabled"] == json!(true) {
+                to_disable.insert(id(h));
+            }
+        }
+    }
+    let disable = (!to_disable.is_empty()).then(|| {
+        Value::Array(
+            have.iter()
+                .map(|h| {
+                    let mut h = h.clone();
+                    if to_disable.contains(&id(&h)) {
+                        h["isEnabled"] = json!(false);
+                    }
+                    h
+                })
+                .collect(),
+        )
+    });
+    (changed, disable)
+}
