@@ -2,11 +2,11 @@
 //! that plans to no changes. Pure: no I/O; `commands::import` reads the tenant and hands the
 //! objects in as a `Source`.
 //!
-//! What the manifest manages is written as keys; everything else it cannot express is written
+//! What the manifest manages is written as keys (web, SPA, identifier URIs, the API the app
+//! exposes and its app roles: `import::props`); everything else it cannot express is written
 //! as comments, so nothing is silently dropped (plan and apply leave those properties alone):
-//! web and SPA redirect URIs, identifier URIs, secrets and certificates (never their values),
-//! federated credentials, app roles and scopes the app defines, owners and user (`Principal`)
-//! consent.
+//! secrets and certificates (never their values), federated credentials, owners and user
+//! (`Principal`) consent.
 //!
 //! The rules follow what `plan` compares, so that the result is a no-op plan:
 //! - `sign_in_audience`, `display_name`, `notes` are compared when written: written as they are.
@@ -460,15 +460,6 @@ impl<'a> Builder<'a> {
                 self.left_alone.push(format!("{what}: {}", items.join(", ")));
             }
         };
-        if let Some(web) = &a.web {
-            push("web redirect URIs", web.redirect_uris.clone());
-            push("web home page URL", web.home_page_url.iter().cloned().collect());
-            push("web logout URL", web.logout_url.iter().cloned().collect());
-        }
-        if let Some(spa) = &a.spa {
-            push("SPA redirect URIs", spa.redirect_uris.clone());
-        }
-        push("identifier URIs", a.identifier_uris.clone());
         let secrets: Vec<String> = a
             .password_credentials
             .iter()
@@ -505,33 +496,6 @@ impl<'a> Builder<'a> {
             ),
             Err(why) => push("federated credentials", vec![format!("not read ({why})")]),
         }
-        push(
-            "app roles the app defines",
-            app.application
-                .app_roles
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{} ({})",
-                        r.value.as_deref().unwrap_or(&r.id),
-                        if r.allowed_member_types.is_empty() {
-                            "no member types".to_owned()
-                        } else {
-                            r.allowed_member_types.join(" and ")
-                        }
-                    )
-                })
-                .collect(),
-        );
-        push(
-            "delegated permissions the app exposes",
-            app.application
-                .api
-                .iter()
-                .flat_map(|api| &api.oauth2_permission_scopes)
-                .map(|s| s.value.clone().unwrap_or_else(|| s.id.clone()))
-                .collect(),
-        );
         match &self.src.owners {
             Ok(list) if list.is_empty() => push("owners", vec!["none".to_owned()]),
             Ok(list) => push(
@@ -636,6 +600,8 @@ impl<'a> Builder<'a> {
         if !tags.is_empty() {
             t.push_str(&format!("tags = {}\n", toml_list(tags)));
         }
+        let uris_line = props::identifier_uris(app, &mut self.left_alone);
+        t.push_str(&uris_line);
         if !odd_tags.is_empty() {
             self.left_alone.push(format!(
                 "tags the manifest cannot hold: {}",
@@ -678,6 +644,8 @@ impl<'a> Builder<'a> {
                 ));
             }
         }
+
+        t.push_str(&props::sections(app, audience, &mut self.left_alone));
 
         let perms = self.permissions();
         for p in &perms {
@@ -760,6 +728,8 @@ fn credential(
     }
     s
 }
+
+mod props;
 
 #[cfg(test)]
 mod tests;

@@ -289,10 +289,20 @@ fn what_the_manifest_cannot_hold_becomes_comments_without_secrets() {
     src.federated_credentials = Err("403 Authorization_RequestDenied".into());
     let out = manifest(&src, &named()).unwrap();
     let t = &out.text;
+    // Web, SPA and identifier URIs are keys now (issue 17).
+    let props = &parse(t).apps[0].props;
+    assert_eq!(
+        props.web.as_ref().unwrap().redirect_uris,
+        ["https://app.contoso.com/signin-oidc"]
+    );
+    assert_eq!(props.spa.as_ref().unwrap().redirect_uris, ["https://spa.contoso.com"]);
+    assert_eq!(props.identifier_uris.as_deref().unwrap(), [format!("api://{}", obj(3))]);
+    // A role without display name and description cannot be written: all roles stay as they are.
+    assert_eq!(props.app_roles, None);
     for line in [
-        "# - web redirect URIs: https://app.contoso.com/signin-oidc\n",
-        "# - SPA redirect URIs: https://spa.contoso.com\n",
-        &format!("# - identifier URIs: api://{}\n", obj(3)),
+        &format!(
+            "# - app roles the app defines, because the manifest cannot hold app role `Reports.Read` without display name or description\n"
+        ),
         &format!(
             "# - client secrets (values never shown): ci (keyId {}, expires 2027-01-01T00:00:00Z)\n",
             obj(50)
@@ -301,7 +311,6 @@ fn what_the_manifest_cannot_hold_becomes_comments_without_secrets() {
             "# - certificates: CN=deploy (AsymmetricX509Cert Verify, keyId {})\n",
             obj(51)
         ),
-        "# - app roles the app defines: Reports.Read (User and Application)\n",
         "# - owners: adele@contoso.onmicrosoft.com\n",
         "# - federated credentials: not read (403 Authorization_RequestDenied)\n",
     ] {
