@@ -41,3 +41,5 @@ mod browser;
 mod audit;
 // GITHUB_ACTIONS: annotations, job summary and step outputs, written to files.
 mod github_actions;
+// Issue 17: web, SPA, identifier URIs, exposed API scopes and app roles, end to end.
+mod app_props;
