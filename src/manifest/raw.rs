@@ -376,7 +376,7 @@ fn table_list<'t, 'i>(
                 other => {
                     diags.push(
                         type_error(&format!("each `{name}` entry"), "a table", other, item.span())
-                            .help(format!("write `{header}` once per entry, with its keys below it")),
+                            .help(format!("write {header} once per entry, with its keys below it")),
                     );
                     None
                 }
@@ -386,14 +386,14 @@ fn table_list<'t, 'i>(
             diags.push(
                 Diagnostic::error(format!("`{name}` must be an array of tables"), value.span())
                     .label("a single table")
-                    .help(format!("write `{header}`, with two brackets, once per entry")),
+                    .help(format!("write {header}, with two brackets, once per entry")),
             );
             vec![(t, value.span())]
         }
         other => {
             diags.push(
                 type_error(&format!("`{name}`"), "an array of tables", other, value.span())
-                    .help(format!("write `{header}` once per entry")),
+                    .help(format!("write {header} once per entry")),
             );
             Vec::new()
         }

@@ -331,7 +331,13 @@ pub fn check_redirect_uri_on(s: &str, audience: SignInAudience, platform: Platfo
     if let Some((_, at)) = find_char(s, |c| c == '*') {
         return Err(Finding::new(format!("redirect URI `{s}` contains a wildcard"))
             .label("wildcard")
-            .help("list every redirect URI in full: Entra refuses wildcards where personal accounts sign in, and provision everywhere")
+            .help(match platform {
+                Platform::PublicClient => {
+                    "list every redirect URI in full; Entra refuses wildcards for public clients"
+                }
+                // reply-url.md: wildcards only for work and school accounts, and not advised.
+                _ => "list every redirect URI in full; provision refuses wildcards (Entra does where personal accounts sign in)",
+            })
             .at(at));
     }
     if let Some((c, at)) = find_char(s, |c| c.is_whitespace() || c.is_control()) {
@@ -466,7 +472,7 @@ pub fn check_web_url(key: &str, s: &str) -> Result<(), Finding> {
 /// domain is verified only the tenant knows: Graph refuses others with
 /// `HostNameNotOnVerifiedDomain`.
 pub fn check_identifier_uri(s: &str) -> Result<(), Finding> {
-    let help = "use `api://…` (such as `api://<appId>` or `api://contoso.com/orders`) or                 `https://<verified domain>/…` (identifier-uri-restrictions)";
+    let help = "use `api://…` (such as `api://<appId>` or `api://contoso.com/orders`) or `https://<verified domain>/…` (identifier-uri-restrictions)";
     if s.is_empty() {
         return Err(Finding::new("an identifier URI is empty").label("empty").help(help));
     }
