@@ -69,7 +69,9 @@ impl GraphError {
     pub fn is_enabled_entitlement(&self) -> bool {
         self.status() == Some(400)
             && (self.code() == "CannotDeleteOrUpdateEnabledEntitlement"
-                || self.message().contains("cannot be deleted or updated unless disabled first"))
+                || self
+                    .message()
+                    .contains("cannot be deleted or updated unless disabled first"))
     }
 
     pub fn method(&self) -> &str {

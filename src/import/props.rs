@@ -68,7 +68,10 @@ pub(super) fn sections(app: &Application, audience: SignInAudience, left_alone: 
                 }
             }
             if !s.is_empty() {
-                for (key, url) in [("home_page_url", &web.home_page_url), ("logout_url", &web.logout_url)] {
+                for (key, url) in [
+                    ("home_page_url", &web.home_page_url),
+                    ("logout_url", &web.logout_url),
+                ] {
                     match url.as_deref().filter(|u| !u.is_empty()) {
                         Some(u) if rules::check_web_url(key, u).is_ok() => {
                             s.push_str(&format!("{key} = {}\n", toml_str(u)));
@@ -100,7 +103,12 @@ pub(super) fn sections(app: &Application, audience: SignInAudience, left_alone: 
 
     let api = app.api.clone().unwrap_or_default();
     let version = api.requested_access_token_version.filter(|v| *v == 1 || *v == 2);
-    let scopes = entries(&api.oauth2_permission_scopes, scope_toml, "delegated permissions the app exposes", left_alone);
+    let scopes = entries(
+        &api.oauth2_permission_scopes,
+        scope_toml,
+        "delegated permissions the app exposes",
+        left_alone,
+    );
     if version.is_some() || !scopes.is_empty() {
         t.push_str("\n[app.api]\n");
         if let Some(v) = version {

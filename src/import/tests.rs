@@ -295,14 +295,18 @@ fn what_the_manifest_cannot_hold_becomes_comments_without_secrets() {
         props.web.as_ref().unwrap().redirect_uris,
         ["https://app.contoso.com/signin-oidc"]
     );
-    assert_eq!(props.spa.as_ref().unwrap().redirect_uris, ["https://spa.contoso.com"]);
-    assert_eq!(props.identifier_uris.as_deref().unwrap(), [format!("api://{}", obj(3))]);
+    assert_eq!(
+        props.spa.as_ref().unwrap().redirect_uris,
+        ["https://spa.contoso.com"]
+    );
+    assert_eq!(
+        props.identifier_uris.as_deref().unwrap(),
+        [format!("api://{}", obj(3))]
+    );
     // A role without display name and description cannot be written: all roles stay as they are.
     assert_eq!(props.app_roles, None);
     for line in [
-        &format!(
-            "# - app roles the app defines, because the manifest cannot hold app role `Reports.Read` without display name or description\n"
-        ),
+        "# - app roles the app defines, because the manifest cannot hold app role `Reports.Read` without display name or description\n",
         &format!(
             "# - client secrets (values never shown): ci (keyId {}, expires 2027-01-01T00:00:00Z)\n",
             obj(50)

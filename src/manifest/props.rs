@@ -64,7 +64,9 @@ pub(super) fn build(
             .redirect_uris
             .map(|u| check_platform_redirect_uris(text, u, audience, Platform::Web, diags))
             .unwrap_or_default(),
-        home_page_url: w.home_page_url.and_then(|u| url_value(text, "home_page_url", u, diags)),
+        home_page_url: w
+            .home_page_url
+            .and_then(|u| url_value(text, "home_page_url", u, diags)),
         logout_url: w.logout_url.and_then(|u| url_value(text, "logout_url", u, diags)),
         enable_id_token_issuance: w.enable_id_token_issuance.map(|b| b.value),
         enable_access_token_issuance: w.enable_access_token_issuance.map(|b| b.value),
@@ -88,10 +90,13 @@ pub(super) fn build(
             let key = uri.value.to_lowercase();
             if let Some(first) = seen.get(&key) {
                 diags.push(
-                    Diagnostic::error(format!("duplicate identifier URI `{}`", uri.value), uri.span.clone())
-                        .label("listed again here")
-                        .related(first.clone(), "first listed here")
-                        .help("remove one of them"),
+                    Diagnostic::error(
+                        format!("duplicate identifier URI `{}`", uri.value),
+                        uri.span.clone(),
+                    )
+                    .label("listed again here")
+                    .related(first.clone(), "first listed here")
+                    .help("remove one of them"),
                 );
                 continue;
             }
@@ -177,14 +182,7 @@ fn url_value(text: &str, key: &str, u: Sp<String>, diags: &mut Diagnostics) -> O
 }
 
 /// A required text of a scope or role: present and not blank.
-fn required_text(
-    text: &str,
-    what: &str,
-    key: &str,
-    v: Option<Sp<String>>,
-    span: &Range<usize>,
-    diags: &mut Diagnostics,
-) -> Option<String> {
+fn required_text(what: &str, key: &str, v: Option<Sp<String>>, diags: &mut Diagnostics) -> Option<String> {
     // Absent: `raw` reported it already.
     let v = v?;
     if v.value.trim().is_empty() {
@@ -195,11 +193,14 @@ fn required_text(
         );
         return None;
     }
-    let _ = (text, span);
     Some(v.value)
 }
 
-fn entitlement_id(text: &str, id: Option<Sp<String>>, diags: &mut Diagnostics) -> Result<Option<(String, Range<usize>)>, ()> {
+fn entitlement_id(
+    text: &str,
+    id: Option<Sp<String>>,
+    diags: &mut Diagnostics,
+) -> Result<Option<(String, Range<usize>)>, ()> {
     match id {
         None => Ok(None),
         Some(id) => match rules::parse_guid(&id.value) {
@@ -230,7 +231,10 @@ fn build_scope(text: &str, raw: RawScope, diags: &mut Diagnostics) -> Option<(Sc
         .as_ref()
         .map_or_else(|| "a scope".to_owned(), |v| format!("scope `{}`", v.value));
     let id = entitlement_id(text, raw.id, diags);
-    let span = raw.value.as_ref().map_or_else(|| raw.span.clone(), |v| v.span.clone());
+    let span = raw
+        .value
+        .as_ref()
+        .map_or_else(|| raw.span.clone(), |v| v.span.clone());
     let value = entitlement_value(text, raw.value, diags);
     let kind = match raw.kind {
         None => "User".to_owned(),
@@ -238,7 +242,10 @@ fn build_scope(text: &str, raw: RawScope, diags: &mut Diagnostics) -> Option<(Sc
         Some(k) => {
             let help = match rules::closest(&k.value, ["User", "Admin"]) {
                 Some(best) => format!("did you mean `{best}`?"),
-                None => "`User`: users may consent for themselves; `Admin`: only an administrator may consent".to_owned(),
+                None => {
+                    "`User`: users may consent for themselves; `Admin`: only an administrator may consent"
+                        .to_owned()
+                }
             };
             diags.push(
                 Diagnostic::error(format!("unknown scope `type` `{}`", k.value), k.span)
@@ -248,22 +255,35 @@ fn build_scope(text: &str, raw: RawScope, diags: &mut Diagnostics) -> Option<(Sc
             String::new()
         }
     };
-    let admin_name = required_text(text, &what, "admin_consent_display_name", raw.admin_consent_display_name, &raw.span, diags);
-    let admin_description = required_text(text, &what, "admin_consent_description", raw.admin_consent_description, &raw.span, diags);
+    let admin_name = required_text(
+        &what,
+        "admin_consent_display_name",
+        raw.admin_consent_display_name,
+        diags,
+    );
+    let admin_description = required_text(
+        &what,
+        "admin_consent_description",
+        raw.admin_consent_description,
+        diags,
+    );
     if diags.error_count() > before {
         return None;
     }
-    Some((ScopeDef {
-        id: id.ok()?.map(|(g, _)| g),
-        value: value?,
-        kind,
-        admin_consent_display_name: admin_name?,
-        admin_consent_description: admin_description?,
-        user_consent_display_name: raw.user_consent_display_name.map(|v| v.value),
-        user_consent_description: raw.user_consent_description.map(|v| v.value),
-        enabled: raw.enabled.is_none_or(|b| b.value),
-        location: location(text, raw.span.start),
-    }, span))
+    Some((
+        ScopeDef {
+            id: id.ok()?.map(|(g, _)| g),
+            value: value?,
+            kind,
+            admin_consent_display_name: admin_name?,
+            admin_consent_description: admin_description?,
+            user_consent_display_name: raw.user_consent_display_name.map(|v| v.value),
+            user_consent_description: raw.user_consent_description.map(|v| v.value),
+            enabled: raw.enabled.is_none_or(|b| b.value),
+            location: location(text, raw.span.start),
+        },
+        span,
+    ))
 }
 
 fn build_role(text: &str, raw: RawAppRole, diags: &mut Diagnostics) -> Option<(AppRoleDef, Range<usize>)> {
@@ -273,10 +293,13 @@ fn build_role(text: &str, raw: RawAppRole, diags: &mut Diagnostics) -> Option<(A
         .as_ref()
         .map_or_else(|| "an app role".to_owned(), |v| format!("app role `{}`", v.value));
     let id = entitlement_id(text, raw.id, diags);
-    let span = raw.value.as_ref().map_or_else(|| raw.span.clone(), |v| v.span.clone());
+    let span = raw
+        .value
+        .as_ref()
+        .map_or_else(|| raw.span.clone(), |v| v.span.clone());
     let value = entitlement_value(text, raw.value, diags);
-    let display_name = required_text(text, &what, "display_name", raw.display_name, &raw.span, diags);
-    let description = required_text(text, &what, "description", raw.description, &raw.span, diags);
+    let display_name = required_text(&what, "display_name", raw.display_name, diags);
+    let description = required_text(&what, "description", raw.description, diags);
     let mut types: Vec<String> = Vec::new();
     match raw.allowed_member_types {
         None => diags.push(
@@ -319,15 +342,18 @@ fn build_role(text: &str, raw: RawAppRole, diags: &mut Diagnostics) -> Option<(A
     if diags.error_count() > before {
         return None;
     }
-    Some((AppRoleDef {
-        id: id.ok()?.map(|(g, _)| g),
-        value: value?,
-        display_name: display_name?,
-        description: description?,
-        allowed_member_types: types,
-        enabled: raw.enabled.is_none_or(|b| b.value),
-        location: location(text, raw.span.start),
-    }, span))
+    Some((
+        AppRoleDef {
+            id: id.ok()?.map(|(g, _)| g),
+            value: value?,
+            display_name: display_name?,
+            description: description?,
+            allowed_member_types: types,
+            enabled: raw.enabled.is_none_or(|b| b.value),
+            location: location(text, raw.span.start),
+        },
+        span,
+    ))
 }
 
 /// Across the scopes and roles of one app: values and ids unique (Graph answers a repeated one
@@ -364,7 +390,9 @@ fn check_entitlements<'a>(
                     Diagnostic::error(format!("the id `{id}` is pinned twice"), span)
                         .label("pinned again here")
                         .related(first.clone(), "first pinned here")
-                        .help("each scope and app role needs its own id; remove `id` to let apply choose one"),
+                        .help(
+                            "each scope and app role needs its own id; remove `id` to let apply choose one",
+                        ),
                 );
             } else {
                 ids.insert(id.to_owned(), span);

@@ -432,7 +432,9 @@ pub fn check_redirect_uri_on(s: &str, audience: SignInAudience, platform: Platfo
 pub fn check_web_url(key: &str, s: &str) -> Result<(), Finding> {
     let help = "write an absolute URL such as `https://app.contoso.com/`";
     if s.is_empty() {
-        return Err(Finding::new(format!("`{key}` is empty")).label("empty").help(help));
+        return Err(Finding::new(format!("`{key}` is empty"))
+            .label("empty")
+            .help(help));
     }
     let n = s.chars().count();
     if n > REDIRECT_URI_MAX {
@@ -443,10 +445,14 @@ pub fn check_web_url(key: &str, s: &str) -> Result<(), Finding> {
         .at(past(s, REDIRECT_URI_MAX)));
     }
     if let Some((c, at)) = find_char(s, |c| c.is_whitespace() || c.is_control() || c == '*') {
-        return Err(Finding::new(format!("`{key}` `{}` contains {}", s.escape_debug(), show_char(c)))
-            .label("not allowed in a URL")
-            .help(help)
-            .at(at));
+        return Err(Finding::new(format!(
+            "`{key}` `{}` contains {}",
+            s.escape_debug(),
+            show_char(c)
+        ))
+        .label("not allowed in a URL")
+        .help(help)
+        .at(at));
     }
     let ok = url::Url::parse(s).ok().is_some_and(|u| {
         let host = u.host_str().unwrap_or_default();
@@ -474,7 +480,9 @@ pub fn check_web_url(key: &str, s: &str) -> Result<(), Finding> {
 pub fn check_identifier_uri(s: &str) -> Result<(), Finding> {
     let help = "use `api://…` (such as `api://<appId>` or `api://contoso.com/orders`) or `https://<verified domain>/…` (identifier-uri-restrictions)";
     if s.is_empty() {
-        return Err(Finding::new("an identifier URI is empty").label("empty").help(help));
+        return Err(Finding::new("an identifier URI is empty")
+            .label("empty")
+            .help(help));
     }
     if let Some((c, at)) = find_char(s, |c| c.is_whitespace() || c.is_control() || c == '*') {
         return Err(Finding::new(format!(
@@ -488,13 +496,17 @@ pub fn check_identifier_uri(s: &str) -> Result<(), Finding> {
     }
     let ok = match s.split_once("://") {
         Some(("api", rest)) => !rest.is_empty() && !rest.starts_with('/'),
-        Some(("https", _)) => url::Url::parse(s).ok().is_some_and(|u| u.host_str().is_some_and(|h| !h.is_empty())),
+        Some(("https", _)) => url::Url::parse(s)
+            .ok()
+            .is_some_and(|u| u.host_str().is_some_and(|h| !h.is_empty())),
         _ => false,
     };
     if !ok {
-        return Err(Finding::new(format!("identifier URI `{s}` is not in a form Entra supports"))
-            .label("expected `api://…` or `https://…`")
-            .help(help));
+        return Err(
+            Finding::new(format!("identifier URI `{s}` is not in a form Entra supports"))
+                .label("expected `api://…` or `https://…`")
+                .help(help),
+        );
     }
     Ok(())
 }
@@ -730,10 +742,22 @@ mod tests {
         assert!(check_web_url("logout_url", "https://app.contoso.com/logout").is_ok());
         assert!(check_web_url("logout_url", "ftp://app.contoso.com/").is_err());
         assert!(check_web_url("home_page_url", "http://contoso.com/").is_err());
-        for ok in ["api://orders", "api://contoso.com/orders", "https://contoso.com/orders"] {
+        for ok in [
+            "api://orders",
+            "api://contoso.com/orders",
+            "https://contoso.com/orders",
+        ] {
             assert!(check_identifier_uri(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "api://", "urn:orders", "https://", "api://a b", "api://*.contoso.com", "orders"] {
+        for bad in [
+            "",
+            "api://",
+            "urn:orders",
+            "https://",
+            "api://a b",
+            "api://*.contoso.com",
+            "orders",
+        ] {
             assert!(check_identifier_uri(bad).is_err(), "{bad}");
         }
         assert!(check_entitlement_value("Orders.Read").is_ok());

@@ -82,7 +82,11 @@ pub(super) fn plan(
             );
         }
         if let Some(u) = &web.home_page_url {
-            changed |= change("web.home_page_url".into(), text(cw.home_page_url.as_deref()), json!(u));
+            changed |= change(
+                "web.home_page_url".into(),
+                text(cw.home_page_url.as_deref()),
+                json!(u),
+            );
         }
         if let Some(u) = &web.logout_url {
             changed |= change("web.logout_url".into(), text(cw.logout_url.as_deref()), json!(u));
@@ -118,7 +122,11 @@ pub(super) fn plan(
     if let Some(spa) = &p.spa {
         let cur_uris = cur.spa.clone().unwrap_or_default().redirect_uris;
         if (set_of(&cur_uris) != set_of(&spa.redirect_uris) || !exists)
-            && change("spa.redirect_uris".into(), json!(cur_uris), json!(spa.redirect_uris))
+            && change(
+                "spa.redirect_uris".into(),
+                json!(cur_uris),
+                json!(spa.redirect_uris),
+            )
         {
             body.insert("spa".into(), json!({ "redirectUris": spa.redirect_uris }));
         }
@@ -155,14 +163,7 @@ pub(super) fn plan(
             .map(|s| scope_json(s, scope_id(&app.unique_name, s, existing)))
             .collect();
         let have: Vec<Value> = existing.iter().map(observed_scope).collect();
-        let (changed, off) = entitlements(
-            "api.scopes",
-            &have,
-            &wanted,
-            exists,
-            &SCOPE_FIELDS,
-            fields,
-        );
+        let (changed, off) = entitlements("api.scopes", &have, &wanted, exists, &SCOPE_FIELDS, fields);
         if changed {
             api.insert("oauth2PermissionScopes".into(), Value::Array(wanted));
         }
@@ -211,7 +212,11 @@ fn scope_id(unique_name: &str, s: &ScopeDef, existing: &[PermissionScope]) -> St
         .or_else(|| {
             existing
                 .iter()
-                .find(|e| e.value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(&s.value)))
+                .find(|e| {
+                    e.value
+                        .as_deref()
+                        .is_some_and(|v| v.eq_ignore_ascii_case(&s.value))
+                })
                 .map(|e| e.id.to_lowercase())
         })
         .unwrap_or_else(|| derived_id(unique_name, "scope", &s.value))
@@ -222,7 +227,11 @@ fn role_id(unique_name: &str, r: &AppRoleDef, existing: &[AppRole]) -> String {
         .or_else(|| {
             existing
                 .iter()
-                .find(|e| e.value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(&r.value)))
+                .find(|e| {
+                    e.value
+                        .as_deref()
+                        .is_some_and(|v| v.eq_ignore_ascii_case(&r.value))
+                })
                 .map(|e| e.id.to_lowercase())
         })
         .unwrap_or_else(|| derived_id(unique_name, "app_role", &r.value))

@@ -121,7 +121,10 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
                 ))
             } else if app.application.disable_first.is_some() {
                 // Graph refuses to remove or change an enabled scope or app role.
-                Some("scopes and app roles removed or changed are disabled first, in a PATCH of their own".to_owned())
+                Some(
+                    "scopes and app roles removed or changed are disabled first, in a PATCH of their own"
+                        .to_owned(),
+                )
             } else {
                 app.application.pinned.then(|| "adopted by app_id".to_owned())
             },

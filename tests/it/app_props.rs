@@ -67,14 +67,22 @@ allowed_member_types = ["User", "Application"]
 }
 
 fn transcript(o: &Output) -> String {
-    format!("exit: {}\n--- stdout\n{}--- stderr\n{}", code(o), stdout(o), stderr(o))
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        code(o),
+        stdout(o),
+        stderr(o)
+    )
 }
 
 fn settings(t: &Tenant) -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.add_filter(&t.emu.ready.tenant_id, "[TENANT_ID]");
     s.add_filter(&t.emu.ready.tenant_domain, "[DOMAIN]");
-    s.add_filter(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[GUID]");
+    s.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[GUID]",
+    );
     s.add_filter(r"/tmp/\S+/", "[DIR]/");
     s
 }
@@ -93,7 +101,12 @@ async fn apply_reconciles_web_spa_api_and_roles_then_plans_clean(profile: Profil
     let domain = t.emu.ready.tenant_domain.clone();
     let m = t.write_manifest(
         "orders.toml",
-        &manifest_text(&domain, "Lets the app read orders", true, "https://orders.contoso.com/signout"),
+        &manifest_text(
+            &domain,
+            "Lets the app read orders",
+            true,
+            "https://orders.contoso.com/signout",
+        ),
     );
     let m = m.to_str().unwrap();
     let out = t.provision(&["apply", m, "--yes"]).await;
@@ -102,14 +115,20 @@ async fn apply_reconciles_web_spa_api_and_roles_then_plans_clean(profile: Profil
     assert_eq!(code(&out), 0, "a no-op run after apply: {}", transcript(&out));
 
     let app = t.get("/applications(uniqueName='orders-api')").await;
-    assert_eq!(app["identifierUris"], json!(["api://orders-api", format!("https://{domain}/orders")]));
+    assert_eq!(
+        app["identifierUris"],
+        json!(["api://orders-api", format!("https://{domain}/orders")])
+    );
     assert_eq!(app["web"]["homePageUrl"], "https://orders.contoso.com/");
     assert_eq!(app["web"]["logoutUrl"], "https://orders.contoso.com/signout");
     assert_eq!(
         app["web"]["implicitGrantSettings"],
         json!({"enableIdTokenIssuance": true, "enableAccessTokenIssuance": false})
     );
-    assert_eq!(app["spa"]["redirectUris"], json!(["https://orders.contoso.com/spa"]));
+    assert_eq!(
+        app["spa"]["redirectUris"],
+        json!(["https://orders.contoso.com/spa"])
+    );
     assert_eq!(app["api"]["requestedAccessTokenVersion"], 2);
     let scopes = &app["api"]["oauth2PermissionScopes"];
     let read = by_value(scopes, "Orders.Read");
@@ -117,19 +136,35 @@ async fn apply_reconciles_web_spa_api_and_roles_then_plans_clean(profile: Profil
     assert_eq!(read["type"], "User");
     assert_eq!(read["isEnabled"], true);
     assert_eq!(read["userConsentDisplayName"], "Read your orders");
-    assert_eq!(by_value(scopes, "Orders.Write")["id"], "0b6f4c1e-5d2a-4f3b-9c8d-7e6f5a4b3c2d");
+    assert_eq!(
+        by_value(scopes, "Orders.Write")["id"],
+        "0b6f4c1e-5d2a-4f3b-9c8d-7e6f5a4b3c2d"
+    );
     let roles = &app["appRoles"];
-    let reader_id = by_value(roles, "Orders.Reader")["id"].as_str().unwrap().to_owned();
+    let reader_id = by_value(roles, "Orders.Reader")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(by_value(roles, "Orders.Reader")["origin"], "Application");
     // The service principal publishes what the application defines.
-    let sp = t.get(&format!("/servicePrincipals(appId='{}')", app["appId"].as_str().unwrap())).await;
+    let sp = t
+        .get(&format!(
+            "/servicePrincipals(appId='{}')",
+            app["appId"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(sp["oauth2PermissionScopes"].as_array().unwrap().len(), 2);
     assert_eq!(sp["appRoles"].as_array().unwrap().len(), 2);
 
     // Change a scope's text, drop a role, move the logout URL: plan shows each field, exit 2.
     std::fs::write(
         m,
-        manifest_text(&domain, "Lets the app read every order", false, "https://orders.contoso.com/bye"),
+        manifest_text(
+            &domain,
+            "Lets the app read every order",
+            false,
+            "https://orders.contoso.com/bye",
+        ),
     )
     .unwrap();
     let out = t.provision(&["plan", m, "--detailed-exitcode"]).await;
@@ -139,7 +174,10 @@ async fn apply_reconciles_web_spa_api_and_roles_then_plans_clean(profile: Profil
     }
     let text = stdout(&out);
     assert!(text.contains("web.logout_url"), "{text}");
-    assert!(text.contains("api.scopes[Orders.Read].admin_consent_description"), "{text}");
+    assert!(
+        text.contains("api.scopes[Orders.Read].admin_consent_description"),
+        "{text}"
+    );
     assert!(text.contains("app_roles[Orders.Admin]"), "{text}");
 
     t.clear_log().await;
@@ -156,11 +194,22 @@ async fn apply_reconciles_web_spa_api_and_roles_then_plans_clean(profile: Profil
     // else), then the one that removes and changes: Graph refuses both in one.
     assert!(patches.len() >= 2, "{patches:#?}");
     let first = &patches[0]["body"];
-    assert_eq!(by_value(&first["appRoles"], "Orders.Admin")["isEnabled"], false, "{first}");
-    assert_eq!(by_value(&first["appRoles"], "Orders.Reader")["isEnabled"], true, "{first}");
+    assert_eq!(
+        by_value(&first["appRoles"], "Orders.Admin")["isEnabled"],
+        false,
+        "{first}"
+    );
+    assert_eq!(
+        by_value(&first["appRoles"], "Orders.Reader")["isEnabled"],
+        true,
+        "{first}"
+    );
     let scopes = &first["api"]["oauth2PermissionScopes"];
     assert_eq!(by_value(scopes, "Orders.Read")["isEnabled"], false, "{first}");
-    assert_eq!(by_value(scopes, "Orders.Read")["adminConsentDescription"], "Lets the app read orders");
+    assert_eq!(
+        by_value(scopes, "Orders.Read")["adminConsentDescription"],
+        "Lets the app read orders"
+    );
     assert_eq!(by_value(scopes, "Orders.Write")["isEnabled"], true, "{first}");
     assert!(first.get("web").is_none(), "{first}");
     let out = t.provision(&["plan", m, "--detailed-exitcode"]).await;
@@ -172,7 +221,10 @@ async fn apply_reconciles_web_spa_api_and_roles_then_plans_clean(profile: Profil
     assert_eq!(read["isEnabled"], true);
     assert_eq!(read["adminConsentDescription"], "Lets the app read every order");
     assert_eq!(app["appRoles"].as_array().unwrap().len(), 1);
-    assert_eq!(by_value(&app["appRoles"], "Orders.Reader")["id"], reader_id.as_str());
+    assert_eq!(
+        by_value(&app["appRoles"], "Orders.Reader")["id"],
+        reader_id.as_str()
+    );
     assert_eq!(app["web"]["logoutUrl"], "https://orders.contoso.com/bye");
 }
 
@@ -219,10 +271,16 @@ async fn import_writes_the_properties_as_keys_and_plans_clean() {
     new_app(&t, body).await;
     let app = t.get("/applications(uniqueName='made-through-graph')").await;
     let (s, v) = t
-        .graph(Method::POST, "/servicePrincipals", Some(json!({"appId": app["appId"]})))
+        .graph(
+            Method::POST,
+            "/servicePrincipals",
+            Some(json!({"appId": app["appId"]})),
+        )
         .await;
     assert_eq!(s, 201, "{v}");
-    let out = t.provision(&["import", "--unique-name", "made-through-graph"]).await;
+    let out = t
+        .provision(&["import", "--unique-name", "made-through-graph"])
+        .await;
     assert_eq!(code(&out), 0, "{}", transcript(&out));
     let text = stdout(&out);
     for key in [
@@ -242,8 +300,15 @@ async fn import_writes_the_properties_as_keys_and_plans_clean() {
     assert!(!text.contains("# - web redirect URIs"), "{text}");
     assert!(!text.contains("# - app roles"), "{text}");
     let m = t.write_manifest("made.toml", &text);
-    let out = t.provision(&["plan", m.to_str().unwrap(), "--detailed-exitcode"]).await;
-    assert_eq!(code(&out), 0, "import then plan must show no changes: {}\n{text}", transcript(&out));
+    let out = t
+        .provision(&["plan", m.to_str().unwrap(), "--detailed-exitcode"])
+        .await;
+    assert_eq!(
+        code(&out),
+        0,
+        "import then plan must show no changes: {}\n{text}",
+        transcript(&out)
+    );
 }
 
 // --- the emulator: Graph's rules and errors -----------------------------------------------------
@@ -274,7 +339,8 @@ const S2: &str = "22222222-2222-4222-8222-222222222222";
 const R1: &str = "33333333-3333-4333-8333-333333333333";
 
 async fn patch(t: &Tenant, id: &str, body: Value) -> (u16, Value) {
-    t.graph(Method::PATCH, &format!("/applications/{id}"), Some(body)).await
+    t.graph(Method::PATCH, &format!("/applications/{id}"), Some(body))
+        .await
 }
 
 fn assert_error(got: (u16, Value), status: u16, code: &str, message: &str) {
@@ -298,7 +364,12 @@ async fn emulator_refuses_removing_or_changing_an_enabled_scope_or_role() {
     )
     .await;
     // Removing an enabled scope, or changing one, is refused with Graph's code and text.
-    let removed = patch(&t, &id, json!({"api": {"oauth2PermissionScopes": [scope(S1, "A.Read", true, "a")]}})).await;
+    let removed = patch(
+        &t,
+        &id,
+        json!({"api": {"oauth2PermissionScopes": [scope(S1, "A.Read", true, "a")]}}),
+    )
+    .await;
     assert_error(removed, 400, "CannotDeleteOrUpdateEnabledEntitlement", ENABLED);
     let changed = patch(
         &t,
@@ -307,8 +378,18 @@ async fn emulator_refuses_removing_or_changing_an_enabled_scope_or_role() {
     )
     .await;
     assert_error(changed, 400, "CannotDeleteOrUpdateEnabledEntitlement", ENABLED);
-    let role_renamed = patch(&t, &id, json!({"appRoles": [role(R1, "Reader", true, "Renamed")]})).await;
-    assert_error(role_renamed, 400, "CannotDeleteOrUpdateEnabledEntitlement", ENABLED);
+    let role_renamed = patch(
+        &t,
+        &id,
+        json!({"appRoles": [role(R1, "Reader", true, "Renamed")]}),
+    )
+    .await;
+    assert_error(
+        role_renamed,
+        400,
+        "CannotDeleteOrUpdateEnabledEntitlement",
+        ENABLED,
+    );
     assert_error(
         patch(&t, &id, json!({"appRoles": []})).await,
         400,
@@ -324,7 +405,12 @@ async fn emulator_refuses_removing_or_changing_an_enabled_scope_or_role() {
     )
     .await;
     assert_eq!(s, 204, "{v}");
-    let (s, v) = patch(&t, &id, json!({"api": {"oauth2PermissionScopes": [scope(S1, "A.Read", true, "a")]}, "appRoles": []})).await;
+    let (s, v) = patch(
+        &t,
+        &id,
+        json!({"api": {"oauth2PermissionScopes": [scope(S1, "A.Read", true, "a")]}, "appRoles": []}),
+    )
+    .await;
     assert_eq!(s, 204, "{v}");
     let app = t.get(&format!("/applications/{id}")).await;
     assert_eq!(app["api"]["oauth2PermissionScopes"].as_array().unwrap().len(), 1);
@@ -342,8 +428,16 @@ async fn emulator_refuses_duplicate_values_bad_uris_and_token_versions() {
             Some(json!({"displayName": "Dup", "api": {"oauth2PermissionScopes": [scope(S1, "A.Read", true, "a"), scope(S2, "a.read", true, "b")]}})),
         )
         .await;
-    assert_error((s, v.clone()), 400, "DuplicateValue", "Request contains a property with duplicate values.");
-    assert_eq!(v["error"]["details"][0]["target"], "oauth2PermissionScopes", "{v}");
+    assert_error(
+        (s, v.clone()),
+        400,
+        "DuplicateValue",
+        "Request contains a property with duplicate values.",
+    );
+    assert_eq!(
+        v["error"]["details"][0]["target"], "oauth2PermissionScopes",
+        "{v}"
+    );
     // A role that reuses a scope's value under another id.
     let (s, v) = t
         .graph(
@@ -353,28 +447,58 @@ async fn emulator_refuses_duplicate_values_bad_uris_and_token_versions() {
                         "appRoles": [role(R1, "A.Read", true, "x")]})),
         )
         .await;
-    assert_error((s, v), 400, "DuplicateValue", "Request contains a property with duplicate values.");
+    assert_error(
+        (s, v),
+        400,
+        "DuplicateValue",
+        "Request contains a property with duplicate values.",
+    );
 
-    let id = new_app(&t, json!({"displayName": "Uris", "signInAudience": "AzureADMyOrg"})).await;
+    let id = new_app(
+        &t,
+        json!({"displayName": "Uris", "signInAudience": "AzureADMyOrg"}),
+    )
+    .await;
     // identifierUris: https needs a verified domain of the tenant; api:// does not.
     assert_error(
-        patch(&t, &id, json!({"identifierUris": ["https://contoso.example/api"]})).await,
+        patch(
+            &t,
+            &id,
+            json!({"identifierUris": ["https://contoso.example/api"]}),
+        )
+        .await,
         400,
         "HostNameNotOnVerifiedDomain",
         "Values of identifierUris property must use a verified domain of the organization or its subdomain: 'https://contoso.example/api'",
     );
     let domain = t.emu.ready.tenant_domain.clone();
-    let (s, v) = patch(&t, &id, json!({"identifierUris": ["api://uris", format!("https://api.{domain}/x")]})).await;
+    let (s, v) = patch(
+        &t,
+        &id,
+        json!({"identifierUris": ["api://uris", format!("https://api.{domain}/x")]}),
+    )
+    .await;
     assert_eq!(s, 204, "{v}");
     // Redirect URIs per platform: web and SPA need https (http only on localhost), no wildcard.
     let invalid = |p: &str| format!("Invalid value specified for property '{p}' of resource 'Application'.");
     for (body, property) in [
-        (json!({"web": {"redirectUris": ["http://app.contoso.com/cb"]}}), "web"),
-        (json!({"web": {"redirectUris": ["https://*.contoso.com/cb"]}}), "web"),
+        (
+            json!({"web": {"redirectUris": ["http://app.contoso.com/cb"]}}),
+            "web",
+        ),
+        (
+            json!({"web": {"redirectUris": ["https://*.contoso.com/cb"]}}),
+            "web",
+        ),
         (json!({"spa": {"redirectUris": ["myapp://callback"]}}), "spa"),
         (json!({"web": {"logoutUrl": "not a url"}}), "web"),
     ] {
-        assert_error(patch(&t, &id, body).await, 400, "Request_BadRequest", &invalid(property));
+        assert_error(
+            patch(&t, &id, body).await,
+            400,
+            "Request_BadRequest",
+            &invalid(property),
+        );
     }
     let (s, v) = patch(&t, &id, json!({"web": {"redirectUris": ["http://localhost:5000/cb"]}, "spa": {"redirectUris": ["https://spa.contoso.com"]}})).await;
     assert_eq!(s, 204, "{v}");
@@ -400,7 +524,11 @@ async fn emulator_refuses_duplicate_values_bad_uris_and_token_versions() {
 #[tokio::test(flavor = "multi_thread")]
 async fn emulator_defaults_for_web_spa_api_and_roles() {
     let t = Tenant::start().await;
-    let id = new_app(&t, json!({"displayName": "Defaults", "signInAudience": "AzureADMyOrg"})).await;
+    let id = new_app(
+        &t,
+        json!({"displayName": "Defaults", "signInAudience": "AzureADMyOrg"}),
+    )
+    .await;
     let app = t.get(&format!("/applications/{id}")).await;
     assert_eq!(
         app["web"],

@@ -540,12 +540,17 @@ case!(
 case!(
     scope_values_repeat_and_clash_with_a_role,
     error,
-    app(&format!("{SCOPE}\n{SCOPE}\n{}", ROLE.replace("Orders.Reader", "orders.read")))
+    app(&format!(
+        "{SCOPE}\n{SCOPE}\n{}",
+        ROLE.replace("Orders.Reader", "orders.read")
+    ))
 );
 case!(
     scope_value_begins_with_a_dot_and_id_is_malformed,
     error,
-    app("[[app.api.scopes]]\nvalue = \".Orders\"\nid = \"1234\"\nadmin_consent_display_name = \"a\"\nadmin_consent_description = \"b\"\n")
+    app(
+        "[[app.api.scopes]]\nvalue = \".Orders\"\nid = \"1234\"\nadmin_consent_display_name = \"a\"\nadmin_consent_description = \"b\"\n"
+    )
 );
 case!(
     app_role_member_types,
@@ -558,7 +563,9 @@ case!(
 case!(
     api_scopes_single_brackets,
     error,
-    app("[app.api.scopes]\nvalue = \"Orders.Read\"\nadmin_consent_display_name = \"a\"\nadmin_consent_description = \"b\"\n")
+    app(
+        "[app.api.scopes]\nvalue = \"Orders.Read\"\nadmin_consent_display_name = \"a\"\nadmin_consent_description = \"b\"\n"
+    )
 );
 
 #[test]
@@ -575,7 +582,10 @@ fn the_properties_of_issue_17_build_the_model() {
     assert_eq!(web.home_page_url, None);
     assert_eq!(p.requested_access_token_version, Some(2));
     let scope = &p.scopes.as_ref().unwrap()[0];
-    assert_eq!((scope.kind.as_str(), scope.enabled, scope.id.as_deref()), ("User", true, None));
+    assert_eq!(
+        (scope.kind.as_str(), scope.enabled, scope.id.as_deref()),
+        ("User", true, None)
+    );
     assert_eq!(p.app_roles.as_ref().unwrap()[0].allowed_member_types, ["User"]);
     // Without the keys, everything is left alone.
     let d = manifest::parse("m.toml", APP).unwrap();

@@ -466,11 +466,16 @@ impl Tenant {
             .cloned()
             .unwrap_or_else(|| json!([]));
         let mut names = vec![json!(app_id)];
-        names.extend(strings(app.data.get("identifierUris")).into_iter().map(Value::String));
+        names.extend(
+            strings(app.data.get("identifierUris"))
+                .into_iter()
+                .map(Value::String),
+        );
         if let Some(sp) = self.service_principals.iter_mut().find(|s| s.app_id() == app_id) {
             sp.data.insert("appRoles".into(), roles);
             sp.data.insert("oauth2PermissionScopes".into(), scopes);
-            sp.data.insert("servicePrincipalNames".into(), Value::Array(names));
+            sp.data
+                .insert("servicePrincipalNames".into(), Value::Array(names));
         }
     }
 

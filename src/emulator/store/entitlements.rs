@@ -33,8 +33,12 @@ fn invalid(property: &str) -> GraphError {
 }
 
 fn duplicate(target: &str) -> GraphError {
-    GraphError::new(400, "DuplicateValue", "Request contains a property with duplicate values.")
-        .with_detail("DuplicateValue", target)
+    GraphError::new(
+        400,
+        "DuplicateValue",
+        "Request contains a property with duplicate values.",
+    )
+    .with_detail("DuplicateValue", target)
 }
 
 fn scopes_of(o: &Object) -> Option<&Vec<Value>> {
@@ -71,7 +75,9 @@ pub fn check(body: &Object, existing: Option<&Object>, audience: &str) -> GraphR
     }
     for r in new_roles.into_iter().flatten() {
         let types_ok = r["allowedMemberTypes"].as_array().is_some_and(|t| {
-            !t.is_empty() && t.iter().all(|t| matches!(t.as_str(), Some("User" | "Application")))
+            !t.is_empty()
+                && t.iter()
+                    .all(|t| matches!(t.as_str(), Some("User" | "Application")))
         });
         if !shape_ok(r, "", &[]) || !types_ok {
             return Err(invalid("appRoles"));
@@ -104,7 +110,11 @@ pub fn check(body: &Object, existing: Option<&Object>, audience: &str) -> GraphR
                         .eq_ignore_ascii_case(s["id"].as_str().unwrap_or_default())
             });
             if clash {
-                return Err(duplicate(if new_roles.is_some() { "appRoles" } else { "oauth2PermissionScopes" }));
+                return Err(duplicate(if new_roles.is_some() {
+                    "appRoles"
+                } else {
+                    "oauth2PermissionScopes"
+                }));
             }
         }
     }
@@ -135,11 +145,16 @@ fn shape_ok(e: &Value, kind: &str, allowed: &[&str]) -> bool {
         .is_some_and(|s| uuid::Uuid::parse_str(s).is_ok());
     let value_ok = match o.get("value") {
         None | Some(Value::Null) => true,
-        Some(Value::String(v)) => !v.is_empty() && !v.starts_with('.') && !v.contains(' ') && v.chars().count() <= 120,
+        Some(Value::String(v)) => {
+            !v.is_empty() && !v.starts_with('.') && !v.contains(' ') && v.chars().count() <= 120
+        }
         Some(_) => false,
     };
     let enabled_ok = matches!(o.get("isEnabled"), None | Some(Value::Bool(_)));
-    let kind_ok = kind.is_empty() || o.get(kind).and_then(Value::as_str).is_some_and(|k| allowed.contains(&k));
+    let kind_ok = kind.is_empty()
+        || o.get(kind)
+            .and_then(Value::as_str)
+            .is_some_and(|k| allowed.contains(&k));
     id_ok && value_ok && enabled_ok && kind_ok
 }
 
@@ -199,12 +214,17 @@ fn check_token_version(body: &Object, existing: Option<&Object>, audience: &str)
     let version = match written {
         Some(v) => v.as_i64(),
         None => match existing {
-            Some(e) => e.get("api").and_then(|a| a.get("requestedAccessTokenVersion")).and_then(Value::as_i64),
+            Some(e) => e
+                .get("api")
+                .and_then(|a| a.get("requestedAccessTokenVersion"))
+                .and_then(Value::as_i64),
             None => return Ok(()),
         },
     };
     if audience.contains("Personal") && version != Some(2) {
-        return Err(GraphError::bad_request("Property api.requestedAccessTokenVersion is invalid."));
+        return Err(GraphError::bad_request(
+            "Property api.requestedAccessTokenVersion is invalid.",
+        ));
     }
     Ok(())
 }
