@@ -1,0 +1,45 @@
+//! The one integration test binary: every file of `crates/provision/tests/it/` is a module here.
+
+// Manifest diagnostics: one small manifest per rule, each rendered output snapshotted.
+mod manifest_diagnostics;
+// Every example in `manifests/` validates, and the models they give.
+mod manifest_examples;
+// Property tests: the parser never panics and its spans lie inside the text.
+mod manifest_props;
+// The real binary: `provision validate` and `provision init`.
+mod manifest_cli;
+// Shared support for end-to-end tests: in-process emulator, the real binary, request log.
+mod support;
+// plan, apply and destroy against the emulator.
+mod reconcile;
+// The emulator's Graph side over real HTTP: Graph's statuses, codes and shapes, faults, control.
+mod emulator_graph;
+// The identity platform over real HTTP: sign-in grants, AADSTS errors, tokens, discovery, ARM.
+mod emulator_identity;
+// The emulator as Microsoft's client libraries see it: casts, client_info, certificates,
+// /organizations, what recordings of Graph show, a state file shared by concurrent runs.
+mod emulator_libs;
+// Signing in to Graph with every credential source, auto's order, sign-in errors, no secrets shown.
+mod signin;
+// provision token: apply then token --verify; consent and public-client failures; verification.
+mod token;
+// `provision import`: registrations built through Graph, imported, validated and planned.
+mod import;
+// Least privilege: the emulator's permission rules, and the 403 that names what is missing.
+mod permissions;
+// --trace FILE: every exchange of a full job as JSON lines, and no secret in them.
+mod trace;
+// `provision doctor`: checks, exit codes, text and JSON, and --probe leaving nothing behind.
+mod doctor;
+// Issue 13: the tenant guard on every write, true reports, partial applies, exit codes, trust.
+mod report;
+// Issue 12: fallbacks for uncertain Graph forms, apply's read-back, deleted items; the strict knobs.
+mod fallbacks;
+// Sign-in in a real browser (headless Chromium through WebDriver) at the emulator's pages.
+mod browser;
+// provision audit: a seeded large tenant, holders, drift, --fail-on, formats, paging.
+mod audit;
+// GITHUB_ACTIONS: annotations, job summary and step outputs, written to files.
+mod github_actions;
+// Issue 17: web, SPA, identifier URIs, exposed API scopes and app roles, end to end.
+mod app_props;
