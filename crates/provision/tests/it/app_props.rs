@@ -540,4 +540,27 @@ async fn emulator_defaults_for_web_spa_api_and_roles() {
     assert_eq!(app["appRoles"], json!([]));
     assert_eq!(app["api"]["oauth2PermissionScopes"], json!([]));
     assert_eq!(app["api"]["requestedAccessTokenVersion"], Value::Null);
+
+    // A role written without `origin` comes back with Graph's; the objects hold exactly the
+    // properties the v1.0 schema declares for `appRole` and `apiApplication`.
+    let (s, v) = patch(
+        &t,
+        &id,
+        json!({"appRoles": [role(R1, "Reader", true, "Readers")]}),
+    )
+    .await;
+    assert_eq!(s, 204, "{v}");
+    let app = t.get(&format!("/applications/{id}")).await;
+    let sorted = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let mut declared = crate::emulator_graph::csdl_properties("appRole");
+    declared.sort();
+    assert_eq!(sorted(&app["appRoles"][0]), declared);
+    assert_eq!(app["appRoles"][0]["origin"], "Application");
+    let mut declared = crate::emulator_graph::csdl_properties("apiApplication");
+    declared.sort();
+    assert_eq!(sorted(&app["api"]), declared);
 }
