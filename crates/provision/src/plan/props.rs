@@ -391,3 +391,157 @@ fn entitlements(
     });
     (changed, disable)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AppProps, ConsentMode, Location, SignInAudience};
+
+    fn app(scopes: Vec<ScopeDef>, roles: Option<Vec<AppRoleDef>>) -> DesiredApp {
+        DesiredApp {
+            unique_name: "orders".into(),
+            app_id: None,
+            display_name: "Orders".into(),
+            sign_in_audience: SignInAudience::AzureADMyOrg,
+            notes: None,
+            tags: Default::default(),
+            public_client: None,
+            api_permissions: Vec::new(),
+            consent: ConsentMode::Admin,
+            props: AppProps {
+                scopes: Some(scopes),
+                app_roles: roles,
+                ..Default::default()
+            },
+            location: Location::default(),
+        }
+    }
+
+    fn scope(value: &str, description: &str) -> ScopeDef {
+        ScopeDef {
+            id: None,
+            value: value.into(),
+            kind: "User".into(),
+            admin_consent_display_name: value.into(),
+            admin_consent_description: description.into(),
+            user_consent_display_name: None,
+            user_consent_description: None,
+            enabled: true,
+            location: Location::default(),
+        }
+    }
+
+    fn observed(id: &str, value: &str, description: &str, enabled: bool) -> PermissionScope {
+        PermissionScope {
+            id: id.into(),
+            value: Some(value.into()),
+            kind: Some("User".into()),
+            is_enabled: Some(enabled),
+            admin_consent_display_name: Some(value.into()),
+            admin_consent_description: Some(description.into()),
+            user_consent_display_name: None,
+            user_consent_description: Some(String::new()),
+        }
+    }
+
+    fn run(app: &DesiredApp, cur: &Application) -> (Vec<FieldChange>, Map<String, Value>, Option<Value>) {
+        let mut fields = Vec::new();
+        let mut body = Map::new();
+        let disable = plan(app, cur, true, &mut fields, &mut body);
+        (fields, body, disable)
+    }
+
+    const A: &str = "11111111-1111-4111-8111-111111111111";
+    const B: &str = "22222222-2222-4222-8222-222222222222";
+
+    fn with_scopes(scopes: Vec<PermissionScope>) -> Application {
+        Application {
+            api: Some(crate::graph::types::ApiApplication {
+                oauth2_permission_scopes: scopes,
+                requested_access_token_version: None,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_distinct() {
+        let a = derived_id("orders", "scope", "Orders.Read");
+        assert_eq!(a, derived_id("ORDERS", "scope", "orders.read"));
+        assert_ne!(a, derived_id("orders", "app_role", "Orders.Read"));
+        assert_ne!(a, derived_id("other", "scope", "Orders.Read"));
+        assert_eq!(uuid::Uuid::parse_str(&a).unwrap().get_version_num(), 4);
+    }
+
+    #[test]
+    fn an_existing_scope_keeps_its_id_and_null_text_equals_empty() {
+        let cur = with_scopes(vec![observed(A, "Orders.Read", "read", true)]);
+        let (fields, body, disable) = run(&app(vec![scope("orders.read", "read")], None), &cur);
+        // The value's case differs (and the display name made from it): written with the
+        // existing id, and disabled first.
+        assert_eq!(fields.len(), 2, "{fields:?}");
+        assert_eq!(fields[0].name, "api.scopes[orders.read].value");
+        assert_eq!(body["api"]["oauth2PermissionScopes"][0]["id"], A);
+        assert!(disable.is_some());
+        let (fields, body, disable) = run(&app(vec![scope("Orders.Read", "read")], None), &cur);
+        assert!(
+            fields.is_empty() && body.is_empty() && disable.is_none(),
+            "{fields:?}"
+        );
+    }
+
+    #[test]
+    fn removing_an_enabled_scope_disables_it_first_a_disabled_one_not() {
+        let cur = with_scopes(vec![
+            observed(A, "Orders.Read", "read", true),
+            observed(B, "Orders.Old", "old", true),
+        ]);
+        let (fields, body, disable) = run(&app(vec![scope("Orders.Read", "read")], None), &cur);
+        assert_eq!(fields[0].name, "api.scopes[Orders.Old]");
+        assert_eq!(fields[0].after, Value::Null);
+        assert_eq!(body["api"]["oauth2PermissionScopes"].as_array().unwrap().len(), 1);
+        let first = disable.unwrap();
+        let list = first["api"]["oauth2PermissionScopes"].as_array().unwrap();
+        assert_eq!(list.len(), 2, "the disabling PATCH keeps every scope");
+        assert_eq!(list[0]["isEnabled"], true);
+        assert_eq!(list[1]["isEnabled"], false);
+
+        let cur = with_scopes(vec![
+            observed(A, "Orders.Read", "read", true),
+            observed(B, "Orders.Old", "old", false),
+        ]);
+        let (_, body, disable) = run(&app(vec![scope("Orders.Read", "read")], None), &cur);
+        assert!(disable.is_none(), "already disabled: removed in one PATCH");
+        assert!(body.contains_key("api"));
+        // Turning one off alone needs no first PATCH either.
+        let mut off = scope("Orders.Read", "read");
+        off.enabled = false;
+        let cur = with_scopes(vec![observed(A, "Orders.Read", "read", true)]);
+        let (fields, _, disable) = run(&app(vec![off], None), &cur);
+        assert_eq!(fields[0].name, "api.scopes[Orders.Read].enabled");
+        assert!(disable.is_none());
+    }
+
+    #[test]
+    fn app_roles_absent_are_left_alone_and_empty_removes_all() {
+        let cur = Application {
+            app_roles: vec![AppRole {
+                id: A.into(),
+                value: Some("Reader".into()),
+                allowed_member_types: vec!["User".into()],
+                is_enabled: Some(true),
+                display_name: Some("Readers".into()),
+                description: Some("Read".into()),
+            }],
+            ..Default::default()
+        };
+        let mut untouched = app(Vec::new(), None);
+        untouched.props.scopes = None;
+        let (fields, body, _) = run(&untouched, &cur);
+        assert!(fields.is_empty() && body.is_empty());
+        let (fields, body, disable) = run(&app(Vec::new(), Some(Vec::new())), &cur);
+        assert_eq!(fields.len(), 1);
+        assert_eq!(body["appRoles"], json!([]));
+        assert_eq!(disable.unwrap()["appRoles"][0]["isEnabled"], false);
+    }
+}

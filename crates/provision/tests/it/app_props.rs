@@ -171,6 +171,11 @@ async fn apply_reconciles_web_spa_api_and_roles_then_plans_clean(profile: Profil
     assert_eq!(code(&out), 2, "{}", transcript(&out));
     if profile == Profile::Default {
         settings(&t).bind(|| insta::assert_snapshot!("app_props_plan_changes", transcript(&out)));
+        let json = t
+            .provision(&["plan", m, "--detailed-exitcode", "--format", "json"])
+            .await;
+        assert_eq!(code(&json), 2, "{}", transcript(&json));
+        settings(&t).bind(|| insta::assert_snapshot!("app_props_plan_changes_json", transcript(&json)));
     }
     let text = stdout(&out);
     assert!(text.contains("web.logout_url"), "{text}");
