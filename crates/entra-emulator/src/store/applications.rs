@@ -454,7 +454,7 @@ impl Tenant {
     /// The service principal shows the app roles and scopes its application defines, and its
     /// identifier URIs among its `servicePrincipalNames` (serviceprincipal resource: "copied
     /// from the associated application object").
-    fn propagate_entitlements(&mut self, app_id: &str) {
+    fn propagate_entitlements(&mut self, app_id: &str, old_uris: &[String]) {
         let Some(app) = self.applications.iter().find(|a| a.app_id() == app_id) else {
             return;
         };
@@ -465,17 +465,21 @@ impl Tenant {
             .and_then(|a| a.get("oauth2PermissionScopes"))
             .cloned()
             .unwrap_or_else(|| json!([]));
-        let mut names = vec![json!(app_id)];
-        names.extend(
-            strings(app.data.get("identifierUris"))
-                .into_iter()
-                .map(Value::String),
-        );
+        let uris = strings(app.data.get("identifierUris"));
         if let Some(sp) = self.service_principals.iter_mut().find(|s| s.app_id() == app_id) {
             sp.data.insert("appRoles".into(), roles);
             sp.data.insert("oauth2PermissionScopes".into(), scopes);
-            sp.data
-                .insert("servicePrincipalNames".into(), Value::Array(names));
+            // Names added on the service principal itself stay; the old identifier URIs go.
+            let mut names: Vec<String> = strings(sp.data.get("servicePrincipalNames"))
+                .into_iter()
+                .filter(|n| !old_uris.iter().any(|u| u.eq_ignore_ascii_case(n)))
+                .collect();
+            for u in uris {
+                if !names.iter().any(|n| n.eq_ignore_ascii_case(&u)) {
+                    names.push(u);
+                }
+            }
+            sp.data.insert("servicePrincipalNames".into(), json!(names));
         }
     }
 
@@ -510,6 +514,7 @@ impl Tenant {
     fn patch_application_at(&mut self, i: usize, body: Object) -> GraphResult<()> {
         let existing = self.applications[i].data.clone();
         self.validate_application(&body, Some(&existing), false)?;
+        let old_uris = strings(existing.get("identifierUris"));
         let body = with_defaults(with_key_ids(body));
         merge(&mut self.applications[i].data, &body);
         let app_id = self.applications[i].app_id().to_owned();
@@ -517,7 +522,7 @@ impl Tenant {
             self.propagate_tags(&app_id);
         }
         if body.contains_key("appRoles") || body.contains_key("api") || body.contains_key("identifierUris") {
-            self.propagate_entitlements(&app_id);
+            self.propagate_entitlements(&app_id, &old_uris);
         }
         Ok(())
     }

@@ -155,6 +155,14 @@ async fn apply_reconciles_web_spa_api_and_roles_then_plans_clean(profile: Profil
         .await;
     assert_eq!(sp["oauth2PermissionScopes"].as_array().unwrap().len(), 2);
     assert_eq!(sp["appRoles"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        sp["servicePrincipalNames"],
+        json!([
+            app["appId"],
+            "api://orders-api",
+            format!("https://{domain}/orders")
+        ])
+    );
 
     // Change a scope's text, drop a role, move the logout URL: plan shows each field, exit 2.
     std::fs::write(
