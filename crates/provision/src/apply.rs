@@ -474,6 +474,14 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan, observer: &dyn Observer) 
                 return result;
             }
         }
+        if let (Some(after), Some(object_id), Some(app_id)) =
+            (&step.after_create, &result.object_id, &result.client_id)
+            && let Err(e) = write_after_create(graph, object_id, app_id, after).await
+        {
+            result.mark(observer, &app_address, Err(&e));
+            result.error = Some(Arc::new(e));
+            return result;
+        }
         let id = result.object_id.clone();
         result.mark(observer, &app_address, Ok(id));
     }
@@ -547,6 +555,23 @@ async fn disable_then_write(
         .await?;
     graph
         .send(&Call::patch(path, body.clone()).lag(GraphError::is_enabled_entitlement))
+        .await
+        .map(drop)
+}
+
+/// What needs the new application's appId (`api://{app_id}` identifier URIs), written by object
+/// id once the create has answered; a 404 is the new object replicating.
+async fn write_after_create(
+    graph: &GraphClient,
+    object_id: &str,
+    app_id: &str,
+    body: &serde_json::Value,
+) -> Result<(), GraphError> {
+    let text = body.to_string().replace(crate::plan::APP_ID_PLACEHOLDER, app_id);
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| body.clone());
+    let path = format!("/applications/{}", crate::graph::client::odata_literal(object_id));
+    graph
+        .send(&Call::patch(path, body).lag(GraphError::is_not_found))
         .await
         .map(drop)
 }

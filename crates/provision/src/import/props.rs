@@ -21,7 +21,20 @@ pub(super) fn identifier_uris(app: &Application, left_alone: &mut Vec<String>) -
         .map(String::as_str)
         .collect();
     if refused.is_empty() {
-        format!("identifier_uris = {}\n", toml_list(uris))
+        // The app's own `api://<appId>` as the manifest's placeholder, so the manifest also
+        // fits a copy of the app made elsewhere.
+        let own = format!("api://{}", app.app_id);
+        let uris: Vec<String> = uris
+            .iter()
+            .map(|u| {
+                if u.eq_ignore_ascii_case(&own) {
+                    format!("api://{}", crate::plan::APP_ID_PLACEHOLDER)
+                } else {
+                    u.clone()
+                }
+            })
+            .collect();
+        format!("identifier_uris = {}\n", toml_list(&uris))
     } else {
         left_alone.push(format!(
             "identifier URIs, because the manifest does not accept {}: {}",

@@ -301,7 +301,8 @@ fn what_the_manifest_cannot_hold_becomes_comments_without_secrets() {
     );
     assert_eq!(
         props.identifier_uris.as_deref().unwrap(),
-        [format!("api://{}", obj(3))]
+        ["api://{app_id}"],
+        "the app's own `api://<appId>` is written as the placeholder"
     );
     // A role without display name and description cannot be written: all roles stay as they are.
     assert_eq!(props.app_roles, None);

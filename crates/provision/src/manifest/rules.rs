@@ -476,9 +476,12 @@ pub fn check_web_url(key: &str, s: &str) -> Result<(), Finding> {
 /// (`api://<appId>`, `api://<tenantId>/<string>`, `api://<string>/<appId>`,
 /// `api://<verified domain>/<string>`) or `https://<verified domain>[/<string>]`. Whether the
 /// domain is verified only the tenant knows: Graph refuses others with
-/// `HostNameNotOnVerifiedDomain`.
+/// `HostNameNotOnVerifiedDomain`. `{app_id}` stands for the app's appId.
 pub fn check_identifier_uri(s: &str) -> Result<(), Finding> {
-    let help = "use `api://…` (such as `api://<appId>` or `api://contoso.com/orders`) or `https://<verified domain>/…` (identifier-uri-restrictions)";
+    // `{app_id}` stands for the app's appId (`api://{app_id}`): checked as a GUID would be.
+    let with_id = s.replace("{app_id}", "00000000-0000-4000-8000-000000000000");
+    let s = with_id.as_str();
+    let help = "use `api://{app_id}` (the app's appId), another `api://…` such as `api://contoso.com/orders`, or `https://<verified domain>/…` (identifier-uri-restrictions)";
     if s.is_empty() {
         return Err(Finding::new("an identifier URI is empty")
             .label("empty")

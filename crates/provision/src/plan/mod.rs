@@ -101,6 +101,10 @@ pub struct ApplicationStep {
     /// or changes disabled (Graph refuses to remove or change an enabled one).
     #[serde(skip)]
     pub disable_first: Option<Value>,
+    /// A PATCH to send once a new application exists: what needs its appId
+    /// ([`APP_ID_PLACEHOLDER`] in identifier URIs), with the placeholder still in it.
+    #[serde(skip)]
+    pub after_create: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -486,6 +490,7 @@ pub fn destroy_plan(desired: &Desired, observed: &Observed, purge: bool) -> Plan
                 ],
                 body: Value::Null,
                 disable_first: None,
+                after_create: None,
             },
             service_principal: if sp_id.is_some() {
                 Action::Delete
@@ -1030,7 +1035,8 @@ fn plan_application(
             serde_json::to_value(rra).unwrap_or(Value::Null),
         );
     }
-    let disable_first = props::plan(app, &cur, exists, &mut fields, &mut body);
+    let mut after_create = None;
+    let disable_first = props::plan(app, &cur, exists, &mut fields, &mut body, &mut after_create);
     let action = if !exists {
         Action::Create
     } else if fields.is_empty() {
@@ -1046,11 +1052,12 @@ fn plan_application(
         fields,
         body: Value::Object(body),
         disable_first,
+        after_create,
     }
 }
 
 mod props;
-pub use props::derived_id;
+pub use props::{APP_ID_PLACEHOLDER, derived_id};
 
 #[cfg(test)]
 mod tests;

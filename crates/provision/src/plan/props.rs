@@ -45,14 +45,21 @@ fn set_of(list: &[String]) -> BTreeSet<&str> {
     list.iter().map(String::as_str).collect()
 }
 
+/// Stands for the application's appId in an identifier URI (`api://{app_id}`, the default
+/// Application ID URI the portal offers): replaced by the appId when the app exists; for a new
+/// app written in a second PATCH once Graph has given it one.
+pub const APP_ID_PLACEHOLDER: &str = "{app_id}";
+
 /// Adds the field changes and the PATCH body entries of the properties the manifest sets;
 /// returns the body of the disabling PATCH that must go first, if one is needed.
+/// `after_create` gets what must wait for a new app's appId.
 pub(super) fn plan(
     app: &DesiredApp,
     cur: &Application,
     exists: bool,
     fields: &mut Vec<FieldChange>,
     body: &mut Map<String, Value>,
+    after_create: &mut Option<Value>,
 ) -> Option<Value> {
     let p = &app.props;
     let before = |v: Value| if exists { v } else { Value::Null };
@@ -131,7 +138,19 @@ pub(super) fn plan(
             body.insert("spa".into(), json!({ "redirectUris": spa.redirect_uris }));
         }
     }
-    if let Some(uris) = &p.identifier_uris {
+    if let Some(uris) = &p.identifier_uris
+        && !exists
+        && uris.iter().any(|u| u.contains(APP_ID_PLACEHOLDER))
+    {
+        // Shown with the placeholder: the appId is known only after the create.
+        change("identifier_uris".into(), Value::Null, json!(uris));
+        *after_create = Some(json!({ "identifierUris": uris }));
+    } else if let Some(uris) = &p.identifier_uris {
+        let uris: Vec<String> = uris
+            .iter()
+            .map(|u| u.replace(APP_ID_PLACEHOLDER, &cur.app_id))
+            .collect();
+        let uris = &uris;
         let lower = |l: &[String]| l.iter().map(|u| u.to_lowercase()).collect::<BTreeSet<_>>();
         if (lower(&cur.identifier_uris) != lower(uris) || !exists)
             && change("identifier_uris".into(), json!(cur.identifier_uris), json!(uris))
@@ -447,7 +466,7 @@ mod tests {
     fn run(app: &DesiredApp, cur: &Application) -> (Vec<FieldChange>, Map<String, Value>, Option<Value>) {
         let mut fields = Vec::new();
         let mut body = Map::new();
-        let disable = plan(app, cur, true, &mut fields, &mut body);
+        let disable = plan(app, cur, true, &mut fields, &mut body, &mut None);
         (fields, body, disable)
     }
 

@@ -27,7 +27,7 @@ allowed_member_types = ["User"]
         r#"[app]
 unique_name = "orders-api"
 display_name = "Orders API"
-identifier_uris = ["api://orders-api", "https://{domain}/orders"]
+identifier_uris = ["api://orders-api", "https://{domain}/orders", "api://{{app_id}}"]
 
 [app.web]
 redirect_uris = ["https://orders.contoso.com/signin-oidc", "http://localhost:5000/signin-oidc"]
@@ -115,9 +115,15 @@ async fn apply_reconciles_web_spa_api_and_roles_then_plans_clean(profile: Profil
     assert_eq!(code(&out), 0, "a no-op run after apply: {}", transcript(&out));
 
     let app = t.get("/applications(uniqueName='orders-api')").await;
+    let app_id = app["appId"].as_str().unwrap().to_owned();
+    // `api://{app_id}` became the new app's own appId in a second PATCH.
     assert_eq!(
         app["identifierUris"],
-        json!(["api://orders-api", format!("https://{domain}/orders")])
+        json!([
+            "api://orders-api",
+            format!("https://{domain}/orders"),
+            format!("api://{app_id}")
+        ])
     );
     assert_eq!(app["web"]["homePageUrl"], "https://orders.contoso.com/");
     assert_eq!(app["web"]["logoutUrl"], "https://orders.contoso.com/signout");
@@ -160,7 +166,8 @@ async fn apply_reconciles_web_spa_api_and_roles_then_plans_clean(profile: Profil
         json!([
             app["appId"],
             "api://orders-api",
-            format!("https://{domain}/orders")
+            format!("https://{domain}/orders"),
+            format!("api://{app_id}")
         ])
     );
 
@@ -291,6 +298,16 @@ async fn import_writes_the_properties_as_keys_and_plans_clean() {
         )
         .await;
     assert_eq!(s, 201, "{v}");
+    // Its own `api://<appId>` too: imported as `api://{app_id}`.
+    let own = format!("api://{}", app["appId"].as_str().unwrap());
+    let (s, v) = t
+        .graph(
+            Method::PATCH,
+            &format!("/applications/{}", app["id"].as_str().unwrap()),
+            Some(json!({"identifierUris": ["api://made-through-graph", format!("https://{domain}/made"), own]})),
+        )
+        .await;
+    assert_eq!(s, 204, "{v}");
     let out = t
         .provision(&["import", "--unique-name", "made-through-graph"])
         .await;
@@ -298,6 +315,7 @@ async fn import_writes_the_properties_as_keys_and_plans_clean() {
     let text = stdout(&out);
     for key in [
         "identifier_uris = [\"api://made-through-graph\"",
+        "\"api://{app_id}\"]",
         "[app.web]",
         "enable_access_token_issuance = true",
         "[app.spa]",
