@@ -22,6 +22,7 @@ pub mod budget;
 pub mod control;
 pub mod error;
 pub mod faults;
+pub mod fsutil;
 pub mod graph;
 pub mod http_util;
 pub mod identity;

@@ -162,24 +162,9 @@ impl Shared {
 
 /// Write `tenant` to `path` atomically.
 pub fn save_state(path: &std::path::Path, tenant: &Tenant) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    serde_json::to_writer_pretty(&mut tmp, tenant)?;
-    tmp.write_all(b"\n")?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    let mut text = serde_json::to_vec_pretty(tenant)?;
+    text.push(b'\n');
+    crate::fsutil::write_atomic(path, &text, true)
 }
 
 /// Read a tenant saved by [`save_state`].

@@ -123,6 +123,9 @@ impl StepResult {
 #[derive(Debug, Clone, Serialize)]
 pub struct AppResult {
     pub unique_name: String,
+    /// The manifest of the app, when the run covers several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
     pub client_id: Option<String>,
     pub object_id: Option<String>,
     pub service_principal_id: Option<String>,
@@ -140,6 +143,7 @@ impl AppResult {
     fn new(app: &AppPlan, steps: Vec<StepResult>) -> Self {
         AppResult {
             unique_name: app.unique_name.clone(),
+            manifest: None,
             client_id: app.application.app_id.clone(),
             object_id: app.application.object_id.clone(),
             service_principal_id: app.service_principal_id.clone(),
@@ -154,6 +158,7 @@ impl AppResult {
     fn leftover(unique_name: &str, steps: Vec<StepResult>) -> Self {
         AppResult {
             unique_name: unique_name.to_owned(),
+            manifest: None,
             client_id: None,
             object_id: None,
             service_principal_id: None,

@@ -14,62 +14,110 @@ use crate::output::Format;
 /// a local Graph emulator with no tenant and no credentials.
 #[derive(Debug, Parser)]
 #[command(name = "provision", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    after_help = "Examples:\n  provision init\n  provision validate provision.toml\n  provision plan provision.toml --emulator\n  provision apply provision.toml --emulator --yes\n\nEnvironment variables are named where they apply, as [env: NAME]; the first one set wins."
+)]
 pub struct Cli {
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub view: ViewArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// How results are shown: every command takes these.
 #[derive(Debug, Args, Clone, Default)]
-pub struct GlobalArgs {
-    /// Tenant to act on: a GUID or a verified domain [env: PROVISION_TENANT, else AZURE_TENANT_ID]
-    #[arg(long, global = true, value_name = "TENANT")]
-    pub tenant: Option<String>,
-
-    /// How to sign in to Microsoft Graph
-    #[arg(long, global = true, env = "PROVISION_AUTH", value_enum)]
-    pub auth: Option<AuthMethod>,
-
-    /// National cloud whose sign-in and Graph endpoints to use
-    #[arg(long, global = true, env = "PROVISION_CLOUD", value_enum)]
-    pub cloud: Option<Cloud>,
-
-    /// Microsoft Graph base URL, e.g. https://graph.microsoft.com/v1.0 [env: PROVISION_GRAPH_URL]
-    #[arg(long, global = true, value_name = "URL")]
-    pub graph_url: Option<String>,
-
-    /// Sign-in authority host, e.g. https://login.microsoftonline.com [env: PROVISION_AUTHORITY_URL, else AZURE_AUTHORITY_HOST]
-    #[arg(long, global = true, value_name = "URL")]
-    pub authority_url: Option<String>,
-
-    /// An extra trusted root certificate (PEM), e.g. the emulator's CA under --tls
-    #[arg(long, global = true, env = "PROVISION_CA_CERT", value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
-
-    /// Output format of results on stdout
-    #[arg(long, global = true, env = "PROVISION_FORMAT", value_enum)]
+pub struct ViewArgs {
+    /// Output format of results on stdout [env: PROVISION_FORMAT]
+    #[arg(long, global = true, env = "PROVISION_FORMAT", hide_env = true, value_enum)]
     pub format: Option<Format>,
 
     /// Show each Graph request and retry on stderr (secrets are never shown)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Do not color output (also when NO_COLOR is set)
+    /// Do not color output [env: NO_COLOR]
     #[arg(long, global = true)]
     pub no_color: bool,
+}
 
-    /// Write every HTTP exchange (Graph and sign-in) to FILE as JSON lines, secrets redacted
-    #[arg(long, global = true, env = "PROVISION_TRACE", value_name = "FILE")]
+/// Where Microsoft Graph is and how to sign in to it: the commands that talk to Graph take
+/// these (flattened into [`UseEmulator`]).
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Tenant and sign-in")]
+pub struct GraphArgs {
+    /// Tenant to act on: a GUID or a verified domain [env: PROVISION_TENANT, AZURE_TENANT_ID]
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Option<String>,
+
+    /// How to sign in to Microsoft Graph [env: PROVISION_AUTH]
+    #[arg(long, env = "PROVISION_AUTH", hide_env = true, value_enum)]
+    pub auth: Option<AuthMethod>,
+
+    /// National cloud whose sign-in and Graph endpoints to use [env: PROVISION_CLOUD]
+    #[arg(long, env = "PROVISION_CLOUD", hide_env = true, value_enum)]
+    pub cloud: Option<Cloud>,
+
+    /// Microsoft Graph base URL, e.g. https://graph.microsoft.com/v1.0 [env: PROVISION_GRAPH_URL]
+    #[arg(long, value_name = "URL")]
+    pub graph_url: Option<String>,
+
+    /// Sign-in authority host, e.g. https://login.microsoftonline.com [env: PROVISION_AUTHORITY_URL, AZURE_AUTHORITY_HOST]
+    #[arg(long, value_name = "URL")]
+    pub authority_url: Option<String>,
+
+    /// An extra trusted root certificate (PEM), e.g. the emulator's CA under --tls [env: PROVISION_CA_CERT]
+    #[arg(long, env = "PROVISION_CA_CERT", hide_env = true, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// Write every HTTP exchange (Graph and sign-in) to FILE as JSON lines, secrets redacted [env: PROVISION_TRACE]
+    #[arg(long, env = "PROVISION_TRACE", hide_env = true, value_name = "FILE")]
     pub trace: Option<PathBuf>,
 
-    /// Public client of `--auth browser` and `--auth device-code` [default: Microsoft Graph Command Line Tools]
-    #[arg(long, global = true, env = "PROVISION_CLIENT_ID", value_name = "APP_ID")]
+    /// Public client of `--auth browser` and `--auth device-code` [default: Microsoft Graph Command Line Tools] [env: PROVISION_CLIENT_ID]
+    #[arg(long, env = "PROVISION_CLIENT_ID", hide_env = true, value_name = "APP_ID")]
     pub client_id: Option<String>,
 
-    /// Longest wait on Microsoft Graph (throttling, replication) per call and for apply's read-back, e.g. 180s, 3m [default: 3m]
-    #[arg(long, global = true, env = "PROVISION_MAX_WAIT", value_name = "DURATION", value_parser = crate::graph::retry::parse_duration)]
+    /// Longest wait on Microsoft Graph (throttling, replication) per call and for apply's read-back, e.g. 180s, 3m [default: 3m] [env: PROVISION_MAX_WAIT]
+    #[arg(long, env = "PROVISION_MAX_WAIT", hide_env = true, value_name = "DURATION", value_parser = crate::graph::retry::parse_duration)]
     pub max_wait: Option<std::time::Duration>,
+}
+
+/// The settings a command runs with: the view flags every command takes, and the Graph flags of
+/// the command (empty for those that do not talk to Graph).
+#[derive(Debug, Clone, Default)]
+pub struct GlobalArgs {
+    pub format: Option<Format>,
+    pub verbose: u8,
+    pub no_color: bool,
+    pub tenant: Option<String>,
+    pub auth: Option<AuthMethod>,
+    pub cloud: Option<Cloud>,
+    pub graph_url: Option<String>,
+    pub authority_url: Option<String>,
+    pub ca_cert: Option<PathBuf>,
+    pub trace: Option<PathBuf>,
+    pub client_id: Option<String>,
+    pub max_wait: Option<std::time::Duration>,
+}
+
+impl GlobalArgs {
+    pub fn new(view: &ViewArgs, graph: Option<&GraphArgs>) -> Self {
+        let g = graph.cloned().unwrap_or_default();
+        GlobalArgs {
+            format: view.format,
+            verbose: view.verbose,
+            no_color: view.no_color,
+            tenant: g.tenant,
+            auth: g.auth,
+            cloud: g.cloud,
+            graph_url: g.graph_url,
+            authority_url: g.authority_url,
+            ca_cert: g.ca_cert,
+            trace: g.trace,
+            client_id: g.client_id,
+            max_wait: g.max_wait,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -103,11 +151,14 @@ pub enum Cloud {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check manifests offline: keys, values, redirect URIs, permission names
+    #[command(
+        after_help = "Examples:\n  provision validate provision.toml\n  provision validate manifests/*.toml --format json"
+    )]
     Validate(ValidateArgs),
     /// Show what apply would change in the tenant; changes nothing
     #[command(
         visible_alias = "diff",
-        after_help = "Examples:\n  provision plan provision.toml --emulator\n  provision plan provision.toml --detailed-exitcode   # exit 2 when there are changes\n  provision plan provision.toml --destroy             # what destroy would delete"
+        after_help = "Examples:\n  provision plan provision.toml --emulator\n  provision plan provision.toml --detailed-exitcode   # exit 2 when there are changes\n  provision plan provision.toml --destroy             # what destroy would delete\n  provision plan manifests/ extra.toml --target soc-app   # several manifests, one app"
     )]
     Plan(PlanArgs),
     /// Make the tenant match the manifest, then write the output file
@@ -116,8 +167,14 @@ pub enum Command {
     )]
     Apply(ApplyArgs),
     /// Delete the apps the manifest names, with their service principals and grants
+    #[command(
+        after_help = "Examples:\n  provision plan provision.toml --destroy   # what would be deleted\n  provision destroy provision.toml --emulator --yes\n  provision destroy provision.toml --purge --yes   # also from deleted items"
+    )]
     Destroy(DestroyArgs),
     /// Print a manifest that describes an existing registration
+    #[command(
+        after_help = "Examples:\n  provision import --app-id 00000000-0000-0000-0000-000000000000 -o provision.toml\n  provision import --display-name \"Threat Protection API client\" --set-unique-name mtp-api-client --yes"
+    )]
     Import(ImportArgs),
     /// Report every app holding permissions on the audited APIs, who consented, and which
     /// manifest manages it; changes nothing
@@ -126,16 +183,29 @@ pub enum Command {
     )]
     Audit(AuditArgs),
     /// Write a starter manifest
+    #[command(after_help = "Examples:\n  provision init\n  provision init infra/mtp.toml --force")]
     Init(InitArgs),
     /// Print shell completions
+    #[command(
+        after_help = "Examples:\n  provision completions bash > ~/.local/share/bash-completion/completions/provision\n  provision completions zsh > \"${fpath[1]}/_provision\""
+    )]
     Completions(CompletionsArgs),
     /// Run the local Microsoft Graph + identity platform emulator
     #[cfg(feature = "emulator")]
+    #[command(
+        after_help = "Examples:\n  provision emulator --emulator-state tenant.json\n  eval \"$(provision emulator --tls --emulator-state tenant.json --print-env)\""
+    )]
     Emulator(EmulatorArgs),
     /// Sign in as the provisioned app (device code, or --browser) and print its access token
+    #[command(
+        after_help = "Examples:\n  provision token provision.toml --emulator\n  provision token out/mtp-api-client.json --decode\n  provision token provision.toml --browser --verify"
+    )]
     Token(TokenArgs),
     /// Forget cached interactive sign-ins (only the tenant's with --tenant)
-    Logout,
+    #[command(
+        after_help = "Examples:\n  provision logout\n  provision logout --tenant contoso.onmicrosoft.com"
+    )]
+    Logout(LogoutArgs),
     /// Check a tenant before trusting it: reachability, clock, identity, permissions, manifest
     #[command(
         after_help = "Exit codes: 0 apply would be allowed, 4 a permission is missing, 3 the tenant lacks an API the manifest names, 1 something cannot be reached.\n\nExamples:\n  provision doctor provision.toml\n  provision doctor --probe --yes   # try the uncertain Graph forms with a throw-away app"
@@ -207,15 +277,25 @@ pub enum FailOn {
 }
 
 #[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Only the sign-ins of this tenant (a GUID or a verified domain, as they were made)
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Manifest files to check
     #[arg(required = true, value_name = "MANIFEST")]
     pub manifests: Vec<PathBuf>,
 }
 
-/// `--emulator` on the commands that talk to Graph.
+/// How a command reaches Microsoft Graph: a tenant and a sign-in, or `--emulator`. Every
+/// command that talks to Graph flattens this.
 #[derive(Debug, Args, Clone, Default)]
 pub struct UseEmulator {
+    #[command(flatten)]
+    pub graph: GraphArgs,
     /// Run against a built-in emulator tenant (no tenant, no credentials needed)
     #[arg(long)]
     pub emulator: bool,
@@ -226,9 +306,12 @@ pub struct UseEmulator {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The manifest (TOML) naming the apps
-    #[arg(value_name = "MANIFEST")]
-    pub manifest: PathBuf,
+    /// Manifests (TOML) naming the apps, or folders of `*.toml` manifests
+    #[arg(value_name = "MANIFEST", required = true)]
+    pub manifests: Vec<PathBuf>,
+    /// Only these apps, by `unique_name` (repeatable): a partial run
+    #[arg(long = "target", value_name = "UNIQUE_NAME")]
+    pub targets: Vec<String>,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -244,9 +327,12 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// The manifest (TOML) naming the apps
-    #[arg(value_name = "MANIFEST")]
-    pub manifest: PathBuf,
+    /// Manifests (TOML) naming the apps, or folders of `*.toml` manifests
+    #[arg(value_name = "MANIFEST", required = true)]
+    pub manifests: Vec<PathBuf>,
+    /// Only these apps, by `unique_name` (repeatable): a partial run
+    #[arg(long = "target", value_name = "UNIQUE_NAME")]
+    pub targets: Vec<String>,
     /// Apply without asking (required when stdin is not a terminal)
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -259,9 +345,12 @@ pub struct ApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
-    /// The manifest (TOML) naming the apps
-    #[arg(value_name = "MANIFEST")]
-    pub manifest: PathBuf,
+    /// Manifests (TOML) naming the apps, or folders of `*.toml` manifests
+    #[arg(value_name = "MANIFEST", required = true)]
+    pub manifests: Vec<PathBuf>,
+    /// Only these apps, by `unique_name` (repeatable): a partial run
+    #[arg(long = "target", value_name = "UNIQUE_NAME")]
+    pub targets: Vec<String>,
     /// Destroy without asking (required when stdin is not a terminal)
     #[arg(short = 'y', long)]
     pub yes: bool,

@@ -168,6 +168,17 @@ impl Context {
         emulator: Option<&crate::cli::UseEmulator>,
         manifest_tenant: Option<&str>,
     ) -> Result<Self> {
+        Self::for_tenants(global, emulator, manifest_tenant.as_slice()).await
+    }
+
+    /// [`Context::for_tenant`] for several manifests naming `tenants` (first one first): under
+    /// `--emulator` the tenant takes the first GUID as its id and every domain as a verified
+    /// domain, so manifests of one tenant, written with its GUID or its domains, run together.
+    pub async fn for_tenants(
+        global: &GlobalArgs,
+        emulator: Option<&crate::cli::UseEmulator>,
+        tenants: &[&str],
+    ) -> Result<Self> {
         let printer = Arc::new(Printer::new(
             global.format.unwrap_or_default(),
             global.verbose,
@@ -175,7 +186,7 @@ impl Context {
         ));
         if let Some(u) = emulator.filter(|u| u.emulator) {
             refuse_with_emulator(global)?;
-            return Self::with_emulator(global, printer, u, manifest_tenant).await;
+            return Self::with_emulator(global, printer, u, tenants).await;
         }
         let mut endpoints = Endpoints::of(global.cloud.unwrap_or_default());
         if let Some(g) = global.graph_url.clone().or_else(|| env("PROVISION_GRAPH_URL")) {
@@ -215,7 +226,7 @@ impl Context {
         _: &GlobalArgs,
         _: Arc<Printer>,
         _: &crate::cli::UseEmulator,
-        _: Option<&str>,
+        _: &[&str],
     ) -> Result<Self> {
         Err(Error::failure("this build of provision has no emulator")
             .with_help("build it with the default features (`cargo install --path crates/provision`)"))
@@ -226,7 +237,7 @@ impl Context {
         global: &GlobalArgs,
         printer: Arc<Printer>,
         u: &crate::cli::UseEmulator,
-        manifest_tenant: Option<&str>,
+        tenants: &[&str],
     ) -> Result<Self> {
         let state = match &u.emulator_state {
             Some(p) => p.clone(),
@@ -234,12 +245,14 @@ impl Context {
         };
         let mut config = crate::emulator::Config::local();
         config.state = Some(state.clone());
-        let guid = manifest_tenant.filter(|t| uuid::Uuid::parse_str(t).is_ok());
-        match (manifest_tenant, guid) {
-            (_, Some(id)) => config.seed_tenant_id = Some(id.to_owned()),
-            (Some(domain), None) => config.extra_domains = vec![domain.to_owned()],
-            (None, None) => {}
-        }
+        let is_guid = |t: &&str| uuid::Uuid::parse_str(t).is_ok();
+        let guid = tenants.iter().copied().find(is_guid);
+        config.seed_tenant_id = guid.map(str::to_owned);
+        config.extra_domains = tenants
+            .iter()
+            .filter(|t| !is_guid(t))
+            .map(|d| (*d).to_owned())
+            .collect();
         let running = crate::emulator::start(config).await?;
         let ready = running.ready.clone();
         if let Some(id) = guid

@@ -36,6 +36,7 @@ pub mod context;
 pub mod deleted;
 pub mod doctor;
 pub mod error;
+pub mod fsutil;
 pub mod graph;
 pub mod import;
 pub mod manifest;

@@ -236,10 +236,22 @@ pub async fn check_tenant_guard(
     guard: Option<&str>,
     tenant_id: &str,
 ) -> Result<()> {
+    check_tenant_guard_of(http, authority, "the manifest", guard, tenant_id).await
+}
+
+/// [`check_tenant_guard`] naming the manifest whose guard it is (`whose`: "the manifest
+/// `a.toml`"), for runs over several manifests.
+pub async fn check_tenant_guard_of(
+    http: &reqwest::Client,
+    authority: &str,
+    whose: &str,
+    guard: Option<&str>,
+    tenant_id: &str,
+) -> Result<()> {
     let Some(guard) = guard else { return Ok(()) };
     let refused = |what: String| {
         Error::failure(format!(
-            "the manifest is for tenant `{guard}`, but the signed-in tenant is {what}"
+            "{whose} is for tenant `{guard}`, but the signed-in tenant is {what}"
         ))
         .with_help(
             "sign in to the right tenant (--tenant, AZURE_TENANT_ID), or change `tenant` in the manifest",

@@ -153,23 +153,10 @@ pub fn render(entries: &BTreeMap<String, Entry>, format: OutputFormat) -> Result
     }
 }
 
-/// Write `contents` to `path` through a temporary file in the same folder and a rename, so a
-/// reader never sees half a file.
+/// Write `contents` to `path` whole or not at all ([`crate::fsutil::write_atomic`]).
 pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| {
-        Error::failure(format!("cannot create the folder `{}`", dir.display())).with_source(e)
-    })?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| Error::failure(format!("cannot write in `{}`", dir.display())).with_source(e))?;
-    std::io::Write::write_all(&mut tmp, contents.as_bytes())
-        .map_err(|e| Error::failure(format!("cannot write `{}`", path.display())).with_source(e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::failure(format!("cannot write `{}`", path.display())).with_source(e.error))?;
-    Ok(())
+    crate::fsutil::write_atomic(path, contents.as_bytes(), crate::fsutil::Access::Shared)
+        .map_err(|e| Error::failure(format!("cannot write `{}`", path.display())).with_source(e))
 }
 
 /// Check, before anything is written to the tenant, that `path` can be written: its folder

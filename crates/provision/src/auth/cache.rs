@@ -93,15 +93,8 @@ impl TokenCache {
         let path = self.path(&entry.authority, &entry.tenant, &entry.client_id);
         let text = serde_json::to_string_pretty(entry)
             .map_err(|e| Error::failure("cannot serialise the sign-in cache").with_source(e))?;
-        // NamedTempFile creates the file with mode 0600 on Unix; the rename keeps it.
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(|e| {
-            Error::failure(format!("cannot write in `{}`", self.dir.display())).with_source(e)
-        })?;
-        set_private(tmp.path(), 0o600)?;
-        std::io::Write::write_all(&mut tmp, text.as_bytes())
+        crate::fsutil::write_atomic(&path, text.as_bytes(), crate::fsutil::Access::Private)
             .map_err(|e| Error::failure(format!("cannot write `{}`", path.display())).with_source(e))?;
-        tmp.persist(&path)
-            .map_err(|e| Error::failure(format!("cannot write `{}`", path.display())).with_source(e.error))?;
         Ok(())
     }
 

@@ -10,11 +10,13 @@ use serde::Serialize;
 use crate::apply::{Report, Status, Tally};
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::commands::live::Live;
-use crate::commands::plan::{compute, confirm, to_json};
+use crate::commands::plan::{compute, confirm, context, document, load_set, to_json};
 use crate::context::Context;
 use crate::error::{Class, Error, Result};
+use crate::manifest::many::Set;
 use crate::model::{ConsentMode, Desired};
 use crate::output::Printer;
+use crate::plan::Plan;
 use crate::{apply, outfile, render};
 
 /// The output file named by `[output]`, and whether it holds what is true now.
@@ -28,6 +30,38 @@ pub(crate) struct OutputFileState {
     pub up_to_date: bool,
     /// Whether a file is there now.
     pub exists: bool,
+    /// The manifest whose `[output]` it is, when the run covers several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+}
+
+/// The documents' `output_file` (one manifest) and `output_files` (several, each naming its
+/// manifest; `output_file` is then `null`).
+pub(crate) fn file_fields(
+    states: Vec<OutputFileState>,
+    set: &Set,
+) -> (Option<OutputFileState>, Option<Vec<OutputFileState>>) {
+    if set.several() {
+        (None, Some(states))
+    } else {
+        (states.into_iter().next(), None)
+    }
+}
+
+/// The part of the run's plan that is manifest `k`'s apps (the plan keeps the run's app order).
+fn part_plan(plan: &Plan, set: &Set, k: usize) -> Plan {
+    Plan {
+        tenant_id: plan.tenant_id.clone(),
+        resource_service_principals: plan.resource_service_principals.clone(),
+        apps: plan
+            .apps
+            .iter()
+            .zip(&set.owner)
+            .filter(|(_, o)| **o == k)
+            .map(|(a, _)| a.clone())
+            .collect(),
+        purge: Vec::new(),
+    }
 }
 
 #[derive(Serialize)]
@@ -43,6 +77,9 @@ struct ApplyDocument<'a> {
     /// no changes.
     result: Option<&'a Report>,
     output_file: Option<OutputFileState>,
+    /// With several manifests, each one's output file (`output_file` is then `null`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_files: Option<Vec<OutputFileState>>,
     outputs: &'a BTreeMap<String, outfile::Entry>,
 }
 
@@ -54,9 +91,9 @@ pub(crate) fn output_path(desired: &Desired) -> Option<PathBuf> {
 }
 
 pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<i32> {
-    let desired = crate::commands::plan::load(global, &args.manifest)?;
-    let ctx = Context::for_tenant(global, Some(&args.emulator), desired.tenant.as_deref()).await?;
-    let result = run_in(&ctx, &desired, args).await;
+    let set = load_set(global, &args.manifests, &args.targets)?;
+    let ctx = context(global, &args.emulator, &set).await?;
+    let result = run_in(&ctx, &set, args).await;
     ctx.finish().await;
     result
 }
@@ -82,44 +119,55 @@ pub(crate) fn print_outcome(printer: &Printer, verb: &str, report: &Report, inte
     ));
 }
 
-async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i32> {
+async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
     let printer = &ctx.printer;
-    let (graph, plan) = compute(ctx, desired).await?;
+    let (graph, plan) = compute(ctx, set).await?;
     let authority = &ctx.endpoints.authority_url;
-    let doc = render::plan_document(&plan, authority);
+    let doc = document(&plan, set, authority);
     if !printer.is_json() {
         printer.out(&render::plan_text(&doc));
     }
-    // Before the first write: a run must not change the tenant and then fail to say what it
-    // did where the user asked for it.
-    let out_path = output_path(desired);
-    if let Some(path) = &out_path {
+    // Each manifest of the run with an `[output]`, and its file.
+    let out_paths: Vec<(usize, PathBuf)> = set
+        .in_run()
+        .into_iter()
+        .filter_map(|k| output_path(&set.manifests[k]).map(|p| (k, p)))
+        .collect();
+    for (k, path) in &out_paths {
+        // A manifest with apps left out by --target keeps its file as it is (below).
+        if !set.whole(*k) {
+            continue;
+        }
+        // Before the first write: a run must not change the tenant and then fail to say what
+        // it did where the user asked for it.
         outfile::check_writable(path)?;
-    }
-    // And that what it will hold can be written in its format (the env dialect refuses values a
-    // shell would read differently): rendered with stand-in IDs.
-    if let Some(spec) = &desired.output {
-        let stand_in = "00000000-0000-0000-0000-000000000000".to_owned();
-        let ids = plan
-            .apps
-            .iter()
-            .map(|a| {
-                (
-                    a.unique_name.clone(),
-                    (stand_in.clone(), stand_in.clone(), stand_in.clone()),
-                )
-            })
-            .collect();
-        outfile::render(&outfile::entries(desired, &plan, &ids, authority), spec.format).map_err(
-            |mut e| {
-                e.message = format!("{}: nothing was changed in the tenant", e.message);
-                e
-            },
-        )?;
+        // And that what it will hold can be written in its format (the env dialect refuses
+        // values a shell would read differently): rendered with stand-in IDs.
+        let desired = set.part(*k);
+        let own = part_plan(&plan, set, *k);
+        if let Some(spec) = &desired.output {
+            let stand_in = "00000000-0000-0000-0000-000000000000".to_owned();
+            let ids = own
+                .apps
+                .iter()
+                .map(|a| {
+                    (
+                        a.unique_name.clone(),
+                        (stand_in.clone(), stand_in.clone(), stand_in.clone()),
+                    )
+                })
+                .collect();
+            outfile::render(&outfile::entries(&desired, &own, &ids, authority), spec.format).map_err(
+                |mut e| {
+                    e.message = format!("{}: nothing was changed in the tenant", e.message);
+                    e
+                },
+            )?;
+        }
     }
 
     let mut stopped = false;
-    let report = if plan.has_changes() {
+    let mut report = if plan.has_changes() {
         if !confirm(args.yes, "\nApply these changes?", printer)? {
             return Err(Error::failure("apply cancelled: nothing was changed"));
         }
@@ -142,11 +190,15 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
     // Read back until Graph shows the writes (issue 12 §2); a timeout is reported after the
     // output file is written, since the writes were made.
     let read_back = match &report {
-        Some(r) if !args.no_wait => crate::readback::wait(&graph, desired, &plan, r, printer)
+        Some(r) if !args.no_wait => crate::readback::wait(&graph, &set.combined, &plan, r, printer)
             .await
             .err(),
         _ => None,
     };
+
+    if let Some(r) = report.as_mut() {
+        crate::commands::plan::attribute_report(r, set);
+    }
 
     // IDs for the output file: what apply learned, else what was observed.
     let mut ids = BTreeMap::new();
@@ -165,43 +217,77 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
             ids.insert(app.unique_name.clone(), (c, o, s));
         }
     }
-    let entries = outfile::entries(desired, &plan, &ids, authority);
+    let entries = outfile::entries(&set.combined, &plan, &ids, authority);
     let failure = report.as_ref().and_then(Report::first_error);
     let plan_text = render::plan_text(&doc);
 
-    // The output file is written whenever every app got its IDs, also when nothing changed; a
-    // failed or stopped run leaves the file as it was, named as out of date.
-    let mut file_state = None;
+    // Each manifest's output file is written when every app of it got its IDs and none of its
+    // steps failed, also when nothing changed; a failed or stopped run leaves the file as it
+    // was, named as out of date.
+    let mut file_states = Vec::new();
     // A file that cannot be written after the tenant changed is reported after what was done.
     let mut write_error = None;
-    if let (Some(spec), Some(path)) = (&desired.output, &out_path) {
+    for (k, path) in &out_paths {
+        let Some(spec) = &set.manifests[*k].output else {
+            continue;
+        };
         let shown = path.display().to_string();
-        if failure.is_none() && !stopped && entries.len() == desired.apps.len() {
-            let written =
-                outfile::render(&entries, spec.format).and_then(|text| outfile::write_atomic(path, &text));
+        let manifest = set
+            .several()
+            .then(|| set.manifests[*k].source.display().to_string());
+        let desired = set.part(*k);
+        let own = part_plan(&plan, set, *k);
+        let own_entries = outfile::entries(&desired, &own, &ids, authority);
+        let own_failed = report.as_ref().is_some_and(|r| {
+            r.resource_error.is_some()
+                || r.apps
+                    .iter()
+                    .zip(&set.owner)
+                    .any(|(a, o)| *o == *k && a.error.is_some())
+        });
+        let exists = path.exists();
+        if !set.whole(*k) {
+            printer.status(&format!(
+                "`{shown}` was left as it is: --target left out apps of `{}`; apply without --target writes it",
+                set.manifests[*k].source.display()
+            ));
+            file_states.push(OutputFileState {
+                path: shown,
+                written: false,
+                up_to_date: false,
+                exists,
+                manifest,
+            });
+        } else if !own_failed && !stopped && own_entries.len() == desired.apps.len() {
+            let written = outfile::render(&own_entries, spec.format)
+                .and_then(|text| outfile::write_atomic(path, &text));
             let ok = written.is_ok();
-            write_error = written.err();
-            file_state = Some(OutputFileState {
+            if write_error.is_none() {
+                write_error = written.err();
+            }
+            file_states.push(OutputFileState {
                 path: shown,
                 written: ok,
                 up_to_date: ok,
                 exists: path.exists(),
+                manifest,
             });
         } else {
-            let exists = path.exists();
             if exists {
                 printer.warn(&format!(
                     "`{shown}` was not updated and is out of date: apply did not finish; run apply again to rewrite it"
                 ));
             }
-            file_state = Some(OutputFileState {
+            file_states.push(OutputFileState {
                 path: shown,
                 written: false,
                 up_to_date: false,
                 exists,
+                manifest,
             });
         }
     }
+    let (file_state, file_states) = file_fields(file_states, set);
 
     let applied = !stopped && report.as_ref().is_none_or(Report::complete);
     if printer.is_json() {
@@ -213,6 +299,7 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
             summary: report.as_ref().map(Report::tally).unwrap_or_default(),
             result: report.as_ref(),
             output_file: file_state,
+            output_files: file_states,
             outputs: &entries,
         };
         printer.outln(&to_json(&doc)?);
@@ -229,17 +316,16 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
                 ));
             }
         }
-        if let Some(OutputFileState {
-            path, written: true, ..
-        }) = &file_state
-        {
-            printer.outln(&format!("\nWrote {path}"));
+        for state in file_states.iter().flatten().chain(&file_state) {
+            if state.written {
+                printer.outln(&format!("\nWrote {}", state.path));
+            }
         }
     }
 
     ci_report(
         ctx,
-        desired,
+        set,
         &plan_text,
         report.as_ref(),
         &entries,
@@ -313,7 +399,7 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &ApplyArgs) -> Result<i3
 /// step outputs (only when every app got them and nothing failed, like the output file).
 fn ci_report(
     ctx: &Context,
-    desired: &crate::model::Desired,
+    set: &Set,
     plan_text: &str,
     report: Option<&Report>,
     entries: &BTreeMap<String, outfile::Entry>,
@@ -341,9 +427,9 @@ fn ci_report(
             e.tenant_id, e.client_id
         ));
     }
-    let title = format!("provision apply `{}`", desired.source.display());
+    let title = format!("provision apply {}", crate::commands::plan::title(set));
     crate::ci::append_step_summary(&ctx.printer, &crate::ci::text_summary(&title, &text));
-    if succeeded && entries.len() == desired.apps.len() {
+    if succeeded && entries.len() == set.combined.apps.len() {
         crate::ci::write_outputs(
             &ctx.printer,
             entries

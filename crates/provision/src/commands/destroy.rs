@@ -13,10 +13,11 @@ use crate::apply::{Report, Tally};
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::commands::apply::{OutputFileState, interrupted, output_path, print_outcome};
 use crate::commands::live::Live;
-use crate::commands::plan::{confirm, to_json};
+use crate::commands::plan::{check_guards, confirm, to_json};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::graph::{GraphClient, GraphError};
+use crate::manifest::many::Set;
 use crate::model::Desired;
 use crate::plan::{Observed, ObservedApp, Plan};
 use crate::{apply, observe, outfile, plan, render};
@@ -35,11 +36,15 @@ struct DestroyDocument<'a> {
     /// existed.
     result: Option<&'a Report>,
     output_file: Option<OutputFileState>,
+    /// With several manifests, each one's output file (`output_file` is then `null`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_files: Option<Vec<OutputFileState>>,
 }
 
 /// Sign in, find the manifest's apps (with the tenant guard alongside, as for apply) and plan
 /// their deletion: what `destroy` and `plan --destroy` share.
-pub(crate) async fn compute(ctx: &Context, desired: &Desired, purge: bool) -> Result<(GraphClient, Plan)> {
+pub(crate) async fn compute(ctx: &Context, set: &Set, purge: bool) -> Result<(GraphClient, Plan)> {
+    let desired = &set.combined;
     let (graph, token) = ctx.graph().await?;
     // With `--purge`, the manifest's apps an earlier destroy left in deleted items are purged
     // too (their unique names stay reserved until then). Read in the same round as the live
@@ -53,12 +58,7 @@ pub(crate) async fn compute(ctx: &Context, desired: &Desired, purge: bool) -> Re
     };
     let (found, guard, leftovers) = futures::join!(
         find_apps(&graph, desired, &ctx.printer),
-        observe::check_tenant_guard(
-            &ctx.http,
-            &ctx.endpoints.authority_url,
-            desired.tenant.as_deref(),
-            &token.tenant_id
-        ),
+        check_guards(ctx, set, &token.tenant_id),
         leftovers,
     );
     guard?;
@@ -121,30 +121,35 @@ pub(crate) fn plan_text(plan: &Plan, doc: &render::PlanDocument<'_>) -> String {
         render::plan_text(doc)
     } else {
         format!(
-            "Nothing to destroy: no app of the manifest exists in tenant {}.\n",
+            "Nothing to destroy: no app of the {} exists in tenant {}.\n",
+            if doc.manifests.is_some() {
+                "manifests"
+            } else {
+                "manifest"
+            },
             plan.tenant_id
         )
     }
 }
 
 pub async fn run(global: &GlobalArgs, args: &DestroyArgs) -> Result<i32> {
-    let desired = crate::commands::plan::load(global, &args.manifest)?;
-    let ctx = Context::for_tenant(global, Some(&args.emulator), desired.tenant.as_deref()).await?;
-    let result = run_in(&ctx, &desired, args).await;
+    let set = crate::commands::plan::load_set(global, &args.manifests, &args.targets)?;
+    let ctx = crate::commands::plan::context(global, &args.emulator, &set).await?;
+    let result = run_in(&ctx, &set, args).await;
     ctx.finish().await;
     result
 }
 
-async fn run_in(ctx: &Context, desired: &Desired, args: &DestroyArgs) -> Result<i32> {
+async fn run_in(ctx: &Context, set: &Set, args: &DestroyArgs) -> Result<i32> {
     let printer = &ctx.printer;
-    let (graph, plan) = compute(ctx, desired, args.purge).await?;
-    let doc = render::plan_document(&plan, &ctx.endpoints.authority_url);
+    let (graph, plan) = compute(ctx, set, args.purge).await?;
+    let doc = crate::commands::plan::document(&plan, set, &ctx.endpoints.authority_url);
     if !printer.is_json() {
         printer.out(&plan_text(&plan, &doc));
     }
 
     let mut stopped = false;
-    let report = if plan.has_changes() {
+    let mut report = if plan.has_changes() {
         if !confirm(args.yes, "\nDestroy these?", printer)? {
             return Err(Error::failure("destroy cancelled: nothing was changed"));
         }
@@ -166,42 +171,63 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &DestroyArgs) -> Result<
     };
     let destroyed = !stopped && report.as_ref().is_none_or(Report::complete);
 
-    // The manifest's apps are gone: their entries leave the output file (removed when none
+    // The apps are gone: their entries leave each manifest's output file (removed when none
     // remain), so no file names IDs that no longer exist.
-    let mut file_state = None;
+    let mut file_states = Vec::new();
     // Reported after what was done, like every failure once the tenant changed.
     let mut file_error = None;
-    if let (Some(spec), Some(path)) = (&desired.output, output_path(desired)) {
+    for k in set.in_run() {
+        let desired = &set.manifests[k];
+        let (Some(spec), Some(path)) = (&desired.output, output_path(desired)) else {
+            continue;
+        };
         let shown = path.display().to_string();
-        if destroyed {
-            let names: Vec<String> = desired.apps.iter().map(|a| a.unique_name.clone()).collect();
+        let manifest = set.several().then(|| desired.source.display().to_string());
+        let exists = path.exists();
+        // An env file holds one manifest's variables: with apps of the manifest left out by
+        // --target it is neither edited nor removed.
+        let kept = !set.whole(k) && spec.format == crate::model::OutputFormat::Env;
+        if destroyed && !kept {
+            let names: Vec<String> = set.part(k).apps.into_iter().map(|a| a.unique_name).collect();
             let removed = outfile::remove_entries(&path, spec.format, &names);
             let (written, up_to_date) = match &removed {
                 Ok(r) => (r.is_some(), true),
                 Err(_) => (false, false),
             };
-            file_state = Some(OutputFileState {
+            file_states.push(OutputFileState {
                 path: shown,
                 written,
                 up_to_date,
                 exists: path.exists(),
+                manifest,
             });
-            file_error = removed.err();
+            if file_error.is_none() {
+                file_error = removed.err();
+            }
         } else {
-            let exists = path.exists();
-            if exists {
+            if exists && kept {
+                printer.warn(&format!(
+                    "`{shown}` was not updated: --target left out apps of `{}` and an env file holds them all; run destroy without --target, or remove it",
+                    desired.source.display()
+                ));
+            } else if exists {
                 printer.warn(&format!(
                     "`{shown}` was not updated and is out of date: destroy did not finish; run destroy again"
                 ));
             }
-            file_state = Some(OutputFileState {
+            file_states.push(OutputFileState {
                 path: shown,
                 written: false,
                 up_to_date: !exists,
                 exists,
+                manifest,
             });
         }
     }
+    if let Some(r) = report.as_mut() {
+        crate::commands::plan::attribute_report(r, set);
+    }
+    let (file_state, file_states) = crate::commands::apply::file_fields(file_states, set);
 
     if printer.is_json() {
         let doc = DestroyDocument {
@@ -213,26 +239,29 @@ async fn run_in(ctx: &Context, desired: &Desired, args: &DestroyArgs) -> Result<
             summary: report.as_ref().map(Report::tally).unwrap_or_default(),
             result: report.as_ref(),
             output_file: file_state,
+            output_files: file_states,
         };
         printer.outln(&to_json(&doc)?);
     } else {
         if let Some(report) = &report {
             print_outcome(printer, "Destroy", report, stopped);
         }
-        match &file_state {
-            Some(OutputFileState {
-                path,
-                written: true,
-                exists: false,
-                ..
-            }) => printer.outln(&format!("\nRemoved {path}")),
-            Some(OutputFileState {
-                path,
-                written: true,
-                exists: true,
-                ..
-            }) => printer.outln(&format!("\nRemoved the manifest's entries from {path}")),
-            _ => {}
+        for state in file_states.iter().flatten().chain(&file_state) {
+            match state {
+                OutputFileState {
+                    path,
+                    written: true,
+                    exists: false,
+                    ..
+                } => printer.outln(&format!("\nRemoved {path}")),
+                OutputFileState {
+                    path,
+                    written: true,
+                    exists: true,
+                    ..
+                } => printer.outln(&format!("\nRemoved the manifest's entries from {path}")),
+                _ => {}
+            }
         }
     }
     if stopped {

@@ -65,9 +65,8 @@ pub fn run(args: &InitArgs, printer: &Printer) -> Result<i32> {
     let text = template_text(args.template);
     if args.force {
         // Replace atomically: a crash leaves the old file or the new one, never half of one.
-        let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(cannot_write)?;
-        tmp.write_all(text.as_bytes()).map_err(cannot_write)?;
-        tmp.persist(path).map_err(|e| cannot_write(e.error))?;
+        crate::fsutil::write_atomic(path, text.as_bytes(), crate::fsutil::Access::Shared)
+            .map_err(cannot_write)?;
     } else {
         // `create_new` so that a file created since the check above is not overwritten either.
         let mut file = std::fs::OpenOptions::new()

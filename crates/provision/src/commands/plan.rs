@@ -2,54 +2,134 @@
 //! `--destroy`, what destroy would delete).
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
-use crate::cli::{GlobalArgs, PlanArgs};
+use crate::cli::{GlobalArgs, PlanArgs, UseEmulator};
 use crate::context::Context;
 use crate::error::{Class, Error, Result};
 use crate::graph::GraphClient;
+use crate::manifest::many::Set;
 use crate::model::Desired;
-use crate::plan::{Plan, PlanProblem};
+use crate::plan::{Observed, Plan, PlanProblem};
 use crate::{manifest, observe, plan, render};
 
-/// Sign in, observe and plan: the part `plan` and `apply` share.
-pub(crate) async fn compute(ctx: &Context, desired: &Desired) -> Result<(GraphClient, Plan)> {
+/// Sign in, observe and plan: the part `plan` and `apply` share. One observation for every app
+/// of the run, whatever manifest it comes from.
+pub(crate) async fn compute(ctx: &Context, set: &Set) -> Result<(GraphClient, Plan)> {
     let (graph, token) = ctx.graph().await?;
     let (observed, guard) = futures::join!(
-        observe::observe(&graph, desired, &token.tenant_id),
-        observe::check_tenant_guard(
-            &ctx.http,
-            &ctx.endpoints.authority_url,
-            desired.tenant.as_deref(),
-            &token.tenant_id
-        ),
+        observe::observe(&graph, &set.combined, &token.tenant_id),
+        check_guards(ctx, set, &token.tenant_id),
     );
     guard?;
     let observed = observed?;
-    let plan = plan::plan(desired, &observed).map_err(|p| problems_error(desired, &p))?;
+    let plan = plan_set(set, &observed)?;
     Ok((graph, plan))
 }
 
-/// Plan-time problems point at the manifest, like validation does, and exit 3.
-fn problems_error(desired: &Desired, problems: &[PlanProblem]) -> Error {
-    let mut rendered = String::new();
-    for p in problems {
-        rendered.push_str(&format!(
-            "error: {}\n  --> {}:{}:{}\n",
-            p.message,
-            desired.source.display(),
-            p.location.line,
-            p.location.column
-        ));
-        if let Some(h) = &p.help {
-            rendered.push_str(&format!("  = help: {h}\n"));
+/// Every tenant guard of the run's manifests against the signed-in tenant (each distinct guard
+/// once, named by the first manifest that has it), before anything is written.
+pub(crate) async fn check_guards(ctx: &Context, set: &Set, tenant_id: &str) -> Result<()> {
+    let mut guards: Vec<(&Path, &str)> = Vec::new();
+    for (path, guard) in set.guards() {
+        if !guards.iter().any(|(_, g)| g.eq_ignore_ascii_case(guard)) {
+            guards.push((path, guard));
         }
-        rendered.push('\n');
     }
-    let mut e = Error::manifest(rendered, problems.len());
+    let several = set.several();
+    futures::future::try_join_all(guards.into_iter().map(|(path, guard)| async move {
+        let whose = if several {
+            format!("the manifest `{}`", path.display())
+        } else {
+            "the manifest".to_owned()
+        };
+        observe::check_tenant_guard_of(
+            &ctx.http,
+            &ctx.endpoints.authority_url,
+            &whose,
+            Some(guard),
+            tenant_id,
+        )
+        .await
+    }))
+    .await
+    .map(|_| ())
+}
+
+/// Plan each manifest of the run against the one observation (so that plan-time problems point
+/// into their own file), then join the plans in manifest order: a resource service principal
+/// two manifests need is created once.
+fn plan_set(set: &Set, observed: &Observed) -> Result<Plan> {
+    let mut joined = Plan {
+        tenant_id: observed.tenant_id.clone(),
+        resource_service_principals: Vec::new(),
+        apps: Vec::new(),
+        purge: Vec::new(),
+    };
+    let mut problems = Vec::new();
+    for k in set.in_run() {
+        let part = set.part(k);
+        let own = Observed {
+            tenant_id: observed.tenant_id.clone(),
+            apps: (set.owner.iter().enumerate())
+                .filter(|(_, o)| **o == k)
+                .filter_map(|(i, _)| observed.apps.get(i).cloned())
+                .collect(),
+            resources: observed.resources.clone(),
+            others: observed.others.clone(),
+        };
+        match plan::plan(&part, &own) {
+            Ok(p) => {
+                for r in p.resource_service_principals {
+                    if !joined
+                        .resource_service_principals
+                        .iter()
+                        .any(|x| x.app_id.eq_ignore_ascii_case(&r.app_id))
+                    {
+                        joined.resource_service_principals.push(r);
+                    }
+                }
+                joined.apps.extend(p.apps);
+            }
+            Err(p) => problems.push((part.source, p)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(joined)
+    } else {
+        Err(problems_error(&problems))
+    }
+}
+
+/// Plan-time problems point at the manifest, like validation does, and exit 3.
+fn problems_error(per_manifest: &[(PathBuf, Vec<PlanProblem>)]) -> Error {
+    let mut rendered = String::new();
+    let mut count = 0;
+    for (source, problems) in per_manifest {
+        for p in problems {
+            count += 1;
+            rendered.push_str(&format!(
+                "error: {}\n  --> {}:{}:{}\n",
+                p.message,
+                source.display(),
+                p.location.line,
+                p.location.column
+            ));
+            if let Some(h) = &p.help {
+                rendered.push_str(&format!("  = help: {h}\n"));
+            }
+            rendered.push('\n');
+        }
+    }
+    let mut e = Error::manifest(rendered, count);
+    let whose = if per_manifest.len() == 1 {
+        "the manifest asks"
+    } else {
+        "the manifests ask"
+    };
     e.message = format!(
-        "the manifest asks for {} thing{} the tenant does not have",
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" }
+        "{whose} for {count} thing{} the tenant does not have",
+        if count == 1 { "" } else { "s" }
     );
     e.class = Class::Manifest;
     e
@@ -62,17 +142,70 @@ pub(crate) fn load(global: &GlobalArgs, path: &std::path::Path) -> Result<Desire
     manifest::load_reporting(path, &printer)
 }
 
+/// Read every manifest `paths` name (folders: their `*.toml`), printing their warnings, as one
+/// run limited to `targets` (none: every app).
+pub(crate) fn load_set(global: &GlobalArgs, paths: &[PathBuf], targets: &[String]) -> Result<Set> {
+    let printer =
+        crate::output::Printer::new(global.format.unwrap_or_default(), global.verbose, global.no_color);
+    Set::new(manifest::many::load_many(paths, &printer)?, targets)
+}
+
+/// The run's context: under `--emulator`, a tenant that is the one the manifests name.
+pub(crate) async fn context(global: &GlobalArgs, emulator: &UseEmulator, set: &Set) -> Result<Context> {
+    Context::for_tenants(global, Some(emulator), &set.tenant_names()).await
+}
+
+/// The plan document, its changes attributed to their manifests when the run covers several,
+/// and marked partial under `--target`.
+pub(crate) fn document<'a>(plan: &'a Plan, set: &Set, authority: &str) -> render::PlanDocument<'a> {
+    let mut doc = render::plan_document(plan, authority);
+    let parts: Vec<(String, Vec<String>)> = set
+        .in_run()
+        .into_iter()
+        .map(|k| {
+            let part = set.part(k);
+            (
+                part.source.display().to_string(),
+                part.apps.into_iter().map(|a| a.unique_name).collect(),
+            )
+        })
+        .collect();
+    render::attribute(&mut doc, &parts, &set.targets);
+    doc
+}
+
+/// Each app's result names its manifest when the run covers several (as the plan's changes do).
+pub(crate) fn attribute_report(report: &mut crate::apply::Report, set: &Set) {
+    if !set.several() {
+        return;
+    }
+    for r in &mut report.apps {
+        r.manifest = set
+            .manifest_of(&r.unique_name)
+            .map(|d| d.source.display().to_string());
+    }
+}
+
+/// The manifests of the run as a title names them: `` `a.toml`, `b.toml` ``.
+pub(crate) fn title(set: &Set) -> String {
+    set.in_run()
+        .into_iter()
+        .map(|k| format!("`{}`", set.manifests[k].source.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<i32> {
-    let desired = load(global, &args.manifest)?;
-    let ctx = Context::for_tenant(global, Some(&args.emulator), desired.tenant.as_deref()).await?;
+    let set = load_set(global, &args.manifests, &args.targets)?;
+    let ctx = context(global, &args.emulator, &set).await?;
     let result = async {
         let (_graph, plan) = if args.destroy {
-            crate::commands::destroy::compute(&ctx, &desired, args.purge).await?
+            crate::commands::destroy::compute(&ctx, &set, args.purge).await?
         } else {
-            compute(&ctx, &desired).await?
+            compute(&ctx, &set).await?
         };
-        let doc = render::plan_document(&plan, &ctx.endpoints.authority_url);
-        let title = format!("provision plan `{}`", args.manifest.display());
+        let doc = document(&plan, &set, &ctx.endpoints.authority_url);
+        let title = format!("provision plan {}", title(&set));
         crate::ci::append_step_summary(
             &ctx.printer,
             &crate::ci::text_summary(&title, &render::plan_text(&doc)),

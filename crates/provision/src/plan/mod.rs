@@ -283,17 +283,6 @@ fn published_from_catalog(api: &catalog::KnownApi) -> Published<'_> {
     }
 }
 
-/// The closest names to `wanted` among `names`, for "did you mean".
-pub fn closest<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let wanted_l = wanted.to_ascii_lowercase();
-    let mut scored: Vec<(f64, &str)> = names
-        .map(|n| (strsim::jaro_winkler(&wanted_l, &n.to_ascii_lowercase()), n))
-        .filter(|(s, _)| *s > 0.75)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
-    scored.into_iter().take(3).map(|(_, n)| n).collect()
-}
-
 fn resource_url_of(sp: Option<&ServicePrincipal>, known: Option<&catalog::KnownApi>, app_id: &str) -> String {
     if let Some(k) = known {
         return k.resource_url.clone();
@@ -830,7 +819,7 @@ fn unknown_permission<'a>(
     names: impl Iterator<Item = &'a str>,
 ) -> PlanProblem {
     let names: Vec<&str> = names.collect();
-    let near = closest(value, names.iter().copied());
+    let near = crate::manifest::rules::closest_n(value, names.iter().copied(), 3);
     let help = if near.is_empty() {
         let mut all: Vec<&str> = names.clone();
         all.sort();

@@ -271,10 +271,7 @@ fn unknown_permission_names_the_closest_ones() {
         problems[0].message,
         "Microsoft Threat Protection has no delegated permission `Incident.Raed`"
     );
-    assert_eq!(
-        problems[0].help.as_deref(),
-        Some("did you mean `Incident.Read` or `Incident.ReadWrite`?")
-    );
+    assert_eq!(problems[0].help.as_deref(), Some("did you mean `Incident.Read`?"));
     assert_eq!(problems[0].location, Location { line: 12, column: 7 });
 }
 

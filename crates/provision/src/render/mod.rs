@@ -39,6 +39,10 @@
 //! interrupted, summary, result, output_file}`. Every command's document carries the same
 //! `format_version` ([`FORMAT_VERSION`], a string). Fields are only added within a format
 //! version; a removal or change of meaning bumps it.
+//!
+//! Added in 1.0 for runs over several manifests ([`attribute`]): `manifest` on each change of
+//! an app, `manifests` (`path`, `apps`, `summary`) on the plan, both only when the apps come
+//! from more than one file; `targets` on the plan of a `--target` run.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -58,6 +62,13 @@ pub struct Change {
     /// Why, for display only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The manifest the change comes from, when the run covers several ([`attribute`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    /// The `unique_name` of the app the change belongs to (`None`: a resource service
+    /// principal, shared by every app).
+    #[serde(skip)]
+    pub app: Option<String>,
 }
 
 fn field(name: &str, before: Value, after: Value) -> FieldChange {
@@ -105,6 +116,8 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
             action: Action::Create,
             fields: vec![field("app_id", Value::Null, Value::String(r.app_id.clone()))],
             reason: Some("first-party API not yet in the tenant".into()),
+            manifest: None,
+            app: None,
         });
     }
     for app in &plan.apps {
@@ -128,6 +141,8 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
             } else {
                 app.application.pinned.then(|| "adopted by app_id".to_owned())
             },
+            manifest: None,
+            app: Some(name.to_owned()),
         });
         out.push(Change {
             address: sp_address(name),
@@ -135,6 +150,8 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
             action: app.service_principal,
             fields: Vec::new(),
             reason: None,
+            manifest: None,
+            app: Some(name.to_owned()),
         });
         for g in &app.grants {
             out.push(Change {
@@ -151,6 +168,8 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
                     && g.resource_key.is_none()
                     && app.application.action != Action::Delete)
                     .then(|| "the manifest no longer names this API".to_owned()),
+                manifest: None,
+                app: Some(name.to_owned()),
             });
         }
         for a in &app.assignments {
@@ -160,6 +179,8 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
                 action: a.action,
                 fields: Vec::new(),
                 reason: None,
+                manifest: None,
+                app: Some(name.to_owned()),
             });
         }
     }
@@ -174,6 +195,8 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
                 Value::Null,
             )],
             reason: Some("--purge: the unique name can be used again".into()),
+            manifest: None,
+            app: Some(p.unique_name.clone()),
         });
     }
     out
@@ -187,6 +210,66 @@ pub struct PlanDocument<'a> {
     pub summary: Summary,
     /// Apps with `consent.grant = "none"`: where an administrator grants consent.
     pub admin_consent_urls: std::collections::BTreeMap<String, String>,
+    /// Per manifest, when the run covers several ([`attribute`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifests: Option<Vec<ManifestPart>>,
+    /// `--target`: the only apps of this run (a partial run); absent when every app is in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<String>>,
+}
+
+/// One manifest's share of a plan that covers several.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestPart {
+    /// The manifest file as it was named (folders expanded).
+    pub path: String,
+    /// Its apps in this run, by `unique_name`.
+    pub apps: Vec<String>,
+    /// Its changes (resource service principals, shared by all, are counted in none).
+    pub summary: Summary,
+}
+
+/// Attribute a plan's changes to manifests: `parts` is each manifest's path and the unique
+/// names of its apps in the run. With more than one part every app's change carries its
+/// manifest and the document lists the parts; `targets` marks a partial run.
+pub fn attribute(doc: &mut PlanDocument<'_>, parts: &[(String, Vec<String>)], targets: &[String]) {
+    if !targets.is_empty() {
+        doc.targets = Some(targets.to_vec());
+    }
+    if parts.len() < 2 {
+        return;
+    }
+    let of = |app: &str| {
+        parts
+            .iter()
+            .find(|(_, apps)| apps.iter().any(|a| a.eq_ignore_ascii_case(app)))
+            .map(|(path, _)| path.clone())
+    };
+    for c in &mut doc.changes {
+        c.manifest = c.app.as_deref().and_then(of);
+    }
+    doc.manifests = Some(
+        parts
+            .iter()
+            .map(|(path, apps)| {
+                let mut summary = Summary::default();
+                for c in doc.changes.iter().filter(|c| c.manifest.as_ref() == Some(path)) {
+                    match c.action {
+                        Action::Create => summary.create += 1,
+                        Action::Update => summary.update += 1,
+                        Action::Delete => summary.delete += 1,
+                        Action::Restore => summary.restore += 1,
+                        Action::NoOp => {}
+                    }
+                }
+                ManifestPart {
+                    path: path.clone(),
+                    apps: apps.clone(),
+                    summary,
+                }
+            })
+            .collect(),
+    );
 }
 
 pub fn admin_consent_url(authority: &str, tenant_id: &str, client_id: &str) -> String {
@@ -221,6 +304,8 @@ pub fn plan_document<'a>(plan: &'a Plan, authority: &str) -> PlanDocument<'a> {
         changes: changes(plan),
         summary: plan.summary(),
         admin_consent_urls,
+        manifests: None,
+        targets: None,
     }
 }
 
@@ -253,21 +338,36 @@ fn show(v: &Value) -> String {
     }
 }
 
-/// The plan as text, like `terraform plan`.
+/// The plan as text, like `terraform plan`. With several manifests the changes are grouped
+/// under the manifest they come from, and the closing line is broken down per manifest.
 pub fn plan_text(doc: &PlanDocument<'_>) -> String {
     let mut out = String::new();
     let changed: Vec<&Change> = doc.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    let matches = if doc.manifests.is_some() {
+        "the manifests"
+    } else {
+        "the manifest"
+    };
     if changed.is_empty() {
         out.push_str(&format!(
-            "No changes. Tenant {} matches the manifest.\n",
+            "No changes. Tenant {} matches {matches}.\n",
             doc.tenant_id
         ));
+        out.push_str(&partial_note(doc));
     } else {
         out.push_str(&format!(
             "Tenant {}: provision will perform these actions.\n",
             doc.tenant_id
         ));
+        out.push_str(&partial_note(doc));
+        let mut group: Option<&str> = None;
         for c in changed {
+            if let Some(m) = c.manifest.as_deref()
+                && group != Some(m)
+            {
+                group = Some(m);
+                out.push_str(&format!("\nManifest {m}:\n"));
+            }
             out.push('\n');
             out.push_str(&format!("  # {} {}", c.address, verb(c.action)));
             if let Some(r) = &c.reason {
@@ -280,16 +380,15 @@ pub fn plan_text(doc: &PlanDocument<'_>) -> String {
                 render_field(&mut out, c.action, f, width);
             }
         }
-        let s = doc.summary;
-        let restore = if s.restore > 0 {
-            format!("{} to restore, ", s.restore)
-        } else {
-            String::new()
-        };
-        out.push_str(&format!(
-            "\nPlan: {restore}{} to create, {} to update, {} to delete.\n",
-            s.create, s.update, s.delete
-        ));
+        out.push_str(&format!("\nPlan: {}\n", summary_words(&doc.summary)));
+        for part in doc.manifests.iter().flatten() {
+            let words = if part.summary.total() == 0 {
+                "no changes.".to_owned()
+            } else {
+                summary_words(&part.summary)
+            };
+            out.push_str(&format!("  {}: {words}\n", part.path));
+        }
     }
     for (app, url) in &doc.admin_consent_urls {
         out.push_str(&format!(
@@ -297,6 +396,30 @@ pub fn plan_text(doc: &PlanDocument<'_>) -> String {
         ));
     }
     out
+}
+
+/// `N to create, N to update, N to delete.` (restores named only when there are some).
+fn summary_words(s: &Summary) -> String {
+    let restore = if s.restore > 0 {
+        format!("{} to restore, ", s.restore)
+    } else {
+        String::new()
+    };
+    format!(
+        "{restore}{} to create, {} to update, {} to delete.",
+        s.create, s.update, s.delete
+    )
+}
+
+/// The line that says a run is partial (`--target`), or nothing.
+fn partial_note(doc: &PlanDocument<'_>) -> String {
+    match &doc.targets {
+        Some(t) => format!(
+            "Partial run (--target): only {}; no other app is read or changed.\n",
+            t.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        ),
+        None => String::new(),
+    }
 }
 
 fn render_field(out: &mut String, action: Action, f: &FieldChange, width: usize) {

@@ -43,3 +43,5 @@ mod audit;
 mod github_actions;
 // Issue 17: web, SPA, identifier URIs, exposed API scopes and app roles, end to end.
 mod app_props;
+// Several manifests at once: one observation, attribution per manifest, --target.
+mod many;

@@ -143,9 +143,34 @@ impl Tenant {
         secret: &str,
         extra: &[(&str, &str)],
     ) -> Output {
+        self.command(args, client_id, secret, extra)
+            .output()
+            .await
+            .expect("run provision")
+    }
+
+    /// `provision` run in the test folder, so relative paths (and what the output shows of
+    /// them) do not depend on where the folder is.
+    pub async fn provision_here(&self, args: &[&str]) -> Output {
         let r = &self.emu.ready;
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_provision"))
-            .args(args)
+        self.command(args, &r.client_id, &r.client_secret, &[])
+            .current_dir(self.dir.path())
+            .output()
+            .await
+            .expect("run provision")
+    }
+
+    /// The binary pointed at the emulator, signed in as `client_id`, not started yet.
+    pub fn command(
+        &self,
+        args: &[&str],
+        client_id: &str,
+        secret: &str,
+        extra: &[(&str, &str)],
+    ) -> tokio::process::Command {
+        let r = &self.emu.ready;
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_provision"));
+        cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
@@ -156,10 +181,8 @@ impl Tenant {
             .env("AZURE_CLIENT_SECRET", secret)
             .env("PROVISION_AUTH", "client-secret")
             .envs(extra.iter().copied())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .expect("run provision")
+            .stdin(std::process::Stdio::null());
+        cmd
     }
 
     pub async fn admin_token(&self) -> String {
