@@ -84,6 +84,29 @@ fn check_redirect_uris(body: &Object) -> GraphResult<()> {
     Ok(())
 }
 
+/// "Maximum number of redirect URIs" (reply-url.md): 256 for work and school accounts, 100
+/// where personal accounts sign in, counted over every platform of the app after the write.
+/// The message is [derived] (the invalid-value one, naming the platform that overflows).
+fn check_redirect_uri_count(body: &Object, existing: Option<&Object>, audience: &str) -> GraphResult<()> {
+    let max = if audience.contains("Personal") { 100 } else { 256 };
+    let mut total = 0;
+    for platform in ["publicClient", "spa", "web"] {
+        let section = body
+            .get(platform)
+            .and_then(|s| s.get("redirectUris"))
+            .or_else(|| {
+                existing
+                    .and_then(|e| e.get(platform))
+                    .and_then(|s| s.get("redirectUris"))
+            });
+        total += section.and_then(Value::as_array).map_or(0, Vec::len);
+        if total > max {
+            return Err(invalid(platform));
+        }
+    }
+    Ok(())
+}
+
 /// `web.homePageUrl` and `web.logoutUrl`: absolute URLs when set [derived: the captured
 /// "Invalid value specified for property 'web'" message, as for redirect URIs].
 fn check_web_urls(body: &Object) -> GraphResult<()> {
@@ -378,6 +401,7 @@ impl Tenant {
         }
         check_required_resource_access(body, audience)?;
         check_redirect_uris(body)?;
+        check_redirect_uri_count(body, existing, audience)?;
         check_web_urls(body)?;
         let except = existing.and_then(|e| e.get("id")).and_then(Value::as_str);
         self.check_identifier_uris(body, except)?;

@@ -533,6 +533,40 @@ async fn emulator_refuses_duplicate_values_bad_uris_and_token_versions() {
     }
     let (s, v) = patch(&t, &id, json!({"web": {"redirectUris": ["http://localhost:5000/cb"]}, "spa": {"redirectUris": ["https://spa.contoso.com"]}})).await;
     assert_eq!(s, 204, "{v}");
+    // At most 256 redirect URIs over every platform (100 with personal accounts).
+    let many = |n: usize, host: &str| (0..n).map(|i| format!("https://{host}/{i}")).collect::<Vec<_>>();
+    let (s, v) = patch(
+        &t,
+        &id,
+        json!({"web": {"redirectUris": many(200, "web.contoso.com")}}),
+    )
+    .await;
+    assert_eq!(s, 204, "{v}");
+    assert_error(
+        patch(
+            &t,
+            &id,
+            json!({"spa": {"redirectUris": many(57, "spa.contoso.com")}}),
+        )
+        .await,
+        400,
+        "Request_BadRequest",
+        &invalid("web"),
+    );
+    let (s, v) = patch(
+        &t,
+        &id,
+        json!({"spa": {"redirectUris": many(56, "spa.contoso.com")}}),
+    )
+    .await;
+    assert_eq!(s, 204, "{v}");
+    let (s, v) = patch(
+        &t,
+        &id,
+        json!({"web": {"redirectUris": []}, "spa": {"redirectUris": []}}),
+    )
+    .await;
+    assert_eq!(s, 204, "{v}");
     // requestedAccessTokenVersion: 1 or 2, and 2 where personal accounts sign in.
     assert_error(
         patch(&t, &id, json!({"api": {"requestedAccessTokenVersion": 3}})).await,
