@@ -348,7 +348,7 @@ fn entitlements(
                     before: Value::Null,
                     after: w["id"].clone(),
                 });
-                for (key, graph) in props {
+                for (key, graph) in props.iter().filter(|(_, g)| !w[*g].is_null()) {
                     fields.push(FieldChange {
                         name: format!("{name}.{key}"),
                         before: Value::Null,

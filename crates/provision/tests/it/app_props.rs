@@ -629,3 +629,28 @@ async fn emulator_defaults_for_web_spa_api_and_roles() {
     declared.sort();
     assert_eq!(sorted(&app["api"]), declared);
 }
+
+/// The plan of a new app with every property: each field with `+`, scopes and roles with the
+/// ids apply will write (derived, so the same on every run), `api://{app_id}` shown as such.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_of_a_new_app_shows_every_field_and_the_ids_apply_will_write() {
+    let t = Tenant::start().await;
+    let m = t.manifest("orders-web-api.toml");
+    let m = m.to_str().unwrap();
+    let out = t.provision(&["plan", m, "--detailed-exitcode"]).await;
+    assert_eq!(code(&out), 2, "{}", transcript(&out));
+    let again = t.provision(&["plan", m]).await;
+    assert_eq!(stdout(&again), stdout(&out), "the same ids on every plan");
+    let mut s = insta::Settings::clone_current();
+    s.add_filter(&t.emu.ready.tenant_id, "[TENANT_ID]");
+    s.add_filter(r"127\.0\.0\.1:\d+", "[HOST]");
+    s.bind(|| insta::assert_snapshot!("app_props_plan_create", transcript(&out)));
+    let out = t.provision(&["apply", m, "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    let app = t.get("/applications(uniqueName='orders-web-api')").await;
+    let id = by_value(&app["api"]["oauth2PermissionScopes"], "Orders.Read")["id"].clone();
+    assert_eq!(
+        id,
+        provision::plan::derived_id("orders-web-api", "scope", "Orders.Read")
+    );
+}
