@@ -70,6 +70,17 @@ pub async fn wait(
             }
             return Ok(Some(ReadBack { rounds, waited }));
         }
+        // An application that does not show after the first round may be gone for good: a
+        // concurrent `destroy` (or a person) deleted it. Deleted items say so at once, where
+        // waiting would only run out the time budget.
+        if rounds >= 2
+            && let Some(name) = deleted_meanwhile(graph, desired, &observed, report).await?
+        {
+            return Err(Error::failure(format!(
+                "the application `{name}` was deleted while apply waited for Microsoft Graph to show it"
+            ))
+            .with_help("another run or a person deleted it; run `provision apply` again to create it"));
+        }
         let delay = policy.backoff(rounds, rand::random());
         if !policy.fits(started.elapsed(), delay) {
             return Err(Error::failure(format!(
@@ -95,6 +106,38 @@ pub async fn wait(
         ));
         tokio::time::sleep(delay).await;
     }
+}
+
+/// The unique name of an app apply created or updated that no longer reads back and sits in
+/// deleted items (one `GET /directory/deletedItems/microsoft.graph.application`, only when some
+/// application is missing).
+async fn deleted_meanwhile(
+    graph: &GraphClient,
+    desired: &Desired,
+    observed: &Observed,
+    report: &Report,
+) -> Result<Option<String>> {
+    let missing: Vec<(&str, &str)> = desired
+        .apps
+        .iter()
+        .zip(&observed.apps)
+        .zip(&report.apps)
+        .filter(|((_, o), _)| o.application.is_none())
+        .filter_map(|((d, _), r)| Some((d.unique_name.as_str(), r.object_id.as_deref()?)))
+        .collect();
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    let deleted = match graph.deleted_applications().await {
+        Ok(d) => d,
+        // Deleted items need more than apply's own writes may need: no verdict then.
+        Err(e) if e.status() == Some(403) => return Ok(None),
+        Err(e) => return Err(e.to_error(Some("reading deleted items"))),
+    };
+    Ok(missing
+        .into_iter()
+        .find(|(_, id)| deleted.iter().any(|a| a.id == *id))
+        .map(|(name, _)| name.to_owned()))
 }
 
 /// One round of reads, shaped as the planner's input.

@@ -45,3 +45,5 @@ mod github_actions;
 mod app_props;
 // Several manifests at once: one observation, attribution per manifest, --target.
 mod many;
+// apply's read-back when what it waits for is deleted meanwhile.
+mod readback;
