@@ -137,6 +137,10 @@ pub struct AppResult {
     pub consent_denied: Vec<String>,
     #[serde(skip)]
     pub error: Option<Arc<GraphError>>,
+    /// Credentials this run added (issue 17); a password's value is in here only, never in
+    /// what is printed.
+    #[serde(skip)]
+    pub added: Vec<crate::credentials::exec::Added>,
 }
 
 impl AppResult {
@@ -150,6 +154,7 @@ impl AppResult {
             steps,
             consent_denied: Vec::new(),
             error: None,
+            added: Vec::new(),
         }
     }
 
@@ -165,10 +170,16 @@ impl AppResult {
             steps,
             consent_denied: Vec::new(),
             error: None,
+            added: Vec::new(),
         }
     }
 
-    fn mark(&mut self, observer: &dyn Observer, address: &str, outcome: Result<Option<String>, &GraphError>) {
+    pub(crate) fn mark(
+        &mut self,
+        observer: &dyn Observer,
+        address: &str,
+        outcome: Result<Option<String>, &GraphError>,
+    ) {
         let Some(step) = self.steps.iter_mut().find(|s| s.address == address) else {
             return;
         };
@@ -352,6 +363,7 @@ fn planned_steps(app: &AppPlan, purge: &[PurgeStep]) -> Vec<StepResult> {
     steps.extend(sp_step);
     steps.extend(grants);
     steps.extend(assignments);
+    steps.extend(crate::credentials::exec::planned_steps(app));
     steps.extend(purge_steps(name, purge));
     steps
 }
@@ -417,6 +429,11 @@ pub async fn apply(graph: &GraphClient, plan: &Plan, observer: &dyn Observer) ->
         async move {
             if result.error.is_none() && !stopped {
                 stage_two(graph, app, resource_ids, &mut result, observer).await;
+            }
+            // Credentials (issue 17): added once the application exists; removals wait until
+            // the output file holds what replaces them (`credentials::exec::remove`).
+            if result.error.is_none() {
+                crate::credentials::exec::add(graph, app, &mut result, observer).await;
             }
             observer.app_finished(&app.unique_name);
             result

@@ -453,33 +453,12 @@ impl<'a> Builder<'a> {
 
     /// The "left alone" lines for what the manifest has no key for.
     fn unexpressed(&mut self) {
-        let app = &self.src.application;
-        let a = &app.application;
         let mut push = |what: &str, items: Vec<String>| {
             if !items.is_empty() {
                 self.left_alone.push(format!("{what}: {}", items.join(", ")));
             }
         };
-        let secrets: Vec<String> = a
-            .password_credentials
-            .iter()
-            .filter_map(|v| serde_json::from_value::<PasswordCredential>(v.clone()).ok())
-            .map(|c| credential(c.display_name, c.key_id, c.end_date_time, None))
-            .collect();
-        push("client secrets (values never shown)", secrets);
-        let certs: Vec<String> = a
-            .key_credentials
-            .iter()
-            .filter_map(|v| serde_json::from_value::<KeyCredential>(v.clone()).ok())
-            .map(|c| {
-                let kind = match (c.kind, c.usage) {
-                    (Some(k), Some(u)) => Some(format!("{k} {u}")),
-                    (k, u) => k.or(u),
-                };
-                credential(c.display_name, c.key_id, c.end_date_time, kind)
-            })
-            .collect();
-        push("certificates", certs);
+        // Passwords and certificates the manifest cannot name are listed by `credentials`.
         match &self.src.federated_credentials {
             Ok(list) => push(
                 "federated credentials",
@@ -663,6 +642,15 @@ impl<'a> Builder<'a> {
             }
         }
 
+        // Credentials (issue 17): as keys when the manifest can name each one.
+        let creds = credentials::write(
+            &app.password_credentials,
+            &app.key_credentials,
+            describe_credential,
+        );
+        t.push_str(&creds.text);
+        self.left_alone.extend(creds.left_alone);
+
         let consent_lines = self.consent(&perms);
         t.push_str("\n[app.consent]\n");
         for line in consent_lines {
@@ -704,6 +692,21 @@ fn join<'s>(items: impl IntoIterator<Item = &'s String>) -> String {
         .join(" ")
 }
 
+/// A password (`key: false`) or key credential for a comment: name, kind, keyId, end.
+fn describe_credential(v: &serde_json::Value, key: bool) -> String {
+    if key {
+        let c = serde_json::from_value::<KeyCredential>(v.clone()).unwrap_or_default();
+        let kind = match (c.kind, c.usage) {
+            (Some(k), Some(u)) => Some(format!("{k} {u}")),
+            (k, u) => k.or(u),
+        };
+        credential(c.display_name, c.key_id, c.end_date_time, kind)
+    } else {
+        let c = serde_json::from_value::<PasswordCredential>(v.clone()).unwrap_or_default();
+        credential(c.display_name, c.key_id, c.end_date_time, None)
+    }
+}
+
 fn credential(
     name: Option<String>,
     key_id: Option<String>,
@@ -729,6 +732,7 @@ fn credential(
     s
 }
 
+mod credentials;
 mod props;
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod credentials;
 pub mod deleted;
 pub mod doctor;
 pub mod error;

@@ -46,6 +46,12 @@ pub struct DesiredApp {
     /// alone.
     pub props: AppProps,
     pub location: Location,
+    // --- credentials (issue 17) ---
+    /// `[[app.passwords]]`: `None` leaves the app's passwords alone; a list (also empty) is
+    /// authoritative: passwords it does not name are removed.
+    pub passwords: Option<Vec<DesiredPassword>>,
+    /// `[[app.certificates]]`: like `passwords`.
+    pub certificates: Option<Vec<DesiredCertificate>>,
 }
 
 /// The application properties beyond the public client. Every `None` is a property the manifest
@@ -206,4 +212,60 @@ pub struct OutputSpec {
     /// Where `output.path`'s value is in the manifest text (byte offsets).
     #[serde(skip)]
     pub path_span: std::ops::Range<usize>,
+}
+
+// --- credentials (issue 17) ------------------------------------------------------------------
+
+/// When a credential made by apply ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialEnd {
+    /// Graph's default (two years after the start, for a password).
+    Default,
+    /// `end_date`: a fixed end (Unix seconds).
+    At(i64),
+    /// `lifetime`: this many seconds after apply makes it.
+    Lifetime(i64),
+}
+
+/// `[[app.passwords]]`: a client secret Graph generates (`addPassword`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesiredPassword {
+    /// The key the manifest matches it by (Graph `displayName`).
+    pub display_name: String,
+    pub end: CredentialEnd,
+    /// Replace it when it ends within this many seconds.
+    pub rotate_before: Option<i64>,
+    /// `true` (default): apply must hold the value in the output file, and replaces a password
+    /// whose value it does not hold. `false`: the value lives elsewhere (an imported secret).
+    pub secret_in_output: bool,
+    pub location: Location,
+    #[serde(skip)]
+    pub span: std::ops::Range<usize>,
+}
+
+/// Where a certificate's public part comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateSource {
+    /// `pem = "path"` (relative to the manifest's folder).
+    Pem(PathBuf),
+    /// `generate = true`: self-signed, its key kept next to the output file.
+    Generate,
+    /// `thumbprint = "…"`: a certificate already on the app (imported), kept as it is.
+    Thumbprint(String),
+}
+
+/// `[[app.certificates]]`: a key credential (`AsymmetricX509Cert`, usage `Verify`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesiredCertificate {
+    pub display_name: String,
+    pub source: CertificateSource,
+    /// For `generate`: the certificate's validity (default 365 days).
+    pub lifetime: Option<i64>,
+    /// For `generate`: a new one is made when the current one ends within this many seconds.
+    pub rotate_before: Option<i64>,
+    pub location: Location,
+    #[serde(skip)]
+    pub span: std::ops::Range<usize>,
 }

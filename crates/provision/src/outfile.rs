@@ -4,32 +4,161 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{Desired, OutputFormat};
 use crate::plan::Plan;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+// One schema, both ways: apply writes these and `token` (and apply's own check of the password
+// values it holds) reads them back; `#[serde(default)]` keeps files of older versions readable.
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ApiEntry {
+    #[serde(default)]
     pub name: String,
+    #[serde(default)]
     pub app_id: String,
     pub resource_url: String,
     /// Full delegated scope strings: `https://api.security.microsoft.com/Incident.Read`.
+    #[serde(default)]
     pub scopes: Vec<String>,
     /// Application permission values.
+    #[serde(default)]
     pub roles: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Entry {
     pub tenant_id: String,
     pub client_id: String,
+    #[serde(default)]
     pub object_id: String,
+    #[serde(default)]
     pub service_principal_id: String,
     pub authority: String,
+    /// Its public-client redirect URIs (a browser sign-in needs a loopback one).
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
+    #[serde(default)]
     pub apis: Vec<ApiEntry>,
+    // --- credentials (issue 17) ---
+    /// The app's passwords: name, keyId, end, and (in the file only) the value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passwords: Vec<PasswordEntry>,
+    /// The app's certificates: name, keyId, thumbprint, end and the PEM file that holds it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificateEntry>,
+}
+
+/// A password of the output file. `secret` is never serialized with the entry (the apply
+/// report prints entries); [`render_with_secrets`] adds it to the file's text, and reading the
+/// file takes it back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PasswordEntry {
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub key_id: String,
+    #[serde(default)]
+    pub end_date_time: Option<String>,
+    #[serde(skip_serializing, default)]
+    pub secret: Option<crate::credentials::Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CertificateEntry {
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub key_id: String,
+    #[serde(default)]
+    pub thumbprint: Option<String>,
+    #[serde(default)]
+    pub end_date_time: Option<String>,
+    /// The PEM file with the certificate (and, when generated, its private key).
+    pub path: Option<String>,
+}
+
+/// Fill each entry's passwords and certificates from the plan (what is kept) and the report
+/// (what this run added).
+pub fn add_credentials(
+    entries: &mut BTreeMap<String, Entry>,
+    plan: &Plan,
+    report: Option<&crate::apply::Report>,
+) {
+    use crate::credentials::Kind;
+    use crate::plan::Action;
+    for (i, app) in plan.apps.iter().enumerate() {
+        let Some(entry) = entries.get_mut(&app.unique_name) else {
+            continue;
+        };
+        let added = report
+            .and_then(|r| r.apps.get(i))
+            .map(|r| r.added.as_slice())
+            .unwrap_or_default();
+        for c in &app.credentials {
+            let new = || {
+                added
+                    .iter()
+                    .find(|a| a.kind == c.kind && a.display_name == c.display_name)
+            };
+            let (key_id, end, secret) = match c.action {
+                Action::NoOp => (c.key_id.clone(), c.end.clone(), c.secret.clone()),
+                Action::Create | Action::Update => match new() {
+                    Some(a) => (Some(a.key_id.clone()), a.end.clone(), a.secret.clone()),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            let Some(key_id) = key_id else { continue };
+            match c.kind {
+                Kind::Password => entry.passwords.push(PasswordEntry {
+                    display_name: c.display_name.clone(),
+                    key_id,
+                    end_date_time: end,
+                    secret,
+                }),
+                Kind::Certificate => entry.certificates.push(CertificateEntry {
+                    display_name: c.display_name.clone(),
+                    key_id,
+                    thumbprint: c.thumbprint.clone(),
+                    end_date_time: end,
+                    path: c.path.as_ref().map(|p| p.display().to_string()),
+                }),
+            }
+        }
+    }
+}
+
+/// Whether any entry carries a password's value.
+pub fn holds_secret(entries: &BTreeMap<String, Entry>) -> bool {
+    entries
+        .values()
+        .any(|e| e.passwords.iter().any(|p| p.secret.is_some()))
+}
+
+/// [`render`], with each password's value as `secret` (JSON and TOML; the manifest check keeps
+/// passwords out of env files).
+pub fn render_with_secrets(entries: &BTreeMap<String, Entry>, format: OutputFormat) -> Result<String> {
+    if !holds_secret(entries) || format == OutputFormat::Env {
+        return render(entries, format);
+    }
+    let cannot = |e: &dyn std::fmt::Display| Error::failure(format!("cannot render the output file: {e}"));
+    let mut v = serde_json::to_value(entries).map_err(|e| cannot(&e))?;
+    for (name, e) in entries {
+        for (i, p) in e.passwords.iter().enumerate() {
+            if let Some(s) = &p.secret {
+                v[name]["passwords"][i]["secret"] = serde_json::Value::String(s.expose().to_owned());
+            }
+        }
+    }
+    match format {
+        OutputFormat::Json => serde_json::to_string_pretty(&v)
+            .map(|s| s + "\n")
+            .map_err(|e| cannot(&e)),
+        _ => toml::to_string(&v).map_err(|e| cannot(&e)),
+    }
 }
 
 /// Build the entries from the plan and the IDs apply learned (`ids`: unique_name →
@@ -79,6 +208,8 @@ pub fn entries(
                     .map(|pc| pc.redirect_uris.clone())
                     .unwrap_or_default(),
                 apis,
+                passwords: Vec::new(),
+                certificates: Vec::new(),
             },
         );
     }
@@ -144,6 +275,10 @@ pub fn render(entries: &BTreeMap<String, Entry>, format: OutputFormat) -> Result
                         first_api.map(|a| a.scopes.join(",")).unwrap_or_default(),
                     ),
                 ];
+                let certificate = e.certificates.iter().find_map(|c| c.path.clone());
+                let vars = vars
+                    .into_iter()
+                    .chain(certificate.map(|p| ("AZURE_CLIENT_CERTIFICATE_PATH", p)));
                 for (k, v) in vars {
                     out.push_str(&env_line(&format!("{prefix}{k}"), &v)?);
                 }
@@ -229,6 +364,120 @@ pub fn remove_entries(path: &Path, format: OutputFormat, names: &[String]) -> Re
     }
 }
 
+/// Values of `KEY=value` lines (the env dialect `outfile` writes), also unquoting the shell
+/// single quotes older files carry.
+fn parse_env(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let mut value = String::new();
+        let mut rest = v;
+        // 'a'\''b' → a'b
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix('\'') {
+                let end = r.find('\'').unwrap_or(r.len());
+                value.push_str(&r[..end]);
+                rest = r.get(end + 1..).unwrap_or_default();
+            } else if let Some(r) = rest.strip_prefix("\\'") {
+                value.push('\'');
+                rest = r;
+            } else {
+                let end = rest.find(['\'', '\\']).unwrap_or(rest.len());
+                value.push_str(&rest[..end]);
+                rest = &rest[end..];
+                if end == 0 {
+                    value.push_str(&rest[..1]);
+                    rest = &rest[1..];
+                }
+            }
+        }
+        out.insert(k.trim().to_owned(), value);
+    }
+    out
+}
+
+/// The entries of an env output file: one without prefix, or one per `PREFIX_` (the upper-cased
+/// unique name, `-` and `.` turned into `_`).
+pub fn env_entries(text: &str) -> BTreeMap<String, Entry> {
+    let vars = parse_env(text);
+    let mut out = BTreeMap::new();
+    for key in vars.keys().filter(|k| k.ends_with("AZURE_CLIENT_ID")) {
+        let prefix = key.trim_end_matches("AZURE_CLIENT_ID");
+        let get = |name: &str| vars.get(&format!("{prefix}{name}")).cloned().unwrap_or_default();
+        let tenant_id = get("AZURE_TENANT_ID");
+        let resource_url = get("RESOURCE_URL");
+        let entry = Entry {
+            authority: format!(
+                "{}/{}",
+                get("AZURE_AUTHORITY_HOST").trim_end_matches('/'),
+                tenant_id
+            ),
+            tenant_id,
+            client_id: get("AZURE_CLIENT_ID"),
+            object_id: String::new(),
+            service_principal_id: String::new(),
+            apis: vec![ApiEntry {
+                name: resource_url.clone(),
+                app_id: String::new(),
+                // Comma-separated since the env dialect is shared with `$GITHUB_ENV` and
+                // `docker --env-file`; older files separated them with spaces.
+                scopes: get("SCOPES")
+                    .split([',', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                resource_url,
+                roles: Vec::new(),
+            }],
+            redirect_uris: get("REDIRECT_URI")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            passwords: Vec::new(),
+            certificates: Some(get("AZURE_CLIENT_CERTIFICATE_PATH"))
+                .filter(|p| !p.is_empty())
+                .map(|p| CertificateEntry {
+                    display_name: String::new(),
+                    key_id: String::new(),
+                    thumbprint: None,
+                    end_date_time: None,
+                    path: Some(p),
+                })
+                .into_iter()
+                .collect(),
+        };
+        out.insert(prefix.trim_end_matches('_').to_owned(), entry);
+    }
+    out
+}
+
+/// The entries of an output file `provision apply` wrote, by its extension: JSON, env or TOML.
+pub fn parse(path: &Path, text: &str) -> Result<BTreeMap<String, Entry>> {
+    let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
+        Error::failure(format!(
+            "`{}` is not an output file of `provision apply`",
+            path.display()
+        ))
+        .with_source(e)
+    };
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let entries = match ext {
+        "json" => serde_json::from_str(text).map_err(|e| bad(e.into()))?,
+        "env" => env_entries(text),
+        _ => toml::from_str(text).map_err(|e| bad(e.into()))?,
+    };
+    if entries.is_empty() {
+        return Err(bad("it names no app".into()));
+    }
+    Ok(entries)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +497,8 @@ mod tests {
                 scopes: vec!["https://api.security.microsoft.com/Incident.Read".into()],
                 roles: vec![],
             }],
+            passwords: Vec::new(),
+            certificates: Vec::new(),
         }
     }
 

@@ -194,6 +194,35 @@ impl Printer {
         self.format == Format::Json
     }
 
+    /// Text that belongs to the human view only (the plan before the confirmation, a step's
+    /// line as it finishes): under `--format json` the command's one document carries it.
+    pub fn text(&self, text: &str) {
+        if !self.is_json() {
+            self.out(text);
+        }
+    }
+
+    /// A status line (stderr) of the text view only: under `--format json` the command's
+    /// document carries the same facts (validate's diagnostics).
+    pub fn text_status(&self, text: &str) {
+        if !self.is_json() {
+            self.status(text);
+        }
+    }
+
+    /// A command's result, in the view chosen once for the run: its versioned JSON document,
+    /// or the text `text` renders. The one place that decides between the two.
+    pub fn result<T: serde::Serialize>(&self, doc: &T, text: impl FnOnce() -> String) -> crate::Result<()> {
+        if self.is_json() {
+            let json = serde_json::to_string_pretty(doc)
+                .map_err(|e| crate::Error::failure("cannot render JSON").with_source(e))?;
+            self.outln(&json);
+        } else {
+            self.out(&text());
+        }
+        Ok(())
+    }
+
     /// Whether progress (spinners for waits) may be drawn: stderr is a terminal.
     pub fn progress_enabled(&self) -> bool {
         std::io::stderr().is_terminal()

@@ -134,6 +134,8 @@ pub enum Op {
     DeleteApplication,
     AddPassword,
     RemovePassword,
+    AddKey,
+    RemoveKey,
     ListOwners,
     ListFederatedCredentials,
     CreateFederatedCredential,
@@ -190,6 +192,8 @@ impl Op {
             | DeleteApplication
             | AddPassword
             | RemovePassword
+            | AddKey
+            | RemoveKey
             | CreateFederatedCredential
             | DeleteFederatedCredential
             | PurgeDeleted
@@ -219,6 +223,8 @@ impl Op {
             DeleteApplication => "applications.delete",
             AddPassword => "applications.addPassword",
             RemovePassword => "applications.removePassword",
+            AddKey => "applications.addKey",
+            RemoveKey => "applications.removeKey",
             ListOwners => "applications.owners",
             ListFederatedCredentials => "federatedIdentityCredentials.list",
             CreateFederatedCredential => "federatedIdentityCredentials.create",
@@ -295,6 +301,8 @@ const ROUTES: &[(&str, &str, Op)] = &[
         "applications/{key}/microsoft.graph.addPassword",
         Op::AddPassword,
     ),
+    ("POST", "applications/{key}/addKey", Op::AddKey),
+    ("POST", "applications/{key}/removeKey", Op::RemoveKey),
     ("POST", "applications/{key}/removePassword", Op::RemovePassword),
     (
         "POST",
@@ -1031,6 +1039,20 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
         }
         RemovePassword => {
             t.remove_password(&key(), body()?)?;
+            Ok(GraphResponse::empty(204))
+        }
+        AddKey => {
+            let cred = t.add_key(&key(), body()?)?;
+            let mut out = Map::new();
+            out.insert(
+                "@odata.context".into(),
+                json!(shared.metadata("microsoft.graph.keyCredential")),
+            );
+            out.extend(cred);
+            Ok(GraphResponse::json(200, Value::Object(out)))
+        }
+        RemoveKey => {
+            t.remove_key(&key(), body()?)?;
             Ok(GraphResponse::empty(204))
         }
         ListOwners => {

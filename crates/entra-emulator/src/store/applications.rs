@@ -1,5 +1,5 @@
 //! Applications: create, read, the uniqueName upsert, update, soft delete, `addPassword` /
-//! `removePassword` and `federatedIdentityCredentials` (graph-reference §1, §9.1–§9.5, §11.3).
+//! `removePassword`, `addKey` / `removeKey` (with their proof) and `federatedIdentityCredentials` (graph-reference §1, §9.1–§9.5, §11.3).
 
 use serde_json::{Value, json};
 
@@ -281,6 +281,147 @@ fn certificate_facts(key: &str) -> Option<CertificateFacts> {
     })
 }
 
+/// The audience of an `addKey` / `removeKey` proof: Azure AD Graph's appId
+/// (learn.microsoft.com/graph/application-rollkey-prooftoken).
+const PROOF_AUDIENCE: &str = "00000002-0000-0000-c000-000000000000";
+
+/// An `addKey` / `removeKey` proof: a JWT signed by one of the application's current `Verify`
+/// certificates, `aud` [`PROOF_AUDIENCE`], `iss` the application's object id, `exp` at most ten
+/// minutes after `nbf`. A missing or wrong proof is refused as Graph refuses an invalid value
+/// [derived: "Invalid value specified for property 'proof' of resource 'Application'."].
+fn check_proof(app: &Object, proof: Option<&Value>) -> GraphResult<()> {
+    use base64::Engine as _;
+    let refused = || invalid("proof");
+    let proof = proof.and_then(Value::as_str).ok_or_else(refused)?;
+    let header = jsonwebtoken::decode_header(proof).map_err(|_| refused())?;
+    let now = chrono::Utc::now();
+    let current = app
+        .get("keyCredentials")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|k| k["usage"].as_str() == Some("Verify"))
+        .filter(|k| {
+            k["endDateTime"]
+                .as_str()
+                .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                .is_none_or(|e| e > now)
+        })
+        .filter_map(|k| k["key"].as_str())
+        .filter_map(|k| base64::engine::general_purpose::STANDARD.decode(k).ok());
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[PROOF_AUDIENCE]);
+    validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
+    validation.validate_nbf = true;
+    let object_id = app.get("id").and_then(Value::as_str).unwrap_or_default();
+    validation.set_issuer(&[object_id]);
+    for der in current {
+        let Ok(key) = crate::identity::keys::certificate_decoding_key(&der) else {
+            continue;
+        };
+        if let Ok(data) = jsonwebtoken::decode::<Value>(proof, &key, &validation) {
+            let (nbf, exp) = (data.claims["nbf"].as_i64(), data.claims["exp"].as_i64());
+            return match (nbf, exp) {
+                (Some(n), Some(e)) if e - n <= 600 => Ok(()),
+                _ => Err(refused()),
+            };
+        }
+    }
+    Err(refused())
+}
+
+// --- keyCredentials rules (issue 17) ----------------------------------------------------------
+
+/// The `keyCredentials` a write sends: each entry an object; `usage` `Verify` or `Sign` (Graph's
+/// text, captured in msgraph-sdk-java issue #1823: "The value for the property \"usage\" in one
+/// of your credentials is invalid. Acceptable values are Sign, Verify."); an
+/// `AsymmetricX509Cert` whose `key` is the base64 DER of an X.509 certificate; an entry without
+/// `key` only for a key the application already has (same `keyId`: the collection is written
+/// whole, and terraform-provider-azuread sends existing keys back as it read them, without
+/// `key`). Anything else is Graph's "Invalid value specified for property 'keyCredentials' of
+/// resource 'Application'." [derived: the captured text of that error for `web`, for this
+/// property].
+fn check_key_credentials(body: &Object, existing: Option<&Object>) -> GraphResult<()> {
+    let Some(creds) = body.get("keyCredentials") else {
+        return Ok(());
+    };
+    let Some(creds) = creds.as_array() else {
+        return Err(invalid("keyCredentials"));
+    };
+    let known = |id: &str| {
+        existing
+            .and_then(|e| e.get("keyCredentials"))
+            .and_then(Value::as_array)
+            .is_some_and(|list| {
+                list.iter()
+                    .any(|k| k["keyId"].as_str().is_some_and(|k| k.eq_ignore_ascii_case(id)))
+            })
+    };
+    for c in creds {
+        let Some(c) = c.as_object() else {
+            return Err(invalid("keyCredentials"));
+        };
+        match c.get("usage").and_then(Value::as_str) {
+            Some("Verify" | "Sign") => {}
+            _ => {
+                return Err(GraphError::bad_request(
+                    "The value for the property \"usage\" in one of your credentials is invalid. Acceptable values are Sign, Verify.",
+                ));
+            }
+        }
+        match c.get("key") {
+            None | Some(Value::Null) => {
+                if !c.get("keyId").and_then(Value::as_str).is_some_and(known) {
+                    return Err(invalid("keyCredentials"));
+                }
+            }
+            Some(Value::String(k)) => {
+                if c.get("type").and_then(Value::as_str) == Some("AsymmetricX509Cert")
+                    && certificate_facts(k).is_none()
+                {
+                    return Err(invalid("keyCredentials"));
+                }
+            }
+            Some(_) => return Err(invalid("keyCredentials")),
+        }
+    }
+    Ok(())
+}
+
+/// An entry sent back without `key` keeps the key Graph holds for its `keyId`.
+fn with_kept_keys(mut body: Object, existing: &Object) -> Object {
+    let Some(Value::Array(creds)) = body.get_mut("keyCredentials") else {
+        return body;
+    };
+    let held = existing
+        .get("keyCredentials")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for c in creds.iter_mut().filter_map(Value::as_object_mut) {
+        if !c.get("key").is_none_or(Value::is_null) {
+            continue;
+        }
+        let id = c
+            .get("keyId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if let Some(old) = held
+            .iter()
+            .find(|k| k["keyId"].as_str().is_some_and(|k| k.eq_ignore_ascii_case(&id)))
+            .and_then(Value::as_object)
+        {
+            for (name, value) in old {
+                if c.get(name).is_none_or(Value::is_null) {
+                    c.insert(name.clone(), value.clone());
+                }
+            }
+        }
+    }
+    body
+}
+
 fn check_display_name(body: &Object, required: bool) -> GraphResult<()> {
     match body.get("displayName") {
         None if !required => Ok(()),
@@ -403,6 +544,7 @@ impl Tenant {
         check_redirect_uris(body)?;
         check_redirect_uri_count(body, existing, audience)?;
         check_web_urls(body)?;
+        check_key_credentials(body, existing)?;
         let except = existing.and_then(|e| e.get("id")).and_then(Value::as_str);
         self.check_identifier_uris(body, except)?;
         self.check_identifier_uri_domains(body)?;
@@ -539,7 +681,7 @@ impl Tenant {
         let existing = self.applications[i].data.clone();
         self.validate_application(&body, Some(&existing), false)?;
         let old_uris = strings(existing.get("identifierUris"));
-        let body = with_defaults(with_key_ids(body));
+        let body = with_defaults(with_key_ids(with_kept_keys(body, &existing)));
         merge(&mut self.applications[i].data, &body);
         let app_id = self.applications[i].app_id().to_owned();
         if body.contains_key("tags") {
@@ -717,7 +859,63 @@ impl Tenant {
         Ok(())
     }
 
-    /// `GET /applications/{id}/federatedIdentityCredentials`.
+    /// `POST /applications/{id}/addKey` `{"keyCredential", "passwordCredential", "proof"}` →
+    /// 200 + the keyCredential (without `key`). `proof` is a JWT signed by a current
+    /// certificate of the app, `aud` `00000002-0000-0000-c000-000000000000`, `iss` the
+    /// application's object id, valid at most ten minutes (application-addkey; "applications
+    /// that don't have any existing valid certificates ... won't be able to use this service
+    /// action"). Only certificates are added here (`passwordCredential` must be null).
+    pub fn add_key(&mut self, key: &Key, body: Object) -> GraphResult<Object> {
+        let i = self.app_visible_index(key)?;
+        let existing = self.applications[i].data.clone();
+        check_proof(&existing, body.get("proof"))?;
+        if !body.get("passwordCredential").is_none_or(Value::is_null) {
+            return Err(invalid("passwordCredential"));
+        }
+        let Some(Value::Object(cred)) = body.get("keyCredential") else {
+            return Err(invalid("keyCredential"));
+        };
+        let mut cred = cred.clone();
+        cred.remove("keyId");
+        let mut one = Object::new();
+        one.insert("keyCredentials".into(), json!([cred]));
+        check_key_credentials(&one, None)?;
+        let stored = with_key_ids(one)["keyCredentials"][0].clone();
+        if let Some(Value::Array(list)) = self.applications[i].data.get_mut("keyCredentials") {
+            list.push(stored.clone());
+        }
+        let mut out = super::as_object(stored);
+        out.insert("key".into(), Value::Null);
+        Ok(out)
+    }
+
+    /// `POST /applications/{id}/removeKey` `{"keyId", "proof"}` → 204; the proof as for
+    /// [`Tenant::add_key`].
+    pub fn remove_key(&mut self, key: &Key, body: Object) -> GraphResult<()> {
+        let i = self.app_visible_index(key)?;
+        check_proof(&self.applications[i].data, body.get("proof"))?;
+        let key_id = body
+            .get("keyId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("keyId"))?
+            .to_owned();
+        let Some(Value::Array(list)) = self.applications[i].data.get_mut("keyCredentials") else {
+            return Err(invalid("keyId"));
+        };
+        let before = list.len();
+        list.retain(|k| {
+            !k["keyId"]
+                .as_str()
+                .is_some_and(|k| k.eq_ignore_ascii_case(&key_id))
+        });
+        if list.len() == before {
+            return Err(GraphError::bad_request(format!(
+                "No key credential found with keyId '{key_id}'."
+            )));
+        }
+        Ok(())
+    }
+
     pub fn list_federated_credentials(&self, key: &Key) -> GraphResult<Vec<Object>> {
         Ok(self.applications[self.app_visible_index(key)?]
             .federated_identity_credentials

@@ -655,6 +655,46 @@ pub fn unverified_header(token: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
+// --- app-only sign-in as a provisioned app (issue 17) ----------------------------------------
+
+/// The credential of a provisioned confidential app, from the output file.
+pub enum AppCredential<'a> {
+    Secret(&'a str),
+    /// A PEM file with the certificate and its private key.
+    CertificatePath(&'a std::path::Path),
+}
+
+/// Client credentials as the app itself, for `scope` (`{resource}/.default`).
+pub async fn app_token(
+    http: &reqwest::Client,
+    printer: &Printer,
+    authority_url: &str,
+    tenant: &str,
+    client_id: &str,
+    scope: &str,
+    credential: AppCredential<'_>,
+) -> Result<GraphToken> {
+    let s = SignIn {
+        method: AuthMethod::Auto,
+        authority_url,
+        tenant: Some(tenant),
+        graph_scope: scope,
+        http,
+        explicit: None,
+        printer,
+        device_client_id: None,
+        interactive: false,
+        cache: None,
+        cache_as: None,
+    };
+    match credential {
+        AppCredential::Secret(secret) => {
+            client_credentials(&s, client_id, Credential::Secret(secret), "client secret").await
+        }
+        AppCredential::CertificatePath(path) => certificate(&s, client_id, path).await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

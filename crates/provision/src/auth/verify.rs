@@ -27,6 +27,9 @@ pub struct Expected {
     pub audiences: Vec<String>,
     /// Delegated permission values `scp` must hold.
     pub scopes: BTreeSet<String>,
+    /// Application permission values `roles` must hold (an app-only token: then `scp` is not
+    /// checked).
+    pub roles: Option<BTreeSet<String>>,
 }
 
 /// One check and how it went.
@@ -164,6 +167,39 @@ pub async fn verify(
             None => "missing".to_owned(),
         },
     });
+    if let Some(roles) = &expected.roles {
+        // An app-only token (client credentials): `roles` holds the application permissions.
+        let have: Vec<String> = claims
+            .get("roles")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect();
+        let missing: Vec<String> = roles
+            .iter()
+            .filter(|want| !have.iter().any(|h| h.eq_ignore_ascii_case(want)))
+            .cloned()
+            .collect();
+        checks.push(Check {
+            name: "roles",
+            ok: missing.is_empty(),
+            detail: if missing.is_empty() {
+                format!("holds {}", backticked(&roles.iter().cloned().collect::<Vec<_>>()))
+            } else {
+                format!(
+                    "lacks {} (has {})",
+                    backticked(&missing),
+                    if have.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        backticked(&have)
+                    }
+                )
+            },
+        });
+        return Ok(Report { checks });
+    }
     let scp: BTreeSet<String> = text("scp").split_whitespace().map(str::to_owned).collect();
     let missing: Vec<String> = expected
         .scopes

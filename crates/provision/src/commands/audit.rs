@@ -21,11 +21,11 @@ pub async fn run(global: &GlobalArgs, args: &AuditArgs) -> Result<i32> {
         let snapshot = audit::read(&graph, &apis).await?;
         let report = audit::build(&apis, &snapshot, &manifests, &token.tenant_id);
         crate::ci::append_step_summary(&ctx.printer, &audit::markdown(&report));
-        match ctx.printer.format {
-            Format::Json => ctx.printer.outln(&super::plan::to_json(&report)?),
-            Format::Markdown => ctx.printer.out(&audit::markdown(&report)),
-            Format::Text => ctx.printer.out(&audit::text(&report)),
-        }
+        // Audit's text view comes in two flavours: plain, or a Markdown table.
+        ctx.printer.result(&report, || match ctx.printer.format {
+            Format::Markdown => audit::markdown(&report),
+            _ => audit::text(&report),
+        })?;
         let failed = args.fail_on.iter().any(|f| match f {
             FailOn::Unmanaged => report.has_unmanaged(),
             FailOn::Drift => report.has_drift(),

@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use crate::apply::{Report, Tally};
 use crate::cli::{DestroyArgs, GlobalArgs};
-use crate::commands::apply::{OutputFileState, interrupted, output_path, print_outcome};
+use crate::commands::apply::{OutputFileState, interrupted, outcome_text, output_path};
 use crate::commands::live::Live;
-use crate::commands::plan::{check_guards, confirm, to_json};
+use crate::commands::plan::{check_guards, confirm};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::graph::{GraphClient, GraphError};
@@ -144,18 +144,14 @@ async fn run_in(ctx: &Context, set: &Set, args: &DestroyArgs) -> Result<i32> {
     let printer = &ctx.printer;
     let (graph, plan) = compute(ctx, set, args.purge).await?;
     let doc = crate::commands::plan::document(&plan, set, &ctx.endpoints.authority_url);
-    if !printer.is_json() {
-        printer.out(&plan_text(&plan, &doc));
-    }
+    printer.text(&plan_text(&plan, &doc));
 
     let mut stopped = false;
     let mut report = if plan.has_changes() {
         if !confirm(args.yes, "\nDestroy these?", printer)? {
             return Err(Error::failure("destroy cancelled: nothing was changed"));
         }
-        if !printer.is_json() {
-            printer.out("\n");
-        }
+        printer.text("\n");
         let live = Live::new(printer, plan.apps.len());
         let finished = tokio::select! {
             r = apply::destroy(&graph, &plan, &live) => Some(r),
@@ -229,7 +225,7 @@ async fn run_in(ctx: &Context, set: &Set, args: &DestroyArgs) -> Result<i32> {
     }
     let (file_state, file_states) = crate::commands::apply::file_fields(file_states, set);
 
-    if printer.is_json() {
+    {
         let doc = DestroyDocument {
             format_version: render::FORMAT_VERSION,
             plan: doc,
@@ -241,28 +237,30 @@ async fn run_in(ctx: &Context, set: &Set, args: &DestroyArgs) -> Result<i32> {
             output_file: file_state,
             output_files: file_states,
         };
-        printer.outln(&to_json(&doc)?);
-    } else {
-        if let Some(report) = &report {
-            print_outcome(printer, "Destroy", report, stopped);
-        }
-        for state in file_states.iter().flatten().chain(&file_state) {
-            match state {
-                OutputFileState {
-                    path,
-                    written: true,
-                    exists: false,
-                    ..
-                } => printer.outln(&format!("\nRemoved {path}")),
-                OutputFileState {
-                    path,
-                    written: true,
-                    exists: true,
-                    ..
-                } => printer.outln(&format!("\nRemoved the manifest's entries from {path}")),
-                _ => {}
+        printer.result(&doc, || {
+            let mut out = String::new();
+            if let Some(report) = doc.result {
+                out.push_str(&outcome_text("Destroy", report, stopped));
             }
-        }
+            for state in doc.output_files.iter().flatten().chain(&doc.output_file) {
+                match state {
+                    OutputFileState {
+                        path,
+                        written: true,
+                        exists: false,
+                        ..
+                    } => out.push_str(&format!("\nRemoved {path}\n")),
+                    OutputFileState {
+                        path,
+                        written: true,
+                        exists: true,
+                        ..
+                    } => out.push_str(&format!("\nRemoved the manifest's entries from {path}\n")),
+                    _ => {}
+                }
+            }
+            out
+        })?;
     }
     if stopped {
         return Err(interrupted("destroy"));

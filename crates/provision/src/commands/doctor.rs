@@ -2,7 +2,7 @@
 //! exit code is the report's (0 apply would be allowed, 4 permission, 3 manifest, 1 reach).
 
 use crate::cli::{DoctorArgs, GlobalArgs};
-use crate::commands::plan::{confirm, to_json};
+use crate::commands::plan::confirm;
 use crate::context::Context;
 use crate::error::Result;
 
@@ -23,11 +23,7 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<i32> {
             return Ok(1);
         }
         let report = crate::doctor::run(&ctx, desired.as_ref(), args.probe).await;
-        if ctx.printer.is_json() {
-            ctx.printer.outln(&to_json(&report)?);
-        } else {
-            ctx.printer.out(&crate::doctor::text(&report));
-        }
+        ctx.printer.result(&report, || crate::doctor::text(&report))?;
         if report.verdict != "ok" {
             ctx.printer
                 .status(&format!("error: {}", crate::doctor::verdict_text(&report)));

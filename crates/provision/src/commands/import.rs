@@ -15,7 +15,7 @@ use futures::future::try_join_all;
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, ImportArgs};
-use crate::commands::plan::{confirm, to_json};
+use crate::commands::plan::confirm;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::graph::types::*;
@@ -241,7 +241,7 @@ async fn run_in(ctx: &Context, args: &ImportArgs) -> Result<i32> {
         }
         None => None,
     };
-    if printer.is_json() {
+    {
         let doc = ImportDocument {
             format_version: render::FORMAT_VERSION,
             tenant_id: &tenant_id,
@@ -256,11 +256,14 @@ async fn run_in(ctx: &Context, args: &ImportArgs) -> Result<i32> {
             output_file: written.clone(),
             manifest: &imported.text,
         };
-        printer.outln(&to_json(&doc)?);
-    } else if let Some(path) = &written {
-        printer.status(&format!("Wrote {path}"));
-    } else {
-        printer.out(&imported.text);
+        if let Some(path) = &written {
+            printer.status(&format!("Wrote {path}"));
+        }
+        // In text, the manifest itself, unless it went to a file.
+        printer.result(&doc, || match &written {
+            Some(_) => String::new(),
+            None => imported.text.clone(),
+        })?;
     }
     Ok(0)
 }

@@ -86,19 +86,17 @@ pub fn run(args: &InitArgs, printer: &Printer) -> Result<i32> {
     let name = template_name(args.template);
     let word = shell_word(path);
     let next = format!("provision validate {word}");
-    if printer.is_json() {
-        let doc = serde_json::json!({
-            "format_version": crate::render::FORMAT_VERSION,
-            "path": path,
-            "template": name,
-            "next": [next, format!("provision plan {word}")],
-        });
-        printer.outln(&doc.to_string());
-    } else {
-        printer.status(&format!("wrote `{}` (template `{name}`)", path.display()));
-        printer.status(&format!(
-            "next: set `unique_name`, `display_name` and `tenant` in it, then run `{next}` and `provision plan {word}`"
-        ));
-    }
+    printer.status(&format!("wrote `{}` (template `{name}`)", path.display()));
+    printer.status(&format!(
+        "next: set `unique_name`, `display_name` and `tenant` in it, then run `{next}` and `provision plan {word}`"
+    ));
+    let doc = serde_json::json!({
+        "format_version": crate::render::FORMAT_VERSION,
+        "path": path,
+        "template": name,
+        "next": [next, format!("provision plan {word}")],
+    });
+    // The text view is the status lines above.
+    printer.result(&doc, String::new)?;
     Ok(0)
 }

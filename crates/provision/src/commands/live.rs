@@ -43,8 +43,8 @@ impl Observer for Live<'_> {
         if let Ok(mut e) = self.ended.lock() {
             e.push(step.clone());
         }
-        if !self.printer.is_json() && step.status != Status::NotAttempted {
-            self.printer.outln(&format!("  {}", render::step_line(step)));
+        if step.status != Status::NotAttempted {
+            self.printer.text(&format!("  {}\n", render::step_line(step)));
         }
     }
 

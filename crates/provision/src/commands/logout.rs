@@ -10,7 +10,7 @@ use crate::output::Printer;
 pub fn run(global: &GlobalArgs, printer: &Printer) -> Result<i32> {
     let cache = TokenCache::default_location()?;
     let removed = cache.clear(global.tenant.as_deref())?;
-    if printer.is_json() {
+    {
         let doc = serde_json::json!({
             "format_version": crate::render::FORMAT_VERSION,
             "forgotten": removed.iter().map(|e| serde_json::json!({
@@ -21,8 +21,8 @@ pub fn run(global: &GlobalArgs, printer: &Printer) -> Result<i32> {
                 "account": e.account,
             })).collect::<Vec<_>>(),
         });
-        printer.outln(&super::plan::to_json(&doc)?);
-        return Ok(0);
+        // The text view is the status lines below.
+        printer.result(&doc, String::new)?;
     }
     if removed.is_empty() {
         printer.status("no cached sign-ins to forget");

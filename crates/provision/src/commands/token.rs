@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::auth::cache::TokenCache;
 use crate::auth::entra::{Failure, codes};
@@ -26,29 +26,7 @@ use crate::auth::EMULATOR_CACHE_AUTHORITY;
 /// OpenID Connect scopes: sent bare, never in `scp` (`scopes-oidc.md`).
 const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
-/// One app of an output file, as `outfile` writes it.
-#[derive(Debug, Clone, Deserialize)]
-struct OutEntry {
-    tenant_id: String,
-    client_id: String,
-    authority: String,
-    #[serde(default)]
-    apis: Vec<OutApi>,
-    /// Its public-client redirect URIs (a browser sign-in needs a loopback one).
-    #[serde(default)]
-    redirect_uris: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct OutApi {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    app_id: String,
-    resource_url: String,
-    #[serde(default)]
-    scopes: Vec<String>,
-}
+use crate::outfile::{ApiEntry as OutApi, Entry as OutEntry};
 
 /// Everything the sign-in and the check need.
 #[derive(Debug)]
@@ -62,6 +40,26 @@ struct Target {
     manifest: Option<PathBuf>,
     /// The manifest asks for browser sign-in (`sign_in = "browser"`).
     browser: bool,
+    /// An app-only token (client credentials as the app, issue 17): the application
+    /// permissions `roles` must hold.
+    app_only: Option<BTreeSet<String>>,
+}
+
+/// The API of an app-only token: the one `--api` names when it has application permissions and
+/// no delegated ones, else (without `--api`) the first with application permissions when no API
+/// has delegated ones.
+fn app_only_api(entry: &OutEntry, wanted: Option<&str>) -> Option<OutApi> {
+    match wanted {
+        Some(w) => entry
+            .apis
+            .iter()
+            .find(|a| api_matches(a, w) && a.scopes.is_empty() && !a.roles.is_empty())
+            .cloned(),
+        None if entry.apis.iter().all(|a| a.scopes.is_empty()) => {
+            entry.apis.iter().find(|a| !a.roles.is_empty()).cloned()
+        }
+        None => None,
+    }
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -72,102 +70,8 @@ fn read(path: &Path) -> Result<String> {
     })
 }
 
-/// Values of `KEY=value` lines (the env dialect `outfile` writes), also unquoting the shell
-/// single quotes older files carry.
-fn parse_env(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for line in text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        let mut value = String::new();
-        let mut rest = v;
-        // 'a'\''b' → a'b
-        while !rest.is_empty() {
-            if let Some(r) = rest.strip_prefix('\'') {
-                let end = r.find('\'').unwrap_or(r.len());
-                value.push_str(&r[..end]);
-                rest = r.get(end + 1..).unwrap_or_default();
-            } else if let Some(r) = rest.strip_prefix("\\'") {
-                value.push('\'');
-                rest = r;
-            } else {
-                let end = rest.find(['\'', '\\']).unwrap_or(rest.len());
-                value.push_str(&rest[..end]);
-                rest = &rest[end..];
-                if end == 0 {
-                    value.push_str(&rest[..1]);
-                    rest = &rest[1..];
-                }
-            }
-        }
-        out.insert(k.trim().to_owned(), value);
-    }
-    out
-}
-
-/// The entries of an env output file: one without prefix, or one per `PREFIX_` (the upper-cased
-/// unique name, `-` and `.` turned into `_`).
-fn env_entries(text: &str) -> BTreeMap<String, OutEntry> {
-    let vars = parse_env(text);
-    let mut out = BTreeMap::new();
-    for key in vars.keys().filter(|k| k.ends_with("AZURE_CLIENT_ID")) {
-        let prefix = key.trim_end_matches("AZURE_CLIENT_ID");
-        let get = |name: &str| vars.get(&format!("{prefix}{name}")).cloned().unwrap_or_default();
-        let tenant_id = get("AZURE_TENANT_ID");
-        let resource_url = get("RESOURCE_URL");
-        let entry = OutEntry {
-            authority: format!(
-                "{}/{}",
-                get("AZURE_AUTHORITY_HOST").trim_end_matches('/'),
-                tenant_id
-            ),
-            tenant_id,
-            client_id: get("AZURE_CLIENT_ID"),
-            apis: vec![OutApi {
-                name: resource_url.clone(),
-                app_id: String::new(),
-                // Comma-separated since the env dialect is shared with `$GITHUB_ENV` and
-                // `docker --env-file`; older files separated them with spaces.
-                scopes: get("SCOPES")
-                    .split([',', ' '])
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-                resource_url,
-            }],
-            redirect_uris: get("REDIRECT_URI")
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-        };
-        out.insert(prefix.trim_end_matches('_').to_owned(), entry);
-    }
-    out
-}
-
 fn output_entries(path: &Path, text: &str) -> Result<BTreeMap<String, OutEntry>> {
-    let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
-        Error::failure(format!(
-            "`{}` is not an output file of `provision apply`",
-            path.display()
-        ))
-        .with_source(e)
-    };
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
-    let entries = match ext {
-        "json" => serde_json::from_str(text).map_err(|e| bad(e.into()))?,
-        "env" => env_entries(text),
-        _ => toml::from_str(text).map_err(|e| bad(e.into()))?,
-    };
-    if entries.is_empty() {
-        return Err(bad("it names no app".into()));
-    }
-    Ok(entries)
+    crate::outfile::parse(path, text)
 }
 
 /// The output file's entry for `wanted`, or the only one.
@@ -279,6 +183,17 @@ fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::P
     if !is_manifest {
         let entries = output_entries(path, &text)?;
         let (app, entry) = pick(&entries, args.app.as_deref(), path)?;
+        if let Some(api) = app_only_api(entry, args.api.as_deref()) {
+            return Ok(Target {
+                app,
+                entry: entry.clone(),
+                app_only: Some(api.roles.iter().cloned().collect()),
+                api,
+                permissions: BTreeSet::new(),
+                manifest: None,
+                browser: false,
+            });
+        }
         let api = pick_api(entry, args.api.as_deref(), printer)?;
         let permissions = api.scopes.iter().map(|s| bare(&api.resource_url, s)).collect();
         return Ok(Target {
@@ -288,6 +203,7 @@ fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::P
             permissions,
             manifest: None,
             browser: false,
+            app_only: None,
         });
     }
     let desired = super::plan::load(global, path)?;
@@ -320,6 +236,19 @@ fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::P
         )),
         _ => e,
     })?;
+    if let Some(api) = app_only_api(entry, args.api.as_deref()) {
+        let roles =
+            manifest_roles(&desired, &app, &api).unwrap_or_else(|| api.roles.iter().cloned().collect());
+        return Ok(Target {
+            app,
+            entry: entry.clone(),
+            api,
+            permissions: BTreeSet::new(),
+            manifest: Some(path.clone()),
+            browser: false,
+            app_only: Some(roles),
+        });
+    }
     let api = pick_api(entry, args.api.as_deref(), printer)?;
     let permissions = manifest_permissions(&desired, &app, &api)
         .unwrap_or_else(|| api.scopes.iter().map(|s| bare(&api.resource_url, s)).collect());
@@ -336,7 +265,23 @@ fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::P
         api,
         permissions,
         manifest: Some(path.clone()),
+        app_only: None,
     })
+}
+
+/// The application permission values the manifest's app asks for on `api`.
+fn manifest_roles(desired: &Desired, app: &str, api: &OutApi) -> Option<BTreeSet<String>> {
+    let app = desired
+        .apps
+        .iter()
+        .find(|a| a.unique_name.eq_ignore_ascii_case(app))?;
+    app.api_permissions
+        .iter()
+        .find(|p| match &p.api {
+            ApiRef::Known(id) | ApiRef::AppId(id) => id.eq_ignore_ascii_case(&api.app_id),
+            ApiRef::Name(n) => api_matches(api, n),
+        } || api_matches(api, &p.api_text))
+        .map(|p| p.application.clone())
 }
 
 /// `--format json`: `format_version` first.
@@ -389,6 +334,19 @@ async fn run_with(ctx: &Context, args: &TokenArgs, t: &Target) -> Result<i32> {
     };
     check_endpoint("the authority URL", &authority)?;
     let resource = t.api.resource_url.trim_end_matches('/');
+    if let Some(roles) = &t.app_only {
+        let token = app_only_token(ctx, t, &authority, resource).await?;
+        return finish(
+            ctx,
+            args,
+            t,
+            &authority,
+            resource,
+            token.secret(),
+            verify_roles(roles),
+        )
+        .await;
+    }
     let scopes: Vec<String> = t
         .permissions
         .iter()
@@ -431,10 +389,77 @@ async fn run_with(ctx: &Context, args: &TokenArgs, t: &Target) -> Result<i32> {
     };
     let token = result.map_err(|f| sign_in_error(f, t, &authority, use_browser))?;
     ctx.printer.verbose(&format!("signed in ({})", token.how));
-    let access_token = token.secret();
+    finish(ctx, args, t, &authority, resource, token.secret(), None).await
+}
 
+fn verify_roles(roles: &BTreeSet<String>) -> Option<BTreeSet<String>> {
+    Some(roles.clone())
+}
+
+/// Client credentials as the app, with the password value the output file holds, else its
+/// certificate (`scope = {resource}/.default`).
+async fn app_only_token(
+    ctx: &Context,
+    t: &Target,
+    authority: &str,
+    resource: &str,
+) -> Result<crate::auth::GraphToken> {
+    let scope = format!("{resource}/.default");
+    let secret = t
+        .entry
+        .passwords
+        .iter()
+        .find_map(|p| p.secret.as_ref().map(|s| s.expose()));
+    let cert = t.entry.certificates.iter().find_map(|c| c.path.as_deref());
+    let credential = match (secret, cert) {
+        (Some(s), _) => auth::AppCredential::Secret(s),
+        (None, Some(p)) => auth::AppCredential::CertificatePath(Path::new(p)),
+        (None, None) => {
+            return Err(Error::failure(format!(
+                "app `{}` has only application permissions, and the output file holds no credential to sign in as it",
+                t.app
+            ))
+            .with_help(
+                "add `[[app.passwords]]` or `[[app.certificates]]` with `generate = true` to the manifest and run `provision apply`",
+            ));
+        }
+    };
+    ctx.printer.verbose(&format!(
+        "signing in as app `{}` (client {}) with {} for {scope}",
+        t.app,
+        t.entry.client_id,
+        match credential {
+            auth::AppCredential::Secret(_) => "its password",
+            auth::AppCredential::CertificatePath(_) => "its certificate",
+        }
+    ));
+    auth::app_token(
+        &ctx.http,
+        &ctx.printer,
+        authority,
+        &t.entry.tenant_id,
+        &t.entry.client_id,
+        &scope,
+        credential,
+    )
+    .await
+}
+
+/// Verify (when asked), then print the token.
+async fn finish(
+    ctx: &Context,
+    args: &TokenArgs,
+    t: &Target,
+    authority: &str,
+    resource: &str,
+    access_token: &str,
+    roles: Option<BTreeSet<String>>,
+) -> Result<i32> {
+    let tenant_id = t.entry.tenant_id.as_str();
+    let authority = authority.to_owned();
     let report = if args.verify {
         let expected = verify::Expected {
+            roles,
             tenant_id: tenant_id.to_owned(),
             client_id: t.entry.client_id.clone(),
             audiences: [resource.to_owned(), t.api.app_id.clone()]
@@ -467,6 +492,12 @@ async fn run_with(ctx: &Context, args: &TokenArgs, t: &Target) -> Result<i32> {
                 t.app,
                 wrong.join("; ")
             ));
+            if report.failures().iter().any(|c| c.name == "roles") {
+                e = e.with_help(format!(
+                    "grant the application permissions (app role assignments), e.g. with `provision apply` and `grant = \"admin\"`, or at {}",
+                    crate::render::admin_consent_url(&authority, tenant_id, &t.entry.client_id)
+                ));
+            }
             if report.failures().iter().any(|c| c.name == "scp") {
                 e = e.with_help(format!(
                     "grant consent for the missing permissions ({}), e.g. with `provision apply` and `grant = \"admin\"`",
@@ -488,32 +519,30 @@ async fn run_with(ctx: &Context, args: &TokenArgs, t: &Target) -> Result<i32> {
         .decode
         .then(|| auth::unverified_claims(access_token))
         .flatten();
-    if ctx.printer.is_json() {
-        let doc = Document {
-            format_version: crate::render::FORMAT_VERSION,
-            app: &t.app,
-            client_id: &t.entry.client_id,
-            tenant_id,
-            resource,
-            access_token,
-            header,
-            claims,
-            verification: report.as_ref(),
-        };
-        ctx.printer.outln(&super::plan::to_json(&doc)?);
-        return Ok(0);
-    }
     if let Some(report) = &report {
         for c in &report.checks {
             ctx.printer.status(&format!("verified {}: {}", c.name, c.detail));
         }
     }
-    if args.decode {
-        let doc = serde_json::json!({ "header": header, "claims": claims });
-        ctx.printer.outln(&super::plan::to_json(&doc)?);
-    } else {
-        ctx.printer.outln(access_token);
-    }
+    let decoded = args
+        .decode
+        .then(|| serde_json::json!({ "header": header, "claims": claims }));
+    let doc = Document {
+        format_version: crate::render::FORMAT_VERSION,
+        app: &t.app,
+        client_id: &t.entry.client_id,
+        tenant_id,
+        resource,
+        access_token,
+        header,
+        claims,
+        verification: report.as_ref(),
+    };
+    // In text: the decoded token, or the token alone (for `$(provision token …)`).
+    ctx.printer.result(&doc, || match &decoded {
+        Some(d) => serde_json::to_string_pretty(d).unwrap_or_default() + "\n",
+        None => format!("{access_token}\n"),
+    })?;
     Ok(0)
 }
 
@@ -624,7 +653,7 @@ mod tests {
                     MTP_API_CLIENT_RESOURCE_URL='https://api.security.microsoft.com'\n\
                     MTP_API_CLIENT_SCOPES='https://api.security.microsoft.com/Incident.Read'\n\
                     B_AZURE_CLIENT_ID='it'\\''s'\n";
-        let entries = env_entries(text);
+        let entries = crate::outfile::env_entries(text);
         let e = &entries["MTP_API_CLIENT"];
         assert_eq!(e.client_id, "c-1");
         assert_eq!(e.authority, "https://login.microsoftonline.com/t-1");

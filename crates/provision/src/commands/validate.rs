@@ -74,9 +74,7 @@ pub fn run(args: &ValidateArgs, printer: &Printer) -> Result<i32> {
         let (text, diags, apps) = match manifest::read(path) {
             Err(e) => {
                 unreadable += 1;
-                if !printer.is_json() {
-                    printer.status(e.render().trim_end());
-                }
+                printer.text_status(e.render().trim_end());
                 files.push(FileReport {
                     path: path.clone(),
                     valid: false,
@@ -116,24 +114,22 @@ pub fn run(args: &ValidateArgs, printer: &Printer) -> Result<i32> {
         if !ci.is_empty() {
             printer.status(ci.trim_end());
         }
-        if !printer.is_json() {
-            if !diags.is_empty() {
-                printer.status(diags.render_with(&text, printer.color).trim_end());
-                printer.status("");
-            }
-            if let Some(apps) = apps.as_ref().filter(|_| valid) {
-                let warnings = match diags.warning_count() {
-                    0 => String::new(),
-                    1 => ", 1 warning".to_owned(),
-                    n => format!(", {n} warnings"),
-                };
-                printer.status(&format!(
-                    "ok: {shown} ({} app{}: {}{warnings})",
-                    apps.len(),
-                    if apps.len() == 1 { "" } else { "s" },
-                    apps.join(", ")
-                ));
-            }
+        if !diags.is_empty() {
+            printer.text_status(diags.render_with(&text, printer.color).trim_end());
+            printer.text_status("");
+        }
+        if let Some(apps) = apps.as_ref().filter(|_| valid) {
+            let warnings = match diags.warning_count() {
+                0 => String::new(),
+                1 => ", 1 warning".to_owned(),
+                n => format!(", {n} warnings"),
+            };
+            printer.text_status(&format!(
+                "ok: {shown} ({} app{}: {}{warnings})",
+                apps.len(),
+                if apps.len() == 1 { "" } else { "s" },
+                apps.join(", ")
+            ));
         }
         files.push(FileReport {
             path: path.clone(),
@@ -145,16 +141,13 @@ pub fn run(args: &ValidateArgs, printer: &Printer) -> Result<i32> {
     }
 
     let total = args.manifests.len();
-    if printer.is_json() {
-        let report = Report {
-            format_version: crate::render::FORMAT_VERSION,
-            valid: invalid == 0 && unreadable == 0,
-            files,
-        };
-        let json = serde_json::to_string_pretty(&report)
-            .map_err(|e| Error::failure("cannot encode the report as JSON").with_source(e))?;
-        printer.outln(&json);
-    }
+    let report = Report {
+        format_version: crate::render::FORMAT_VERSION,
+        valid: invalid == 0 && unreadable == 0,
+        files,
+    };
+    // The text view is the status lines above.
+    printer.result(&report, String::new)?;
     if unreadable > 0 {
         return Err(Error::failure(if total == 1 {
             "the manifest could not be read".to_owned()

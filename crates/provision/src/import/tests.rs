@@ -308,12 +308,12 @@ fn what_the_manifest_cannot_hold_becomes_comments_without_secrets() {
     assert_eq!(props.app_roles, None);
     for line in [
         "# - app roles the app defines, because the manifest cannot hold app role `Reports.Read` without display name or description\n",
+        // Issue 17: a password with a display name is a key (never its value); a key credential
+        // without a thumbprint cannot be named by one, so the certificates stay a comment.
+        "[[app.passwords]]\ndisplay_name = \"ci\"\nend_date = \"2027-01-01T00:00:00Z\"\n",
+        "secret_in_output = false\n",
         &format!(
-            "# - client secrets (values never shown): ci (keyId {}, expires 2027-01-01T00:00:00Z)\n",
-            obj(50)
-        ),
-        &format!(
-            "# - certificates: CN=deploy (AsymmetricX509Cert Verify, keyId {})\n",
+            "# - certificates (not all `Verify` certificates with a thumbprint and a display name of their own): CN=deploy (AsymmetricX509Cert Verify, keyId {})\n",
             obj(51)
         ),
         "# - owners: adele@contoso.onmicrosoft.com\n",
@@ -323,6 +323,7 @@ fn what_the_manifest_cannot_hold_becomes_comments_without_secrets() {
     }
     assert!(!t.contains("Zx9"), "the secret hint leaked:\n{t}");
     assert!(!t.contains("MIIB"), "the key leaked:\n{t}");
+    assert!(!t.contains("[[app.certificates]]"), "{t}");
     // The web and SPA platforms do not change what the manifest says.
     assert_eq!(out.consent, ConsentMode::Admin);
 }
@@ -469,4 +470,32 @@ fn slugs() {
     }
     assert!(c[1].ends_with("-0a1b2c3d"));
     assert!(c[2].ends_with("-0a1b2c3d-0000-4000-8000-000000000000"));
+}
+
+#[test]
+fn nameable_certificates_are_keys_by_thumbprint_and_unnameable_passwords_stay_comments() {
+    let mut src = public_client();
+    let a = &mut src.application.application;
+    let thumb = "52ED9B5038A47B9E2E2190715CC238359D4F8F73";
+    a.key_credentials = vec![serde_json::json!({
+        "keyId": obj(51), "displayName": "CN=deploy", "type": "AsymmetricX509Cert", "usage": "Verify",
+        "customKeyIdentifier": thumb, "endDateTime": "2027-01-01T00:00:00Z"
+    })];
+    a.password_credentials = vec![
+        serde_json::json!({"keyId": obj(52), "displayName": "ci"}),
+        serde_json::json!({"keyId": obj(53), "displayName": "ci"}),
+    ];
+    let out = manifest(&src, &named()).unwrap();
+    let t = &out.text;
+    assert!(
+        t.contains(&format!(
+            "[[app.certificates]]\ndisplay_name = \"CN=deploy\"\nthumbprint = \"{thumb}\"\n"
+        )),
+        "{t}"
+    );
+    assert!(
+        !t.contains("[[app.passwords]]"),
+        "two passwords named `ci` cannot be keys:\n{t}"
+    );
+    assert!(t.contains("# - client secrets (values never shown; "), "{t}");
 }

@@ -135,6 +135,9 @@ pub fn build(origin: &str, text: &str, raw: RawManifest, diags: &mut Diagnostics
         }
     }
 
+    // credentials (issue 17): what needs `[output]`.
+    super::credentials::check_with_output(&apps, output.as_ref(), diags);
+
     if diags.has_errors() {
         return None;
     }
@@ -333,10 +336,16 @@ fn build_app(text: &str, app: RawApp, diags: &mut Diagnostics) -> Option<Desired
         }
     };
 
+    // credentials (issue 17)
+    let passwords = super::credentials::build_passwords(text, app.passwords, diags);
+    let certificates = super::credentials::build_certificates(text, app.certificates, diags);
+
     if diags.error_count() > before {
         return None;
     }
     Some(DesiredApp {
+        passwords,
+        certificates,
         unique_name: unique_name?,
         app_id,
         display_name: display_name?,

@@ -27,6 +27,15 @@
 //! | `api_permissions.api` | yes | — |
 //! | `api_permissions.delegated` / `.application` | at least one non-empty | `[]` |
 //! | `app.consent.grant` | no | `admin` |
+//! | `[[app.passwords]]` | no | the app's passwords are left alone (`passwords = []`: all removed) |
+//! | `passwords.display_name` | yes | — |
+//! | `passwords.end_date` / `.lifetime` | no, not both | Graph's default end (two years) |
+//! | `passwords.rotate_before` | no | never rotated |
+//! | `passwords.secret_in_output` | no | `true`: the value is kept in the output file, and a password whose value it lacks is replaced |
+//! | `[[app.certificates]]` | no | the app's certificates are left alone (`certificates = []`: all removed) |
+//! | `certificates.display_name` | yes | — |
+//! | `certificates.pem` / `.generate` / `.thumbprint` | exactly one | — |
+//! | `certificates.lifetime` / `.rotate_before` | no, `generate` only | 365 days / never |
 //! | `[output]` | no | no output file |
 //! | `output.path` | yes, in `[output]` | — |
 //! | `output.format` | no | from the path's extension (`.json`, `.env`, `.toml`), else `json` |
@@ -47,6 +56,8 @@
 //!   two apps may not share one, compared without case.
 
 mod build;
+mod credentials;
+pub use credentials::{DEFAULT_CERTIFICATE_LIFETIME, parse_date, parse_duration};
 pub mod diagnostic;
 pub mod many;
 mod props;

@@ -45,6 +45,9 @@ pub struct RawApp {
     /// `None` when the manifest has no `app_roles` key (left alone); `Some(empty)` for
     /// `app_roles = []`.
     pub app_roles: Option<Sp<Vec<RawAppRole>>>,
+    // --- credentials (issue 17) ---
+    pub passwords: Option<Sp<Vec<super::credentials::RawPassword>>>,
+    pub certificates: Option<Sp<Vec<super::credentials::RawCertificate>>>,
 }
 
 #[derive(Debug)]
@@ -133,6 +136,9 @@ const APP_KEYS: &[&str] = &[
     "spa",
     "api",
     "app_roles",
+    // credentials (issue 17)
+    "passwords",
+    "certificates",
 ];
 const WEB_KEYS: &[&str] = &[
     "redirect_uris",
@@ -179,6 +185,8 @@ const HOMES: &[(&[&str], &str)] = &[
     (SCOPE_KEYS, "`[[app.api.scopes]]`"),
     (APP_ROLE_KEYS, "`[[app.app_roles]]`"),
     (OUTPUT_KEYS, "`[output]`"),
+    (super::credentials::PASSWORD_KEYS, "`[[app.passwords]]`"),
+    (super::credentials::CERTIFICATE_KEYS, "`[[app.certificates]]`"),
 ];
 
 /// Walk a parsed document. Problems go to `diags`; whatever could be read is returned.
@@ -341,7 +349,11 @@ fn walk_app(
             .collect(),
         span: v.span(),
     });
+    let passwords = super::credentials::walk_passwords(&mut f, diags);
+    let certificates = super::credentials::walk_certificates(&mut f, diags);
     RawApp {
+        passwords,
+        certificates,
         span,
         unique_name,
         app_id,
@@ -473,14 +485,14 @@ fn expect_table<'t, 'i>(
 
 /// The keys of one table, with unknown keys already reported. `take` hands out each known key
 /// once; a required key that is absent is reported by the typed getters.
-struct Fields<'t, 'i> {
+pub(super) struct Fields<'t, 'i> {
     entries: Vec<(Spanned<String>, &'t Spanned<DeValue<'i>>)>,
     span: Range<usize>,
     context: &'static str,
 }
 
 impl<'t, 'i> Fields<'t, 'i> {
-    fn new(
+    pub(super) fn new(
         table: &'t DeTable<'i>,
         span: Range<usize>,
         context: &'static str,
@@ -503,7 +515,7 @@ impl<'t, 'i> Fields<'t, 'i> {
         }
     }
 
-    fn take(&mut self, name: &str) -> Option<(Spanned<String>, &'t Spanned<DeValue<'i>>)> {
+    pub(super) fn take(&mut self, name: &str) -> Option<(Spanned<String>, &'t Spanned<DeValue<'i>>)> {
         let i = self.entries.iter().position(|(k, _)| k.get_ref() == name)?;
         Some(self.entries.swap_remove(i))
     }
@@ -523,7 +535,12 @@ impl<'t, 'i> Fields<'t, 'i> {
         );
     }
 
-    fn string(&mut self, name: &str, required: bool, diags: &mut Diagnostics) -> Option<Sp<String>> {
+    pub(super) fn string(
+        &mut self,
+        name: &str,
+        required: bool,
+        diags: &mut Diagnostics,
+    ) -> Option<Sp<String>> {
         let Some((_, v)) = self.take(name) else {
             if required {
                 self.missing(name, diags);
@@ -542,7 +559,7 @@ impl<'t, 'i> Fields<'t, 'i> {
         }
     }
 
-    fn bool(&mut self, name: &str, diags: &mut Diagnostics) -> Option<Sp<bool>> {
+    pub(super) fn bool(&mut self, name: &str, diags: &mut Diagnostics) -> Option<Sp<bool>> {
         let (_, v) = self.take(name)?;
         match v.get_ref() {
             DeValue::Boolean(b) => Some(Sp {
@@ -586,7 +603,7 @@ impl<'t, 'i> Fields<'t, 'i> {
         }
     }
 
-    fn string_list(&mut self, name: &str, diags: &mut Diagnostics) -> Option<Sp<Vec<Sp<String>>>> {
+    pub(super) fn string_list(&mut self, name: &str, diags: &mut Diagnostics) -> Option<Sp<Vec<Sp<String>>>> {
         let (_, v) = self.take(name)?;
         match v.get_ref() {
             DeValue::Array(items) => {
@@ -634,7 +651,7 @@ fn article(value: &DeValue<'_>) -> &'static str {
     }
 }
 
-fn type_error(what: &str, expected: &str, found: &DeValue<'_>, span: Range<usize>) -> Diagnostic {
+pub(super) fn type_error(what: &str, expected: &str, found: &DeValue<'_>, span: Range<usize>) -> Diagnostic {
     let found_text = article(found);
     let d = Diagnostic::error(format!("{what} must be {expected}, not {found_text}"), span).label(found_text);
     match (expected, found) {

@@ -154,6 +154,9 @@ pub struct AppPlan {
     /// Application permissions per resource name.
     #[serde(skip)]
     pub application_permissions: Vec<(String, Vec<String>)>,
+    /// Passwords and certificates (issue 17), planned by `credentials::plan` after `plan`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<crate::credentials::plan::CredentialStep>,
 }
 
 /// A first-party resource service principal missing from the tenant.
@@ -235,6 +238,7 @@ impl Plan {
             count(app.service_principal);
             app.grants.iter().for_each(|g| count(g.action));
             app.assignments.iter().for_each(|a| count(a.action));
+            app.credentials.iter().for_each(|c| count(c.action));
         }
         s
     }
@@ -493,6 +497,7 @@ pub fn destroy_plan(desired: &Desired, observed: &Observed, purge: bool) -> Plan
             resources: Vec::new(),
             delegated: Vec::new(),
             application_permissions: Vec::new(),
+            credentials: Vec::new(),
         });
     }
     Plan {
@@ -808,6 +813,7 @@ fn plan_app(
         resources,
         delegated,
         application_permissions,
+        credentials: Vec::new(),
     })
 }
 

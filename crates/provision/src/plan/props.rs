@@ -433,6 +433,8 @@ mod tests {
                 ..Default::default()
             },
             location: Location::default(),
+            passwords: None,
+            certificates: None,
         }
     }
 

@@ -33,6 +33,8 @@ fn desired() -> Desired {
             consent: ConsentMode::Admin,
             props: Default::default(),
             location: Location::default(),
+            passwords: None,
+            certificates: None,
         }],
     }
 }

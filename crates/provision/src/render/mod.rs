@@ -22,7 +22,8 @@
 //! ```
 //!
 //! - `kind`: `resource_service_principal`, `application`, `service_principal`,
-//!   `delegated_grant`, `app_role_assignment`.
+//!   `delegated_grant`, `app_role_assignment`, `password`, `certificate` (fields `key_id`,
+//!   `thumbprint`, `start_date`, `end_date`; never a value).
 //! - `action`: `create`, `update`, `delete`, `restore` (an application brought back from
 //!   deleted items, its `reason` naming the appId) or `no-op`; every resource the manifest covers is
 //!   listed, unchanged ones with `no-op`.
@@ -179,6 +180,21 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
                 action: a.action,
                 fields: Vec::new(),
                 reason: None,
+                manifest: None,
+                app: Some(name.to_owned()),
+            });
+        }
+        // Credentials (issue 17): by display name, keyId and dates, never a value.
+        for c in &app.credentials {
+            let key = (c.action == Action::Delete)
+                .then_some(c.key_id.as_deref())
+                .flatten();
+            out.push(Change {
+                address: crate::credentials::address(name, c.kind, &c.display_name, key),
+                kind: c.kind.key(),
+                action: c.action,
+                fields: c.fields.clone(),
+                reason: c.reason.clone(),
                 manifest: None,
                 app: Some(name.to_owned()),
             });

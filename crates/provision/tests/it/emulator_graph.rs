@@ -1137,7 +1137,11 @@ async fn passwords_and_federated_credentials() {
     assert_eq!(app["passwordCredentials"][0]["secretText"], Value::Null);
     assert!(!app.to_string().contains(&secret));
     // keyCredentials.key only comes back when keyCredentials is in $select.
-    let cert = json!([{"type": "AsymmetricX509Cert", "usage": "Verify", "key": "TUlJQ2VydA==", "displayName": "CN=test"}]);
+    let key = provision::emulator::identity::keys::SigningKey::generate("test")
+        .unwrap()
+        .certificate_base64();
+    let cert =
+        json!([{"type": "AsymmetricX509Cert", "usage": "Verify", "key": key, "displayName": "CN=test"}]);
     assert_eq!(
         em.patch(&format!("/applications/{id}"), json!({"keyCredentials": cert}))
             .await
@@ -1151,7 +1155,7 @@ async fn passwords_and_federated_credentials() {
     let selected = em
         .get(&format!("/applications/{id}?$select=id,keyCredentials"))
         .await;
-    assert_eq!(selected.body["keyCredentials"][0]["key"], "TUlJQ2VydA==");
+    assert_eq!(selected.body["keyCredentials"][0]["key"], key.as_str());
     let key_id = r.body["keyId"].as_str().unwrap().to_owned();
     assert_eq!(
         em.post(

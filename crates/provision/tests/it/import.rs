@@ -262,7 +262,9 @@ async fn app_roles_partial_consent_user_grants_and_web_uris() {
         "#     Microsoft Graph: User.Read\n",
         "#   not consented:\n#     Microsoft Graph: offline_access\n",
         "#     Microsoft Graph: Application.Read.All (application)\n",
-        "# - client secrets (values never shown): nightly job (keyId ",
+        // Issue 17: a password is a key, kept as it is (its value cannot be read back).
+        "[[app.passwords]]\ndisplay_name = \"nightly job\"\nend_date = \"",
+        "secret_in_output = false\n",
         "# - user consent (Principal grants): Microsoft Threat Protection: Incident.Read (1 user)\n",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");

@@ -23,6 +23,8 @@ mod emulator_libs;
 mod signin;
 // provision token: apply then token --verify; consent and public-client failures; verification.
 mod token;
+// Issue 17: passwords and certificates, their values only in the output file, token as the app.
+mod credentials;
 // `provision import`: registrations built through Graph, imported, validated and planned.
 mod import;
 // Least privilege: the emulator's permission rules, and the 403 that names what is missing.

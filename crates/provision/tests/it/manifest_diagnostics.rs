@@ -591,3 +591,42 @@ fn the_properties_of_issue_17_build_the_model() {
     let d = manifest::parse("m.toml", APP).unwrap();
     assert_eq!(d.apps[0].props, Default::default());
 }
+
+// --- credentials (issue 17) ----------------------------------------------------------------
+
+const OUT: &str = "\n[output]\npath = \"out/a.json\"\n";
+
+case!(
+    password_without_output,
+    error,
+    app("\n[[app.passwords]]\ndisplay_name = \"ci\"\n")
+);
+case!(
+    password_in_env_output,
+    error,
+    app("\n[[app.passwords]]\ndisplay_name = \"ci\"\n\n[output]\npath = \"out/a.env\"\n")
+);
+case!(
+    password_end_and_rotation_rules,
+    error,
+    format!(
+        "{}{OUT}",
+        app(concat!(
+            "\n[[app.passwords]]\ndisplay_name = \"ci\"\nend_date = \"2027-13-01\"\nrotate_before = \"30d\"\n",
+            "\n[[app.passwords]]\ndisplay_name = \"ci2\"\nend_date = \"2027-12-01\"\nlifetime = \"10d\"\n",
+            "\n[[app.passwords]]\ndisplay_name = \"ci3\"\nlifetime = \"3 months\"\n",
+            "\n[[app.passwords]]\ndisplay_name = \"ci4\"\nlifetime = \"10d\"\nrotate_before = \"10d\"\n",
+            "\n[[app.passwords]]\ndisplay_name = \"ci\"\n",
+        ))
+    )
+);
+case!(
+    certificate_needs_one_source,
+    error,
+    format!(
+        "{}{OUT}",
+        app(
+            "\n[[app.certificates]]\ndisplay_name = \"a\"\npem = \"a.pem\"\ngenerate = true\n\n[[app.certificates]]\ndisplay_name = \"b\"\nthumbprint = \"12AB\"\n\n[[app.certificates]]\ndisplay_name = \"c\"\npem = \"c.pem\"\nlifetime = \"30d\"\n"
+        )
+    )
+);

@@ -24,14 +24,18 @@ async fn an_application_deleted_during_the_read_back_fails_the_apply_at_once() {
         ),
     )
     .unwrap();
-    let mut faults = provision::emulator::Faults::default();
-    faults.replication_lag_ms = 600_000;
+    let faults = provision::emulator::Faults {
+        replication_lag_ms: 600_000,
+        ..Default::default()
+    };
     t.set_faults(&faults).await;
+    // The app made above is older than the window: it stays visible; new objects do not.
+    t.advance_clock(600_001);
 
     let r = &t.emu.ready;
     let mut child = t
         .command(
-            &["apply", m.to_str().unwrap(), "--yes", "--max-wait", "10m"],
+            &["apply", m.to_str().unwrap(), "--yes", "--max-wait", "60s"],
             &r.client_id,
             &r.client_secret,
             &[],
@@ -55,13 +59,8 @@ async fn an_application_deleted_during_the_read_back_fails_the_apply_at_once() {
     );
 
     // Someone deletes the application meanwhile.
-    let apps = t
-        .get("/applications?$filter=uniqueName eq 'gone-meanwhile'")
-        .await;
-    let id = apps["value"][0]["id"]
-        .as_str()
-        .expect("the app exists")
-        .to_owned();
+    let app = t.get("/applications(uniqueName='gone-meanwhile')").await;
+    let id = app["id"].as_str().expect("the app exists").to_owned();
     let (status, _) = t
         .graph(reqwest::Method::DELETE, &format!("/applications/{id}"), None)
         .await;

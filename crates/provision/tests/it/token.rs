@@ -142,6 +142,7 @@ async fn verify_names_every_claim_that_is_wrong() {
         client_id: client.clone(),
         audiences: vec!["https://api.security.microsoft.com".into()],
         scopes: ["Incident.Read".to_string()].into(),
+        roles: None,
     };
     let now = chrono::Utc::now().timestamp();
     let report = verify(&t.http, &authority, &token, &right, now).await.unwrap();
