@@ -9,7 +9,7 @@ use super::local::{LocalApp, LocalCert};
 use super::{Kind, date_text, graph_date};
 use crate::graph::types::Application;
 use crate::model::{CertificateSource, CredentialEnd, DesiredApp, DesiredPassword};
-use crate::plan::{Action, FieldChange, PlanProblem};
+use crate::plan::{Action, FieldChange, PlanProblem, Reason};
 
 /// What a step adds.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,8 +31,8 @@ pub struct CredentialStep {
     /// The credential kept, replaced or removed.
     pub key_id: Option<String>,
     pub fields: Vec<FieldChange>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    #[serde(flatten)]
+    pub reason: Option<Reason>,
     /// The end of the credential kept (for the output file).
     #[serde(skip)]
     pub end: Option<String>,
@@ -86,7 +86,7 @@ fn opt(v: &Option<String>) -> Value {
     v.as_ref().map(|s| json!(s)).unwrap_or(Value::Null)
 }
 
-fn removal(kind: Kind, s: &Seen, reason: &str) -> CredentialStep {
+fn removal(kind: Kind, s: &Seen, reason: Reason) -> CredentialStep {
     let mut fields = vec![field("key_id", json!(s.key_id), Value::Null)];
     if let Some(t) = &s.thumbprint
         && kind == Kind::Certificate
@@ -100,7 +100,7 @@ fn removal(kind: Kind, s: &Seen, reason: &str) -> CredentialStep {
         display_name: s.display_name.clone(),
         key_id: Some(s.key_id.clone()),
         fields,
-        reason: Some(reason.to_owned()),
+        reason: Some(reason),
         end: s.end.clone(),
         new: None,
         secret: None,
@@ -175,7 +175,7 @@ fn plan_passwords(app: &DesiredApp, all: &[Seen], local: &LocalApp, now: i64, ou
         };
         let replace_reason = match current {
             None if same.is_empty() => None,
-            None => Some("its value is not in the output file".to_owned()),
+            None => Some(Reason::PasswordValueNotInOutput),
             Some(c) => {
                 let fixed_differs = match p.end {
                     CredentialEnd::At(t) => c.end.as_deref().and_then(graph_date) != Some(t),
@@ -185,12 +185,9 @@ fn plan_passwords(app: &DesiredApp, all: &[Seen], local: &LocalApp, now: i64, ou
                     .rotate_before
                     .is_some_and(|r| end_of(c).saturating_sub(r) <= now);
                 if fixed_differs {
-                    Some("`end_date` differs; a password cannot be changed, only replaced".to_owned())
+                    Some(Reason::PasswordEndDateChanged)
                 } else if due {
-                    Some(format!(
-                        "it ends {}, within `rotate_before`",
-                        c.end.as_deref().unwrap_or("soon")
-                    ))
+                    Some(Reason::PasswordRotationDue { end: c.end.clone() })
                 } else {
                     None
                 }
@@ -204,7 +201,7 @@ fn plan_passwords(app: &DesiredApp, all: &[Seen], local: &LocalApp, now: i64, ou
                 // Leftovers of an earlier rotation (same name, not the one in use).
                 if p.secret_in_output {
                     for s in same.iter().filter(|s| s.key_id != c.key_id) {
-                        out.push(removal(Kind::Password, s, "an older password of this name"));
+                        out.push(removal(Kind::Password, s, Reason::OlderCredentialOfSameName));
                     }
                 }
             }
@@ -219,7 +216,7 @@ fn plan_passwords(app: &DesiredApp, all: &[Seen], local: &LocalApp, now: i64, ou
                     display_name: p.display_name.clone(),
                     key_id: current.map(|c| c.key_id.clone()),
                     fields: new_fields(current.or(same.first().copied())),
-                    reason: reason.map(|r| format!("{r}: a new one is added, then the old one removed")),
+                    reason,
                     end: None,
                     new: Some(New::Password { end: end.clone() }),
                     secret: None,
@@ -227,11 +224,7 @@ fn plan_passwords(app: &DesiredApp, all: &[Seen], local: &LocalApp, now: i64, ou
                     path: None,
                 });
                 for s in &same {
-                    out.push(removal(
-                        Kind::Password,
-                        s,
-                        "replaced, once the output file holds the new one",
-                    ));
+                    out.push(removal(Kind::Password, s, Reason::ReplacedByNewCredential));
                 }
             }
         }
@@ -240,7 +233,7 @@ fn plan_passwords(app: &DesiredApp, all: &[Seen], local: &LocalApp, now: i64, ou
         .iter()
         .filter(|s| !wanted.iter().any(|p| p.display_name == s.display_name))
     {
-        out.push(removal(Kind::Password, s, "the manifest no longer lists it"));
+        out.push(removal(Kind::Password, s, Reason::CredentialNoLongerListed));
     }
 }
 
@@ -270,7 +263,7 @@ fn plan_certificates(
                 step.path = local_cert.map(|l| l.path);
                 out.push(step);
                 for s in same.iter().filter(|s| s.key_id != cur.key_id) {
-                    out.push(removal(Kind::Certificate, s, "another certificate of this name"));
+                    out.push(removal(Kind::Certificate, s, Reason::OlderCredentialOfSameName));
                 }
             }
             (None, None) => problems.push(PlanProblem {
@@ -315,9 +308,9 @@ fn plan_certificates(
                 let reason = if same.is_empty() {
                     None
                 } else if cert.pending.is_some() {
-                    Some("a new certificate is generated".to_owned())
+                    Some(Reason::CertificateRegenerated)
                 } else {
-                    Some("the PEM file holds another certificate".to_owned())
+                    Some(Reason::CertificatePemChanged)
                 };
                 out.push(CredentialStep {
                     kind: Kind::Certificate,
@@ -337,7 +330,7 @@ fn plan_certificates(
                     secret: None,
                 });
                 for s in &same {
-                    out.push(removal(Kind::Certificate, s, "replaced"));
+                    out.push(removal(Kind::Certificate, s, Reason::ReplacedByNewCredential));
                 }
             }
         }
@@ -346,7 +339,7 @@ fn plan_certificates(
         .iter()
         .filter(|s| !wanted.iter().any(|c| c.display_name == s.display_name))
     {
-        out.push(removal(Kind::Certificate, s, "the manifest no longer lists it"));
+        out.push(removal(Kind::Certificate, s, Reason::CredentialNoLongerListed));
     }
 }
 
@@ -476,11 +469,13 @@ mod tests {
 
         let steps = plan(&desired, Some(&existing), &LocalApp::default(), now, true).unwrap();
         assert_eq!(steps[0].action, Action::Update);
+        assert_eq!(steps[0].reason, Some(Reason::PasswordValueNotInOutput));
         assert!(
             steps[0]
                 .reason
-                .as_deref()
+                .as_ref()
                 .unwrap()
+                .to_string()
                 .contains("not in the output file")
         );
     }

@@ -11,6 +11,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod reason;
+pub use reason::Reason;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 

@@ -48,7 +48,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::plan::{Action, FieldChange, Plan, Summary};
+use crate::plan::{Action, FieldChange, Plan, Reason, Summary};
 
 /// Version of the JSON documents printed with `--format json`. Bumped on incompatible changes.
 pub const FORMAT_VERSION: &str = "1.0";
@@ -60,9 +60,9 @@ pub struct Change {
     pub action: Action,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldChange>,
-    /// Why, for display only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    /// Why, where the action needs explaining: `reason` (text) and `reason_code` (stable).
+    #[serde(flatten)]
+    pub reason: Option<Reason>,
     /// The manifest the change comes from, when the run covers several ([`attribute`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest: Option<String>,
@@ -116,7 +116,7 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
             kind: "resource_service_principal",
             action: Action::Create,
             fields: vec![field("app_id", Value::Null, Value::String(r.app_id.clone()))],
-            reason: Some("first-party API not yet in the tenant".into()),
+            reason: Some(Reason::FirstPartyApiMissing),
             manifest: None,
             app: None,
         });
@@ -129,18 +129,14 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
             action: app.application.action,
             fields: app.application.fields.clone(),
             reason: if app.application.action == Action::Restore {
-                Some(format!(
-                    "appId {}",
-                    app.application.app_id.as_deref().unwrap_or_default()
-                ))
+                Some(Reason::RestoredFromDeletedItems {
+                    app_id: app.application.app_id.clone().unwrap_or_default(),
+                })
             } else if app.application.disable_first.is_some() {
                 // Graph refuses to remove or change an enabled scope or app role.
-                Some(
-                    "scopes and app roles removed or changed are disabled first, in a PATCH of their own"
-                        .to_owned(),
-                )
+                Some(Reason::EntitlementsDisabledFirst)
             } else {
-                app.application.pinned.then(|| "adopted by app_id".to_owned())
+                app.application.pinned.then_some(Reason::AdoptedByAppId)
             },
             manifest: None,
             app: Some(name.to_owned()),
@@ -168,7 +164,7 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
                 reason: (g.action == Action::Delete
                     && g.resource_key.is_none()
                     && app.application.action != Action::Delete)
-                    .then(|| "the manifest no longer names this API".to_owned()),
+                    .then_some(Reason::ApiNoLongerNamed),
                 manifest: None,
                 app: Some(name.to_owned()),
             });
@@ -210,7 +206,7 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
                 Value::String(p.object_id.clone()),
                 Value::Null,
             )],
-            reason: Some("--purge: the unique name can be used again".into()),
+            reason: Some(Reason::PurgeFreesUniqueName),
             manifest: None,
             app: Some(p.unique_name.clone()),
         });
