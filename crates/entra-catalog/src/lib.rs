@@ -1,5 +1,5 @@
 //! The first-party resource APIs that `provision` knows by alias, with their real appIds and
-//! permission IDs (`crates/entra-catalog/data/first-party-apis.json`, generated from `shared/graph-reference/`).
+//! permission IDs (`crates/entra-catalog/data/first-party-apis.json`, sources in docs/graph-notes.md §8).
 //!
 //! Pure: the data is compiled in. The manifest resolves aliases through it, the planner uses it
 //! to create a missing first-party resource service principal, and the emulator seeds its tenant

@@ -1,4 +1,4 @@
-//! Graph's directory throttling budget, as token buckets (graph-reference §6.2,
+//! Graph's directory throttling budget, as token buckets (docs/graph-notes.md §6.2,
 //! `concepts/throttling-limits.md`, "identity and access service limits"): per application and
 //! tenant, 3,500 resource units per 10 seconds (a small tenant) and 3,000 writes per 2 min 30 s.
 //! A GET of `applications` or `oauth2PermissionGrants` costs 2 resource units, any other
@@ -61,7 +61,7 @@ pub enum Verdict {
     Throttle { retry_after_secs: u64, writes: bool },
 }
 
-/// The cost of a request in resource units (§6.2).
+/// The cost of a request in resource units (docs/graph-notes.md §6.2).
 pub fn cost(method: &str, path_after_version: &str) -> u32 {
     if !method.eq_ignore_ascii_case("GET") {
         return 1;

@@ -1,5 +1,6 @@
-//! The emulator's own control plane under `/_emulator/` (no authentication, SPEC.md
-//! "Emulator"): the request log, statistics, reset, the tenant's state and the fault knobs.
+//! The emulator's own control plane under `/_emulator/` (no authentication, README.md
+//! "The emulator"): the request log, statistics, reset, the tenant's state, the fault knobs and
+//! the clock.
 
 use std::sync::Arc;
 
@@ -22,6 +23,35 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/_emulator/reset", post(reset))
         .route("/_emulator/state", get(state))
         .route("/_emulator/faults", get(get_faults).put(put_faults))
+        .route("/_emulator/clock", get(get_clock).post(advance_clock))
+}
+
+/// `POST /_emulator/clock` body: how far to move the emulator's clock on.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    advance_ms: u64,
+}
+
+/// `GET /_emulator/clock`: the emulator's time and how far it is ahead of the wall clock.
+async fn get_clock(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    clock_json(&shared)
+}
+
+/// `POST /_emulator/clock {"advance_ms": N}`: move the clock on (it never goes back), so that
+/// replication windows, token and code expiry and `Retry-After` pass without waiting.
+async fn advance_clock(State(shared): State<Arc<Shared>>, Json(a): Json<Advance>) -> Json<Value> {
+    shared
+        .clock
+        .advance_ms(i64::try_from(a.advance_ms).unwrap_or(i64::MAX));
+    clock_json(&shared)
+}
+
+fn clock_json(shared: &Shared) -> Json<Value> {
+    Json(json!({
+        "now": shared.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "offset_ms": shared.clock.offset_ms(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -58,7 +88,7 @@ async fn reset(State(shared): State<Arc<Shared>>) -> Response {
     let mut tenant = shared.tenant();
     let mut fresh = Tenant::seed(tenant.identity.clone());
     knobs.apply_to(&mut fresh);
-    fresh.clock_offset_ms = tenant.clock_offset_ms;
+    fresh.clock = tenant.clock.clone();
     fresh.extra_domains = std::mem::take(&mut tenant.extra_domains);
     *tenant = fresh;
     let saved = file_lock.and_then(|_lock| shared.persist(&tenant));

@@ -1,4 +1,4 @@
-//! Fault injection, modelled on Microsoft Dev Proxy's Graph plugins (graph-reference §11.2):
+//! Fault injection, modelled on Microsoft Dev Proxy's Graph plugins (docs/graph-notes.md §11.2):
 //! added latency, transient 5xx from GraphRandomErrorPlugin's per-method sets, 429 with
 //! `Retry-After`, dropped connections, and RetryAfterPlugin's early-retry enforcement. Every
 //! random draw comes from one seeded `StdRng`, so a seed replays the same decisions for the
@@ -6,7 +6,7 @@
 //!
 //! Beyond Dev Proxy: malformed answers (what a broken proxy, a gateway error page or a
 //! half-written response looks like: [`Malformed`]) and lost responses (the request is served,
-//! then the connection closes unanswered: graph-reference §11.1(d) "apply-then-fail", the
+//! then the connection closes unanswered: docs/graph-notes.md §11.1(d) "apply-then-fail", the
 //! ambiguous write). Their draws come from a second generator, so a seed replays the older
 //! knobs' decisions unchanged whatever these are set to.
 
@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use super::Faults;
 use super::store::GraphError;
 
-/// Seconds a throttled client must wait. Graph sends integer seconds by default (§11.6); one
+/// Seconds a throttled client must wait. Graph sends integer seconds by default (docs/graph-notes.md §11.2); one
 /// second keeps client test suites fast while still being a real wait.
 pub const RETRY_AFTER_SECS: u64 = 1;
 
@@ -219,8 +219,8 @@ pub struct Arrival<'a> {
     pub client_request_id: Option<&'a str>,
 }
 
-/// What counts as an early retry (SPEC.md: "requests that came back sooner than the
-/// `Retry-After` they were given"): a request that repeats the `client-request-id` of one the
+/// What counts as an early retry (README.md "The emulator", `retry_after_violations`: requests
+/// that came back sooner than the `Retry-After` they were given): a request that repeats the `client-request-id` of one the
 /// window throttled. Any other request of the same client and workload inside the window is
 /// answered 429 too, as Graph does, but was not given that Retry-After: it may have been on
 /// its way already, or come from another process of the same app (the reliability suite found
@@ -255,7 +255,7 @@ pub fn workload_key(path_after_version: &str) -> String {
     first.to_ascii_lowercase()
 }
 
-/// The 5xx statuses GraphRandomErrorPlugin picks from per method (§11.2; 429 is left to the
+/// The 5xx statuses GraphRandomErrorPlugin picks from per method (docs/graph-notes.md §11.2; 429 is left to the
 /// throttle knob). 507 stays for the writing methods as Dev Proxy has it, although Graph
 /// documents it as a storage quota error.
 fn statuses(method: &str) -> &'static [u16] {
@@ -265,7 +265,7 @@ fn statuses(method: &str) -> &'static [u16] {
     }
 }
 
-/// The "realistic" code and message for an injected status (§11.2 point 2, Graph's basic codes
+/// The "realistic" code and message for an injected status (docs/graph-notes.md §11.2 point 2, Graph's basic codes
 /// in `concepts/errors.md`).
 pub fn transient_error(status: u16) -> GraphError {
     let (code, message) = match status {
@@ -289,7 +289,7 @@ pub fn transient_error(status: u16) -> GraphError {
 }
 
 /// 429 `TooManyRequests` with Graph's documented message and an integer `Retry-After`
-/// (`data/graph-common.json` → `throttling.example_response`).
+/// (docs/graph-notes.md §6).
 pub fn throttled() -> GraphError {
     throttled_for(RETRY_AFTER_SECS)
 }
@@ -410,7 +410,7 @@ impl Injector {
             .find(|t| t.client == client && t.key == key)
         {
             // RetryAfterPlugin: a request inside a live window is throttled again and the
-            // window restarts (§11.2; matches msgraph-sdk-dotnet #250 against real Graph).
+            // window restarts (docs/graph-notes.md §11.2; matches msgraph-sdk-dotnet #250 against real Graph).
             let retry = arrival
                 .client_request_id
                 .is_some_and(|id| t.request_ids.iter().any(|r| r == id));
@@ -469,7 +469,7 @@ impl Injector {
         Decision::Pass
     }
 
-    /// Open a Retry-After window (every 429 registers one, §11.2).
+    /// Open a Retry-After window (every 429 registers one, docs/graph-notes.md §11.2).
     pub fn register_throttle(&mut self, client: &str, key: &str, now: Instant) {
         self.register_throttle_for(client, key, now, Duration::from_secs(RETRY_AFTER_SECS));
     }

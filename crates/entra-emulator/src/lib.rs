@@ -1,4 +1,4 @@
-//! A local Microsoft Graph + identity platform emulator (SPEC.md "Emulator"), on one port:
+//! A local Microsoft Graph + identity platform emulator (README.md "The emulator"), on one port:
 //! Graph v1.0 under `/v1.0/`, the identity platform under `/{tenant}/`, the control plane under
 //! `/_emulator/`.
 //!
@@ -10,7 +10,7 @@
 //!         /_emulator/* control
 //! ```
 //!
-//! Modelled on moto (STYLE.md): `store` holds the tenant and Graph's rules and returns typed
+//! Modelled on moto's per-service backends (CONTRIBUTING.md "Map of the code"): `store` holds the tenant and Graph's rules and returns typed
 //! [`store::GraphError`]s; `graph` only parses and renders; routing is a table.
 //!
 //! The identity side reads the tenant through [`state::Shared::tenant`] and the read helpers
@@ -19,6 +19,7 @@
 //! with [`state::Shared::signing_key`], and tags its responses with [`log::RequestKind`].
 
 pub mod budget;
+pub mod clock;
 pub mod control;
 pub mod error;
 pub mod faults;
@@ -74,6 +75,9 @@ pub struct Config {
     /// Seed a large tenant (`--seed-tenant N --seed S`) when the tenant is new: N apps with
     /// grants and assignments ([`store::bulk`]).
     pub seed_tenant: Option<SeedTenant>,
+    /// The emulator's clock: keep a clone to move time on from outside
+    /// ([`Running::clock`] gives the same handle).
+    pub clock: clock::Clock,
 }
 
 /// `--seed-tenant N --seed S`.
@@ -97,6 +101,7 @@ impl Config {
             seed_tenant: None,
             extra_domains: Vec::new(),
             seed_tenant_id: None,
+            clock: clock::Clock::new(),
         }
     }
 }
@@ -123,7 +128,7 @@ pub struct Faults {
     /// The malformed kinds to pick from; empty means every kind.
     pub malformed_kinds: Vec<faults::Malformed>,
     /// Share of Graph requests that are served, after which the connection is closed without
-    /// the answer: the "apply-then-fail" of graph-reference §11.1(d), an ambiguous write.
+    /// the answer: the "apply-then-fail" of docs/graph-notes.md §11.1(d), an ambiguous write.
     pub lost_response_rate: f64,
     /// Serve `GET /servicePrincipals(appId='…')/oauth2PermissionGrants` and
     /// `…/appRoleAssignments`; `false` answers them 400 `Request_BadRequest`, as a Graph that
@@ -134,8 +139,8 @@ pub struct Faults {
     /// How long after its delete an object cannot be read, restored or purged in deleted items
     /// (Entra's deletes replicate too).
     pub purge_lag_ms: u64,
-    /// Every Graph request moves the emulator's clock (replication and purge windows) on by
-    /// this much: a lag of seconds passes in a few requests, so tests never sleep.
+    /// Every Graph request moves the emulator's [`clock::Clock`] on by this much: a lag of
+    /// seconds passes in a few requests, so tests never sleep (tokens age with it too).
     pub clock_step_ms: u64,
 }
 
@@ -199,7 +204,7 @@ impl Faults {
     }
 }
 
-/// The ready line `provision emulator` prints, in SPEC.md's key order.
+/// The ready line `provision emulator` prints, in the key order of README.md "The emulator".
 #[derive(Clone, Debug, Serialize)]
 pub struct Ready {
     pub graph_url: String,
@@ -238,6 +243,11 @@ impl Running {
     /// The shared state (tests and the in-process `--emulator` mode read the tenant here).
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// The emulator's clock: move it on instead of sleeping ([`clock::Clock::advance`]).
+    pub fn clock(&self) -> &clock::Clock {
+        &self.shared.clock
     }
 }
 
@@ -319,6 +329,7 @@ pub async fn start(config: Config) -> Result<Running> {
     )
     .await?;
     config.faults.apply_to(&mut tenant);
+    tenant.clock = config.clock.clone();
     tenant.extra_domains = config.extra_domains.clone();
     let signing_key = SigningKey::from_pem(
         &tenant.identity.signing_key_pem,

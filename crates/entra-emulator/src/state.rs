@@ -13,6 +13,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use super::clock::Clock;
 use super::faults::Injector;
 use super::identity::keys::SigningKey;
 use super::log::RequestLog;
@@ -20,6 +21,9 @@ use super::store::Tenant;
 
 pub struct Shared {
     tenant: Mutex<Tenant>,
+    /// The emulator's clock (the tenant holds the same one): read it here without locking the
+    /// tenant.
+    pub clock: Clock,
     /// The tenant's token-signing key, parsed once from the PEMs in `Tenant::identity`.
     pub signing_key: SigningKey,
     /// `http://127.0.0.1:PORT` (or `https://` under `--tls`): the authority URL; Graph is under
@@ -93,6 +97,7 @@ impl Shared {
         manual_approval: bool,
     ) -> Self {
         Shared {
+            clock: tenant.clock.clone(),
             tenant: Mutex::new(tenant),
             signing_key,
             base_url,

@@ -813,7 +813,7 @@ fn resource_sp_id(
 }
 
 fn is_duplicate(e: &GraphError) -> bool {
-    // §11.1(a): 400 Request_BadRequest now, 409 in 2021; match on the message too.
+    // docs/graph-notes.md §11.1(a): 400 Request_BadRequest now, 409 in 2021; match on the message too.
     e.status() == Some(409)
         || (e.status() == Some(400) && e.message().to_ascii_lowercase().contains("already exist"))
 }
@@ -832,7 +832,7 @@ async fn pause_before_rewrite(graph: &GraphClient, attempt: u32) {
 
 /// The tenant-wide grant of `client_sp` on `resource`. With `must_exist` (Graph said "already
 /// exists"), the read is repeated with the client's backoff until the grant shows: the list
-/// lags behind writes (learn:/graph/api/oauth2permissiongrant-list, graph-reference §3). The
+/// lags behind writes (learn:/graph/api/oauth2permissiongrant-list, docs/graph-notes.md §3). The
 /// reliability suite found four POSTs in 100 ms giving up while the grant replicated.
 async fn find_grant(
     graph: &GraphClient,

@@ -73,7 +73,7 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// Plain `http://` is refused except on loopback addresses (SPEC.md), so that a token is never
+/// Plain `http://` is refused except on loopback addresses (README.md "Commands", `--graph-url`), so that a token is never
 /// sent in clear over a network.
 pub fn check_endpoint(what: &str, url: &str) -> Result<()> {
     let parsed = url::Url::parse(url)

@@ -6,7 +6,7 @@ use std::error::Error as StdError;
 use crate::output::visible;
 use std::fmt;
 
-/// What kind of failure this is; decides the exit code (SPEC.md "Exit codes").
+/// What kind of failure this is; decides the exit code (README.md "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
     /// Anything that went wrong, including command-line usage errors: exit 1.

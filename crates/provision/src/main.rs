@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            // Help and version go to stdout with exit 0; usage errors exit 1 (SPEC.md exit codes).
+            // Help and version go to stdout with exit 0; usage errors exit 1 (README.md "Exit codes").
             let code = if e.use_stderr() { 1 } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);

@@ -1,5 +1,5 @@
 //! Reading the tenant: everything the planner compares with the manifest, in two concurrent
-//! rounds (SPEC.md round budget): (1) each application by its key and each resource API's
+//! rounds (CONTRIBUTING.md "Performance", round budget): (1) each application by its key and each resource API's
 //! service principal; (2) each existing app's service principal, its delegated grants and its
 //! app role assignments, all through the `(appId='…')` key so none waits for another.
 //! The tenant guard is checked alongside (see `check_tenant_guard`).

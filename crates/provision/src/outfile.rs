@@ -1,5 +1,5 @@
 //! The output file: the IDs downstream scripts need to acquire tokens, one entry per app keyed
-//! by `unique_name` (SPEC.md "Output file"), as JSON, env or TOML, written atomically.
+//! by `unique_name` (README.md "Output file"), as JSON, env or TOML, written atomically.
 
 use std::collections::BTreeMap;
 use std::path::Path;

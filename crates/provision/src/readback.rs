@@ -74,7 +74,7 @@ pub async fn wait(
         // concurrent `destroy` (or a person) deleted it. Deleted items say so at once, where
         // waiting would only run out the time budget.
         if rounds >= 2
-            && let Some(name) = deleted_meanwhile(graph, desired, &observed, report).await?
+            && let Some(name) = deleted_meanwhile(graph, desired, plan, &observed, report).await?
         {
             return Err(Error::failure(format!(
                 "the application `{name}` was deleted while apply waited for Microsoft Graph to show it"
@@ -114,16 +114,26 @@ pub async fn wait(
 async fn deleted_meanwhile(
     graph: &GraphClient,
     desired: &Desired,
+    plan: &Plan,
     observed: &Observed,
     report: &Report,
 ) -> Result<Option<String>> {
+    // The object id apply learned, else the one the plan observed (an app apply only added
+    // grants or assignments to).
     let missing: Vec<(&str, &str)> = desired
         .apps
         .iter()
         .zip(&observed.apps)
-        .zip(&report.apps)
-        .filter(|((_, o), _)| o.application.is_none())
-        .filter_map(|((d, _), r)| Some((d.unique_name.as_str(), r.object_id.as_deref()?)))
+        .enumerate()
+        .filter(|(_, (_, o))| o.application.is_none())
+        .filter_map(|(i, (d, _))| {
+            let id = report
+                .apps
+                .get(i)
+                .and_then(|r| r.object_id.as_deref())
+                .or_else(|| plan.apps.get(i)?.application.object_id.as_deref())?;
+            Some((d.unique_name.as_str(), id))
+        })
         .collect();
     if missing.is_empty() {
         return Ok(None);

@@ -202,8 +202,9 @@ pub fn authorize(
     tenant_id: &str,
     authorization: Option<&str>,
     perm: Perm,
+    now: i64,
 ) -> Result<Claims, GraphError> {
-    let claims = authenticate(key, base_url, tenant_id, authorization)?;
+    let claims = authenticate(key, base_url, tenant_id, authorization, now)?;
     if claims.is_app_only() && perm == Perm::Me {
         return Err(GraphError::new(
             400,
@@ -225,7 +226,7 @@ pub fn authorize(
 }
 
 /// The token's claims when it is a valid Graph token of this tenant. The messages are those
-/// Graph sends for these cases (graph-reference §6.1 "InvalidAuthenticationToken").
+/// Graph sends for these cases (docs/graph-notes.md §6.1 "InvalidAuthenticationToken").
 ///
 /// Besides Graph's own audiences, the emulator's base URL is accepted: the Azure CLI uses its
 /// cloud's `microsoftGraphResourceId` both as Graph's base URL and as the token audience, and
@@ -235,6 +236,7 @@ pub fn authenticate(
     base_url: &str,
     tenant_id: &str,
     authorization: Option<&str>,
+    now: i64,
 ) -> Result<Claims, GraphError> {
     let raw = authorization.map(str::trim).unwrap_or_default();
     let token = raw
@@ -251,7 +253,7 @@ pub fn authenticate(
         .copied()
         .chain(emulator.iter().map(String::as_str))
         .collect();
-    let claims = token::verify(Keys::Signing(key), token, &audiences).map_err(|e| {
+    let claims = token::verify_at(Keys::Signing(key), token, &audiences, now).map_err(|e| {
         GraphError::unauthenticated(match e {
             VerifyError::Expired => "Access token has expired or is not yet valid.",
             VerifyError::NotYetValid => "Access token has expired or is not yet valid.",

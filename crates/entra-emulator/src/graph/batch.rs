@@ -1,4 +1,4 @@
-//! JSON batching, `POST /$batch` (graph-reference §5, `data/graph-common.json` → `batch`): at
+//! JSON batching, `POST /$batch` (docs/graph-notes.md §5): at
 //! most 20 requests with unique ids, relative URLs, `dependsOn` (424 when a dependency failed),
 //! outer 200 whenever the batch parsed. Each inner request goes through the same
 //! authorisation, fault injection and store as a direct one.

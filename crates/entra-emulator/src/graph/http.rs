@@ -16,7 +16,7 @@ use crate::log::{DropConnection, RequestKind};
 use crate::state::Shared;
 use crate::store::GraphError;
 
-/// The content type Graph sends with JSON (`data/graph-common.json` → batch example headers).
+/// The content type Graph sends with JSON (docs/graph-notes.md §6 example headers).
 /// The content type of Graph's error answers.
 pub const ERROR_CONTENT_TYPE: &str = "application/json";
 pub const CONTENT_TYPE: &str =
@@ -34,9 +34,9 @@ pub async fn endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let arrived = std::time::Instant::now();
+    let arrived = shared.clock.instant();
     let request_id = uuid::Uuid::new_v4().to_string();
-    // Graph echoes the caller's client-request-id, or repeats its request-id (§6.1 captures).
+    // Graph echoes the caller's client-request-id, or repeats its request-id (docs/graph-notes.md §6.1 captures).
     let client_request_id = header(&headers, "client-request-id").unwrap_or_else(|| request_id.clone());
     let latency = shared.injector().latency();
     if !latency.is_zero() {

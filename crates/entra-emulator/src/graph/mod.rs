@@ -110,7 +110,7 @@ impl GraphResponse {
         self
     }
 
-    /// Add `request-id` / `client-request-id` and render an error in Graph's envelope (§6.1),
+    /// Add `request-id` / `client-request-id` and render an error in Graph's envelope (docs/graph-notes.md §6.1),
     /// `innerError.date` without a zone.
     pub fn finish(mut self, request_id: &str, client_request_id: &str) -> Self {
         if let Some(e) = self.error.take() {
@@ -476,7 +476,7 @@ pub struct Matched {
 }
 
 /// Find the route for a method and path. A path that exists under another method gets Graph's
-/// 405 (`data/graph-common.json` → batch example 4); an unknown path its 400 "Resource not
+/// 405 (docs/graph-notes.md §6); an unknown path its 400 "Resource not
 /// found for the segment" [derived wording].
 pub fn route(method: &str, path: &str) -> GraphResult<Matched> {
     let segs = segments(path);
@@ -646,7 +646,7 @@ fn names(list: &[&str]) -> Vec<String> {
 }
 
 /// The context with the `$select` list inserted, as Graph writes it:
-/// `applications(id,appId)` (`data/application.json` → `get.examples[1]`).
+/// `applications(id,appId)` (docs/graph-notes.md §1).
 fn context_with_select(context: &str, select: &[String]) -> String {
     if select.is_empty() {
         return context.to_owned();
@@ -695,7 +695,7 @@ impl Shared {
     }
 
     /// Render a collection: `$filter`, `$select`, `$top` + `$skiptoken` paging with an absolute
-    /// `@odata.nextLink` that carries the other query options (graph-reference §6.3).
+    /// `@odata.nextLink` that carries the other query options (docs/graph-notes.md §6.3).
     fn collection(
         &self,
         req: &GraphRequest,
@@ -791,7 +791,7 @@ impl Shared {
 
 /// Apply `$select`, and hide `keyCredentials[].key` unless `keyCredentials` was selected:
 /// "keyCredentials.key is returned only when keyCredentials is in $select"
-/// (`data/application.json` → `get.notes`, serviceprincipal-get.md).
+/// (docs/graph-notes.md §1, serviceprincipal-get.md).
 fn shape(obj: Object, select: &[String]) -> Object {
     let mut obj = if select.is_empty() {
         obj
@@ -834,11 +834,11 @@ pub fn handle(shared: &Shared, req: &GraphRequest, inject: bool) -> GraphRespons
     };
     let kind = matched.op.name();
     // The outer `$batch` is not injected: its inner requests are, one by one, and the outer
-    // answer stays 200 (§11.2, Dev Proxy since 1963b650).
+    // answer stays 200 (docs/graph-notes.md §11.2, Dev Proxy since 1963b650).
     let mut resp = if inject && matched.op != Op::Batch {
         let client = auth::client_of(req.authorization.as_deref());
         let key = faults::workload_key(&req.path);
-        let now = std::time::Instant::now();
+        let now = shared.clock.instant();
         let decision = shared.injector().decide_arrived(
             &client,
             &key,
@@ -875,6 +875,7 @@ fn serve(shared: &Shared, req: &GraphRequest, m: &Matched) -> GraphResponse {
         &tenant_id,
         req.authorization.as_deref(),
         m.op.perm(),
+        shared.clock.now().timestamp(),
     ) {
         return GraphResponse::error(e);
     }
@@ -896,9 +897,9 @@ fn serve(shared: &Shared, req: &GraphRequest, m: &Matched) -> GraphResponse {
     };
     let mut tenant = shared.tenant();
     // `clock_step_ms`: each Graph request moves the emulator's clock on.
-    tenant.clock_offset_ms = tenant
-        .clock_offset_ms
-        .saturating_add(i64::try_from(tenant.clock_step_ms).unwrap_or(i64::MAX));
+    tenant
+        .clock
+        .advance_ms(i64::try_from(tenant.clock_step_ms).unwrap_or(i64::MAX));
     if let Some(e) = refused_form(&tenant, req, m) {
         return GraphResponse::error(e);
     }
@@ -1261,6 +1262,7 @@ fn dispatch(shared: &Shared, t: &mut Tenant, req: &GraphRequest, m: &Matched) ->
                 &shared.base_url,
                 t.tenant_id(),
                 req.authorization.as_deref(),
+                shared.clock.now().timestamp(),
             )?;
             let user = t
                 .user(&claims.oid)

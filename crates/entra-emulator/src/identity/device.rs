@@ -173,7 +173,7 @@ pub enum Decision {
     Expired,
 }
 
-/// A user code like Entra's (`A62NXK96N`, `data/identity-platform.json` → device_code): nine
+/// A user code like Entra's (`A62NXK96N`, docs/graph-notes.md §7): nine
 /// characters, upper-case letters and digits without look-alikes.
 fn user_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";

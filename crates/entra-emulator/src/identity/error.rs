@@ -1,11 +1,11 @@
 //! Entra's OAuth error responses: one constructor per AADSTS code the emulator produces, and the
 //! body every failure of the sign-in endpoints carries. Pure: no I/O.
 //!
-//! Body shape (`reference-error-codes.md`; graph-reference §7 "Token error format",
-//! `data/identity-platform.json` → `token_error_format`):
+//! Body shape (`reference-error-codes.md`; docs/graph-notes.md §7 "Token error format",
+//! docs/graph-notes.md §7):
 //! `{error, error_description, error_codes, timestamp, trace_id, correlation_id, error_uri}` where
 //! `error_description` is `AADSTSnnnn: text\r\nTrace ID: …\r\nCorrelation ID: …\r\nTimestamp: …`
-//! (the `\r\n` separators of the doc example; §11.5).
+//! (the `\r\n` separators of the doc example; docs/graph-notes.md §11.5).
 
 use serde_json::{Value, json};
 
@@ -144,7 +144,7 @@ impl OAuthError {
     }
 
     /// AADSTS7000218: a confidential client sent no credential (device code on an app without
-    /// `isFallbackPublicClient`, graph-reference §1).
+    /// `isFallbackPublicClient`, docs/graph-notes.md §1).
     pub fn credential_required() -> Self {
         Self::new(
             401,
@@ -292,7 +292,7 @@ impl OAuthError {
 
     // ---- device code -----------------------------------------------------------------------
 
-    /// AADSTS70016: the user has not finished signing in (doc wording, §11.5).
+    /// AADSTS70016: the user has not finished signing in (doc wording, docs/graph-notes.md §11.5).
     pub fn authorization_pending() -> Self {
         Self::new(
             400,

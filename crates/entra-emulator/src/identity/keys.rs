@@ -4,7 +4,7 @@
 //!
 //! Entra publishes each signing key as `{kty, use, kid, x5t, n, e, x5c, issuer}` where `kid` equals
 //! `x5t`, the base64url SHA-1 thumbprint of the certificate in `x5c`
-//! (graph-reference §7 "OIDC metadata and JWKS"; `data/identity-platform.json` → `jwks`).
+//! (docs/graph-notes.md §7 "OIDC metadata and JWKS").
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

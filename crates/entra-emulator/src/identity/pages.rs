@@ -340,7 +340,7 @@ pub async fn authorize(
     };
     let name = client_name(&id, &request.client_id);
     let login_hint = params.get("login_hint").cloned().unwrap_or_default();
-    let token = lock(&id.authorizations).start(Purpose::Authorize(request), Utc::now());
+    let token = lock(&id.authorizations).start(Purpose::Authorize(request), id.shared.clock.now());
     sign_in_page(&tenant_segment, &token, &name, None, &login_hint)
 }
 
@@ -353,7 +353,7 @@ pub async fn login(
     body: Bytes,
 ) -> Response {
     let f = form(&body);
-    let now = Utc::now();
+    let now = id.shared.clock.now();
     let (token, flow) = match flow_of(&id, &f, now) {
         Ok(x) => x,
         Err(page) => return page,
@@ -436,7 +436,7 @@ fn consent_need(
         tenant: &tenant,
         key: &id.shared.signing_key,
         origin: &origin,
-        now: Utc::now(),
+        now: id.shared.clock.now(),
         access_token_lifetime_secs: 0,
         issuers: &issuers,
     };
@@ -457,7 +457,7 @@ fn finish_with_error(id: &Identity, token: &str, purpose: &Purpose, e: &OAuthErr
 fn finish_authorize(id: &Identity, token: &str, request: &AuthRequest, user_id: &str) -> Response {
     let mut auths = lock(&id.authorizations);
     auths.finish(token);
-    let code = auths.issue_code(request, user_id, Utc::now());
+    let code = auths.issue_code(request, user_id, id.shared.clock.now());
     drop(auths);
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = &request.state {
@@ -475,7 +475,7 @@ pub async fn consent(
     body: Bytes,
 ) -> Response {
     let f = form(&body);
-    let now = Utc::now();
+    let now = id.shared.clock.now();
     let (token, flow) = match flow_of(&id, &f, now) {
         Ok(x) => x,
         Err(page) => return page,
@@ -571,7 +571,7 @@ pub async fn devicelogin(State(_id): State<Arc<Identity>>) -> Response {
 pub async fn devicelogin_code(State(id): State<Arc<Identity>>, body: Bytes) -> Response {
     let f = form(&body);
     let code = f.get("otc").map(|c| c.trim().to_owned()).unwrap_or_default();
-    let now = Utc::now();
+    let now = id.shared.clock.now();
     let Some((client_id, scope)) = lock(&id.devices).pending(&code, now) else {
         return device_code_page(Some("That code didn't work. Check the code and try again."));
     };

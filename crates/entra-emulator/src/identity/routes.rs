@@ -48,7 +48,7 @@ use crate::store::Tenant;
 /// Knobs of the identity platform (defaults are Entra's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
-    /// `expires_in` of a device code: 900 s (graph-reference §7).
+    /// `expires_in` of a device code: 900 s (docs/graph-notes.md §7).
     pub device_code_lifetime_secs: i64,
     /// `interval` of a device code: 5 s, as in the captured response.
     pub device_code_interval_secs: u64,
@@ -277,7 +277,7 @@ fn token_grant(id: &Identity, tenant_segment: &str, origin: &str, form: &Form) -
         tenant: &tenant,
         key: &id.shared.signing_key,
         origin,
-        now: Utc::now(),
+        now: id.shared.clock.now(),
         access_token_lifetime_secs: id.settings.access_token_lifetime_secs,
         issuers: &issuers,
     };
@@ -411,7 +411,7 @@ fn start_device_code(
     let scope = form.require("scope")?;
     Scopes::parse(scope)?;
     drop(tenant);
-    let now = Utc::now();
+    let now = id.shared.clock.now();
     let lifetime = id.settings.device_code_lifetime_secs;
     let mut devices = lock(&id.devices);
     devices.prune(now);
@@ -440,12 +440,12 @@ async fn approve(State(id): State<Arc<Identity>>, Path(user_code): Path<String>)
             .unwrap_or_default()
             .to_owned()
     };
-    let result = lock(&id.devices).approve(&user_code, &admin_id, Utc::now());
+    let result = lock(&id.devices).approve(&user_code, &admin_id, id.shared.clock.now());
     decision_response(result, &user_code)
 }
 
 async fn deny(State(id): State<Arc<Identity>>, Path(user_code): Path<String>) -> Response {
-    let result = lock(&id.devices).deny(&user_code, Utc::now());
+    let result = lock(&id.devices).deny(&user_code, id.shared.clock.now());
     decision_response(result, &user_code)
 }
 
@@ -548,8 +548,7 @@ async fn openid_configuration_v2(
         Err(e) => return oauth_error(&e, &headers),
     };
     let host = origin.split("://").nth(1).unwrap_or_default();
-    // The captured document (`data/identity-platform.json` →
-    // `openid_configuration.captured_full`) with this emulator's host and tenant.
+    // The captured document (docs/graph-notes.md §7 "OIDC metadata and JWKS") with this emulator's host and tenant.
     let doc = json!({
         "token_endpoint": format!("{origin}/{t}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
@@ -582,8 +581,8 @@ async fn openid_configuration_v2(
     discovery_response(doc)
 }
 
-/// The v1.0 document, needed to validate `ver` 1.0 tokens (`data/identity-platform.json` →
-/// `endpoints.openid_configuration_v1`): issuer `https://sts.windows.net/{tid}/` [derived: the
+/// The v1.0 document, needed to validate `ver` 1.0 tokens (docs/graph-notes.md §7,
+/// access-token claims): issuer `https://sts.windows.net/{tid}/` [derived: the
 /// v2 document with the v1 endpoints].
 async fn openid_configuration_v1(
     State(id): State<Arc<Identity>>,
@@ -672,7 +671,7 @@ struct InstanceQuery {
     authorization_endpoint: Option<String>,
 }
 
-/// MSAL's instance discovery (`data/identity-platform.json` → `instance_discovery_captured`),
+/// MSAL's instance discovery (docs/graph-notes.md §7),
 /// with this emulator as the first cloud and its own aliases.
 async fn instance_discovery(
     State(id): State<Arc<Identity>>,
@@ -784,7 +783,12 @@ fn arm_rejection(id: &Identity, headers: &HeaderMap) -> Option<Response> {
         "https://management.azure.com/",
     ];
     let tenant_id = id.shared.tenant().tenant_id().to_owned();
-    match token::verify(Keys::Signing(&id.shared.signing_key), token, &audiences) {
+    match token::verify_at(
+        Keys::Signing(&id.shared.signing_key),
+        token,
+        &audiences,
+        id.shared.clock.now().timestamp(),
+    ) {
         Ok(claims) if claims.tid.eq_ignore_ascii_case(&tenant_id) => None,
         Err(token::VerifyError::Expired) => Some(unauthorized(
             "ExpiredAuthenticationToken",

@@ -1,7 +1,7 @@
 //! The `scope` parameter of the v2.0 endpoints, parsed: OpenID Connect scopes, the resource a
 //! request is for, and the permission values asked of it. Pure: no I/O.
 //!
-//! Forms (`v2-permissions-and-consent.md`, graph-reference §7): `https://graph.microsoft.com/.default`
+//! Forms (`v2-permissions-and-consent.md`, docs/graph-notes.md §7): `https://graph.microsoft.com/.default`
 //! and the Azure CLI's `https://graph.microsoft.com//.default` (the resource is then
 //! `https://graph.microsoft.com/`); `https://api.security.microsoft.com/Incident.Read`;
 //! `api://{guid}/Scope`; and a bare `User.Read`, which means Microsoft Graph.

@@ -4,7 +4,7 @@
 //! and the token response itself. No HTTP and no I/O: the routes parse the form and render
 //! the [`OAuthError`]s this module returns.
 //!
-//! Rules and AADSTS codes: graph-reference §7 and `data/identity-platform.json`
+//! Rules and AADSTS codes: docs/graph-notes.md §7
 //! (`client_credentials`, `client_assertion_jwt`, `refresh_token`, `token_error_format`).
 
 use std::collections::HashMap;
@@ -41,7 +41,7 @@ pub enum TenantRoute {
 }
 
 /// Resolves the `{tenant}` segment: the tenant id, its domain, `organizations`, `common` or
-/// `consumers` (graph-reference §7 `tenant_values`); anything else is AADSTS90002.
+/// `consumers` (docs/graph-notes.md §7 `tenant_values`); anything else is AADSTS90002.
 pub fn resolve_tenant(tenant: &Tenant, segment: &str) -> Result<TenantRoute, OAuthError> {
     if segment.eq_ignore_ascii_case(tenant.tenant_id()) || tenant.has_domain(segment) {
         Ok(TenantRoute::Specific)
@@ -270,7 +270,7 @@ impl OneOrMany {
 /// A client assertion is either signed by the app itself with a certificate in its
 /// `keyCredentials` (`iss` = `sub` = client id), or issued by an external identity provider and
 /// matched to one of the app's `federatedIdentityCredentials` by issuer, subject and audience
-/// (graph-reference §7 "Client credentials").
+/// (docs/graph-notes.md §7 "Client credentials").
 fn verify_client_assertion(ctx: &Context<'_>, app: &Entity, assertion: &str) -> Result<(), OAuthError> {
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| OAuthError::malformed_assertion())?;
     let claims: AssertionClaims =
@@ -491,7 +491,7 @@ pub fn resource_service_principal<'a>(ctx: &Context<'a>, resource: &str) -> Resu
 /// Token version and audience for a resource. A resource registered in the tenant with
 /// `api.requestedAccessTokenVersion: 2` gets v2 tokens whose `aud` is its appId; everything
 /// else (Microsoft Graph, the Defender APIs, apps that leave it null) gets v1 tokens whose `aud`
-/// is the identifier as requested (graph-reference §7 table, §11.4).
+/// is the identifier as requested (docs/graph-notes.md §7 table, §11.4).
 fn version_and_audience(ctx: &Context<'_>, resource_sp: &Entity, requested: &str) -> (TokenVersion, String) {
     let v2 = ctx
         .tenant
@@ -534,7 +534,7 @@ fn sign(ctx: &Context<'_>, claims: &impl Serialize) -> Result<String, OAuthError
 // ---- client credentials ------------------------------------------------------------------
 
 /// `grant_type=client_credentials`: an app-only token whose `roles` are the app roles assigned
-/// to the client's service principal on the resource (graph-reference §7).
+/// to the client's service principal on the resource (docs/graph-notes.md §7).
 pub fn client_credentials(ctx: &Context<'_>, route: TenantRoute, form: &Form) -> Result<Value, OAuthError> {
     if route == TenantRoute::Common {
         return Err(OAuthError::grant_not_supported_over_common());
@@ -588,7 +588,7 @@ pub fn assigned_roles(tenant: &Tenant, client_sp: &Entity, resource_sp: &Entity)
 // ---- delegated tokens --------------------------------------------------------------------
 
 /// The scopes consented for `user` to `client_sp` on `resource_sp`: the `AllPrincipals` grant
-/// and the user's own `Principal` grant, merged (graph-reference §3), in the resource's casing.
+/// and the user's own `Principal` grant, merged (docs/graph-notes.md §3), in the resource's casing.
 pub fn consented_scopes(
     tenant: &Tenant,
     client_sp: &Entity,
@@ -804,8 +804,8 @@ pub struct RefreshClaims {
 
 /// `grant_type=refresh_token`: a new access token (and refresh token) for the same user, for
 /// the scopes asked now or, without `scope`, those of the original request. A refresh token can
-/// be redeemed for any resource the client is consented to (`data/identity-platform.json` →
-/// `refresh_token.rules`).
+/// be redeemed for any resource the client is consented to (docs/graph-notes.md §7
+/// "Refresh token").
 pub fn refresh(ctx: &Context<'_>, form: &Form) -> Result<Value, OAuthError> {
     let client = authenticate_client(ctx, form, ClientKind::PublicAllowed)?;
     let raw = form.require("refresh_token")?;

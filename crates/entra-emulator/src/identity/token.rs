@@ -1,12 +1,10 @@
 //! Entra access tokens: the claims the emulator puts in them, signing (RS256 with `kid`/`x5t`)
 //! and verification against a JWKS. Pure: no I/O (the caller fetches or holds the JWKS).
 //!
-//! Claim names and meanings follow `access-token-claims-reference.md` (graph-reference §7 and
-//! `data/identity-platform.json` → `access_token_claims`). The token version is chosen by the
-//! resource, not by the endpoint: Microsoft Graph and the Defender APIs issue v1.0 tokens even
+//! Claim names and meanings follow `access-token-claims-reference.md` (docs/graph-notes.md §7).
+//! The token version is chosen by the resource, not by the endpoint: Microsoft Graph and the Defender APIs issue v1.0 tokens even
 //! from the v2.0 endpoint (`iss` `https://sts.windows.net/{tid}/`, `aud` = the resource URL that
-//! was requested, `appid`/`appidacr`): graph-reference §11.4, `errors-and-faults.json` →
-//! `resource_tokens.defender_endpoint_token_is_v1`.
+//! was requested, `appid`/`appidacr`): docs/graph-notes.md §11.4.
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, errors::ErrorKind};
@@ -167,7 +165,7 @@ impl Claims {
 
     /// An app-only token (client credentials): `roles` = the app roles assigned to the client's
     /// service principal on the resource. Entra leaves `roles` out when there are none
-    /// (`data/identity-platform.json` → `client_credentials.notes`). `sub` = `oid` for apps.
+    /// (docs/graph-notes.md §7). `sub` = `oid` for apps.
     pub fn app_only(issue: &Issue<'_>, client_sp_id: &str, roles: Vec<String>) -> Claims {
         let mut c = Claims::base(issue, client_sp_id, client_sp_id.to_owned());
         c.idtyp = Some("app".to_owned());
@@ -227,7 +225,7 @@ fn pairwise_subject(user_oid: &str, client_id: &str) -> String {
 pub struct SignError(#[source] jsonwebtoken::errors::Error);
 
 /// Signs `claims` with `key`: RS256, header `{typ, alg, x5t, kid}` as Entra's v1 tokens
-/// (`data/identity-platform.json` → `doc_example_v1_header`).
+/// (docs/graph-notes.md §7).
 pub fn issue(key: &SigningKey, claims: &Claims) -> Result<String, SignError> {
     issue_any(key, claims)
 }
@@ -262,11 +260,22 @@ pub enum Keys<'a> {
     Signing(&'a SigningKey),
 }
 
-/// Verifies an RS256 access token: signature (key chosen by `kid`), `exp`, `nbf`, and that
-/// `aud` is one of `expected_audiences` (compared without regard to a trailing slash, since
-/// Entra echoes the resource URL as it was requested). No leeway: the emulator and its clients
-/// share one clock.
+/// [`verify_at`] the wall clock's time.
 pub fn verify(keys: Keys<'_>, token: &str, expected_audiences: &[&str]) -> Result<Claims, VerifyError> {
+    verify_at(keys, token, expected_audiences, chrono::Utc::now().timestamp())
+}
+
+/// Verifies an RS256 access token: signature (key chosen by `kid`), `exp` and `nbf` against
+/// `now` (seconds since the epoch: the emulator's [`crate::clock::Clock`]), and that `aud` is
+/// one of `expected_audiences` (compared without regard to a trailing slash, since Entra echoes
+/// the resource URL as it was requested). No leeway: the emulator and its clients share one
+/// clock.
+pub fn verify_at(
+    keys: Keys<'_>,
+    token: &str,
+    expected_audiences: &[&str],
+    now: i64,
+) -> Result<Claims, VerifyError> {
     let header = jsonwebtoken::decode_header(token).map_err(|e| VerifyError::Malformed(e.to_string()))?;
     if header.alg != Algorithm::RS256 {
         return Err(VerifyError::BadSignature);
@@ -289,7 +298,9 @@ pub fn verify(keys: Keys<'_>, token: &str, expected_audiences: &[&str]) -> Resul
     };
     let mut validation = Validation::new(Algorithm::RS256);
     validation.leeway = 0;
-    validation.validate_nbf = true;
+    // `exp` and `nbf` are checked below against the emulator's clock, not the wall clock.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
     let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| match e.kind() {
@@ -301,6 +312,12 @@ pub fn verify(keys: Keys<'_>, token: &str, expected_audiences: &[&str]) -> Resul
         _ => VerifyError::Malformed(e.to_string()),
     })?;
     let claims = data.claims;
+    if claims.exp < now {
+        return Err(VerifyError::Expired);
+    }
+    if claims.nbf > now {
+        return Err(VerifyError::NotYetValid);
+    }
     let normalise = |s: &str| s.trim_end_matches('/').to_ascii_lowercase();
     let found = normalise(&claims.aud);
     if !expected_audiences.iter().any(|a| normalise(a) == found) {

@@ -1,5 +1,6 @@
 //! Applications: create, read, the uniqueName upsert, update, soft delete, `addPassword` /
-//! `removePassword`, `addKey` / `removeKey` (with their proof) and `federatedIdentityCredentials` (graph-reference §1, §9.1–§9.5, §11.3).
+//! `removePassword`, `addKey` / `removeKey` (with their proof) and `federatedIdentityCredentials`
+//! (docs/graph-notes.md §1, §9 items 1–5, §11.3).
 
 use serde_json::{Value, json};
 
@@ -13,7 +14,7 @@ const TYPE: &str = "microsoft.graph.application";
 const RESOURCE: &str = "Application";
 
 /// Properties Graph computes; `passwordCredentials` goes through `addPassword` instead
-/// (`data/application.json` → `create.notes`, `update.notes`).
+/// (docs/graph-notes.md §1, `update.notes`).
 const READ_ONLY: &[&str] = &[
     "id",
     "appId",
@@ -25,15 +26,15 @@ const READ_ONLY: &[&str] = &[
     "certification",
 ];
 
-/// The outcome of the upsert `PATCH /applications(uniqueName='…')` (`data/application.json` →
-/// `upsert.responses`).
+/// The outcome of the upsert `PATCH /applications(uniqueName='…')` (docs/graph-notes.md §1,
+/// upsert).
 #[derive(Debug)]
 pub enum Upsert {
     Created(Object),
     Updated,
 }
 
-/// Message of the uniqueName collision, also while the holder is in deleted items (§11.1(c)).
+/// Message of the uniqueName collision, also while the holder is in deleted items (docs/graph-notes.md §11.1(c)).
 pub const UNIQUE_NAME_TAKEN: &str =
     "Another object with the same value for property uniqueName already exists.";
 
@@ -126,7 +127,7 @@ fn check_web_urls(body: &Object) -> GraphResult<()> {
 }
 
 /// `requiredResourceAccess`: at most 50 resources and 400 permissions in total (30 for the
-/// audiences with personal accounts) (`data/application.json` → `properties`).
+/// audiences with personal accounts) (docs/graph-notes.md §1).
 fn check_required_resource_access(body: &Object, audience: &str) -> GraphResult<()> {
     let Some(rra) = body.get("requiredResourceAccess") else {
         return Ok(());
@@ -450,7 +451,7 @@ impl Tenant {
     }
 
     /// Whether a uniqueName is held by another application, live or in deleted items
-    /// (§11.1(c): the reservation lasts until the item is permanently deleted or restored).
+    /// (docs/graph-notes.md §11.1(c): the reservation lasts until the item is permanently deleted or restored).
     fn unique_name_taken(&self, name: &str, except_id: Option<&str>) -> bool {
         let holds = |e: &Entity| e.str("uniqueName").eq_ignore_ascii_case(name) && Some(e.id()) != except_id;
         self.applications.iter().any(holds)
@@ -558,7 +559,7 @@ impl Tenant {
             match current {
                 // uniqueName "can be updated only if null and is immutable once set"
                 // (learn:/graph/api/application-update); a different value is refused with 400
-                // as §11.3 chooses.
+                // as docs/graph-notes.md §11.3 chooses.
                 Some(c) if !c.eq_ignore_ascii_case(name) => {
                     return Err(GraphError::bad_request(
                         "Property 'uniqueName' is immutable once set and cannot be changed.",
@@ -592,7 +593,7 @@ impl Tenant {
         merge(&mut data, &body);
         data.insert("id".into(), json!(new_guid()));
         data.insert("appId".into(), json!(app_id.unwrap_or_else(new_guid)));
-        data.insert("createdDateTime".into(), json!(timestamp(chrono::Utc::now())));
+        data.insert("createdDateTime".into(), json!(timestamp(self.now_utc())));
         data.insert("publisherDomain".into(), json!(self.identity.domain));
         let now = self.now();
         self.applications.push(Entity::new(data, now));
@@ -671,7 +672,7 @@ impl Tenant {
     }
 
     /// `PATCH /applications/{id}` (or by key) → 204. During the replication window the object
-    /// is not found (§11.1(d3)).
+    /// is not found (docs/graph-notes.md §11.1(d3)).
     pub fn update_application(&mut self, key: &Key, body: Object) -> GraphResult<()> {
         let i = self.app_visible_index(key)?;
         self.patch_application_at(i, body)
@@ -697,8 +698,8 @@ impl Tenant {
     /// with `Prefer: create-if-missing` a missing app is created (201, `uniqueName` from the
     /// URL, `displayName` required); without it a missing app is 404; an existing one is
     /// updated (204) either way. A uniqueName still held by a deleted app refuses the create
-    /// with 400 (§11.1(c)). A body `uniqueName` that differs from the key is a change of an
-    /// immutable key: 400 (§11.3's choice).
+    /// with 400 (docs/graph-notes.md §11.1(c)). A body `uniqueName` that differs from the key is a change of an
+    /// immutable key: 400 (docs/graph-notes.md §11.3's choice).
     ///
     /// The key finds only a replicated application (issue 12): a second upsert inside the first
     /// one's replication window does not see it, tries to create, and meets the name the first
@@ -736,12 +737,12 @@ impl Tenant {
 
     /// `DELETE /applications/{id}`: the app moves to deleted items (restorable, its uniqueName
     /// stays reserved) and its service principal goes with it, taking that principal's grants
-    /// and app role assignments (`data/application.json` → `delete`).
+    /// and app role assignments (docs/graph-notes.md §1).
     pub fn delete_application(&mut self, key: &Key) -> GraphResult<()> {
         let i = self.app_visible_index(key)?;
         let mut app = self.applications.remove(i);
         app.data
-            .insert("deletedDateTime".into(), json!(timestamp(chrono::Utc::now())));
+            .insert("deletedDateTime".into(), json!(timestamp(self.now_utc())));
         let app_id = app.app_id().to_owned();
         let deleted_ms = self.now();
         self.deleted_items.push(Deleted {
@@ -781,7 +782,7 @@ impl Tenant {
         let key_id = new_guid();
         // "The default value is startDateTime + 2 years" (addPassword docs); Graph writes
         // seven fractional digits (`2021-09-09T19:50:29.3086381Z`) for the times it chooses.
-        let from = start.unwrap_or_else(chrono::Utc::now);
+        let from = start.unwrap_or_else(|| self.now_utc());
         let end = end.unwrap_or_else(|| ticks(from + chrono::Duration::days(730)));
         let start = match start {
             Some(s) => timestamp(s),

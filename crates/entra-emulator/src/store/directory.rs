@@ -1,5 +1,5 @@
 //! The organization, users and deleted items (`/organization`, `/me`, `/directory/deletedItems`;
-//! graph-reference §1 "permanent delete", §4).
+//! docs/graph-notes.md §1 "permanent delete", §4).
 
 use serde_json::Value;
 
@@ -48,7 +48,7 @@ impl Tenant {
     /// application does not bring its service principal back. Rules [derived from the create
     /// rules the restored object must still meet]: an application cannot come back while a live
     /// one holds its uniqueName (400, the uniqueName message); a service principal cannot come
-    /// back while another holds its appId (409, §11.1(b)'s message says "restored"), nor while
+    /// back while another holds its appId (409, docs/graph-notes.md §11.1(b)'s message says "restored"), nor while
     /// its application is deleted (400 `NoBackingApplicationObject`). The restored object
     /// replicates like a new one.
     pub fn restore_deleted(&mut self, id: &str) -> GraphResult<(Kind, Object)> {

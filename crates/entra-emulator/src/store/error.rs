@@ -1,13 +1,13 @@
 //! Typed Microsoft Graph errors: what the store and the routes return, rendered to Graph's wire
 //! envelope in exactly one place (`GraphError::body`). Pure: no I/O.
 //!
-//! Envelope (graph-reference §6.1, `data/graph-common.json` → `error_format`):
+//! Envelope (docs/graph-notes.md §6.1):
 //! `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}` with
 //! `innerError.date` as `yyyy-MM-ddTHH:mm:ss` without a zone.
 
 use serde_json::{Map, Value, json};
 
-/// One entry of `error.details` (only NoBackingApplicationObject uses it, §11.1(d1)).
+/// One entry of `error.details` (only NoBackingApplicationObject uses it, docs/graph-notes.md §11.1(d1)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorDetail {
     pub code: String,
@@ -47,13 +47,13 @@ impl GraphError {
         }
     }
 
-    /// 400 `Request_BadRequest`, the directory's generic validation failure (§6.1).
+    /// 400 `Request_BadRequest`, the directory's generic validation failure (docs/graph-notes.md §6.1).
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "Request_BadRequest", message)
     }
 
     /// 404 `Request_ResourceNotFound` with the directory's message, captured in
-    /// `data/graph-common.json` → `error_format.directory_codes_seen_in_docs_or_real_captures`.
+    /// docs/graph-notes.md §6.
     pub fn not_found(key: &str) -> Self {
         Self::new(
             404,
@@ -64,7 +64,7 @@ impl GraphError {
         )
     }
 
-    /// 403 `Authorization_RequestDenied` (§6.1, the json-batching doc example).
+    /// 403 `Authorization_RequestDenied` (docs/graph-notes.md §6.1, the json-batching doc example).
     pub fn forbidden() -> Self {
         Self::new(
             403,
@@ -73,7 +73,7 @@ impl GraphError {
         )
     }
 
-    /// 401 `InvalidAuthenticationToken` (§6.1; messages from third-party fixtures).
+    /// 401 `InvalidAuthenticationToken` (docs/graph-notes.md §6.1; messages from third-party fixtures).
     pub fn unauthenticated(message: impl Into<String>) -> Self {
         Self::new(401, "InvalidAuthenticationToken", message)
     }

@@ -1,4 +1,4 @@
-//! Delegated permission grants (`oauth2PermissionGrants`, graph-reference §3, §11.1(a), (d2))
+//! Delegated permission grants (`oauth2PermissionGrants`, docs/graph-notes.md §3, §11.1(a), (d2))
 //! and app role assignments (`servicePrincipals/{id}/appRoleAssignments` and
 //! `appRoleAssignedTo`).
 
@@ -10,7 +10,7 @@ use super::{Entity, GraphError, GraphResult, Key, Object, Tenant, timestamp};
 
 /// The grant id Graph derives from its key: unpadded base64url of the little-endian GUID bytes
 /// of clientId ‖ resourceId (‖ principalId for `Principal`), so one key has one id
-/// (§11.1(a), verified against four published ids).
+/// (docs/graph-notes.md §11.1(a), verified against four published ids).
 pub fn grant_id(client_id: &str, resource_id: &str, principal_id: Option<&str>) -> Option<String> {
     let mut bytes = Vec::with_capacity(48);
     for id in [Some(client_id), Some(resource_id), principal_id]
@@ -33,7 +33,7 @@ const GRANT: &str = "OAuth2PermissionGrant";
 impl Tenant {
     /// A service principal a new grant or assignment refers to. Never existed: 400 with the
     /// "does not exist" message terraform's SDK matches; inside its replication window: the 404
-    /// `Directory_ObjectNotFound` microsoft/fhir-server saw (§11.1(d2)).
+    /// `Directory_ObjectNotFound` microsoft/fhir-server saw (docs/graph-notes.md §11.1(d2)).
     fn referenced_sp(&self, id: &str) -> GraphResult<&Entity> {
         match self
             .service_principals
@@ -53,7 +53,7 @@ impl Tenant {
     }
 
     /// Every value of `scope` must be a delegated permission the resource publishes
-    /// (`oauth2PermissionScopes[].value`); max 3,850 characters (§3). Graph's own error text
+    /// (`oauth2PermissionScopes[].value`); max 3,850 characters (docs/graph-notes.md §3). Graph's own error text
     /// for an unknown value is not public: the message is derived.
     fn check_scope(&self, scope: &str, resource_id: &str) -> GraphResult<()> {
         if scope.len() > 3850 {
@@ -96,7 +96,7 @@ impl Tenant {
     }
 
     /// `POST /oauth2PermissionGrants` → 201. One grant per (client, resource, principal):
-    /// a second gets 400 "Permission entry already exists." (§11.1(a), the current status).
+    /// a second gets 400 "Permission entry already exists." (docs/graph-notes.md §11.1(a), the current status).
     pub fn create_grant(&mut self, body: Object) -> GraphResult<Object> {
         for k in body.keys() {
             if !matches!(
@@ -268,7 +268,7 @@ impl Tenant {
             "id": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw),
             "deletedDateTime": null,
             "appRoleId": app_role_id,
-            "createdDateTime": timestamp(chrono::Utc::now()),
+            "createdDateTime": timestamp(self.now_utc()),
             "principalDisplayName": principal_name,
             "principalId": principal_id,
             "principalType": "ServicePrincipal",
@@ -310,7 +310,7 @@ mod tests {
 
     #[test]
     fn grant_ids_match_published_examples() {
-        // graph-reference data/errors-and-faults.json → oauth2PermissionGrant_id_format.
+        // docs/graph-notes.md §11.1(a), a grant's id is deterministic.
         assert_eq!(
             grant_id(
                 "ef969797-201d-4f6b-960c-e9ed5f31dab5",

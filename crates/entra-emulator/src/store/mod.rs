@@ -4,7 +4,7 @@
 //! [`GraphError`]. Pure apart from reading the clock and drawing random ids; serde-serialisable
 //! for `--state FILE`.
 //!
-//! Modelled on moto's per-service backends (STYLE.md): the routes parse and render, this module
+//! Modelled on moto's per-service backends (CONTRIBUTING.md "Map of the code"): the routes parse and render, this module
 //! decides.
 
 pub mod applications;
@@ -26,7 +26,7 @@ pub use seed::TenantIdentity;
 
 pub type Object = Map<String, Value>;
 
-/// How a request names an application or service principal (graph-reference §1, §2, §9.2).
+/// How a request names an application or service principal (docs/graph-notes.md §1, §2, §9 item 2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Key {
     Id(String),
@@ -44,7 +44,7 @@ impl Key {
 }
 
 /// A client secret text, kept apart from the Graph-visible `passwordCredentials` entry that has
-/// the same `keyId` (Graph shows `secretText: null`; `data/application.json`, addPassword docs).
+/// the same `keyId` (Graph shows `secretText: null`; docs/graph-notes.md §1, addPassword docs).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SecretText {
     pub key_id: String,
@@ -56,7 +56,7 @@ pub struct SecretText {
 pub struct Entity {
     pub data: Object,
     /// Milliseconds since the epoch of the write that created the object; during the replication
-    /// window it is invisible to reads and references (§11.1(d)). Seeded objects use 0.
+    /// window it is invisible to reads and references (docs/graph-notes.md §11.1(d)). Seeded objects use 0.
     pub created_ms: i64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<SecretText>,
@@ -94,7 +94,7 @@ impl Entity {
     pub fn federated_identity_credentials(&self) -> &[Object] {
         &self.federated_identity_credentials
     }
-    /// Portal "Allow public client flows"; device code needs it (graph-reference §1).
+    /// Portal "Allow public client flows"; device code needs it (docs/graph-notes.md §1).
     pub fn is_fallback_public_client(&self) -> bool {
         self.data.get("isFallbackPublicClient") == Some(&Value::Bool(true))
     }
@@ -160,17 +160,13 @@ pub struct Tenant {
     /// The strict profile: the service principal upsert by appId answers 400.
     #[serde(skip)]
     pub refuse_service_principal_upsert: bool,
-    /// Milliseconds added to the wall clock: the emulator's clock for replication and purge
-    /// windows, moved on by `clock_step_ms` with every Graph request.
+    /// The emulator's clock (shared with [`crate::state::Shared`]): replication and purge
+    /// windows and timestamps are read from it; `clock_step_ms` moves it on with every Graph
+    /// request.
     #[serde(skip)]
-    pub clock_offset_ms: i64,
+    pub clock: crate::clock::Clock,
     #[serde(skip)]
     pub clock_step_ms: u64,
-}
-
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// A Graph timestamp (`2024-06-10T06:12:10Z`).
@@ -207,17 +203,21 @@ impl Tenant {
         self.purge_lag_ms = other.purge_lag_ms;
         self.refuse_alternate_key_navigations = other.refuse_alternate_key_navigations;
         self.refuse_service_principal_upsert = other.refuse_service_principal_upsert;
-        self.clock_offset_ms = other.clock_offset_ms;
+        self.clock = other.clock.clone();
         self.clock_step_ms = other.clock_step_ms;
     }
 
-    /// The emulator's clock, in milliseconds since the epoch: the wall clock plus the offset
-    /// `clock_step_ms` has built up.
+    /// The emulator's clock, in milliseconds since the epoch ([`crate::clock::Clock`]).
     pub fn now(&self) -> i64 {
-        now_ms().saturating_add(self.clock_offset_ms)
+        self.clock.now_ms()
     }
 
-    /// Whether an object is outside its replication window (§11.1(d)).
+    /// The emulator's clock as a date, for the timestamps Graph writes.
+    pub fn now_utc(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Whether an object is outside its replication window (docs/graph-notes.md §11.1(d)).
     pub fn visible(&self, e: &Entity) -> bool {
         self.replication_lag_ms == 0
             || self.now().saturating_sub(e.created_ms)
@@ -343,7 +343,7 @@ impl Tenant {
 }
 
 /// Merge a PATCH body into an object: top-level and nested complex properties are merged, while
-/// collections are replaced as a whole (learn:/graph/api/application-update, graph-reference §1
+/// collections are replaced as a whole (learn:/graph/api/application-update, docs/graph-notes.md §1
 /// "Update semantics").
 pub fn merge(target: &mut Object, patch: &Object) {
     for (k, v) in patch {
@@ -436,7 +436,7 @@ pub(crate) fn as_object(v: Value) -> Object {
 
 #[cfg(test)]
 mod tests {
-    //! Graph's rules against the store directly, without HTTP (STYLE.md, moto).
+    //! Graph's rules against the store directly, without HTTP (as moto's backend tests do).
     use super::applications::{UNIQUE_NAME_TAKEN, Upsert};
     use super::*;
     use serde_json::json;

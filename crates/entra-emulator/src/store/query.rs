@@ -4,14 +4,14 @@
 //! Directory string comparisons ignore case (`displayName eq 'microsoft graph'` finds
 //! "Microsoft Graph"), property names too. Anything else (`ne`, `or`, `endswith`, properties
 //! without filter support) is refused with Graph's 400 `Request_UnsupportedQuery`, as the
-//! directory does without `ConsistencyLevel: eventual` (graph-reference §6.4).
+//! directory does without `ConsistencyLevel: eventual` (docs/graph-notes.md §6.4).
 
 use serde_json::{Map, Value};
 
 use super::error::{GraphError, GraphResult};
 
 /// Which properties of a resource support which filter forms (the resource pages' property
-/// tables, graph-reference §1–§3).
+/// tables, docs/graph-notes.md §1–§3).
 #[derive(Clone, Copy, Debug)]
 pub struct FilterSpec {
     /// Resource name as Graph spells it in errors (`Application`, `ServicePrincipal`).
@@ -233,7 +233,7 @@ impl Parser<'_> {
             _ => return Err(invalid()),
         };
         if !op.eq_ignore_ascii_case("eq") {
-            // `ne` and `not` need advanced queries (ConsistencyLevel: eventual, §6.4), which
+            // `ne` and `not` need advanced queries (ConsistencyLevel: eventual, docs/graph-notes.md §6.4), which
             // this emulator does not offer; the operator names follow issue #3042's capture.
             let name = match op.to_ascii_lowercase().as_str() {
                 "ne" => "NotEqualsMatch",
@@ -337,7 +337,7 @@ pub fn project(obj: &Map<String, Value>, select: &[String]) -> Map<String, Value
     out
 }
 
-/// Default and largest page sizes of directory collections (`data/application.json` → `list`).
+/// Default and largest page sizes of directory collections (docs/graph-notes.md §1).
 pub const DEFAULT_PAGE: usize = 100;
 pub const MAX_PAGE: usize = 999;
 
@@ -354,7 +354,7 @@ pub fn parse_top(text: &str) -> GraphResult<usize> {
 }
 
 /// An opaque `$skiptoken` for an offset. Clients must follow `@odata.nextLink` verbatim and never
-/// build tokens (graph-reference §6.3), so only the emulator reads it back.
+/// build tokens (docs/graph-notes.md §6.3), so only the emulator reads it back.
 pub fn skiptoken(offset: usize) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("emulator-skip:{offset}"))

@@ -1,6 +1,6 @@
-//! The seeded tenant (SPEC.md "a seeded tenant") and the property sets of new objects, taken
-//! from the documented examples in `graph-reference/data/application.json`,
-//! `serviceprincipal.json` and `organization-me.json`.
+//! The seeded tenant (README.md "The emulator") and the property sets of new objects, taken
+//! from the documented examples of Graph's application, servicePrincipal and organization pages
+//! (docs/graph-notes.md §1, §2, §4).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -99,13 +99,13 @@ pub fn first_party_client(app_id: &str) -> Option<&'static Entity> {
 pub const ADMIN_CLIENT_NAME: &str = "provision emulator administrator";
 pub const READER_CLIENT_NAME: &str = "provision emulator reader";
 
-/// Microsoft Graph application permissions of the administrator client (SPEC.md).
+/// Microsoft Graph application permissions of the administrator client (README.md "The emulator").
 const ADMIN_ROLES: &[&str] = &[
     "Application.ReadWrite.All",
     "DelegatedPermissionGrant.ReadWrite.All",
     "AppRoleAssignment.ReadWrite.All",
 ];
-/// What `plan` needs (README "Permissions"): app reads, and grant reads (Directory.Read.All).
+/// What `plan` needs (README.md "Signing in", permissions table): app reads, and grant reads (Directory.Read.All).
 const READER_ROLES: &[&str] = &["Application.Read.All", "Directory.Read.All"];
 
 /// The `signInAudience` of an application created without one, with
@@ -119,7 +119,7 @@ pub const DEFAULT_SIGN_IN_AUDIENCE: &str = "AzureADandPersonalMicrosoftAccount";
 /// Every property a new application shows by default, in the order Graph writes them (the
 /// Azure CLI's recordings above), each declared on `application` in the v1.0 CSDL
 /// (`microsoftgraph/msgraph-metadata`, `schemas/v1.0-Prod.csdl`; checked by
-/// `crates/provision/tests/it/emulator_graph.rs` against the copy in `crates/provision/tests/fixtures/graph-csdl/`), plus
+/// `crates/entra-emulator/tests/it/graph.rs` against the copy in `crates/entra-emulator/tests/fixtures/graph-csdl/`), plus
 /// `samlMetadataUrl` and `uniqueName` of today's create answers.
 pub fn application_template() -> Object {
     as_object(json!({
@@ -189,8 +189,8 @@ pub fn application_template() -> Object {
 }
 
 /// Every property a new service principal shows: the v1.0 upsert example of
-/// `data/serviceprincipal.json` with its beta-only names replaced by the v1.0 ones
-/// (`oauth2PermissionScopes`, no `api`; graph-reference §2 calls them docs noise) and without
+/// docs/graph-notes.md §2 with its beta-only names replaced by the v1.0 ones
+/// (`oauth2PermissionScopes`, no `api`; docs/graph-notes.md §2 calls them docs noise) and without
 /// those v1.0's CSDL does not declare (`errorUrl`, `publisherName`).
 pub fn service_principal_template() -> Object {
     as_object(json!({
@@ -243,7 +243,7 @@ pub fn service_principal_template() -> Object {
     }))
 }
 
-/// The organization object (`data/organization-me.json` → `organization_list`), with this
+/// The organization object (docs/graph-notes.md §4), with this
 /// tenant's id and its one verified, initial `*.onmicrosoft.com` domain.
 fn organization(id: &str, domain: &str, created: &str) -> Object {
     as_object(json!({
@@ -284,7 +284,7 @@ fn organization(id: &str, domain: &str, created: &str) -> Object {
 }
 
 /// The administrator user, with the default property set of `GET /me`
-/// (`data/organization-me.json` → `me`).
+/// (docs/graph-notes.md §4).
 fn admin_user(domain: &str) -> Object {
     as_object(json!({
         "businessPhones": [],
@@ -319,7 +319,7 @@ impl Tenant {
             purge_lag_ms: 0,
             refuse_alternate_key_navigations: false,
             refuse_service_principal_upsert: false,
-            clock_offset_ms: 0,
+            clock: crate::clock::Clock::new(),
             clock_step_ms: 0,
         };
         for api in entra_catalog::known_apis() {

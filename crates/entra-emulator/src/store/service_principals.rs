@@ -1,6 +1,6 @@
 //! Service principals: create (from a backing application or a known first-party app), the
 //! `(appId='…')` upsert, update, delete, and their grant / app role assignment navigations
-//! (graph-reference §2, §11.1(b), §11.1(d1)).
+//! (docs/graph-notes.md §2, §11.1(b), §11.1(d1)).
 
 use serde_json::{Value, json};
 
@@ -28,7 +28,7 @@ pub enum SpUpsert {
     Updated,
 }
 
-/// §11.1(b): a second service principal for one appId.
+/// docs/graph-notes.md §11.1(b): a second service principal for one appId.
 fn duplicate(app_id: &str) -> GraphError {
     GraphError::new(
         409,
@@ -39,7 +39,7 @@ fn duplicate(app_id: &str) -> GraphError {
     )
 }
 
-/// §11.1(d1): the appId has no application yet (unknown, or inside its replication window).
+/// docs/graph-notes.md §11.1(d1): the appId has no application yet (unknown, or inside its replication window).
 fn no_backing_application(app_id: &str) -> GraphError {
     GraphError::bad_request(format!(
         "The appId '{app_id}' of the service principal does not reference a valid application object."
@@ -145,7 +145,7 @@ impl Tenant {
         extra.remove("appId");
         merge(&mut data, &extra);
         data.insert("id".into(), json!(new_guid()));
-        data.insert("createdDateTime".into(), json!(timestamp(chrono::Utc::now())));
+        data.insert("createdDateTime".into(), json!(timestamp(self.now_utc())));
         let now = self.now();
         self.service_principals.push(Entity::new(data.clone(), now));
         Ok(data)
@@ -165,8 +165,8 @@ impl Tenant {
         Ok(self.service_principal(key)?.data.clone())
     }
 
-    /// `POST /servicePrincipals` `{"appId"}` → 201. 409 when the appId has one already (§11.1(b));
-    /// 400 NoBackingApplicationObject when the app is unknown or not yet replicated (§11.1(d1)).
+    /// `POST /servicePrincipals` `{"appId"}` → 201. 409 when the appId has one already (docs/graph-notes.md §11.1(b));
+    /// 400 NoBackingApplicationObject when the app is unknown or not yet replicated (docs/graph-notes.md §11.1(d1)).
     pub fn create_service_principal(&mut self, body: Object) -> GraphResult<Object> {
         Self::validate_sp_body(&body)?;
         let app_id = body
@@ -204,7 +204,7 @@ impl Tenant {
 
     /// `PATCH /servicePrincipals(appId='…')` with or without `Prefer: create-if-missing`
     /// (learn:/graph/api/serviceprincipal-upsert). The page does not say what happens without
-    /// the header when the principal is missing; 404 as on the application page (§9.1, §10.3).
+    /// the header when the principal is missing; 404 as on the application page (docs/graph-notes.md §9 item 1; not documented for service principals).
     pub fn upsert_service_principal(
         &mut self,
         app_id: &str,
@@ -235,7 +235,7 @@ impl Tenant {
         self.app_role_assignments
             .retain(|a| a.str("principalId") != id && a.str("resourceId") != id);
         sp.data
-            .insert("deletedDateTime".into(), json!(timestamp(chrono::Utc::now())));
+            .insert("deletedDateTime".into(), json!(timestamp(self.now_utc())));
         let deleted_ms = self.now();
         self.deleted_items.push(Deleted {
             kind: Kind::ServicePrincipal,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Peer test: the unmodified Azure CLI against `provision emulator --tls` (SPEC.md "Emulator":
+# Peer test: the unmodified Azure CLI against `provision emulator --tls` (README.md "The emulator":
 # az cloud register, az login --service-principal, az ad app create, az ad sp create,
 # az ad app update, az ad app permission add|grant, az ad app delete).
 #
@@ -124,7 +124,7 @@ step "az ad app update --public-client-redirect-uris https://portal.azure.com"
 [[ "$(graph "/applications(appId='$app_id')" | json 'd["publicClient"]["redirectUris"]')" == "['https://portal.azure.com']" ]] ||
     fail "the redirect URI is not visible through Graph"
 
-# Microsoft Threat Protection and its Incident.Read scope (graph-reference §8.2).
+# Microsoft Threat Protection and its Incident.Read scope (docs/graph-notes.md §8.2).
 mtp=8ee8fdad-f234-4243-8f3b-15c294843740
 incident_read=12c153a4-4204-4224-aa3c-4626e2f47c2b
 step "az ad app permission add --api $mtp --api-permissions $incident_read=Scope"

@@ -1,11 +1,11 @@
 //! The token cache of interactive sign-ins: one refresh token per authority, tenant and client,
 //! each in its own file of mode 0600 in a folder of mode 0700, so a second command does not
-//! prompt again (SPEC.md "Interactive sign-ins are cached"). `provision logout` empties it.
+//! prompt again (README.md "Signing in", the sign-in cache). `provision logout` empties it.
 //!
 //! The folder is `$PROVISION_CACHE_DIR`, else `{user cache dir}/provision/signins` (Linux:
 //! `~/.cache/provision/signins`). Only refresh tokens are kept: an access token lives an hour,
 //! and a refresh token can be redeemed for any resource the client is consented to
-//! (graph-reference §7 "Refresh token"), so one entry serves every API of the app.
+//! (docs/graph-notes.md §7 "Refresh token"), so one entry serves every API of the app.
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! Certificate credentials: a PEM file holding the app's certificate and its private key
 //! (`AZURE_CLIENT_CERTIFICATE_PATH`, as in the Azure SDKs), turned into the signed client
-//! assertion Entra documents in `certificate-credentials.md` (graph-reference §7 "Client
+//! assertion Entra documents in `certificate-credentials.md` (docs/graph-notes.md §7 "Client
 //! credentials"): header `alg` PS256, `typ` JWT, `x5t#S256` (the base64url SHA-256 thumbprint of
 //! the certificate); claims `aud` = the token endpoint, `iss` = `sub` = the client id, `jti`,
 //! `nbf`, `iat`, `exp`. Pure apart from reading the clock: the caller reads the file.

@@ -6,7 +6,7 @@
 //!
 //! The oauth2 crate runs the flow: it polls at the `interval` Entra gives, adds 5 s on
 //! `slow_down` (RFC 8628) and stops on any other error (`authorization_declined`,
-//! `expired_token`, `bad_verification_code`; graph-reference §7 and §11.5).
+//! `expired_token`, `bad_verification_code`; docs/graph-notes.md §7 and §11.5).
 
 use oauth2::StandardDeviceAuthorizationResponse;
 use oauth2::basic::BasicClient;

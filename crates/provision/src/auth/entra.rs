@@ -2,7 +2,7 @@
 //! on (the `error`, the AADSTS code and the first line of the description), and the help text for
 //! the codes that have a fix. Pure: no I/O.
 //!
-//! Branch on `error` and the AADSTS code, never on the wording (graph-reference §7 "Token error
+//! Branch on `error` and the AADSTS code, never on the wording (docs/graph-notes.md §7 "Token error
 //! format", `reference-error-codes.md`). The description's later lines are trace and correlation
 //! ids, kept out of messages.
 
@@ -44,7 +44,7 @@ impl Refusal {
     }
 
     /// A refresh token that can no longer be redeemed (expired, revoked, for another client):
-    /// the user has to sign in again (`invalid_grant`, graph-reference §7 "Refresh token").
+    /// the user has to sign in again (`invalid_grant`, docs/graph-notes.md §7 "Refresh token").
     /// Missing consent is also `invalid_grant` but signing in again does not fix it.
     pub fn needs_new_sign_in(&self) -> bool {
         self.error == "invalid_grant" && !self.is(codes::CONSENT_REQUIRED)
@@ -63,7 +63,7 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
-/// The AADSTS codes `provision` explains (`data/identity-platform.json` → `aadsts_codes`).
+/// The AADSTS codes `provision` explains (docs/graph-notes.md §7).
 pub mod codes {
     /// The user or administrator has not consented to the scopes.
     pub const CONSENT_REQUIRED: u32 = 65001;

@@ -1,7 +1,7 @@
 //! Federated credentials (workload identity federation): an assertion issued by another
 //! identity provider, exchanged at the token endpoint as a `client_assertion` that Entra matches
 //! to one of the app's `federatedIdentityCredentials` by issuer, subject and audience
-//! (graph-reference §7 "Client credentials").
+//! (docs/graph-notes.md §7 "Client credentials").
 //!
 //! Two places hold the assertion:
 //! - `AZURE_FEDERATED_TOKEN_FILE` (Kubernetes workload identity, the Azure SDKs' convention). The

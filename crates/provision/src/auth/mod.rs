@@ -1,6 +1,6 @@
 //! Signing in to Microsoft Graph: the credential sources, chosen by `--auth` or tried in order by
-//! `auto`, each producing a bearer token whose `tid` claim names the tenant (SPEC.md: the tenant
-//! ID is read from the token, not fetched). Tokens, secrets and assertions never reach messages:
+//! `auto`, each producing a bearer token whose `tid` claim names the tenant (README.md
+//! "Signing in": the tenant ID is read from the token, not fetched). Tokens, secrets and assertions never reach messages:
 //! the types that hold them keep them out of `Debug`, and `-v` names sources, never values.
 //!
 //! | source | configured by | flow |
@@ -13,7 +13,7 @@
 //! | browser | a terminal and a browser (`$BROWSER` or a desktop) | delegated, authorization code + PKCE ([`browser`]) |
 //! | device code | a terminal, or a cached sign-in | delegated, as an administrator ([`device`], [`cache`]) |
 //!
-//! `auto` tries them in this order (SPEC.md "Commands"). A source that is configured and fails
+//! `auto` tries them in this order (README.md "Signing in"). A source that is configured and fails
 //! stops `auto` with its error, as the Azure SDKs' `DefaultAzureCredential` does for its
 //! environment credential; only an Azure CLI that is missing or signed out is passed over.
 
@@ -85,7 +85,7 @@ pub struct ClientSecretCredential {
     pub client_secret: String,
 }
 
-/// The credentials the environment names, by the Azure SDK conventions (SPEC.md "Commands").
+/// The credentials the environment names, by the Azure SDK conventions (README.md "Signing in").
 #[derive(Clone, Default)]
 pub struct EnvCredentials {
     pub access_token: Option<String>,
@@ -156,7 +156,7 @@ pub enum Source {
 }
 
 impl Source {
-    /// `auto`'s order (SPEC.md "Commands"); the browser comes before the device code, as in
+    /// `auto`'s order (README.md "Signing in"); the browser comes before the device code, as in
     /// the Azure CLI and MSAL, whose interactive sign-in is the browser's.
     pub const AUTO_ORDER: [Source; 7] = [
         Source::AccessToken,

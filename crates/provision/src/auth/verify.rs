@@ -1,5 +1,5 @@
 //! Checking a delegated access token the way the API that receives it would
-//! (`access-tokens.md` "Validate tokens"; graph-reference §7 "Access-token claims to
+//! (`access-tokens.md` "Validate tokens"; docs/graph-notes.md §7 "Access-token claims to
 //! validate"): the signature against the tenant's signing keys, found through its OpenID
 //! metadata; `aud`; `iss` and `tid`; `exp` and `nbf`; the client (`appid` or `azp`); and that
 //! `scp` holds every delegated permission the manifest asks for. Every check is reported, so a

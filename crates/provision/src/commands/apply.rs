@@ -189,10 +189,16 @@ async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
     };
     // Read back until Graph shows the writes (issue 12 §2); a timeout is reported after the
     // output file is written, since the writes were made.
+    // A run stopped by Ctrl-C does not wait for what it did not do; Ctrl-C during the wait
+    // stops it too (the writes were made).
     let read_back = match &report {
-        Some(r) if !args.no_wait => crate::readback::wait(&graph, &set.combined, &plan, r, printer)
-            .await
-            .err(),
+        Some(r) if !args.no_wait && !stopped => tokio::select! {
+            w = crate::readback::wait(&graph, &set.combined, &plan, r, printer) => w.err(),
+            _ = tokio::signal::ctrl_c() => {
+                stopped = true;
+                None
+            }
+        },
         _ => None,
     };
 

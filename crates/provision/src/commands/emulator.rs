@@ -1,5 +1,5 @@
 //! `provision emulator`: start the local Graph + identity emulator, print the ready line (one
-//! JSON object on stdout, SPEC.md "Emulator") and serve until SIGINT or SIGTERM; or, with
+//! JSON object on stdout, README.md "The emulator") and serve until SIGINT or SIGTERM; or, with
 //! `--print-env`, start it in the background and print the environment that points
 //! `provision` and Microsoft's libraries at it.
 
@@ -54,6 +54,7 @@ fn config_from_args(a: &EmulatorArgs) -> Config {
         }),
         extra_domains: Vec::new(),
         seed_tenant_id: None,
+        ..Config::local()
     }
 }
 

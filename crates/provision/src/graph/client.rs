@@ -1,7 +1,7 @@
 //! The typed Microsoft Graph client: the dozen calls provision makes, `@odata.nextLink` paging,
 //! a shared throttle gate, bounded concurrency and the retry loop around `retry::Policy`.
 //!
-//! Replay rules (STYLE.md, kube-rs): GET, DELETE and the absolute PATCH upsert are replayed after
+//! Replay rules (after kube-rs's client): GET, DELETE and the absolute PATCH upsert are replayed after
 //! a 5xx or a dropped connection; POST is not (the caller observes again instead). 429/503/504
 //! are retried for every method, never sooner than the `Retry-After` they came with: one 429
 //! closes the gate for every request of this client until its `Retry-After` has passed.
@@ -21,11 +21,11 @@ use super::types::*;
 use crate::output::Printer;
 
 /// Requests in flight at once. Graph's directory limits are per app and tenant (3,500 resource
-/// units per 10 s for a small tenant, 3,000 writes per 150 s; graph-reference §6.2): 16 parallel
+/// units per 10 s for a small tenant, 3,000 writes per 150 s; docs/graph-notes.md §6.2): 16 parallel
 /// requests at Graph's usual 100–300 ms stay far below them while hiding latency.
 pub const MAX_IN_FLIGHT: usize = 16;
 
-/// Decides whether an error of one particular call is Entra's replication delay (§11.1(d)).
+/// Decides whether an error of one particular call is Entra's replication delay (docs/graph-notes.md §11.1(d)).
 pub type LagCheck = fn(&GraphError) -> bool;
 
 /// One request, before it is sent.
@@ -497,7 +497,7 @@ impl GraphClient {
         }
     }
 
-    /// GET a whole collection, following `@odata.nextLink` exactly as given (§6.3), but only
+    /// GET a whole collection, following `@odata.nextLink` exactly as given (docs/graph-notes.md §6.3), but only
     /// on the Graph endpoint's own origin: the link is followed with the bearer token, so a
     /// link to any other scheme, host or port is refused instead of handing the token over.
     pub async fn list<T: DeserializeOwned>(&self, path: String) -> Result<Vec<T>, GraphError> {
@@ -627,7 +627,7 @@ impl GraphClient {
     }
 
     /// `PATCH /applications(appId='…')`: update of a registration pinned by appId. A 404 right
-    /// after a write is replication delay (§11.1(d3)).
+    /// after a write is replication delay (docs/graph-notes.md §11.1(d3)).
     pub async fn update_application_by_app_id(&self, app_id: &str, body: Value) -> Result<(), GraphError> {
         let call = Call::patch(format!("/applications(appId='{}')", odata_literal(app_id)), body);
         self.send(&call).await.map(drop)
@@ -885,7 +885,7 @@ impl GraphClient {
     }
 
     /// App role assignments of the service principal `sp_id`. When it was just created
-    /// (`fresh`), a 404 is replication delay (§11.1(d)).
+    /// (`fresh`), a 404 is replication delay (docs/graph-notes.md §11.1(d)).
     pub async fn assignments_of_sp(
         &self,
         sp_id: &str,
@@ -908,7 +908,7 @@ impl GraphClient {
     }
 
     /// Create an `AllPrincipals` grant. A 404 (or the 400 "does not exist" form) right after the
-    /// service principals were created (`fresh`) is replication delay (§11.1(d2)).
+    /// service principals were created (`fresh`) is replication delay (docs/graph-notes.md §11.1(d2)).
     pub async fn create_grant(
         &self,
         client_sp_id: &str,
@@ -929,7 +929,7 @@ impl GraphClient {
         self.fetch(&call).await
     }
 
-    /// Set a grant's scopes; `fresh` when the grant was created moments ago (§11.1(d3)).
+    /// Set a grant's scopes; `fresh` when the grant was created moments ago (docs/graph-notes.md §11.1(d3)).
     pub async fn update_grant(&self, grant_id: &str, scope: &str, fresh: bool) -> Result<(), GraphError> {
         let call = Call::patch(
             format!("/oauth2PermissionGrants/{}", odata_literal(grant_id)),
@@ -982,7 +982,7 @@ impl GraphClient {
     }
 }
 
-/// §11.1(d1): SP creation before the new application has replicated.
+/// docs/graph-notes.md §11.1(d1): SP creation before the new application has replicated.
 fn sp_create_lag(e: &GraphError) -> bool {
     match e.status() {
         Some(400) => {
@@ -998,7 +998,7 @@ fn sp_create_lag(e: &GraphError) -> bool {
     }
 }
 
-/// §11.1(d2)/(d3): a reference to an object that has not replicated yet.
+/// docs/graph-notes.md §11.1(d2)/(d3): a reference to an object that has not replicated yet.
 fn reference_lag(e: &GraphError) -> bool {
     match e.status() {
         Some(404) => true,

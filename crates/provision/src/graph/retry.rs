@@ -2,7 +2,7 @@
 //! or give up. No clock, no sleeping, no randomness of its own (the caller passes `now` and a
 //! jitter sample) so the exact schedule is tested.
 //!
-//! What is retried (SPEC.md "Behaviour against Graph", graph-reference §6.2, §11.1(d)):
+//! What is retried (docs/graph-notes.md §6.2, §11.1(d)):
 //! - 429, 503 and 504, honouring `Retry-After` (seconds, decimal seconds or an HTTP date), else
 //!   exponential backoff with jitter; never sooner than `Retry-After`;
 //! - other 5xx (500, 502, 507 …) and dropped connections, but only for requests that are safe to
@@ -77,7 +77,7 @@ impl Policy {
     ) -> Decision {
         let (retryable, floor) = match outcome {
             // Throttling and unavailability: the server did not act, so any request may be
-            // sent again (graph-reference §6.2: "Wait that long and retry").
+            // sent again (docs/graph-notes.md §6.2: "Wait that long and retry").
             Outcome::Status {
                 status: 429 | 503 | 504,
                 retry_after,
@@ -85,7 +85,7 @@ impl Policy {
             } => (true, *retry_after),
             // Any other 5xx (500, 502, 507 …) may have been applied: replayed only when that is
             // safe; after a POST the caller observes again instead. The reliability suite found
-            // a 507 (Dev Proxy's set for writes, §11.2) ending a run that a replay would finish.
+            // a 507 (Dev Proxy's set for writes, docs/graph-notes.md §11.2) ending a run that a replay would finish.
             Outcome::Status {
                 status: 500..=599, ..
             } => (replayable, None),
@@ -147,7 +147,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is not a duration"))
 }
 
-/// Parse a `Retry-After` value: whole or decimal seconds (Graph documents both, §6.2) or an
+/// Parse a `Retry-After` value: whole or decimal seconds (Graph documents both, docs/graph-notes.md §6.2) or an
 /// HTTP date, relative to `now`. A date in the past means "now".
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
@@ -308,6 +308,8 @@ mod tests {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // A policy that never gives up fails here instead of hanging the test run.
+            assert!(attempt <= 1_000, "still retrying after {elapsed:?}");
             match p.decide(
                 attempt,
                 elapsed,
@@ -331,6 +333,7 @@ mod tests {
         let mut attempt = 0;
         while let Decision::RetryAfter(d) = p.decide(attempt + 1, elapsed, &lag, true, 1.0) {
             attempt += 1;
+            assert!(attempt <= 1_000, "still retrying after {elapsed:?}");
             elapsed += d;
         }
         assert!(
@@ -347,6 +350,8 @@ mod tests {
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("500ms"), Ok(ms(500)));
         assert_eq!(parse_duration("1.5s"), Ok(ms(1500)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("2min"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("soon").unwrap_err().contains("`soon`"));
         assert!(parse_duration("3d").unwrap_err().contains("`d`"));
     }

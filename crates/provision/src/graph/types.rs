@@ -1,7 +1,7 @@
 //! Microsoft Graph wire types: the parts of `application`, `servicePrincipal`,
 //! `oAuth2PermissionGrant` and `appRoleAssignment` that provision reads. Unknown properties are
 //! ignored. Property names follow learn:/graph/api/resources/application and friends
-//! (graph-reference §1–§3).
+//! (docs/graph-notes.md §1–§3).
 
 use serde::{Deserialize, Serialize};
 
@@ -186,7 +186,7 @@ pub struct Page<T> {
     pub next_link: Option<String>,
 }
 
-/// `{"error":{"code","message","innerError":{...}}}` (graph-reference §6.1).
+/// `{"error":{"code","message","innerError":{...}}}` (docs/graph-notes.md §6.1).
 #[derive(Debug, Deserialize)]
 pub struct ErrorEnvelope {
     pub error: ErrorBody,

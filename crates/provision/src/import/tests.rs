@@ -1,5 +1,5 @@
 //! Graph objects → manifest text, checked by parsing the text back with `manifest::parse`.
-//! Permission IDs come from the catalog (graph-reference); object ids of tenant-local objects
+//! Permission IDs come from the catalog (docs/graph-notes.md §8); object ids of tenant-local objects
 //! are random in Graph, so these tests use readable placeholders (`obj(n)`).
 
 use super::*;

@@ -16,15 +16,15 @@ use crate::model::{
 };
 
 /// Known APIs whose catalog entry lists every permission the API publishes (taken from a dump
-/// of the tenant service principal: graph-reference `data/resource-app-permissions.json`), so a
+/// of the tenant service principal: docs/graph-notes.md §8), so a
 /// name missing from it is surely wrong. Microsoft Graph's entry holds only the ~45 permissions
-/// that graph-reference documents out of several hundred, so there a missing name is only a
+/// that docs/graph-notes.md §8 names out of several hundred, so there a missing name is only a
 /// warning and the tenant decides at plan time.
 const COMPLETE_CATALOGS: &[&str] = &["microsoft-threat-protection", "windows-defender-atp"];
 
 /// Limits of `requiredResourceAccess`: "No more than 50 resource services (APIs)" and at most
 /// 400 permissions in total, 30 for the audiences with personal accounts
-/// (learn:/graph/api/resources/application; graph-reference `data/application.json`).
+/// (learn:/graph/api/resources/application; docs/graph-notes.md §1).
 const MAX_APIS: usize = 50;
 
 fn max_permissions(audience: SignInAudience) -> usize {
@@ -269,7 +269,7 @@ fn build_app(text: &str, app: RawApp, diags: &mut Diagnostics) -> Option<Desired
             redirect_uris: uris.unwrap_or_default(),
             // A `[app.public_client]` section declares a public client, and the device code flow
             // (what `provision token` uses) needs `isFallbackPublicClient` = true, else Entra
-            // answers AADSTS7000218 (graph-reference README §1, isFallbackPublicClient). So the
+            // answers AADSTS7000218 (docs/graph-notes.md §1, isFallbackPublicClient). So the
             // section turns it on unless the manifest says `false`; Graph's own default is false.
             allow_public_client_flows: pc.allow_public_client_flows.is_none_or(|b| b.value),
         }
@@ -648,7 +648,7 @@ fn permission_list(
 
 /// The offline permission check for a built-in API: the name must be one the API publishes as
 /// that kind of permission (`oauth2PermissionScopes` for delegated, `appRoles` for application;
-/// SPEC.md "Facts to build on").
+/// docs/graph-notes.md §2, §8).
 fn check_known_permission(item: &Sp<String>, kind: Kind, api: &KnownApi, diags: &mut Diagnostics) {
     let valid = kind.of(api);
     let name = item.value.as_str();

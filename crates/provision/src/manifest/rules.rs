@@ -203,7 +203,7 @@ pub fn check_unique_name(s: &str) -> Result<(), Finding> {
 }
 
 /// `displayName`: "Maximum length is 256 characters" (learn:/graph/api/resources/application;
-/// graph-reference `data/application.json` → properties). Empty is refused too: the portal and
+/// docs/graph-notes.md §1). Empty is refused too: the portal and
 /// the create call both require a name.
 pub const DISPLAY_NAME_MAX: usize = 256;
 
@@ -278,11 +278,11 @@ pub fn max_redirect_uris(audience: SignInAudience) -> usize {
 /// A public-client redirect URI that Entra accepts (reply-url.md): `https`, or `http` only on a
 /// loopback host (`localhost`, `127.0.0.1`; "The IPv6 loopback address (`[::1]`) is not
 /// currently supported"); at most 256 characters; none of `! $ ' ( ) , ;` ("Redirect URIs do
-/// not support special characters"); no wildcard (SPEC.md; reply-url.md: unsupported wherever
+/// not support special characters"); no wildcard (docs/graph-notes.md §1; reply-url.md: unsupported wherever
 /// personal accounts sign in); no fragment (RFC 6749 §3.1.2); no query string when personal
 /// accounts sign in ("Query parameter support in redirect URIs").
 ///
-/// SPEC.md limits public-client URIs to these two forms, so custom schemes of mobile apps
+/// The manifest limits public-client URIs to these two forms (README.md "Manifest reference"), so custom schemes of mobile apps
 /// (`msauth.…://auth`) are refused with a hint.
 pub fn check_redirect_uri(s: &str, audience: SignInAudience) -> Result<(), Finding> {
     check_redirect_uri_on(s, audience, Platform::PublicClient)

@@ -1,10 +1,10 @@
 //! `plan(&Desired, &Observed) -> Plan`: what apply must do to make the tenant match the manifest.
-//! Pure: no I/O, no clock. The plan is data (STYLE.md, terraform): per app an action for the
+//! Pure: no I/O, no clock. The plan is data (as terraform's plan is): per app an action for the
 //! application (with field-level before/after), its service principal, one delegated grant per
 //! resource API and the app role assignments; plus the first-party resource service principals
 //! that must be created. `render` turns it into text or versioned JSON; `apply` executes it.
 //!
-//! Rules (SPEC.md "Behaviour against Graph"): the manifest is authoritative for what it declares
+//! Rules (README.md "Design decisions"): the manifest is authoritative for what it declares
 //! (redirect URIs, permissions, consented scopes not in it are removed); properties it does not
 //! mention are left alone; user (`Principal`) grants are never touched; a grant's scope is
 //! changed in place, never deleted and re-created.

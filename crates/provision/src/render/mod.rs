@@ -3,47 +3,14 @@
 //! `terraform plan` reads: `+` create, `~` update (old → new per field), `-` delete, grants as
 //! scope sets. Pure: returns strings.
 //!
-//! # The JSON plan (`provision plan --format json`), format 1.0
+//! # The JSON documents
 //!
-//! ```json
-//! {
-//!   "format_version": "1.0",
-//!   "tenant_id": "…",
-//!   "changes": [
-//!     { "address": "app.mtp-api-client", "kind": "application", "action": "create",
-//!       "fields": [ { "name": "display_name", "before": null, "after": "…" } ] },
-//!     { "address": "app.mtp-api-client.service_principal", "kind": "service_principal", "action": "no-op" },
-//!     { "address": "app.mtp-api-client.consent[\"Microsoft Threat Protection\"]", "kind": "delegated_grant",
-//!       "action": "update", "fields": [ { "name": "scopes", "before": ["…"], "after": ["…"] } ] }
-//!   ],
-//!   "summary": { "create": 0, "update": 1, "delete": 0 },
-//!   "admin_consent_urls": { "unique-name": "https://login…/{tenant}/adminconsent?client_id=…" }
-//! }
-//! ```
-//!
-//! - `kind`: `resource_service_principal`, `application`, `service_principal`,
-//!   `delegated_grant`, `app_role_assignment`, `password`, `certificate` (fields `key_id`,
-//!   `thumbprint`, `start_date`, `end_date`; never a value).
-//! - `action`: `create`, `update`, `delete`, `restore` (an application brought back from
-//!   deleted items, its `reason` naming the appId) or `no-op`; every resource the manifest covers is
-//!   listed, unchanged ones with `no-op`.
-//! - `fields`: field-level `before`/`after`; `null` means absent. Lists are sets shown sorted.
-//!   Values are data: `api_permissions` holds objects `{api, api_app_id, permission,
-//!   permission_id, type}` (`type`: `delegated` or `application`).
-//! - `reason`: present when an action needs explaining (display only).
-//!
-//! `apply --format json` prints `{format_version, plan, applied, interrupted, summary, result,
-//! output_file, outputs}` where `plan` is the document above, `result` per app every planned
-//! step with its `status` (`done`, `failed` with Graph's `error`, `not_attempted`) and `id`
-//! (`apply::Report`), `applied` true only when every step was done, and `outputs` the entries of
-//! the output file. `destroy --format json` prints `{format_version, plan, purge, destroyed,
-//! interrupted, summary, result, output_file}`. Every command's document carries the same
-//! `format_version` ([`FORMAT_VERSION`], a string). Fields are only added within a format
-//! version; a removal or change of meaning bumps it.
-//!
-//! Added in 1.0 for runs over several manifests ([`attribute`]): `manifest` on each change of
-//! an app, `manifests` (`path`, `apps`, `summary`) on the plan, both only when the apps come
-//! from more than one file; `targets` on the plan of a `--target` run.
+//! `docs/json-format.md` is the one reference for the plan document built here and for every
+//! other command's `--format json` document (apply, destroy, validate, import, audit, doctor,
+//! token, init, logout), key by key; `crates/provision/tests/it/json_format.rs` checks each
+//! command's actual output against it. Every document starts with `format_version`
+//! ([`FORMAT_VERSION`], a string). Fields are only added within a format version; a removal or
+//! change of meaning bumps it.
 
 use serde::Serialize;
 use serde_json::Value;

@@ -5,22 +5,12 @@
 use provision::emulator::{Config, SeedTenant};
 use serde_json::Value;
 
-use crate::support::{Tenant, code, rounds, stderr, stdout};
+use crate::support::{Tenant, code, rounds, stderr, stdout, transcript};
 
 async fn seeded(apps: usize, seed: u64) -> Tenant {
     let mut config = Config::local();
     config.seed_tenant = Some(SeedTenant { apps, seed });
     Tenant::start_with(config).await
-}
-
-/// Exit code, stdout and stderr together, as the snapshots keep them.
-fn transcript(o: &std::process::Output) -> String {
-    format!(
-        "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        code(o),
-        stdout(o),
-        stderr(o)
-    )
 }
 
 /// Filters for what differs between runs: the tenant, the two seeded clients' appIds, and
@@ -244,59 +234,13 @@ async fn reads_grow_with_pages_not_apps() {
     );
 }
 
-/// A client made through Graph, as in the portal, holding one Microsoft Graph application
-/// permission: its appId and a secret.
-async fn client_with_role(t: &Tenant, name: &str, permission: &str) -> (String, String) {
-    use reqwest::Method;
-    use serde_json::json;
-    let (s, app) = t
-        .graph(Method::POST, "/applications", Some(json!({"displayName": name})))
-        .await;
-    assert_eq!(s, 201, "{app}");
-    let app_id = app["appId"].as_str().unwrap().to_owned();
-    let (s, sp) = t
-        .graph(Method::POST, "/servicePrincipals", Some(json!({"appId": app_id})))
-        .await;
-    assert_eq!(s, 201, "{sp}");
-    let graph = t
-        .get("/servicePrincipals(appId='00000003-0000-0000-c000-000000000000')")
-        .await;
-    let role = graph["appRoles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["value"] == permission)
-        .unwrap()["id"]
-        .clone();
-    let (s, a) = t
-        .graph(
-            Method::POST,
-            &format!(
-                "/servicePrincipals/{}/appRoleAssignments",
-                sp["id"].as_str().unwrap()
-            ),
-            Some(json!({"principalId": sp["id"], "resourceId": graph["id"], "appRoleId": role})),
-        )
-        .await;
-    assert_eq!(s, 201, "{a}");
-    let (s, pw) = t
-        .graph(
-            Method::POST,
-            &format!("/applications/{}/addPassword", app["id"].as_str().unwrap()),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(s, 200, "{pw}");
-    (app_id, pw["secretText"].as_str().unwrap().to_owned())
-}
-
 /// Least privilege: a client with only the Graph application permission `Directory.Read.All`
 /// audits; one with only `Application.Read.All` cannot read the grants (Graph's 403, exit 4).
 #[tokio::test(flavor = "multi_thread")]
 async fn directory_read_all_is_enough_and_application_read_all_is_not() {
     let t = seeded(5, 7).await;
-    let (app_id, secret) = client_with_role(&t, "auditor", "Directory.Read.All").await;
-    let (apps_only, apps_secret) = client_with_role(&t, "apps reader", "Application.Read.All").await;
+    let (app_id, secret) = t.client_with_role("auditor", "Directory.Read.All").await;
+    let (apps_only, apps_secret) = t.client_with_role("apps reader", "Application.Read.All").await;
     t.clear_log().await;
     let out = t
         .provision_as(&["audit", "--format", "json"], &app_id, &secret)

@@ -2,22 +2,10 @@
 //! permission missing, 3 the tenant lacks an API of the manifest, 1 unreachable or wrong
 //! tenant), text and JSON snapshots, and `--probe` leaving nothing behind.
 
-use std::process::Output;
-
 use serde_json::Value;
 
 use crate::permissions::{app_token, run_with_token, user_token};
 use crate::support::*;
-
-/// Exit code, stdout and stderr together, with what changes between runs filtered out.
-fn snapshot_text(o: &Output) -> String {
-    format!(
-        "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        code(o),
-        stdout(o),
-        stderr(o)
-    )
-}
 
 fn filters() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
@@ -44,10 +32,10 @@ async fn a_ready_tenant_passes_every_check_in_text_and_json() {
     let m = m.to_str().unwrap();
     t.clear_log().await;
     let out = t.provision(&["doctor", m]).await;
-    assert_eq!(code(&out), 0, "{}", snapshot_text(&out));
-    filters().bind(|| insta::assert_snapshot!("doctor_ready_text", snapshot_text(&out)));
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    filters().bind(|| insta::assert_snapshot!("doctor_ready_text", transcript(&out)));
     // Read-only: nothing was written.
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    t.assert_read_only().await;
 
     let out = t.provision(&["doctor", m, "--format", "json"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -76,12 +64,7 @@ async fn a_ready_tenant_passes_every_check_in_text_and_json() {
             .iter()
             .all(|c| c["allowed"] == true)
     );
-    filters().bind(|| {
-        insta::assert_json_snapshot!("doctor_ready_json", doc, {
-            ".authority.url" => "[URL]", ".graph.url" => "[URL]", ".**.duration_ms" => "[N]",
-            ".clock_skew_seconds" => "[N]", ".manifest.path" => "[PATH]",
-        })
-    });
+    filters().bind(|| provision_snapshot!("doctor_ready_json", &out, &t));
     t.emu.shutdown().await;
 }
 
@@ -95,8 +78,8 @@ async fn missing_permissions_are_named_per_command_with_exit_4() {
     let out = t
         .provision_as(&["doctor", m], &r.reader_client_id, &r.reader_client_secret)
         .await;
-    assert_eq!(code(&out), 4, "{}", snapshot_text(&out));
-    filters().bind(|| insta::assert_snapshot!("doctor_reader_text", snapshot_text(&out)));
+    assert_eq!(code(&out), 4, "{}", transcript(&out));
+    filters().bind(|| insta::assert_snapshot!("doctor_reader_text", transcript(&out)));
     // The probe needs apply's permissions: without them it is not run, and nothing is created.
     t.clear_log().await;
     let out = t
@@ -106,9 +89,9 @@ async fn missing_permissions_are_named_per_command_with_exit_4() {
             &r.reader_client_secret,
         )
         .await;
-    assert_eq!(code(&out), 4, "{}", snapshot_text(&out));
+    assert_eq!(code(&out), 4, "{}", transcript(&out));
     assert!(stdout(&out).contains("probe    not run: the signed-in identity lacks apply's permissions"));
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    t.assert_read_only().await;
     // Only Application.Read.All: plan lacks Directory.Read.All too.
     let out = run_with_token(
         &t,
@@ -160,8 +143,8 @@ async fn unreachable_hosts_wrong_tenants_and_missing_apis_have_their_exit_codes(
         None,
     )
     .await;
-    assert_eq!(code(&out), 1, "{}", snapshot_text(&out));
-    filters().bind(|| insta::assert_snapshot!("doctor_refused_text", snapshot_text(&out)));
+    assert_eq!(code(&out), 1, "{}", transcript(&out));
+    filters().bind(|| insta::assert_snapshot!("doctor_refused_text", transcript(&out)));
     assert!(
         stdout(&out)
             .contains("cannot reach the Microsoft Graph at `127.0.0.1:1`: the connection was refused")
@@ -187,7 +170,7 @@ async fn unreachable_hosts_wrong_tenants_and_missing_apis_have_their_exit_codes(
         .await;
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(stdout(&out).contains("probe    not run: the signed-in tenant is not the manifest's"));
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    t.assert_read_only().await;
 
     // An API the tenant has no service principal for: exit 3.
     let m = t.write_manifest(
@@ -215,7 +198,7 @@ async fn unreachable_hosts_wrong_tenants_and_missing_apis_have_their_exit_codes(
         None,
     )
     .await;
-    assert_eq!(code(&out), 1, "{}", snapshot_text(&out));
+    assert_eq!(code(&out), 1, "{}", transcript(&out));
     assert!(
         stdout(&out).contains(
             "cannot reach the sign-in authority at `login.no-such-host.invalid`: the host name does not resolve (DNS)"
@@ -231,12 +214,12 @@ async fn probe_reports_the_forms_the_default_emulator_accepts_and_leaves_nothing
     let t = Tenant::start().await;
     // Consent is required: without --yes and without a terminal, nothing is created.
     let out = t.provision(&["doctor", "--probe"]).await;
-    assert_eq!(code(&out), 1, "{}", snapshot_text(&out));
+    assert_eq!(code(&out), 1, "{}", transcript(&out));
     assert!(stderr(&out).contains("pass --yes"), "{}", stderr(&out));
 
     let out = t.provision(&["doctor", "--probe", "--yes"]).await;
-    assert_eq!(code(&out), 0, "{}", snapshot_text(&out));
-    filters().bind(|| insta::assert_snapshot!("doctor_probe_text", snapshot_text(&out)));
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    filters().bind(|| insta::assert_snapshot!("doctor_probe_text", transcript(&out)));
     let out = t
         .provision(&["doctor", "--probe", "--yes", "--format", "json"])
         .await;
@@ -285,7 +268,7 @@ async fn an_untrusted_certificate_is_named_and_ca_cert_fixes_it() {
         ("AZURE_CLIENT_SECRET", r.client_secret.as_str()),
     ];
     let out = crate::signin::run(&t, &["doctor"], &secret_env, None).await;
-    assert_eq!(code(&out), 1, "{}", snapshot_text(&out));
+    assert_eq!(code(&out), 1, "{}", transcript(&out));
     let text = stdout(&out);
     assert!(
         text.contains("the server's TLS certificate is not trusted"),
@@ -296,7 +279,7 @@ async fn an_untrusted_certificate_is_named_and_ca_cert_fixes_it() {
     let mut with_ca = secret_env.to_vec();
     with_ca.push(("PROVISION_CA_CERT", ca.as_str()));
     let out = crate::signin::run(&t, &["doctor"], &with_ca, None).await;
-    assert_eq!(code(&out), 0, "{}", snapshot_text(&out));
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
     t.emu.shutdown().await;
 }
 
@@ -329,7 +312,7 @@ async fn a_signed_in_user_is_named_with_the_scopes_it_holds() {
         &user_token(&t.emu, &["Directory.AccessAsUser.All"]),
     )
     .await;
-    assert_eq!(code(&out), 0, "{}", snapshot_text(&out));
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
     let text = stdout(&out);
     assert!(
         text.contains("Microsoft Graph delegated permissions: Directory.AccessAsUser.All"),
@@ -349,8 +332,8 @@ async fn probe_under_the_strict_profile_reports_the_refused_forms() {
     config.faults.service_principal_upsert = false;
     let t = Tenant::start_with(config).await;
     let out = t.provision(&["doctor", "--probe", "--yes"]).await;
-    assert_eq!(code(&out), 0, "{}", snapshot_text(&out));
-    filters().bind(|| insta::assert_snapshot!("doctor_probe_strict_text", snapshot_text(&out)));
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    filters().bind(|| insta::assert_snapshot!("doctor_probe_strict_text", transcript(&out)));
     let out = t
         .provision(&["doctor", "--probe", "--yes", "--format", "json"])
         .await;

@@ -12,13 +12,9 @@ mod manifest_cli;
 mod support;
 // plan, apply and destroy against the emulator.
 mod reconcile;
-// The emulator's Graph side over real HTTP: Graph's statuses, codes and shapes, faults, control.
-mod emulator_graph;
-// The identity platform over real HTTP: sign-in grants, AADSTS errors, tokens, discovery, ARM.
-mod emulator_identity;
-// The emulator as Microsoft's client libraries see it: casts, client_info, certificates,
-// /organizations, what recordings of Graph show, a state file shared by concurrent runs.
-mod emulator_libs;
+// The emulator through the binary: a state file shared by concurrent runs, --print-env (the
+// emulator's own tests live in crates/entra-emulator/tests/).
+mod emulator_cli;
 // Signing in to Graph with every credential source, auto's order, sign-in errors, no secrets shown.
 mod signin;
 // provision token: apply then token --verify; consent and public-client failures; verification.
@@ -49,3 +45,7 @@ mod app_props;
 mod many;
 // apply's read-back when what it waits for is deleted meanwhile.
 mod readback;
+// README.md runs: every `sh` block, in order, against the emulator; shown files and output compared.
+mod readme;
+// docs/json-format.md holds: every command's --format json document checked against its shape.
+mod json_format;

@@ -63,7 +63,7 @@ fn validate_lists_every_problem_with_its_position_and_exits_3() {
     }
     assert!(stderr.contains("error: `bad.toml` has 4 problems"), "{stderr}");
     assert!(!stderr.contains("ok:"), "{stderr}");
-    insta::assert_snapshot!("validate_bad_manifest_stderr", stderr);
+    test_support::provision_snapshot!("validate_bad_manifest", &out);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Every example manifest in `manifests/` is valid, without a single warning, and the
-//! threat-protection one describes exactly the portal procedure of SPEC.md ("The job").
+//! threat-protection one describes exactly the portal procedure of README.md ("The whole procedure").
 
 use std::path::{Path, PathBuf};
 
@@ -94,7 +94,7 @@ fn several_apps_resolve_every_kind_of_api_reference() {
 
 #[test]
 fn defaults_of_a_minimal_manifest() {
-    // The appId is the application.json doc placeholder (graph-reference), not a real app.
+    // The appId is the placeholder of the application-get page example (docs/graph-notes.md §1), not a real app.
     let text = "[app]\nunique_name = \"a\"\ndisplay_name = \"A\"\n\n[app.public_client]\n\n\
                 [[app.api_permissions]]\napi = \"Contoso API\"\napplication = [\"Data.Read\"]\n\n\
                 [[app.api_permissions]]\napi = \"631a96bc-a705-4eda-9f99-fdaf9f54f6a2\"\ndelegated = [\"user_impersonation\"]\n\n\

@@ -142,8 +142,8 @@ async fn fresh_apply_builds_the_portal_procedure_and_writes_the_ids(profile: Pro
     t.clear_log().await;
     let out = t.provision(&["apply", m.to_str().unwrap(), "--yes", "-v"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    t.assert_read_only().await;
     let log = t.graph_requests().await;
-    assert_eq!(writes(&log), Vec::<String>::new());
     if profile == Profile::Default {
         assert!(
             rounds(&log) <= 2,
@@ -293,7 +293,7 @@ async fn wrong_tenant_guard_refuses_before_any_write() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    t.assert_read_only().await;
     // The right domain passes.
     let m = t.write_manifest(
         "right.toml",
@@ -403,27 +403,13 @@ async fn plan_text_and_json_snapshots() {
     let m = t.manifest("threat-protection.toml");
     let out = t.provision(&["plan", m.to_str().unwrap()]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let tid = t.emu.ready.tenant_id.clone();
-    let mut settings = insta::Settings::clone_current();
-    settings.add_filter(&regex_escape(&tid), "[TENANT_ID]");
-    settings.bind(|| insta::assert_snapshot!("plan_fresh_text", stdout(&out)));
+    provision_snapshot!("plan_fresh_text", &out, &t);
     let out = t
         .provision(&["plan", m.to_str().unwrap(), "--format", "json"])
         .await;
-    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    settings.bind(|| insta::assert_json_snapshot!("plan_fresh_json", doc, { ".tenant_id" => "[TENANT_ID]" }));
-}
-
-fn regex_escape(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_string()
-            } else {
-                format!("\\{c}")
-            }
-        })
-        .collect()
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let _: Value = serde_json::from_str(&stdout(&out)).expect("one JSON document");
+    provision_snapshot!("plan_fresh_json", &out, &t);
 }
 
 fn without_tenant_guard(text: &str) -> String {
@@ -509,49 +495,13 @@ both_profiles!(a_caller_that_may_not_grant_consent_gets_the_rest_and_the_url);
 async fn a_caller_that_may_not_grant_consent_gets_the_rest_and_the_url(profile: Profile) {
     let t = Tenant::start().await;
     // A client with Application.ReadWrite.All only, made through Graph like in the portal.
-    let (s, app) = t
-        .graph(
-            reqwest::Method::POST,
-            "/applications",
-            Some(json!({"displayName": "app writer"})),
-        )
+    let (app_id, secret) = t
+        .client_with_role("app writer", "Application.ReadWrite.All")
         .await;
-    assert_eq!(s, 201, "{app}");
-    let (s, pw) = t
-        .graph(
-            reqwest::Method::POST,
-            &format!("/applications/{}/addPassword", app["id"].as_str().unwrap()),
-            Some(json!({"passwordCredential": {"displayName": "test"}})),
-        )
-        .await;
-    assert_eq!(s, 200, "{pw}");
-    let (s, sp) = t
-        .graph(
-            reqwest::Method::POST,
-            "/servicePrincipals",
-            Some(json!({"appId": app["appId"]})),
-        )
-        .await;
-    assert_eq!(s, 201, "{sp}");
-    let graph_sp = t
-        .get("/servicePrincipals(appId='00000003-0000-0000-c000-000000000000')")
-        .await;
-    let (s, b) = t
-        .graph(
-            reqwest::Method::POST,
-            &format!("/servicePrincipals/{}/appRoleAssignments", sp["id"].as_str().unwrap()),
-            Some(json!({"principalId": sp["id"], "resourceId": graph_sp["id"], "appRoleId": "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"})),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
     t.use_profile(profile).await;
     let m = t.manifest("threat-protection.toml");
     let out = t
-        .provision_as(
-            &["apply", m.to_str().unwrap(), "--yes"],
-            app["appId"].as_str().unwrap(),
-            pw["secretText"].as_str().unwrap(),
-        )
+        .provision_as(&["apply", m.to_str().unwrap(), "--yes"], &app_id, &secret)
         .await;
     assert_eq!(code(&out), 4, "{}\n{}", stdout(&out), stderr(&out));
     assert!(
@@ -563,7 +513,7 @@ async fn a_caller_that_may_not_grant_consent_gets_the_rest_and_the_url(profile: 
     // Under the strict profile the read-back may also wait for the service principal to show,
     // depending on how the requests interleave with the lag window: its two progress lines are
     // left out (the wait itself is tested in `fallbacks.rs`).
-    let text: String = crate::report::transcript(&out)
+    let text: String = transcript(&out)
         .lines()
         .filter(|l| {
             !l.starts_with("Waiting for Microsoft Graph to show")
@@ -688,19 +638,7 @@ async fn apply_json_report_snapshot() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(doc["format_version"], "1.0");
-    insta::assert_json_snapshot!("apply_fresh_json", doc, {
-        ".plan.tenant_id" => "[TENANT_ID]",
-        ".result.apps[].client_id" => "[ID]",
-        ".result.apps[].object_id" => "[ID]",
-        ".result.apps[].service_principal_id" => "[ID]",
-        ".result.apps[].steps[].id" => "[ID]",
-        ".outputs.*.tenant_id" => "[TENANT_ID]",
-        ".outputs.*.client_id" => "[ID]",
-        ".outputs.*.object_id" => "[ID]",
-        ".outputs.*.service_principal_id" => "[ID]",
-        ".outputs.*.authority" => "[AUTHORITY]",
-        ".output_file.path" => "[PATH]",
-    });
+    provision_snapshot!("apply_fresh_json", &out, &t);
 }
 
 #[tokio::test(flavor = "multi_thread")]

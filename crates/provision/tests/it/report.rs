@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::support::*;
+// Other test files reach the transcript here (it lives in crates/test-support).
+pub(crate) use crate::support::transcript;
 
 /// The real binary with a clean environment (no tenant, no credentials), in `dir`.
 fn bare(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
@@ -27,16 +29,6 @@ fn repo_manifest(name: &str) -> std::path::PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .join("manifests")
         .join(name)
-}
-
-/// Exit code, stdout and stderr together, for snapshots.
-pub(crate) fn transcript(o: &Output) -> String {
-    format!(
-        "exit: {}\n--- stdout\n{}--- stderr\n{}",
-        code(o),
-        stdout(o),
-        stderr(o)
-    )
 }
 
 #[test]
@@ -227,7 +219,7 @@ async fn destroy_refuses_another_tenant_before_any_write() {
             transcript(&out)
         );
     }
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    t.assert_read_only().await;
     // The app is still there.
     t.get("/applications(uniqueName='mtp-api-client')").await;
 }
@@ -249,7 +241,7 @@ async fn destroy_plans_deletes_then_executes_them_and_removes_the_output_file() 
         .provision(&["plan", m, "--destroy", "--detailed-exitcode"])
         .await;
     assert_eq!(code(&dry), 2, "{}", transcript(&dry));
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    t.assert_read_only().await;
     snapshot(&t, "destroy_dry_run_text", &transcript(&dry));
 
     let json = t.provision(&["plan", m, "--destroy", "--format", "json"]).await;
@@ -394,7 +386,7 @@ async fn an_output_file_that_cannot_be_written_stops_apply_before_any_write() {
             transcript(&out)
         );
     }
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    t.assert_read_only().await;
 }
 
 /// `output.path` naming the manifest itself (or another manifest being read) is a manifest
@@ -476,7 +468,7 @@ async fn import_set_unique_name_refuses_another_tenant() {
         "{}",
         transcript(&out)
     );
-    assert!(writes(&t.graph_requests().await).is_empty());
+    t.assert_read_only().await;
     assert_eq!(
         t.get(&format!("/applications(appId='{id}')")).await["uniqueName"],
         serde_json::Value::Null
@@ -853,7 +845,7 @@ async fn env_output_refuses_a_value_a_shell_would_misread_before_any_write() {
         "{}",
         transcript(&out)
     );
-    assert_eq!(writes(&t.graph_requests().await), Vec::<String>::new());
+    t.assert_read_only().await;
 }
 
 /// Every example manifest runs with `--emulator`: the embedded emulator takes a manifest's

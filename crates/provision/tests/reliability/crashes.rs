@@ -43,7 +43,7 @@ async fn one_crash(seed: u64) -> Figures {
         ..Faults::default()
     };
     let kill_at = Duration::from_millis(rng.random_range(0..1600));
-    let t = Tenant::start(faults.clone()).await;
+    let t = Tenant::start_faults(faults.clone()).await;
     let g = generator::manifest(seed, "crash");
     let m = t.write("manifest.toml", g.text.as_bytes());
     let args = ["apply", m.to_str().unwrap_or_default(), "--yes", "-v"];
@@ -52,7 +52,7 @@ async fn one_crash(seed: u64) -> Figures {
         describe_faults(&faults),
         g.text
     );
-    let first = t.run_until(&args, Auth::ClientSecret, None, Some(kill_at)).await;
+    let first = t.run_killed_after(&args, &Auth::ClientSecret, kill_at).await;
     if first.killed {
         f.killed += 1;
     } else if first.panicked() {
@@ -71,7 +71,7 @@ async fn one_crash(seed: u64) -> Figures {
     }
     f.add_stats(&t.stats().await);
     let census_after_kill = census(&t.state().await, &g.unique_names);
-    let again = t.run(&args, Auth::ClientSecret, None).await;
+    let again = t.run(&args, &Auth::ClientSecret).await;
     if again.panicked() {
         f.panics += 1;
     }

@@ -1,15 +1,15 @@
-//! The harness: a fresh in-process emulator per run, the real binary with a timeout (a run that
-//! does not end is a hang), checks of the whole tenant through `GET /_emulator/state`, scans for
-//! secrets in everything `provision` and the emulator wrote, and the figures each scenario
-//! prints.
+//! What the reliability suite adds to the workspace's harness (`crates/test-support`: a fresh
+//! in-process emulator per run, the real binary with a timeout): checks of the whole tenant
+//! through `GET /_emulator/state`, scans for secrets in everything `provision` and the emulator
+//! wrote, and the figures each scenario prints, with the rates it must reach.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
-use provision::emulator::{self, Config, Faults, Running};
+use provision::emulator::Faults;
 use serde_json::{Value, json};
+pub use test_support::{Auth, Run, Tenant, graph_writes};
 
 /// Seeds of the full run (`PROVISION_RELIABILITY_SEEDS`), or `default` for the CI version.
 pub fn seeds(default: u64) -> u64 {
@@ -24,309 +24,9 @@ pub fn full_run() -> bool {
     std::env::var_os("PROVISION_RELIABILITY_SEEDS").is_some()
 }
 
-/// A run that takes longer than this is a hang.
-pub const RUN_TIMEOUT: Duration = Duration::from_secs(150);
-
-/// How `provision` signs in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Auth {
-    ClientSecret,
-    AccessToken,
-}
-
-/// What one run of the binary produced.
-#[derive(Debug)]
-pub struct Run {
-    pub status: Option<ExitStatus>,
-    pub stdout: String,
-    pub stderr: String,
-    /// Killed by the harness: it ran past [`RUN_TIMEOUT`].
-    pub hung: bool,
-    /// Killed by the harness on purpose (the crash scenario).
-    pub killed: bool,
-    pub elapsed: Duration,
-    pub args: String,
-}
-
-impl Run {
-    pub fn code(&self) -> i32 {
-        self.status.and_then(|s| s.code()).unwrap_or(-1)
-    }
-
-    pub fn ok(&self) -> bool {
-        self.code() == 0
-    }
-
-    /// A panic, or death by a signal the harness did not send (abort, stack overflow).
-    pub fn panicked(&self) -> bool {
-        if self.stderr.contains("panicked at") || self.code() == 101 {
-            return true;
-        }
-        !self.killed && !self.hung && self.status.is_some_and(|s| s.code().is_none())
-    }
-
-    /// A clear error: exit 1, 3 or 4, one `error:` line with a message, no panic, and under
-    /// `--format json` either nothing or one whole JSON document on stdout.
-    pub fn clear_error(&self) -> bool {
-        let stdout_ok = self.stdout.trim().is_empty()
-            || !self.stdout.trim_start().starts_with('{')
-            || serde_json::from_str::<Value>(&self.stdout).is_ok();
-        matches!(self.code(), 1 | 3 | 4)
-            && !self.panicked()
-            && stdout_ok
-            && self
-                .stderr
-                .lines()
-                .any(|l| l.trim_start().starts_with("error") && l.len() > "error: ".len() + 10)
-    }
-
-    pub fn describe(&self) -> String {
-        format!(
-            "{} exit {:?} after {:.1} s (hung {}, killed {})\n--- stdout\n{}\n--- stderr\n{}",
-            self.args,
-            self.status,
-            self.elapsed.as_secs_f64(),
-            self.hung,
-            self.killed,
-            self.stdout,
-            self.stderr
-        )
-    }
-}
-
-/// One tenant: an emulator, a folder, and what is needed to run the binary against it.
-pub struct Tenant {
-    pub emu: Running,
-    pub dir: tempfile::TempDir,
-    pub http: reqwest::Client,
-}
-
-impl Tenant {
-    pub async fn start(faults: Faults) -> Tenant {
-        let mut config = Config::local();
-        config.faults = faults;
-        let emu = emulator::start(config).await.expect("emulator starts");
-        Tenant {
-            emu,
-            dir: tempfile::tempdir().expect("tempdir"),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    pub fn base(&self) -> String {
-        self.emu.ready.authority_url.trim_end_matches('/').to_owned()
-    }
-
-    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, bytes).expect("write manifest");
-        path
-    }
-
-    /// A Graph token for the administrator, from the emulator's token endpoint.
-    pub async fn admin_token(&self) -> String {
-        let r = &self.emu.ready;
-        let v: Value = self
-            .http
-            .post(format!("{}/{}/oauth2/v2.0/token", self.base(), r.tenant_id))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", r.client_id.as_str()),
-                ("client_secret", r.client_secret.as_str()),
-                ("scope", "https://graph.microsoft.com/.default"),
-            ])
-            .send()
-            .await
-            .expect("token request")
-            .json()
-            .await
-            .expect("token json");
-        v["access_token"].as_str().expect("access_token").to_owned()
-    }
-
-    fn command(&self, args: &[&str], auth: Auth, token: Option<&str>) -> tokio::process::Command {
-        let r = &self.emu.ready;
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_provision"));
-        cmd.args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("PROVISION_GRAPH_URL", &r.graph_url)
-            .env("PROVISION_AUTHORITY_URL", &r.authority_url)
-            .env("AZURE_TENANT_ID", &r.tenant_id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        match auth {
-            Auth::ClientSecret => {
-                cmd.env("PROVISION_AUTH", "client-secret")
-                    .env("AZURE_CLIENT_ID", &r.client_id)
-                    .env("AZURE_CLIENT_SECRET", &r.client_secret);
-            }
-            Auth::AccessToken => {
-                cmd.env("PROVISION_AUTH", "access-token")
-                    .env("PROVISION_ACCESS_TOKEN", token.unwrap_or_default());
-            }
-        }
-        cmd
-    }
-
-    /// Run the binary to its end (or to [`RUN_TIMEOUT`]).
-    pub async fn run(&self, args: &[&str], auth: Auth, token: Option<&str>) -> Run {
-        self.run_until(args, auth, token, None).await
-    }
-
-    /// Run the binary; with `kill_after`, send SIGKILL at that moment if it is still running.
-    pub async fn run_until(
-        &self,
-        args: &[&str],
-        auth: Auth,
-        token: Option<&str>,
-        kill_after: Option<Duration>,
-    ) -> Run {
-        let started = std::time::Instant::now();
-        let mut child = self.command(args, auth, token).spawn().expect("spawn provision");
-        let mut stdout = child.stdout.take().expect("stdout");
-        let mut stderr = child.stderr.take().expect("stderr");
-        let read_out = tokio::spawn(async move {
-            let mut s = Vec::new();
-            let _ = tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut s).await;
-            s
-        });
-        let read_err = tokio::spawn(async move {
-            let mut s = Vec::new();
-            let _ = tokio::io::AsyncReadExt::read_to_end(&mut stderr, &mut s).await;
-            s
-        });
-        let limit = kill_after.unwrap_or(RUN_TIMEOUT);
-        let (status, killed, hung) = match tokio::time::timeout(limit, child.wait()).await {
-            Ok(status) => (status.ok(), false, false),
-            Err(_) => {
-                // SIGKILL: no destructor, no flush, as a crash or an OOM kill would do.
-                let _ = child.start_kill();
-                (
-                    child.wait().await.ok(),
-                    kill_after.is_some(),
-                    kill_after.is_none(),
-                )
-            }
-        };
-        let stdout = String::from_utf8_lossy(&read_out.await.unwrap_or_default()).into_owned();
-        let stderr = String::from_utf8_lossy(&read_err.await.unwrap_or_default()).into_owned();
-        Run {
-            status,
-            stdout,
-            stderr,
-            hung,
-            killed,
-            elapsed: started.elapsed(),
-            args: args.first().copied().unwrap_or_default().to_owned(),
-        }
-    }
-
-    pub async fn put_faults(&self, faults: &Faults) {
-        let resp = self
-            .http
-            .put(format!("{}/_emulator/faults", self.base()))
-            .json(faults)
-            .send()
-            .await
-            .expect("put faults");
-        assert!(resp.status().is_success(), "PUT faults: {}", resp.status());
-    }
-
-    pub async fn stats(&self) -> Value {
-        self.control_json("stats").await
-    }
-
-    pub async fn state(&self) -> Value {
-        self.control_json("state").await
-    }
-
-    /// The raw request log, as text (scanned for secrets).
-    pub async fn request_log_text(&self) -> String {
-        self.http
-            .get(format!("{}/_emulator/requests", self.base()))
-            .send()
-            .await
-            .expect("request log")
-            .text()
-            .await
-            .expect("request log text")
-    }
-
-    pub async fn request_log(&self) -> Vec<Value> {
-        serde_json::from_str(&self.request_log_text().await).unwrap_or_default()
-    }
-
-    async fn control_json(&self, what: &str) -> Value {
-        self.http
-            .get(format!("{}/_emulator/{what}", self.base()))
-            .send()
-            .await
-            .expect("control request")
-            .json()
-            .await
-            .expect("control json")
-    }
-
-    /// Every file under the run's `out/` folder, as text.
-    pub fn output_files(&self) -> Vec<(PathBuf, String)> {
-        let mut files = Vec::new();
-        collect_files(&self.dir.path().join("out"), &mut files);
-        files
-            .into_iter()
-            .map(|p| {
-                let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap_or_default()).into_owned();
-                (p, text)
-            })
-            .collect()
-    }
-}
-
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            collect_files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
-/// Graph writes (method and path) in a request log.
-pub fn graph_writes(log: &[Value]) -> Vec<String> {
-    log.iter()
-        .filter(|r| {
-            r["path"]
-                .as_str()
-                .is_some_and(|p| p.to_ascii_lowercase().starts_with("/v1.0"))
-                && r["method"].as_str() != Some("GET")
-        })
-        .map(|r| {
-            format!(
-                "{} {}",
-                r["method"].as_str().unwrap_or(""),
-                r["path"].as_str().unwrap_or("")
-            )
-        })
-        .collect()
-}
-
 /// Graph requests of any method in a request log.
 pub fn graph_requests(log: &[Value]) -> usize {
-    log.iter()
-        .filter(|r| {
-            r["path"]
-                .as_str()
-                .is_some_and(|p| p.to_ascii_lowercase().starts_with("/v1.0"))
-        })
-        .count()
+    log.iter().filter(|r| test_support::log::is_graph(r)).count()
 }
 
 // --- secrets ---------------------------------------------------------------------------------
@@ -420,7 +120,7 @@ pub fn census(state: &Value, unique_names: &[String]) -> Census {
     let sps = strs(state, "service_principals");
     let grants = strs(state, "grants");
     let assignments = strs(state, "app_role_assignments");
-    let first_party: BTreeSet<String> = provision::catalog::known_apis()
+    let first_party: BTreeSet<String> = entra_catalog::known_apis()
         .iter()
         .map(|a| a.app_id.to_ascii_lowercase())
         .collect();
@@ -520,7 +220,7 @@ fn seeded(e: &Value) -> bool {
 /// the tenant matches the manifest: `plan --detailed-exitcode` exits 0, one application per
 /// unique name, each with its service principal, no duplicate, no orphan.
 pub async fn converged(t: &Tenant, manifest: &Path, unique_names: &[String]) -> Result<(), String> {
-    t.put_faults(&Faults::default()).await;
+    t.set_faults(&Faults::default()).await;
     let plan = t
         .run(
             &[
@@ -528,8 +228,7 @@ pub async fn converged(t: &Tenant, manifest: &Path, unique_names: &[String]) -> 
                 manifest.to_str().unwrap_or_default(),
                 "--detailed-exitcode",
             ],
-            Auth::ClientSecret,
-            None,
+            &Auth::ClientSecret,
         )
         .await;
     if plan.code() != 0 {
@@ -609,7 +308,7 @@ impl Figures {
         self.problems.extend(other.problems);
     }
 
-    /// The Markdown table README.md shows.
+    /// The Markdown table CONTRIBUTING.md "Reliability" shows.
     pub fn table(&self, scenario: &str, elapsed: Duration) -> String {
         let faults = if self.faults.values().all(|v| *v == 0) {
             "none".to_owned()
@@ -672,6 +371,30 @@ impl Figures {
                 && self.retry_after_violations == 0,
             "{scenario}: {}\n{problems}",
             self.table(scenario, elapsed)
+        );
+    }
+}
+
+impl Figures {
+    /// At least `min` of the runs converged on their first try (not only failed with a clear
+    /// error and converged on a rerun). Under transient faults that takes retrying what Graph
+    /// asks to be retried (5xx, 429 after its `Retry-After`, dropped connections, replication
+    /// delay): a client that gives up at the first one fails clearly every time, and fails this.
+    pub fn assert_converged_at_least(&self, scenario: &str, min: f64) {
+        let share = if self.runs == 0 {
+            0.0
+        } else {
+            self.converged as f64 / self.runs as f64
+        };
+        assert!(
+            share >= min,
+            "{scenario}: {} of {} runs converged on the first try ({:.0} %), below the {:.0} % required; \
+             causes of the failed runs: {:?}",
+            self.converged,
+            self.runs,
+            share * 100.0,
+            min * 100.0,
+            self.causes
         );
     }
 }

@@ -233,7 +233,7 @@ fn raw_control(text: &str) -> Option<char> {
 async fn hostile_manifests_get_a_clear_error_and_touch_nothing() {
     let started = Instant::now();
     let mut f = Figures::default();
-    let t = Tenant::start(Faults::default()).await;
+    let t = Tenant::start_faults(Faults::default()).await;
     for (i, (name, bytes)) in manifests().into_iter().enumerate() {
         let path = t.write(&format!("hostile-{i}.toml"), &bytes);
         let p = path.to_str().unwrap_or_default();
@@ -244,7 +244,7 @@ async fn hostile_manifests_get_a_clear_error_and_touch_nothing() {
         ] {
             f.runs += 1;
             let t0 = Instant::now();
-            let run = t.run(&args, Auth::ClientSecret, None).await;
+            let run = t.run(&args, &Auth::ClientSecret).await;
             let took = t0.elapsed();
             let what = format!("{name}: provision {}", args[0]);
             if took > QUICK {
@@ -326,7 +326,7 @@ async fn malformed_graph_answers_get_a_clear_error() {
             seed: Some(i as u64),
             ..Faults::default()
         };
-        let t = Tenant::start(faults.clone()).await;
+        let t = Tenant::start_faults(faults.clone()).await;
         let g = generator::manifest(500 + i as u64, "malformed");
         let m = t.write("manifest.toml", g.text.as_bytes());
         let p = m.to_str().unwrap_or_default();
@@ -337,7 +337,7 @@ async fn malformed_graph_answers_get_a_clear_error() {
             vec!["apply", p, "--yes", "-v", "--format", "json"],
         ] {
             f.runs += 1;
-            let run = t.run(&args, Auth::ClientSecret, None).await;
+            let run = t.run(&args, &Auth::ClientSecret).await;
             if run.panicked() {
                 f.panics += 1;
             }
@@ -360,8 +360,8 @@ async fn malformed_graph_answers_get_a_clear_error() {
         if !t.output_files().is_empty() {
             f.problems.push(format!("{what}: an output file was written"));
         }
-        t.put_faults(&Faults::default()).await;
-        let again = t.run(&["apply", p, "--yes"], Auth::ClientSecret, None).await;
+        t.set_faults(&Faults::default()).await;
+        let again = t.run(&["apply", p, "--yes"], &Auth::ClientSecret).await;
         if let Err(e) = converged(&t, &m, &g.unique_names).await {
             f.problems
                 .push(format!("{what}: no convergence: {e}\n{}", again.describe()));
@@ -397,11 +397,11 @@ async fn malformed_answers_during_writes_never_duplicate() {
             seed: Some(700 + i),
             ..Faults::default()
         };
-        let t = Tenant::start(faults.clone()).await;
+        let t = Tenant::start_faults(faults.clone()).await;
         let g = generator::manifest(700 + i, "spoiled");
         let m = t.write("manifest.toml", g.text.as_bytes());
         let args = ["apply", m.to_str().unwrap_or_default(), "--yes", "-v"];
-        let first = t.run(&args, Auth::ClientSecret, None).await;
+        let first = t.run(&args, &Auth::ClientSecret).await;
         f.add_stats(&t.stats().await);
         let what = format!("malformed answers at 30 %, seed {}\n{}", 700 + i, g.text);
         if first.panicked() {
@@ -410,8 +410,8 @@ async fn malformed_answers_during_writes_never_duplicate() {
         let again = if first.ok() {
             None
         } else if first.clear_error() {
-            t.put_faults(&Faults::default()).await;
-            Some(t.run(&args, Auth::ClientSecret, None).await)
+            t.set_faults(&Faults::default()).await;
+            Some(t.run(&args, &Auth::ClientSecret).await)
         } else {
             f.problems
                 .push(format!("{what}\nnot a clear error: {}", first.describe()));
@@ -454,14 +454,13 @@ async fn unexpected_fields_are_accepted() {
         seed: Some(1),
         ..Faults::default()
     };
-    let t = Tenant::start(faults).await;
+    let t = Tenant::start_faults(faults).await;
     let g = generator::manifest(9, "extra");
     let m = t.write("manifest.toml", g.text.as_bytes());
     let run = t
         .run(
             &["apply", m.to_str().unwrap_or_default(), "--yes", "-v"],
-            Auth::ClientSecret,
-            None,
+            &Auth::ClientSecret,
         )
         .await;
     assert!(run.ok(), "{}", run.describe());

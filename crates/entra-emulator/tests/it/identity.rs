@@ -4,14 +4,11 @@
 
 use std::time::Duration;
 
+use entra_emulator::identity::keys::SigningKey;
+use entra_emulator::identity::token::{self, Claims, ClientAuth, Issue, Keys, TokenVersion, VerifyError};
+use entra_emulator::{self as emulator, Config, Running};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, Header};
-use provision::emulator::identity::keys::SigningKey;
-use provision::emulator::identity::routes::Settings;
-use provision::emulator::identity::token::{
-    self, Claims, ClientAuth, Issue, Keys, TokenVersion, VerifyError,
-};
-use provision::emulator::{self, Config, Running};
 use serde_json::{Value, json};
 
 const GRAPH: &str = "https://graph.microsoft.com";
@@ -848,17 +845,27 @@ async fn manual_approval_pending_approved_declined_expired() {
     assert_entra_error(&body, "authorization_declined", 65004);
     emu.running.shutdown().await;
 
+    // Expiry on an injected clock: the code lives Entra's 15 minutes, which pass without a
+    // wait. A second before its end it is still pending; past it, expired.
+    let clock = emulator::clock::Clock::new();
     let mut config = Config::local();
-    config.identity = Settings {
-        device_code_lifetime_secs: 1,
-        ..Settings::default()
-    };
+    config.clock = clock.clone();
+    config.manual_approval = true;
     let emu = Emu::start(config).await;
     let client = emu.consented_public_client(true, "Incident.Read").await;
     let dc = emu.devicecode(&client, &scope).await;
-    assert_eq!(dc["expires_in"], 1);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (s, body) = emu.poll(&client, dc["device_code"].as_str().unwrap()).await;
+    let lifetime = dc["expires_in"].as_u64().unwrap();
+    assert_eq!(lifetime, 900);
+    let device_code = dc["device_code"].as_str().unwrap();
+    clock.advance(Duration::from_secs(lifetime - 1));
+    let (s, body) = emu.poll(&client, device_code).await;
+    assert_eq!(
+        (s, &body["error"]),
+        (400, &json!("authorization_pending")),
+        "{body}"
+    );
+    clock.advance(Duration::from_secs(10));
+    let (s, body) = emu.poll(&client, device_code).await;
     assert_eq!(s, 400);
     assert_entra_error(&body, "expired_token", 70019);
     emu.running.shutdown().await;

@@ -1,11 +1,11 @@
 //! The emulator's Graph side over real HTTP against `emulator::start(Config::local())`: one
 //! test per Graph rule (status and error code as Graph answers), replays of the documented
-//! examples in `graph-reference/data/*.json`, fault knobs and the control plane.
+//! examples of the Graph pages (docs/graph-notes.md), fault knobs and the control plane.
 
 use std::time::{Duration, Instant};
 
-use provision::emulator::identity::token::{self, Claims, ClientAuth, Issue, TokenVersion, User};
-use provision::emulator::{self, Config, Faults, Running};
+use entra_emulator::identity::token::{self, Claims, ClientAuth, Issue, TokenVersion, User};
+use entra_emulator::{self as emulator, Config, Faults, Running};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -177,7 +177,7 @@ impl Em {
     }
 }
 
-/// Graph's error envelope with the given status and code (graph-reference §6.1).
+/// Graph's error envelope with the given status and code (docs/graph-notes.md §6.1).
 fn assert_error(r: &Resp, status: u16, code: &str) {
     assert_eq!(r.status.as_u16(), status, "{}", r.body);
     assert_eq!(r.body["error"]["code"], code, "{}", r.body);
@@ -188,7 +188,7 @@ fn assert_error(r: &Resp, status: u16, code: &str) {
     assert_eq!(r.headers["request-id"].to_str().unwrap(), inner["request-id"]);
 }
 
-/// A Graph documentation example kept in the repository (`crates/provision/tests/fixtures/graph-docs/`, each file
+/// A Graph documentation example kept in the repository (`crates/entra-emulator/tests/fixtures/graph-docs/`, each file
 /// naming the documentation page it was copied from in its `source` fields).
 fn reference(file: &str) -> Value {
     let path = format!("{}/tests/fixtures/graph-docs/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -196,7 +196,7 @@ fn reference(file: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// The properties the v1.0 CSDL declares on an entity type (`crates/provision/tests/fixtures/graph-csdl/`).
+/// The properties the v1.0 CSDL declares on an entity type (`crates/entra-emulator/tests/fixtures/graph-csdl/`).
 pub(crate) fn csdl_properties(entity: &str) -> Vec<String> {
     let path = format!(
         "{}/tests/fixtures/graph-csdl/v1.0-properties.json",
@@ -583,7 +583,7 @@ async fn upsert_by_unique_name() {
         400,
         "Request_BadRequest",
     );
-    // uniqueName is immutable once set (§11.3), settable while null.
+    // uniqueName is immutable once set (docs/graph-notes.md §11.3), settable while null.
     assert_error(
         &em.patch(&format!("/applications/{id}"), json!({"uniqueName": "other"}))
             .await,
@@ -848,11 +848,11 @@ async fn service_principal_rules() {
     for k in documented_keys(documented, "servicePrincipal") {
         assert!(r.body.get(&k).is_some(), "missing `{k}`");
     }
-    // A second one: 409 (§11.1(b)).
+    // A second one: 409 (docs/graph-notes.md §11.1(b)).
     let dup = em.post("/servicePrincipals", json!({"appId": app_id})).await;
     assert_error(&dup, 409, "Request_MultipleObjectsWithSameKeyValue");
     assert!(dup.body["error"]["message"].as_str().unwrap().contains(&app_id));
-    // No backing application: 400 with details NoBackingApplicationObject (§11.1(d1)).
+    // No backing application: 400 with details NoBackingApplicationObject (docs/graph-notes.md §11.1(d1)).
     let none = em
         .post(
             "/servicePrincipals",
@@ -948,7 +948,7 @@ async fn oauth2_permission_grants() {
     let example = &reference("oauth2permissiongrant.json")["create"]["examples"][0]["response"]["body"];
     assert_eq!(keys(&r.body), keys(example));
     assert_eq!(r.body["principalId"], Value::Null);
-    // The id is base64url(clientId ‖ resourceId), 43 characters (§11.1(a)).
+    // The id is base64url(clientId ‖ resourceId), 43 characters (docs/graph-notes.md §11.1(a)).
     let id = r.body["id"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 43);
     let dup = em.post("/oauth2PermissionGrants", body).await;
@@ -1137,7 +1137,7 @@ async fn passwords_and_federated_credentials() {
     assert_eq!(app["passwordCredentials"][0]["secretText"], Value::Null);
     assert!(!app.to_string().contains(&secret));
     // keyCredentials.key only comes back when keyCredentials is in $select.
-    let key = provision::emulator::identity::keys::SigningKey::generate("test")
+    let key = entra_emulator::identity::keys::SigningKey::generate("test")
         .unwrap()
         .certificate_base64();
     let cert =
@@ -1250,7 +1250,7 @@ async fn filters_select_paging_and_paths() {
             .len(),
         5
     );
-    // The documented service principal query (`data/serviceprincipal.json` → list_filter).
+    // The documented service principal query (docs/graph-notes.md §2).
     let sp = em.get("/servicePrincipals?$filter=displayName eq 'Microsoft Graph'&$select=id,displayName,appId,oauth2PermissionScopes").await;
     assert!(
         sp.body["@odata.context"]
@@ -1401,6 +1401,43 @@ async fn batch_rules() {
     em.running.shutdown().await;
 }
 
+/// A token from the token endpoint expires when the emulator's clock passes its `exp`: Graph
+/// then answers 401 as for any expired token, and a fresh token works. No sleep: the clock
+/// moves.
+#[tokio::test]
+async fn issued_tokens_expire_on_the_emulators_clock() {
+    let em = start().await;
+    assert_eq!(em.get("/applications").await.status, 200);
+    let claims = token::decode_unverified(&em.admin).unwrap();
+    let lifetime = u64::try_from(claims.exp - claims.iat).unwrap();
+    assert!(lifetime >= 3599, "{lifetime}");
+    em.running.clock().advance(Duration::from_secs(lifetime - 5));
+    assert_eq!(em.get("/applications").await.status, 200);
+    em.running.clock().advance(Duration::from_secs(10));
+    let r = em.get("/applications").await;
+    assert_error(&r, 401, "InvalidAuthenticationToken");
+    assert_eq!(
+        r.body["error"]["message"],
+        "Access token has expired or is not yet valid."
+    );
+    let ready = em.running.ready.clone();
+    let fresh = client_token(&em.http, &em.running, &ready.client_id, &ready.client_secret).await;
+    let r = em
+        .call(Method::GET, "/applications", Some(&fresh), None, &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // `GET /_emulator/clock` shows how far the clock was moved.
+    let clock = em.control(Method::GET, "clock", None).await.body;
+    assert_eq!(clock["offset_ms"], (lifetime + 5) * 1000);
+    // `POST /_emulator/clock` moves it for a client outside the process.
+    let moved = em
+        .control(Method::POST, "clock", Some(json!({"advance_ms": 1000})))
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(moved.body["offset_ms"], (lifetime + 6) * 1000);
+    em.running.shutdown().await;
+}
+
 #[tokio::test]
 async fn faults_inside_batch_hit_inner_requests() {
     let em = start().await;
@@ -1467,7 +1504,11 @@ async fn throttling_and_early_retries() {
     assert_eq!(stats["faults"]["throttle"], 2);
     assert_eq!(stats["faults"]["retry_after"], 2);
     assert!(stats["requests"]["servicePrincipals.list"].as_u64().unwrap() >= 2);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The window runs on the emulator's clock: short of `Retry-After` a retry is early (throttled
+    // again, the window restarts); once the clock has passed the window the call is served.
+    em.running.clock().advance(Duration::from_millis(900));
+    assert_eq!(call(&em).await.status, 429);
+    em.running.clock().advance(Duration::from_millis(1100));
     assert_eq!(em.get("/servicePrincipals").await.status, 200);
     em.running.shutdown().await;
 }
@@ -1571,7 +1612,7 @@ async fn replication_lag_hides_new_objects() {
         "Another object with the same value for property uniqueName already exists."
     );
     // The emulator's clock, not a sleep, moves past the window.
-    em.running.shared().tenant().clock_offset_ms += 650;
+    em.running.clock().advance_ms(650);
     assert_eq!(
         em.upsert("lagging", json!({"displayName": "lag"})).await.status,
         204
@@ -1579,11 +1620,11 @@ async fn replication_lag_hides_new_objects() {
     assert_eq!(em.get(&format!("/applications/{id}")).await.status, 200);
     let sp = em.post("/servicePrincipals", json!({"appId": app_id})).await;
     assert_eq!(sp.status, 201);
-    // A grant naming the new principal inside its window: 404 (§11.1(d2)).
+    // A grant naming the new principal inside its window: 404 (docs/graph-notes.md §11.1(d2)).
     let mtp = em.sp_id(MTP_APP_ID).await;
     let g = em.post("/oauth2PermissionGrants", json!({"clientId": sp.body["id"], "consentType": "AllPrincipals", "resourceId": mtp, "scope": "Incident.Read"})).await;
     assert_error(&g, 404, "Directory_ObjectNotFound");
-    em.running.shared().tenant().clock_offset_ms += 650;
+    em.running.clock().advance_ms(650);
     let g = em.post("/oauth2PermissionGrants", json!({"clientId": sp.body["id"], "consentType": "AllPrincipals", "resourceId": mtp, "scope": "Incident.Read"})).await;
     assert_eq!(g.status, 201);
     em.running.shutdown().await;
