@@ -66,6 +66,18 @@ allowed_member_types = ["User", "Application"]
     )
 }
 
+/// The properties the v1.0 CSDL declares on a type (the emulator crate's fixture,
+/// `crates/entra-emulator/tests/fixtures/graph-csdl/`).
+fn csdl_properties(entity: &str) -> Vec<String> {
+    let path = format!(
+        "{}/../entra-emulator/tests/fixtures/graph-csdl/v1.0-properties.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    serde_json::from_value(doc[entity].clone()).unwrap_or_else(|e| panic!("{entity}: {e}"))
+}
+
 fn transcript(o: &Output) -> String {
     format!(
         "exit: {}\n--- stdout\n{}--- stderr\n{}",
@@ -621,11 +633,11 @@ async fn emulator_defaults_for_web_spa_api_and_roles() {
         k.sort();
         k
     };
-    let mut declared = crate::emulator_graph::csdl_properties("appRole");
+    let mut declared = csdl_properties("appRole");
     declared.sort();
     assert_eq!(sorted(&app["appRoles"][0]), declared);
     assert_eq!(app["appRoles"][0]["origin"], "Application");
-    let mut declared = crate::emulator_graph::csdl_properties("apiApplication");
+    let mut declared = csdl_properties("apiApplication");
     declared.sort();
     assert_eq!(sorted(&app["api"]), declared);
 }
