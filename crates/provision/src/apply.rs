@@ -496,7 +496,11 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan, observer: &dyn Observer) 
         let id = result.object_id.clone();
         result.mark(observer, &app_address, Ok(id));
     } else if step.action != Action::NoOp {
-        let written = if step.pinned {
+        let written = if let (Some(disable), Some(object_id)) = (&step.disable_first, &step.object_id) {
+            disable_then_write(graph, object_id, disable, &step.body)
+                .await
+                .map(|_| None)
+        } else if step.pinned {
             let app_id = step.app_id.clone().unwrap_or_default();
             graph
                 .update_application_by_app_id(&app_id, step.body.clone())
@@ -526,6 +530,14 @@ async fn stage_one(graph: &GraphClient, app: &AppPlan, observer: &dyn Observer) 
                 result.error = Some(Arc::new(e));
                 return result;
             }
+        }
+        if let (Some(after), Some(object_id), Some(app_id)) =
+            (&step.after_create, &result.object_id, &result.client_id)
+            && let Err(e) = write_after_create(graph, object_id, app_id, after).await
+        {
+            result.mark(observer, &app_address, Err(&e));
+            result.error = Some(Arc::new(e));
+            return result;
         }
         let id = result.object_id.clone();
         result.mark(observer, &app_address, Ok(id));
@@ -570,7 +582,9 @@ async fn restore(
         result.service_principal_id = Some(sp.id.clone());
         result.mark(observer, &render::sp_address(&app.unique_name), Ok(Some(sp.id)));
     }
-    if !app.application.fields.is_empty() {
+    if let Some(disable) = &app.application.disable_first {
+        disable_then_write(graph, &restored.id, disable, &app.application.body).await?;
+    } else if !app.application.fields.is_empty() {
         let call = Call::patch(
             format!(
                 "/applications/{}",
@@ -582,6 +596,41 @@ async fn restore(
         graph.send(&call).await?;
     }
     Ok(())
+}
+
+/// Disable the scopes and roles the write removes or changes, then write: two PATCHes by object
+/// id, the second retried while Graph still holds them enabled (replication).
+async fn disable_then_write(
+    graph: &GraphClient,
+    object_id: &str,
+    disable: &serde_json::Value,
+    body: &serde_json::Value,
+) -> Result<(), GraphError> {
+    let path = format!("/applications/{}", crate::graph::client::odata_literal(object_id));
+    graph
+        .send(&Call::patch(path.clone(), disable.clone()).lag(GraphError::is_not_found))
+        .await?;
+    graph
+        .send(&Call::patch(path, body.clone()).lag(GraphError::is_enabled_entitlement))
+        .await
+        .map(drop)
+}
+
+/// What needs the new application's appId (`api://{app_id}` identifier URIs), written by object
+/// id once the create has answered; a 404 is the new object replicating.
+async fn write_after_create(
+    graph: &GraphClient,
+    object_id: &str,
+    app_id: &str,
+    body: &serde_json::Value,
+) -> Result<(), GraphError> {
+    let text = body.to_string().replace(crate::plan::APP_ID_PLACEHOLDER, app_id);
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| body.clone());
+    let path = format!("/applications/{}", crate::graph::client::odata_literal(object_id));
+    graph
+        .send(&Call::patch(path, body).lag(GraphError::is_not_found))
+        .await
+        .map(drop)
 }
 
 async fn read_back_application(graph: &GraphClient, unique_name: &str) -> Result<Application, GraphError> {

@@ -2,11 +2,12 @@
 //! that plans to no changes. Pure: no I/O; `commands::import` reads the tenant and hands the
 //! objects in as a `Source`.
 //!
-//! What the manifest manages is written as keys; everything else it cannot express is written
+//! What the manifest manages is written as keys (web, SPA, identifier URIs, the API the app
+//! exposes and its app roles: `import::props`); everything else it cannot express is written
 //! as comments, so nothing is silently dropped (plan and apply leave those properties alone):
-//! web and SPA redirect URIs, identifier URIs, secrets and certificates (never their values),
-//! app roles and scopes the app defines and user (`Principal`) consent. Owners and federated
-//! credentials are keys (`owners`, `[[app.federated_credentials]]`).
+//! secrets and certificates (never their values) and user (`Principal`) consent. Web and SPA
+//! redirect URIs, identifier URIs, exposed scopes, app roles, owners and federated credentials
+//! are keys.
 //!
 //! The rules follow what `plan` compares, so that the result is a no-op plan:
 //! - `sign_in_audience`, `display_name`, `notes` are compared when written: written as they are.
@@ -453,22 +454,11 @@ impl<'a> Builder<'a> {
 
     /// The "left alone" lines for what the manifest has no key for.
     fn unexpressed(&mut self) {
-        let app = &self.src.application;
-        let a = &app.application;
         let mut push = |what: &str, items: Vec<String>| {
             if !items.is_empty() {
                 self.left_alone.push(format!("{what}: {}", items.join(", ")));
             }
         };
-        if let Some(web) = &a.web {
-            push("web redirect URIs", web.redirect_uris.clone());
-            push("web home page URL", web.home_page_url.iter().cloned().collect());
-            push("web logout URL", web.logout_url.iter().cloned().collect());
-        }
-        if let Some(spa) = &a.spa {
-            push("SPA redirect URIs", spa.redirect_uris.clone());
-        }
-        push("identifier URIs", a.identifier_uris.clone());
         // Passwords and certificates the manifest cannot name are listed by `credentials`.
         match &self.src.federated_credentials {
             // Written as keys when the manifest can hold every one (`federated_credentials`).
@@ -488,31 +478,6 @@ impl<'a> Builder<'a> {
             ),
             Err(why) => push("federated credentials", vec![format!("not read ({why})")]),
         }
-        push(
-            "app roles the app defines",
-            app.app_roles
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{} ({})",
-                        r.value.as_deref().unwrap_or(&r.id),
-                        if r.allowed_member_types.is_empty() {
-                            "no member types".to_owned()
-                        } else {
-                            r.allowed_member_types.join(" and ")
-                        }
-                    )
-                })
-                .collect(),
-        );
-        push(
-            "delegated permissions the app exposes",
-            app.api
-                .iter()
-                .flat_map(|api| &api.oauth2_permission_scopes)
-                .map(|s| s.value.clone().unwrap_or_else(|| s.id.clone()))
-                .collect(),
-        );
         // Owners are written as the `owners` key (none: no key, ownership left alone).
         if let Err(why) = &self.src.owners {
             push("owners", vec![format!("not read ({why})")]);
@@ -601,6 +566,8 @@ impl<'a> Builder<'a> {
         if !tags.is_empty() {
             t.push_str(&format!("tags = {}\n", toml_list(tags)));
         }
+        let uris_line = props::identifier_uris(app, &mut self.left_alone);
+        t.push_str(&uris_line);
         if !odd_tags.is_empty() {
             self.left_alone.push(format!(
                 "tags the manifest cannot hold: {}",
@@ -650,6 +617,8 @@ impl<'a> Builder<'a> {
                 ));
             }
         }
+
+        t.push_str(&props::sections(app, audience, &mut self.left_alone));
 
         let perms = self.permissions();
         for p in &perms {
@@ -847,6 +816,7 @@ fn credential(
 }
 
 mod credentials;
+mod props;
 
 #[cfg(test)]
 mod tests;

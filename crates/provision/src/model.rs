@@ -42,6 +42,9 @@ pub struct DesiredApp {
     pub public_client: Option<PublicClient>,
     pub api_permissions: Vec<ApiPermission>,
     pub consent: ConsentMode,
+    /// Web, SPA, identifier URIs and the API the app exposes (issue 17); each `None` is left
+    /// alone.
+    pub props: AppProps,
     pub location: Location,
     // --- owners and federated credentials (issue 17) ---
     /// `owners = [...]`: `None` leaves ownership alone; a list is authoritative (owners not
@@ -86,6 +89,70 @@ pub struct FederatedCredentialSpec {
     /// One value (Graph allows one); `api://AzureADTokenExchange` by default.
     pub audiences: Vec<String>,
     pub description: Option<String>,
+    pub location: Location,
+}
+
+/// The application properties beyond the public client. Every `None` is a property the manifest
+/// does not mention, which plan and apply leave as it is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AppProps {
+    pub web: Option<Web>,
+    pub spa: Option<Spa>,
+    /// Graph `identifierUris`, in manifest order (compared as a set).
+    pub identifier_uris: Option<Vec<String>>,
+    /// Graph `api.requestedAccessTokenVersion`: 1 or 2.
+    pub requested_access_token_version: Option<u8>,
+    /// Graph `api.oauth2PermissionScopes`: the delegated permissions the app exposes.
+    pub scopes: Option<Vec<ScopeDef>>,
+    /// Graph `appRoles`: the roles the app defines.
+    pub app_roles: Option<Vec<AppRoleDef>>,
+}
+
+/// Graph `web` (learn:/graph/api/resources/webapplication).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Web {
+    pub redirect_uris: Vec<String>,
+    pub home_page_url: Option<String>,
+    pub logout_url: Option<String>,
+    /// `implicitGrantSettings.enableIdTokenIssuance`.
+    pub enable_id_token_issuance: Option<bool>,
+    /// `implicitGrantSettings.enableAccessTokenIssuance`.
+    pub enable_access_token_issuance: Option<bool>,
+}
+
+/// Graph `spa` (learn:/graph/api/resources/spaapplication).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Spa {
+    pub redirect_uris: Vec<String>,
+}
+
+/// One `permissionScope` the app exposes (learn:/graph/api/resources/permissionscope).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScopeDef {
+    /// Pinned by the manifest; otherwise the existing scope of this value keeps its id, and a
+    /// new one gets the id `plan` derives.
+    pub id: Option<String>,
+    pub value: String,
+    /// `User` or `Admin`.
+    pub kind: String,
+    pub admin_consent_display_name: String,
+    pub admin_consent_description: String,
+    pub user_consent_display_name: Option<String>,
+    pub user_consent_description: Option<String>,
+    pub enabled: bool,
+    pub location: Location,
+}
+
+/// One `appRole` the app defines (learn:/graph/api/resources/approle).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppRoleDef {
+    pub id: Option<String>,
+    pub value: String,
+    pub display_name: String,
+    pub description: String,
+    /// `User` and/or `Application`, sorted.
+    pub allowed_member_types: Vec<String>,
+    pub enabled: bool,
     pub location: Location,
 }
 

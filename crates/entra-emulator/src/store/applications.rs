@@ -85,6 +85,47 @@ fn check_redirect_uris(body: &Object) -> GraphResult<()> {
     Ok(())
 }
 
+/// "Maximum number of redirect URIs" (reply-url.md): 256 for work and school accounts, 100
+/// where personal accounts sign in, counted over every platform of the app after the write.
+/// The message is [derived] (the invalid-value one, naming the platform that overflows).
+fn check_redirect_uri_count(body: &Object, existing: Option<&Object>, audience: &str) -> GraphResult<()> {
+    let max = if audience.contains("Personal") { 100 } else { 256 };
+    let mut total = 0;
+    for platform in ["publicClient", "spa", "web"] {
+        let section = body
+            .get(platform)
+            .and_then(|s| s.get("redirectUris"))
+            .or_else(|| {
+                existing
+                    .and_then(|e| e.get(platform))
+                    .and_then(|s| s.get("redirectUris"))
+            });
+        total += section.and_then(Value::as_array).map_or(0, Vec::len);
+        if total > max {
+            return Err(invalid(platform));
+        }
+    }
+    Ok(())
+}
+
+/// `web.homePageUrl` and `web.logoutUrl`: absolute URLs when set [derived: the captured
+/// "Invalid value specified for property 'web'" message, as for redirect URIs].
+fn check_web_urls(body: &Object) -> GraphResult<()> {
+    let Some(web) = body.get("web").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for key in ["homePageUrl", "logoutUrl"] {
+        match web.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(u))
+                if u.len() <= 256
+                    && url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "https" | "http")) => {}
+            Some(_) => return Err(invalid("web")),
+        }
+    }
+    Ok(())
+}
+
 /// `requiredResourceAccess`: at most 50 resources and 400 permissions in total (30 for the
 /// audiences with personal accounts) (docs/graph-notes.md §1).
 fn check_required_resource_access(body: &Object, audience: &str) -> GraphResult<()> {
@@ -445,6 +486,35 @@ impl Tenant {
         Ok(())
     }
 
+    /// `identifierUris` on `https`/`http` must name a verified domain of the tenant or a
+    /// subdomain of one (identifier-uri-restrictions; the error as Graph answers it, quoted in
+    /// public reports: "Values of identifierUris property must use a verified domain of the
+    /// organization or its subdomain: '…'", code `HostNameNotOnVerifiedDomain`). `api://` URIs
+    /// need no domain.
+    fn check_identifier_uri_domains(&self, body: &Object) -> GraphResult<()> {
+        for uri in strings(body.get("identifierUris")) {
+            let Ok(u) = url::Url::parse(&uri) else {
+                continue;
+            };
+            if !matches!(u.scheme(), "https" | "http") {
+                continue;
+            }
+            let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
+            let labels: Vec<&str> = host.split('.').collect();
+            let verified = (0..labels.len()).any(|i| self.has_domain(&labels[i..].join(".")));
+            if !verified {
+                return Err(GraphError::new(
+                    400,
+                    "HostNameNotOnVerifiedDomain",
+                    format!(
+                        "Values of identifierUris property must use a verified domain of the organization or its subdomain: '{uri}'"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Every rule a create or update body must pass.
     fn validate_application(
         &self,
@@ -473,9 +543,13 @@ impl Tenant {
         }
         check_required_resource_access(body, audience)?;
         check_redirect_uris(body)?;
+        check_redirect_uri_count(body, existing, audience)?;
+        check_web_urls(body)?;
         check_key_credentials(body, existing)?;
         let except = existing.and_then(|e| e.get("id")).and_then(Value::as_str);
         self.check_identifier_uris(body, except)?;
+        self.check_identifier_uri_domains(body)?;
+        super::entitlements::check(body, existing, audience)?;
         if let Some(v) = body.get("uniqueName") {
             let name = v
                 .as_str()
@@ -544,6 +618,38 @@ impl Tenant {
         }
     }
 
+    /// The service principal shows the app roles and scopes its application defines, and its
+    /// identifier URIs among its `servicePrincipalNames` (serviceprincipal resource: "copied
+    /// from the associated application object").
+    fn propagate_entitlements(&mut self, app_id: &str, old_uris: &[String]) {
+        let Some(app) = self.applications.iter().find(|a| a.app_id() == app_id) else {
+            return;
+        };
+        let roles = app.data.get("appRoles").cloned().unwrap_or_else(|| json!([]));
+        let scopes = app
+            .data
+            .get("api")
+            .and_then(|a| a.get("oauth2PermissionScopes"))
+            .cloned()
+            .unwrap_or_else(|| json!([]));
+        let uris = strings(app.data.get("identifierUris"));
+        if let Some(sp) = self.service_principals.iter_mut().find(|s| s.app_id() == app_id) {
+            sp.data.insert("appRoles".into(), roles);
+            sp.data.insert("oauth2PermissionScopes".into(), scopes);
+            // Names added on the service principal itself stay; the old identifier URIs go.
+            let mut names: Vec<String> = strings(sp.data.get("servicePrincipalNames"))
+                .into_iter()
+                .filter(|n| !old_uris.iter().any(|u| u.eq_ignore_ascii_case(n)))
+                .collect();
+            for u in uris {
+                if !names.iter().any(|n| n.eq_ignore_ascii_case(&u)) {
+                    names.push(u);
+                }
+            }
+            sp.data.insert("servicePrincipalNames".into(), json!(names));
+        }
+    }
+
     /// `GET /applications`: every visible application.
     pub fn list_applications(&self) -> Vec<Object> {
         self.applications
@@ -575,11 +681,15 @@ impl Tenant {
     fn patch_application_at(&mut self, i: usize, body: Object) -> GraphResult<()> {
         let existing = self.applications[i].data.clone();
         self.validate_application(&body, Some(&existing), false)?;
+        let old_uris = strings(existing.get("identifierUris"));
         let body = with_defaults(with_key_ids(with_kept_keys(body, &existing)));
         merge(&mut self.applications[i].data, &body);
         let app_id = self.applications[i].app_id().to_owned();
         if body.contains_key("tags") {
             self.propagate_tags(&app_id);
+        }
+        if body.contains_key("appRoles") || body.contains_key("api") || body.contains_key("identifierUris") {
+            self.propagate_entitlements(&app_id, &old_uris);
         }
         Ok(())
     }

@@ -10,6 +10,7 @@
 pub mod applications;
 pub mod bulk;
 pub mod directory;
+pub mod entitlements;
 pub mod error;
 pub mod grants;
 pub mod owners;

@@ -406,6 +406,7 @@ mod tests {
             public_client: None,
             api_permissions: Vec::new(),
             consent: ConsentMode::Admin,
+            props: Default::default(),
             location: Location::default(),
             passwords: Some(passwords),
             certificates: None,

@@ -62,6 +62,18 @@ impl GraphError {
         self.status() == Some(404)
     }
 
+    /// 400 "Permission (scope or role) cannot be deleted or updated unless disabled first"
+    /// (`CannotDeleteOrUpdateEnabledEntitlement`): after a PATCH that disabled them, this is the
+    /// disabling not replicated yet (terraform-provider-azuread retries it the same way,
+    /// `applicationUpdateRetryFunc`).
+    pub fn is_enabled_entitlement(&self) -> bool {
+        self.status() == Some(400)
+            && (self.code() == "CannotDeleteOrUpdateEnabledEntitlement"
+                || self
+                    .message()
+                    .contains("cannot be deleted or updated unless disabled first"))
+    }
+
     pub fn method(&self) -> &str {
         match self {
             GraphError::Status { method, .. }

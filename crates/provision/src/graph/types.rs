@@ -32,6 +32,11 @@ pub struct Application {
     pub required_resource_access: Vec<RequiredResourceAccess>,
     #[serde(default)]
     pub identifier_uris: Vec<String>,
+    /// Roles the application defines (not the ones it asks for).
+    #[serde(default)]
+    pub app_roles: Vec<AppRole>,
+    #[serde(default)]
+    pub api: Option<ApiApplication>,
     #[serde(default)]
     pub password_credentials: Vec<serde_json::Value>,
     #[serde(default)]
@@ -54,6 +59,18 @@ pub struct WebApplication {
     pub home_page_url: Option<String>,
     #[serde(default)]
     pub logout_url: Option<String>,
+    #[serde(default)]
+    pub implicit_grant_settings: Option<ImplicitGrantSettings>,
+}
+
+/// learn:/graph/api/resources/implicitgrantsettings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImplicitGrantSettings {
+    #[serde(default)]
+    pub enable_id_token_issuance: Option<bool>,
+    #[serde(default)]
+    pub enable_access_token_issuance: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -99,6 +116,14 @@ pub struct PermissionScope {
     pub kind: Option<String>,
     #[serde(default)]
     pub is_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_consent_display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_consent_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_consent_display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_consent_description: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -111,6 +136,10 @@ pub struct AppRole {
     pub allowed_member_types: Vec<String>,
     #[serde(default)]
     pub is_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -181,8 +210,7 @@ pub struct ErrorDetail {
 
 // --- read by `import` only --------------------------------------------------------------------
 
-/// An application with the properties `import` reports but the manifest cannot express
-/// (learn:/graph/api/resources/application: `createdDateTime`, `appRoles`, `api`, credentials).
+/// An application with the properties only `import` reads (`createdDateTime`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationDetails {
@@ -190,11 +218,6 @@ pub struct ApplicationDetails {
     pub application: Application,
     #[serde(default)]
     pub created_date_time: Option<String>,
-    /// Roles the application defines (not the ones it asks for).
-    #[serde(default)]
-    pub app_roles: Vec<AppRole>,
-    #[serde(default)]
-    pub api: Option<ApiApplication>,
 }
 
 /// `api` of an application: the delegated permissions it exposes as an API itself.
@@ -203,6 +226,9 @@ pub struct ApplicationDetails {
 pub struct ApiApplication {
     #[serde(default)]
     pub oauth2_permission_scopes: Vec<PermissionScope>,
+    /// 1, 2 or null (v1 tokens).
+    #[serde(default)]
+    pub requested_access_token_version: Option<i64>,
 }
 
 /// learn:/graph/api/resources/passwordcredential, without `secretText` (only ever returned by

@@ -259,6 +259,7 @@ fn what_the_manifest_cannot_hold_becomes_comments_without_secrets() {
         redirect_uris: vec!["https://app.contoso.com/signin-oidc".into()],
         home_page_url: None,
         logout_url: None,
+        implicit_grant_settings: None,
     });
     a.spa = Some(RedirectUris {
         redirect_uris: vec!["https://spa.contoso.com".into()],
@@ -272,11 +273,12 @@ fn what_the_manifest_cannot_hold_becomes_comments_without_secrets() {
         "keyId": obj(51), "displayName": "CN=deploy", "type": "AsymmetricX509Cert", "usage": "Verify",
         "key": "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"
     })];
-    src.application.app_roles = vec![AppRole {
+    src.application.application.app_roles = vec![AppRole {
         id: obj(60),
         value: Some("Reports.Read".into()),
         allowed_member_types: vec!["User".into(), "Application".into()],
         is_enabled: Some(true),
+        ..Default::default()
     }];
     src.owners = Ok(vec![DirectoryObject {
         id: obj(70),
@@ -288,10 +290,25 @@ fn what_the_manifest_cannot_hold_becomes_comments_without_secrets() {
     src.federated_credentials = Err("403 Authorization_RequestDenied".into());
     let out = manifest(&src, &named()).unwrap();
     let t = &out.text;
+    // Web, SPA and identifier URIs are keys now (issue 17).
+    let props = &parse(t).apps[0].props;
+    assert_eq!(
+        props.web.as_ref().unwrap().redirect_uris,
+        ["https://app.contoso.com/signin-oidc"]
+    );
+    assert_eq!(
+        props.spa.as_ref().unwrap().redirect_uris,
+        ["https://spa.contoso.com"]
+    );
+    assert_eq!(
+        props.identifier_uris.as_deref().unwrap(),
+        ["api://{app_id}"],
+        "the app's own `api://<appId>` is written as the placeholder"
+    );
+    // A role without display name and description cannot be written: all roles stay as they are.
+    assert_eq!(props.app_roles, None);
     for line in [
-        "# - web redirect URIs: https://app.contoso.com/signin-oidc\n",
-        "# - SPA redirect URIs: https://spa.contoso.com\n",
-        &format!("# - identifier URIs: api://{}\n", obj(3)),
+        "# - app roles the app defines, because the manifest cannot hold app role `Reports.Read` without display name or description\n",
         // Issue 17: a password with a display name is a key (never its value); a key credential
         // without a thumbprint cannot be named by one, so the certificates stay a comment.
         "[[app.passwords]]\ndisplay_name = \"ci\"\nend_date = \"2027-01-01T00:00:00Z\"\n",
@@ -300,7 +317,6 @@ fn what_the_manifest_cannot_hold_becomes_comments_without_secrets() {
             "# - certificates (not all `Verify` certificates with a thumbprint and a display name of their own): CN=deploy (AsymmetricX509Cert Verify, keyId {})\n",
             obj(51)
         ),
-        "# - app roles the app defines: Reports.Read (User and Application)\n",
         "owners = [\n  \"adele@contoso.onmicrosoft.com\",\n]\n",
         "# - federated credentials: not read (403 Authorization_RequestDenied)\n",
     ] {
@@ -342,6 +358,7 @@ fn other_apis_by_display_name_unless_shared_and_unknown_ids_warn() {
             value: Some("Orders.Read".into()),
             kind: Some("User".into()),
             is_enabled: Some(true),
+            ..Default::default()
         }],
         ..Default::default()
     };

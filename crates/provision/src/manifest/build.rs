@@ -209,6 +209,24 @@ fn build_app(text: &str, app: RawApp, diags: &mut Diagnostics) -> Option<Desired
         .map(|tags| unique_strings(text, "tag", tags.value, rules::check_tag, diags))
         .unwrap_or_default();
 
+    let public_client_uris = app
+        .public_client
+        .as_ref()
+        .and_then(|pc| pc.redirect_uris.as_ref())
+        .map_or(0, |u| u.value.len());
+    let props = super::props::build(
+        text,
+        super::props::RawProps {
+            identifier_uris: app.identifier_uris,
+            web: app.web,
+            spa: app.spa,
+            api: app.api,
+            app_roles: app.app_roles,
+        },
+        sign_in_audience,
+        public_client_uris,
+        diags,
+    );
     let public_client = app.public_client.map(|pc| {
         let redirect_span = pc.redirect_uris.as_ref().map(|u| u.span.clone());
         let uris = pc
@@ -343,14 +361,25 @@ fn build_app(text: &str, app: RawApp, diags: &mut Diagnostics) -> Option<Desired
         public_client,
         api_permissions,
         consent,
+        props,
         location: location(text, app.span.start),
     })
 }
 
-fn check_redirect_uris(
+pub(super) fn check_redirect_uris(
     text: &str,
     uris: Sp<Vec<Sp<String>>>,
     audience: SignInAudience,
+    diags: &mut Diagnostics,
+) -> Vec<String> {
+    check_platform_redirect_uris(text, uris, audience, rules::Platform::PublicClient, diags)
+}
+
+pub(super) fn check_platform_redirect_uris(
+    text: &str,
+    uris: Sp<Vec<Sp<String>>>,
+    audience: SignInAudience,
+    platform: rules::Platform,
     diags: &mut Diagnostics,
 ) -> Vec<String> {
     let max = rules::max_redirect_uris(audience);
@@ -371,7 +400,7 @@ fn check_redirect_uris(
     let mut seen: BTreeMap<String, Range<usize>> = BTreeMap::new();
     let mut loopback: BTreeMap<String, (String, Range<usize>)> = BTreeMap::new();
     for uri in uris.value {
-        if let Err(f) = rules::check_redirect_uri(&uri.value, audience) {
+        if let Err(f) = rules::check_redirect_uri_on(&uri.value, audience, platform) {
             push(diags, text, f, uri.span);
             continue;
         }

@@ -19,6 +19,10 @@
 //! | `app.public_client.redirect_uris` | no | `[]` |
 //! | `app.public_client.allow_public_client_flows` | no | `true` when `[app.public_client]` is present: declaring a public client means wanting its flows, and device code (used by `provision token`) fails with AADSTS7000218 without it; write `false` to keep redirect-based sign-in only |
 //! | `app.public_client.sign_in` | no | `device-code`: how `provision token` signs in as the app; `browser` (authorization code + PKCE) needs the redirect URI `http://localhost`, which validation suggests when it is missing |
+//! | `app.identifier_uris` | no | left alone |
+//! | `[app.web]`, `[app.spa]` | no | left alone; when present `redirect_uris` defaults to `[]`, the other web keys are left alone |
+//! | `[app.api]` `requested_access_token_version` | no | left alone |
+//! | `[[app.api.scopes]]`, `[[app.app_roles]]` | no | left alone; when present the list is authoritative; `type` `User`, `enabled` true, `id` kept or derived |
 //! | `[[app.api_permissions]]` | no | no permissions |
 //! | `api_permissions.api` | yes | — |
 //! | `api_permissions.delegated` / `.application` | at least one non-empty | `[]` |
@@ -62,6 +66,7 @@ pub use credentials::{DEFAULT_CERTIFICATE_LIFETIME, parse_date, parse_duration};
 pub mod diagnostic;
 pub mod many;
 pub mod ownership;
+mod props;
 mod raw;
 pub mod rules;
 

@@ -42,6 +42,13 @@ pub struct RawApp {
     pub owners: Option<Sp<Vec<Sp<String>>>>,
     /// `None` when the key is absent (left alone); `Some(vec![])` for `federated_credentials = []`.
     pub federated_credentials: Option<Vec<RawFederatedCredential>>,
+    pub identifier_uris: Option<Sp<Vec<Sp<String>>>>,
+    pub web: Option<RawWeb>,
+    pub spa: Option<RawSpa>,
+    pub api: Option<RawApi>,
+    /// `None` when the manifest has no `app_roles` key (left alone); `Some(empty)` for
+    /// `app_roles = []`.
+    pub app_roles: Option<Sp<Vec<RawAppRole>>>,
     // --- credentials (issue 17) ---
     pub passwords: Option<Sp<Vec<super::credentials::RawPassword>>>,
     pub certificates: Option<Sp<Vec<super::credentials::RawCertificate>>>,
@@ -67,6 +74,50 @@ pub struct RawGitHub {
     pub tag: Option<Sp<String>>,
     pub environment: Option<Sp<String>>,
     pub pull_request: Option<Sp<bool>>,
+}
+
+#[derive(Debug)]
+pub struct RawWeb {
+    pub redirect_uris: Option<Sp<Vec<Sp<String>>>>,
+    pub home_page_url: Option<Sp<String>>,
+    pub logout_url: Option<Sp<String>>,
+    pub enable_id_token_issuance: Option<Sp<bool>>,
+    pub enable_access_token_issuance: Option<Sp<bool>>,
+}
+
+#[derive(Debug)]
+pub struct RawSpa {
+    pub redirect_uris: Option<Sp<Vec<Sp<String>>>>,
+}
+
+#[derive(Debug)]
+pub struct RawApi {
+    pub requested_access_token_version: Option<Sp<i64>>,
+    pub scopes: Option<Sp<Vec<RawScope>>>,
+}
+
+#[derive(Debug)]
+pub struct RawScope {
+    pub span: Range<usize>,
+    pub id: Option<Sp<String>>,
+    pub value: Option<Sp<String>>,
+    pub kind: Option<Sp<String>>,
+    pub admin_consent_display_name: Option<Sp<String>>,
+    pub admin_consent_description: Option<Sp<String>>,
+    pub user_consent_display_name: Option<Sp<String>>,
+    pub user_consent_description: Option<Sp<String>>,
+    pub enabled: Option<Sp<bool>>,
+}
+
+#[derive(Debug)]
+pub struct RawAppRole {
+    pub span: Range<usize>,
+    pub id: Option<Sp<String>>,
+    pub value: Option<Sp<String>>,
+    pub display_name: Option<Sp<String>>,
+    pub description: Option<Sp<String>>,
+    pub allowed_member_types: Option<Sp<Vec<Sp<String>>>>,
+    pub enabled: Option<Sp<bool>>,
 }
 
 #[derive(Debug)]
@@ -108,9 +159,41 @@ const APP_KEYS: &[&str] = &[
     "consent",
     "owners",
     "federated_credentials",
+    "identifier_uris",
+    "web",
+    "spa",
+    "api",
+    "app_roles",
     // credentials (issue 17)
     "passwords",
     "certificates",
+];
+const WEB_KEYS: &[&str] = &[
+    "redirect_uris",
+    "home_page_url",
+    "logout_url",
+    "enable_id_token_issuance",
+    "enable_access_token_issuance",
+];
+const SPA_KEYS: &[&str] = &["redirect_uris"];
+const API_KEYS: &[&str] = &["requested_access_token_version", "scopes"];
+const SCOPE_KEYS: &[&str] = &[
+    "id",
+    "value",
+    "type",
+    "admin_consent_display_name",
+    "admin_consent_description",
+    "user_consent_display_name",
+    "user_consent_description",
+    "enabled",
+];
+const APP_ROLE_KEYS: &[&str] = &[
+    "id",
+    "value",
+    "display_name",
+    "description",
+    "allowed_member_types",
+    "enabled",
 ];
 const PUBLIC_CLIENT_KEYS: &[&str] = &["redirect_uris", "allow_public_client_flows", "sign_in"];
 const PERMISSION_KEYS: &[&str] = &["api", "delegated", "application"];
@@ -127,6 +210,10 @@ const HOMES: &[(&[&str], &str)] = &[
     (PUBLIC_CLIENT_KEYS, "`[app.public_client]`"),
     (PERMISSION_KEYS, "`[[app.api_permissions]]`"),
     (CONSENT_KEYS, "`[app.consent]`"),
+    (WEB_KEYS, "`[app.web]`"),
+    (API_KEYS, "`[app.api]`"),
+    (SCOPE_KEYS, "`[[app.api.scopes]]`"),
+    (APP_ROLE_KEYS, "`[[app.app_roles]]`"),
     (OUTPUT_KEYS, "`[output]`"),
     (super::credentials::PASSWORD_KEYS, "`[[app.passwords]]`"),
     (super::credentials::CERTIFICATE_KEYS, "`[[app.certificates]]`"),
@@ -254,6 +341,48 @@ fn walk_app(
     let federated_credentials = f
         .take("federated_credentials")
         .map(|(_, v)| walk_federated_credentials(v, diags));
+    let identifier_uris = f.string_list("identifier_uris", diags);
+    let web = f.take("web").and_then(|(key, v)| {
+        let (t, span) = expect_table(&key, v, "`[app.web]`", diags)?;
+        let mut f = Fields::new(t, span, "`[app.web]`", WEB_KEYS, diags);
+        Some(RawWeb {
+            redirect_uris: f.string_list("redirect_uris", diags),
+            home_page_url: f.string("home_page_url", false, diags),
+            logout_url: f.string("logout_url", false, diags),
+            enable_id_token_issuance: f.bool("enable_id_token_issuance", diags),
+            enable_access_token_issuance: f.bool("enable_access_token_issuance", diags),
+        })
+    });
+    let spa = f.take("spa").and_then(|(key, v)| {
+        let (t, span) = expect_table(&key, v, "`[app.spa]`", diags)?;
+        let mut f = Fields::new(t, span, "`[app.spa]`", SPA_KEYS, diags);
+        Some(RawSpa {
+            redirect_uris: f.string_list("redirect_uris", diags),
+        })
+    });
+    let api = f.take("api").and_then(|(key, v)| {
+        let (t, span) = expect_table(&key, v, "`[app.api]`", diags)?;
+        let mut f = Fields::new(t, span, "`[app.api]`", API_KEYS, diags);
+        let requested_access_token_version = f.integer("requested_access_token_version", diags);
+        let scopes = f.take("scopes").map(|(_, v)| Sp {
+            value: table_list(v, "scopes", "`[[app.api.scopes]]`", diags)
+                .into_iter()
+                .map(|(t, span)| walk_scope(t, span, diags))
+                .collect(),
+            span: v.span(),
+        });
+        Some(RawApi {
+            requested_access_token_version,
+            scopes,
+        })
+    });
+    let app_roles = f.take("app_roles").map(|(_, v)| Sp {
+        value: table_list(v, "app_roles", "`[[app.app_roles]]`", diags)
+            .into_iter()
+            .map(|(t, span)| walk_app_role(t, span, diags))
+            .collect(),
+        span: v.span(),
+    });
     let passwords = super::credentials::walk_passwords(&mut f, diags);
     let certificates = super::credentials::walk_certificates(&mut f, diags);
     RawApp {
@@ -271,6 +400,79 @@ fn walk_app(
         public_client,
         api_permissions,
         consent,
+        identifier_uris,
+        web,
+        spa,
+        api,
+        app_roles,
+    }
+}
+
+/// The tables of an array of tables (`[[header]]`); a single table (`[header]`, one bracket)
+/// is read too, with an error saying how to write it.
+fn table_list<'t, 'i>(
+    value: &'t Spanned<DeValue<'i>>,
+    name: &str,
+    header: &str,
+    diags: &mut Diagnostics,
+) -> Vec<(&'t DeTable<'i>, Range<usize>)> {
+    match value.get_ref() {
+        DeValue::Array(items) => items
+            .iter()
+            .filter_map(|item| match item.get_ref() {
+                DeValue::Table(t) => Some((t, item.span())),
+                other => {
+                    diags.push(
+                        type_error(&format!("each `{name}` entry"), "a table", other, item.span())
+                            .help(format!("write {header} once per entry, with its keys below it")),
+                    );
+                    None
+                }
+            })
+            .collect(),
+        DeValue::Table(t) => {
+            diags.push(
+                Diagnostic::error(format!("`{name}` must be an array of tables"), value.span())
+                    .label("a single table")
+                    .help(format!("write {header}, with two brackets, once per entry")),
+            );
+            vec![(t, value.span())]
+        }
+        other => {
+            diags.push(
+                type_error(&format!("`{name}`"), "an array of tables", other, value.span())
+                    .help(format!("write {header} once per entry")),
+            );
+            Vec::new()
+        }
+    }
+}
+
+fn walk_scope(table: &DeTable<'_>, span: Range<usize>, diags: &mut Diagnostics) -> RawScope {
+    let mut f = Fields::new(table, span.clone(), "`[[app.api.scopes]]`", SCOPE_KEYS, diags);
+    RawScope {
+        id: f.string("id", false, diags),
+        value: f.string("value", true, diags),
+        kind: f.string("type", false, diags),
+        admin_consent_display_name: f.string("admin_consent_display_name", true, diags),
+        admin_consent_description: f.string("admin_consent_description", true, diags),
+        user_consent_display_name: f.string("user_consent_display_name", false, diags),
+        user_consent_description: f.string("user_consent_description", false, diags),
+        enabled: f.bool("enabled", diags),
+        span,
+    }
+}
+
+fn walk_app_role(table: &DeTable<'_>, span: Range<usize>, diags: &mut Diagnostics) -> RawAppRole {
+    let mut f = Fields::new(table, span.clone(), "`[[app.app_roles]]`", APP_ROLE_KEYS, diags);
+    RawAppRole {
+        id: f.string("id", false, diags),
+        value: f.string("value", true, diags),
+        display_name: f.string("display_name", true, diags),
+        description: f.string("description", true, diags),
+        allowed_member_types: f.string_list("allowed_member_types", diags),
+        enabled: f.bool("enabled", diags),
+        span,
     }
 }
 
@@ -491,6 +693,36 @@ impl<'t, 'i> Fields<'t, 'i> {
         }
     }
 
+    fn integer(&mut self, name: &str, diags: &mut Diagnostics) -> Option<Sp<i64>> {
+        let (_, v) = self.take(name)?;
+        match v.get_ref() {
+            DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+                Ok(n) => Some(Sp {
+                    value: n,
+                    span: v.span(),
+                }),
+                Err(_) => {
+                    diags.push(
+                        Diagnostic::error(format!("`{name}` is not a whole number"), v.span())
+                            .label("not a number")
+                            .help("write a plain number, like `2`"),
+                    );
+                    None
+                }
+            },
+            other => {
+                let mut d = type_error(&format!("`{name}`"), "an integer", other, v.span());
+                if let DeValue::String(s) = other
+                    && s.parse::<i64>().is_ok()
+                {
+                    d = d.help(format!("write `{s}` without quotes"));
+                }
+                diags.push(d);
+                None
+            }
+        }
+    }
+
     pub(super) fn string_list(&mut self, name: &str, diags: &mut Diagnostics) -> Option<Sp<Vec<Sp<String>>>> {
         let (_, v) = self.take(name)?;
         match v.get_ref() {
@@ -577,6 +809,8 @@ fn unknown_key(name: &str, span: Range<usize>, context: &'static str, known: &[&
                 "api_permissions" => "write the header as `[[app.api_permissions]]`".to_owned(),
                 "consent" => "write the header as `[app.consent]`".to_owned(),
                 "federated_credentials" => "write the header as `[[app.federated_credentials]]`".to_owned(),
+                "web" | "spa" | "api" => format!("write the header as `[app.{name}]`"),
+                "app_roles" => "write the header as `[[app.app_roles]]`".to_owned(),
                 _ => format!("`{name}` belongs in {home}: write it below the `[app]` header"),
             }
         } else {
@@ -589,9 +823,9 @@ fn unknown_key(name: &str, span: Range<usize>, context: &'static str, known: &[&
     }
     if context == "`[app]`" || context == "`[[app]]`" {
         match name {
-            "web" | "spa" | "redirect_uri" | "redirectUris" => {
+            "redirect_uri" | "redirectUris" => {
                 return d.label("unknown key").help(
-                    "provision manages public clients: put redirect URIs in `[app.public_client]` as `redirect_uris`",
+                    "put redirect URIs in `redirect_uris` of `[app.public_client]`, `[app.web]` or `[app.spa]`",
                 );
             }
             "permissions" | "required_resource_access" | "requiredResourceAccess" => {

@@ -285,8 +285,36 @@ pub fn max_redirect_uris(audience: SignInAudience) -> usize {
 /// The manifest limits public-client URIs to these two forms (README.md "Manifest reference"), so custom schemes of mobile apps
 /// (`msauth.…://auth`) are refused with a hint.
 pub fn check_redirect_uri(s: &str, audience: SignInAudience) -> Result<(), Finding> {
-    let allowed = "public-client redirect URIs are `https://…`, or `http://localhost…` and \
-                   `http://127.0.0.1…` for a local listener";
+    check_redirect_uri_on(s, audience, Platform::PublicClient)
+}
+
+/// Where a redirect URI is registered: Graph's `publicClient`, `web` or `spa`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    PublicClient,
+    Web,
+    Spa,
+}
+
+impl Platform {
+    pub fn noun(self) -> &'static str {
+        match self {
+            Platform::PublicClient => "public-client",
+            Platform::Web => "web",
+            Platform::Spa => "SPA",
+        }
+    }
+}
+
+/// [`check_redirect_uri`] for any platform. Web and SPA URIs follow the same rules as
+/// public-client ones (reply-url.md: `https`, `http` only on localhost, no wildcards for apps
+/// that sign in personal accounts, none accepted by provision at all; 256 characters).
+pub fn check_redirect_uri_on(s: &str, audience: SignInAudience, platform: Platform) -> Result<(), Finding> {
+    let allowed = format!(
+        "{} redirect URIs are `https://…`, or `http://localhost…` and `http://127.0.0.1…` for a local listener",
+        platform.noun()
+    );
+    let allowed = allowed.as_str();
     if s.is_empty() {
         return Err(Finding::new("a redirect URI is empty")
             .label("empty")
@@ -303,7 +331,13 @@ pub fn check_redirect_uri(s: &str, audience: SignInAudience) -> Result<(), Findi
     if let Some((_, at)) = find_char(s, |c| c == '*') {
         return Err(Finding::new(format!("redirect URI `{s}` contains a wildcard"))
             .label("wildcard")
-            .help("list every redirect URI in full; Entra refuses wildcards for public clients")
+            .help(match platform {
+                Platform::PublicClient => {
+                    "list every redirect URI in full; Entra refuses wildcards for public clients"
+                }
+                // reply-url.md: wildcards only for work and school accounts, and not advised.
+                _ => "list every redirect URI in full; provision refuses wildcards (Entra does where personal accounts sign in)",
+            })
             .at(at));
     }
     if let Some((c, at)) = find_char(s, |c| c.is_whitespace() || c.is_control()) {
@@ -388,6 +422,108 @@ pub fn check_redirect_uri(s: &str, audience: SignInAudience) -> Result<(), Findi
                  this app's `sign_in_audience` is `{}`",
                 audience.as_str()
             )));
+    }
+    Ok(())
+}
+
+/// A web `home_page_url` or `logout_url`: an absolute `https` URL, or `http` on a loopback host
+/// (the logout URL is where Entra sends the front-channel logout request; webapplication.md),
+/// at most 256 characters like a redirect URI [derived].
+pub fn check_web_url(key: &str, s: &str) -> Result<(), Finding> {
+    let help = "write an absolute URL such as `https://app.contoso.com/`";
+    if s.is_empty() {
+        return Err(Finding::new(format!("`{key}` is empty"))
+            .label("empty")
+            .help(help));
+    }
+    let n = s.chars().count();
+    if n > REDIRECT_URI_MAX {
+        return Err(Finding::new(format!(
+            "`{key}` is {n} characters long, more than {REDIRECT_URI_MAX}"
+        ))
+        .label(format!("past {REDIRECT_URI_MAX} characters"))
+        .at(past(s, REDIRECT_URI_MAX)));
+    }
+    if let Some((c, at)) = find_char(s, |c| c.is_whitespace() || c.is_control() || c == '*') {
+        return Err(Finding::new(format!(
+            "`{key}` `{}` contains {}",
+            s.escape_debug(),
+            show_char(c)
+        ))
+        .label("not allowed in a URL")
+        .help(help)
+        .at(at));
+    }
+    let ok = url::Url::parse(s).ok().is_some_and(|u| {
+        let host = u.host_str().unwrap_or_default();
+        s.get(u.scheme().len()..).is_some_and(|r| r.starts_with("://"))
+            && match u.scheme() {
+                "https" => !host.is_empty(),
+                "http" => host == "localhost" || host == "127.0.0.1",
+                _ => false,
+            }
+    });
+    if !ok {
+        return Err(Finding::new(format!("`{key}` `{s}` is not an https URL"))
+            .label("expected `https://…`")
+            .help(format!("{help} (`http` only on `localhost`)")));
+    }
+    Ok(())
+}
+
+/// An application ID URI (`identifierUris`) in one of the forms Entra supports
+/// (https://learn.microsoft.com/entra/identity-platform/identifier-uri-restrictions): `api://…`
+/// (`api://<appId>`, `api://<tenantId>/<string>`, `api://<string>/<appId>`,
+/// `api://<verified domain>/<string>`) or `https://<verified domain>[/<string>]`. Whether the
+/// domain is verified only the tenant knows: Graph refuses others with
+/// `HostNameNotOnVerifiedDomain`. `{app_id}` stands for the app's appId.
+pub fn check_identifier_uri(s: &str) -> Result<(), Finding> {
+    // `{app_id}` stands for the app's appId (`api://{app_id}`): checked as a GUID would be.
+    let with_id = s.replace("{app_id}", "00000000-0000-4000-8000-000000000000");
+    let s = with_id.as_str();
+    let help = "use `api://{app_id}` (the app's appId), another `api://…` such as `api://contoso.com/orders`, or `https://<verified domain>/…` (identifier-uri-restrictions)";
+    if s.is_empty() {
+        return Err(Finding::new("an identifier URI is empty")
+            .label("empty")
+            .help(help));
+    }
+    if let Some((c, at)) = find_char(s, |c| c.is_whitespace() || c.is_control() || c == '*') {
+        return Err(Finding::new(format!(
+            "identifier URI `{}` contains {}",
+            s.escape_debug(),
+            show_char(c)
+        ))
+        .label("not allowed in an identifier URI")
+        .help(help)
+        .at(at));
+    }
+    let ok = match s.split_once("://") {
+        Some(("api", rest)) => !rest.is_empty() && !rest.starts_with('/'),
+        Some(("https", _)) => url::Url::parse(s)
+            .ok()
+            .is_some_and(|u| u.host_str().is_some_and(|h| !h.is_empty())),
+        _ => false,
+    };
+    if !ok {
+        return Err(
+            Finding::new(format!("identifier URI `{s}` is not in a form Entra supports"))
+                .label("expected `api://…` or `https://…`")
+                .help(help),
+        );
+    }
+    Ok(())
+}
+
+/// The value of a scope or app role the app defines: a permission value
+/// ([`check_permission_value`]) that also may not begin with `.` (permissionscope.md,
+/// approle.md: "May not begin with .").
+pub fn check_entitlement_value(s: &str) -> Result<(), Finding> {
+    check_permission_value(s)?;
+    if s.starts_with('.') {
+        return Err(Finding::new(format!("`{s}` begins with `.`"))
+            .label("leading dot")
+            .help("Graph does not allow a scope or app role value to begin with `.`")
+            .at(0..1));
     }
     Ok(())
 }
@@ -599,6 +735,36 @@ mod tests {
             Some("http://localhost/app")
         );
         assert_eq!(loopback_without_port("https://contoso.com:8443/"), None);
+    }
+
+    #[test]
+    fn platform_urls() {
+        assert!(check_redirect_uri_on("https://app.contoso.com/signin-oidc", ORG, Platform::Web).is_ok());
+        let f = check_redirect_uri_on("http://app.contoso.com/", ORG, Platform::Spa).unwrap_err();
+        assert!(f.help.unwrap().starts_with("SPA redirect URIs are"));
+        assert!(check_web_url("logout_url", "https://app.contoso.com/logout").is_ok());
+        assert!(check_web_url("logout_url", "ftp://app.contoso.com/").is_err());
+        assert!(check_web_url("home_page_url", "http://contoso.com/").is_err());
+        for ok in [
+            "api://orders",
+            "api://contoso.com/orders",
+            "https://contoso.com/orders",
+        ] {
+            assert!(check_identifier_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "api://",
+            "urn:orders",
+            "https://",
+            "api://a b",
+            "api://*.contoso.com",
+            "orders",
+        ] {
+            assert!(check_identifier_uri(bad).is_err(), "{bad}");
+        }
+        assert!(check_entitlement_value("Orders.Read").is_ok());
+        assert!(check_entitlement_value(".Orders").is_err());
     }
 
     #[test]

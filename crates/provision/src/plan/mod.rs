@@ -108,6 +108,14 @@ pub struct ApplicationStep {
     /// The PATCH body (only what changes, plus `displayName`, which the upsert requires).
     #[serde(skip)]
     pub body: Value,
+    /// A PATCH to send before `body`: the app's scopes and roles with those that `body` removes
+    /// or changes disabled (Graph refuses to remove or change an enabled one).
+    #[serde(skip)]
+    pub disable_first: Option<Value>,
+    /// A PATCH to send once a new application exists: what needs its appId
+    /// ([`APP_ID_PLACEHOLDER`] in identifier URIs), with the placeholder still in it.
+    #[serde(skip)]
+    pub after_create: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -499,6 +507,8 @@ pub fn destroy_plan(desired: &Desired, observed: &Observed, purge: bool) -> Plan
                     },
                 ],
                 body: Value::Null,
+                disable_first: None,
+                after_create: None,
             },
             service_principal: if sp_id.is_some() {
                 Action::Delete
@@ -1059,6 +1069,8 @@ fn plan_application(
             serde_json::to_value(rra).unwrap_or(Value::Null),
         );
     }
+    let mut after_create = None;
+    let disable_first = props::plan(app, &cur, exists, &mut fields, &mut body, &mut after_create);
     let action = if !exists {
         Action::Create
     } else if fields.is_empty() {
@@ -1073,10 +1085,14 @@ fn plan_application(
         pinned: app.app_id.is_some(),
         fields,
         body: Value::Object(body),
+        disable_first,
+        after_create,
     }
 }
 
 pub mod ownership;
+mod props;
+pub use props::{APP_ID_PLACEHOLDER, derived_id};
 
 #[cfg(test)]
 mod tests;

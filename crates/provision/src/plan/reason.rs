@@ -36,6 +36,9 @@ pub enum Reason {
     OwnerDetail { detail: String },
     /// The signed-in identity, an owner the manifest does not list, kept (issue 17).
     SignedInIdentityKept { object_id: String },
+    /// Scopes or app roles removed or changed: Graph refuses that while they are enabled, so a
+    /// PATCH that only disables them goes first.
+    EntitlementsDisabledFirst,
 }
 
 impl Reason {
@@ -57,6 +60,7 @@ impl Reason {
             Reason::CredentialNoLongerListed => "credential_no_longer_listed",
             Reason::OwnerDetail { .. } => "owner_detail",
             Reason::SignedInIdentityKept { .. } => "signed_in_identity_kept",
+            Reason::EntitlementsDisabledFirst => "entitlements_disabled_first",
         }
     }
 }
@@ -93,6 +97,9 @@ impl std::fmt::Display for Reason {
             Reason::SignedInIdentityKept { object_id } => write!(
                 f,
                 "the signed-in identity {object_id}: kept although `owners` does not list it"
+            ),
+            Reason::EntitlementsDisabledFirst => f.write_str(
+                "scopes and app roles removed or changed are disabled first, in a PATCH of their own",
             ),
         }
     }

@@ -31,6 +31,7 @@ fn desired() -> Desired {
                 location: Location { line: 12, column: 7 },
             }],
             consent: ConsentMode::Admin,
+            props: Default::default(),
             location: Location::default(),
             owners: None,
             federated_credentials: None,

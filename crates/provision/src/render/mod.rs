@@ -108,6 +108,9 @@ pub fn changes(plan: &Plan) -> Vec<Change> {
                 Some(Reason::RestoredFromDeletedItems {
                     app_id: app.application.app_id.clone().unwrap_or_default(),
                 })
+            } else if app.application.disable_first.is_some() {
+                // Graph refuses to remove or change an enabled scope or app role.
+                Some(Reason::EntitlementsDisabledFirst)
             } else {
                 app.application.pinned.then_some(Reason::AdoptedByAppId)
             },

@@ -247,16 +247,25 @@ async fn app_roles_partial_consent_user_grants_and_web_uris() {
     let a = &d.apps[0];
     assert_eq!(a.consent, provision::model::ConsentMode::None, "{text}");
     assert_eq!(a.public_client, None);
+    // Web redirect URIs and the app's own roles are keys (issue 17).
+    assert_eq!(
+        a.props.web.as_ref().unwrap().redirect_uris,
+        ["https://reports.contoso.com/signin-oidc"]
+    );
+    let roles = a.props.app_roles.as_ref().unwrap();
+    assert_eq!(roles[0].value, "Reports.Read");
+    assert_eq!(
+        roles[0].id.as_deref(),
+        Some("5f7e2a44-58a5-4a3e-9b1c-1d1a8b1f3c11")
+    );
     for line in [
         "#   admin consent given:\n",
         "#     Microsoft Graph: User.Read\n",
         "#   not consented:\n#     Microsoft Graph: offline_access\n",
         "#     Microsoft Graph: Application.Read.All (application)\n",
-        "# - web redirect URIs: https://reports.contoso.com/signin-oidc\n",
         // Issue 17: a password is a key, kept as it is (its value cannot be read back).
         "[[app.passwords]]\ndisplay_name = \"nightly job\"\nend_date = \"",
         "secret_in_output = false\n",
-        "# - app roles the app defines: Reports.Read (User)\n",
         "# - user consent (Principal grants): Microsoft Threat Protection: Incident.Read (1 user)\n",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");

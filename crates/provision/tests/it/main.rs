@@ -39,6 +39,8 @@ mod browser;
 mod audit;
 // GITHUB_ACTIONS: annotations, job summary and step outputs, written to files.
 mod github_actions;
+// Issue 17: web, SPA, identifier URIs, exposed API scopes and app roles, end to end.
+mod app_props;
 // Several manifests at once: one observation, attribution per manifest, --target.
 mod many;
 // apply's read-back when what it waits for is deleted meanwhile.

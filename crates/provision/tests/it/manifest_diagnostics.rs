@@ -82,11 +82,6 @@ case!(
     error,
     app("tenant = \"contoso.onmicrosoft.com\"\n")
 );
-case!(
-    unknown_table_web,
-    error,
-    app("[app.web]\nredirect_uris = [\"https://contoso.com\"]\n")
-);
 case!(unknown_top_level_key, error, format!("tennant = \"x\"\n{APP}"));
 case!(
     app_table_without_app_prefix,
@@ -493,6 +488,108 @@ fn load_turns_diagnostics_into_exit_3() {
     assert!(err.render().contains("m.toml:1:1"), "{}", err.render());
     let missing = manifest::load(&dir.path().join("nope.toml")).unwrap_err();
     assert_eq!(missing.exit_code(), 1);
+}
+
+// --- issue 17: web, SPA, identifier URIs, the exposed API and app roles ------------------------
+
+const SCOPE: &str = "[[app.api.scopes]]\nvalue = \"Orders.Read\"\nadmin_consent_display_name = \"Read orders\"\nadmin_consent_description = \"Read every order\"\n";
+const ROLE: &str = "[[app.app_roles]]\nvalue = \"Orders.Reader\"\ndisplay_name = \"Readers\"\ndescription = \"Read every order\"\nallowed_member_types = [\"User\"]\n";
+
+case!(
+    web_redirect_uri_http_on_a_public_host,
+    error,
+    app("[app.web]\nredirect_uris = [\"http://app.contoso.com/signin-oidc\"]\n")
+);
+case!(
+    spa_redirect_uri_custom_scheme,
+    error,
+    app("[app.spa]\nredirect_uris = [\"myapp://callback\"]\n")
+);
+case!(
+    web_logout_url_not_https,
+    error,
+    app("[app.web]\nlogout_url = \"ftp://app.contoso.com/logout\"\n")
+);
+case!(
+    web_key_misspelled,
+    error,
+    app("[app.web]\nenable_id_tokens = true\n")
+);
+case!(
+    identifier_uri_unsupported_form,
+    error,
+    app("identifier_uris = [\"api://orders\", \"urn:orders\", \"api://orders\"]\n")
+);
+case!(
+    token_version_out_of_range,
+    error,
+    app("[app.api]\nrequested_access_token_version = 3\n")
+);
+case!(
+    token_version_1_with_personal_accounts,
+    error,
+    format!(
+        "[app]\nunique_name = \"a\"\ndisplay_name = \"A\"\nsign_in_audience = \"AzureADandPersonalMicrosoftAccount\"\n\n[app.api]\nrequested_access_token_version = 1\n"
+    )
+);
+case!(
+    scope_bad_type_and_missing_consent_text,
+    error,
+    app("[[app.api.scopes]]\nvalue = \"Orders.Read\"\ntype = \"user\"\nadmin_consent_display_name = \"\"\n")
+);
+case!(
+    scope_values_repeat_and_clash_with_a_role,
+    error,
+    app(&format!(
+        "{SCOPE}\n{SCOPE}\n{}",
+        ROLE.replace("Orders.Reader", "orders.read")
+    ))
+);
+case!(
+    scope_value_begins_with_a_dot_and_id_is_malformed,
+    error,
+    app(
+        "[[app.api.scopes]]\nvalue = \".Orders\"\nid = \"1234\"\nadmin_consent_display_name = \"a\"\nadmin_consent_description = \"b\"\n"
+    )
+);
+case!(
+    app_role_member_types,
+    error,
+    app(&format!(
+        "{}\n[[app.app_roles]]\nvalue = \"Orders.Writer\"\ndisplay_name = \"Writers\"\ndescription = \"Write\"\n",
+        ROLE.replace("[\"User\"]", "[\"Users\", \"User\", \"User\"]")
+    ))
+);
+case!(
+    api_scopes_single_brackets,
+    error,
+    app(
+        "[app.api.scopes]\nvalue = \"Orders.Read\"\nadmin_consent_display_name = \"a\"\nadmin_consent_description = \"b\"\n"
+    )
+);
+
+#[test]
+fn the_properties_of_issue_17_build_the_model() {
+    let text = app(&format!(
+        "identifier_uris = [\"api://orders\"]\n\n[app.web]\nredirect_uris = [\"https://orders.contoso.com/cb\"]\nenable_id_token_issuance = true\n\n[app.spa]\nredirect_uris = [\"https://orders.contoso.com/spa\"]\n\n[app.api]\nrequested_access_token_version = 2\n\n{SCOPE}\n{ROLE}"
+    ));
+    let d = manifest::parse("m.toml", &text).unwrap_or_else(|e| panic!("{}", e.render(&text)));
+    let p = &d.apps[0].props;
+    assert_eq!(p.identifier_uris.as_deref().unwrap(), ["api://orders"]);
+    let web = p.web.as_ref().unwrap();
+    assert_eq!(web.enable_id_token_issuance, Some(true));
+    assert_eq!(web.enable_access_token_issuance, None, "absent: left alone");
+    assert_eq!(web.home_page_url, None);
+    assert_eq!(p.requested_access_token_version, Some(2));
+    let scope = &p.scopes.as_ref().unwrap()[0];
+    assert_eq!(
+        (scope.kind.as_str(), scope.enabled, scope.id.as_deref()),
+        ("User", true, None)
+    );
+    assert_eq!(p.app_roles.as_ref().unwrap()[0].allowed_member_types, ["User"]);
+    // Without the keys, everything is left alone.
+    let d = manifest::parse("m.toml", APP).unwrap();
+    assert_eq!(d.apps[0].props, Default::default());
 }
 
 // --- credentials (issue 17) ----------------------------------------------------------------
