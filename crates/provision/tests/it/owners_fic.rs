@@ -808,3 +808,134 @@ async fn adding_owners_without_directory_read_names_the_permission() {
     assert_eq!(owners_of(&t, &object_id).await, [bob]);
     t.emu.shutdown().await;
 }
+
+/// Issue 17's round trip with every family at once: an app made through Graph with web, SPA,
+/// identifier URIs, token version, an exposed scope, an app role, owners, a federated credential,
+/// a password and a certificate is imported, and the manifest plans to no changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_with_every_issue_17_property_imports_and_plans_clean() {
+    let t = Tenant::start().await;
+    let token = token_as(&t, &uuid::Uuid::new_v4().to_string(), OWNER_ROLES);
+    let (s, app) = t
+        .graph(
+            Method::POST,
+            "/applications",
+            Some(json!({
+                "displayName": "Everything app",
+                "uniqueName": "everything-app",
+                "signInAudience": "AzureADMyOrg",
+                "identifierUris": ["api://everything-app"],
+                "web": {
+                    "redirectUris": ["https://everything.contoso.com/cb"],
+                    "homePageUrl": "https://everything.contoso.com/",
+                    "logoutUrl": "https://everything.contoso.com/logout",
+                    "implicitGrantSettings": {"enableIdTokenIssuance": true, "enableAccessTokenIssuance": false}
+                },
+                "spa": {"redirectUris": ["https://everything.contoso.com/spa"]},
+                "api": {
+                    "requestedAccessTokenVersion": 2,
+                    "oauth2PermissionScopes": [{
+                        "id": "6f1f2f3f-4f5f-4a6f-8f7f-9f0f1f2f3f40",
+                        "value": "Everything.Read", "type": "Admin", "isEnabled": true,
+                        "adminConsentDisplayName": "Read everything",
+                        "adminConsentDescription": "Lets the app read everything",
+                        "userConsentDisplayName": null, "userConsentDescription": null
+                    }]
+                },
+                "appRoles": [{
+                    "id": "8b1b2b3b-4b5b-4c6b-8b7b-9b0b1b2b3b40",
+                    "value": "Everything.Writer", "displayName": "Writers",
+                    "description": "Write everything",
+                    "allowedMemberTypes": ["Application"], "isEnabled": true
+                }]
+            })),
+        )
+        .await;
+    assert_eq!(s, 201, "{app}");
+    let object_id = app["id"].as_str().unwrap().to_owned();
+    let (s, _) = t
+        .graph(
+            Method::POST,
+            "/servicePrincipals",
+            Some(json!({"appId": app["appId"]})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let r = t
+        .http
+        .post(format!("{}/applications/{object_id}/owners/$ref", t.emu.ready.graph_url))
+        .bearer_auth(&token)
+        .json(&json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", user_id(&t, "bob"))}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let (s, body) = t
+        .graph(
+            Method::POST,
+            &format!("/applications/{object_id}/federatedIdentityCredentials"),
+            Some(json!({"name": "main", "issuer": GITHUB_ISSUER,
+                "subject": "repo:contoso/everything:ref:refs/heads/main",
+                "audiences": ["api://AzureADTokenExchange"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let (s, pw) = t
+        .graph(
+            Method::POST,
+            &format!("/applications/{object_id}/addPassword"),
+            Some(json!({"passwordCredential": {"displayName": "nightly"}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{pw}");
+    let cert = provision::emulator::identity::keys::SigningKey::generate("everything").unwrap();
+    let (s, body) = t
+        .graph(
+            Method::PATCH,
+            &format!("/applications/{object_id}"),
+            Some(json!({"keyCredentials": [{
+                "type": "AsymmetricX509Cert", "usage": "Verify", "key": cert.certificate_base64(),
+                "displayName": "everything cert"
+            }]})),
+        )
+        .await;
+    assert_eq!(s, 204, "{body}");
+
+    let path = t.dir.path().join("everything.toml");
+    let out = run(
+        &t,
+        &[
+            "import",
+            "--unique-name",
+            "everything-app",
+            "-o",
+            path.to_str().unwrap(),
+        ],
+        &token,
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", shown(&t, &out));
+    let text = std::fs::read_to_string(&path).unwrap();
+    for key in [
+        "identifier_uris = [",
+        "[app.web]",
+        "[app.spa]",
+        "requested_access_token_version = 2",
+        "[[app.api.scopes]]",
+        "[[app.app_roles]]",
+        "owners = [",
+        "[[app.federated_credentials]]",
+        "[[app.passwords]]",
+        "[[app.certificates]]",
+    ] {
+        assert!(text.contains(key), "no `{key}` in\n{text}");
+    }
+    let plan = run(
+        &t,
+        &["plan", path.to_str().unwrap(), "--detailed-exitcode"],
+        &token,
+    )
+    .await;
+    assert_eq!(code(&plan), 0, "{}\n{text}", shown(&t, &plan));
+    t.emu.shutdown().await;
+}
