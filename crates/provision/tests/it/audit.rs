@@ -197,7 +197,12 @@ async fn markdown_is_only_for_audit() {
 /// resource, and the rounds are the pages' (not one per app).
 #[tokio::test(flavor = "multi_thread")]
 async fn reads_grow_with_pages_not_apps() {
-    let t = seeded(1100, 3).await;
+    // Rounds are told apart by overlap in time: 100 ms per request makes concurrent reads
+    // overlap even on a loaded machine (without it, a slow client start split one round in two).
+    let mut config = Config::local();
+    config.seed_tenant = Some(SeedTenant { apps: 1100, seed: 3 });
+    config.faults.latency_ms = 100;
+    let t = Tenant::start_with(config).await;
     t.clear_log().await;
     let out = t.provision(&["audit", "--format", "json"]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
