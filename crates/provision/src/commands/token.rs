@@ -70,10 +70,6 @@ fn read(path: &Path) -> Result<String> {
     })
 }
 
-fn output_entries(path: &Path, text: &str) -> Result<BTreeMap<String, OutEntry>> {
-    crate::outfile::parse(path, text)
-}
-
 /// The output file's entry for `wanted`, or the only one.
 fn pick<'a>(
     entries: &'a BTreeMap<String, OutEntry>,
@@ -181,7 +177,7 @@ fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::P
     let is_manifest = path.extension().is_some_and(|e| e == "toml")
         && toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("app"));
     if !is_manifest {
-        let entries = output_entries(path, &text)?;
+        let entries = crate::outfile::parse(path, &text)?;
         let (app, entry) = pick(&entries, args.app.as_deref(), path)?;
         if let Some(api) = app_only_api(entry, args.api.as_deref()) {
             return Ok(Target {
@@ -222,7 +218,7 @@ fn load_target(global: &GlobalArgs, args: &TokenArgs, printer: &crate::output::P
             .with_source(e)
             .with_help(format!("run `provision apply {}` first", path.display()))
     })?;
-    let entries = output_entries(&out_path, &out_text)?;
+    let entries = crate::outfile::parse(&out_path, &out_text)?;
     let wanted = match (&args.app, desired.apps.as_slice()) {
         (Some(a), _) => Some(a.clone()),
         (None, [only]) => Some(only.unique_name.clone()),
