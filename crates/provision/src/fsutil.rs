@@ -23,25 +23,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], access: Access) -> std::io::Resul
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    // `.{name}.XXXXXX.tmp`: a run killed (SIGKILL) between the create and the rename leaves
-    // one behind, and the next write of the same file removes it, so a rerun leaves the folder
-    // as a clean run does.
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let prefix = format!(".{name}.");
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let n = e.file_name();
-            let n = n.to_string_lossy();
-            if n.starts_with(&prefix) && n.ends_with(".tmp") {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
     let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -71,10 +53,6 @@ mod tests {
         write_atomic(&p, b"b", Access::Private).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "b");
         // Nothing but the file is left in its folder.
-        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
-        // A temporary file a killed run left is cleared by the next write.
-        std::fs::write(p.with_file_name(".out.json.AbC123.tmp"), "half").unwrap();
-        write_atomic(&p, b"b", Access::Private).unwrap();
         assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
         #[cfg(unix)]
         {
