@@ -14,7 +14,7 @@ pub enum Access {
 }
 
 /// Write `bytes` to `path` through a temporary file in the same folder (made if missing),
-/// flushed to disk and renamed over `path`: a reader or a crash sees the old file or the new one,
+/// renamed over `path`: a reader or a crash sees the old file or the new one,
 /// never half of one. The temporary file has `access` from its creation, so a secret is never
 /// readable by others, not even for a moment.
 pub fn write_atomic(path: &Path, bytes: &[u8], access: Access) -> std::io::Result<()> {
@@ -36,7 +36,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8], access: Access) -> std::io::Resul
     let _ = access;
     let mut tmp = builder.tempfile_in(dir)?;
     tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
