@@ -808,4 +808,134 @@ mod tests {
             vec!["Incident.Read"]
         );
     }
+
+    #[test]
+    fn characters_are_shown_spelled_out_and_found_at_their_bytes() {
+        assert_eq!(show_char(' '), "a space");
+        assert_eq!(show_char('\t'), "a tab");
+        assert_eq!(show_char('\n'), "`\\n`");
+        // Control but not whitespace, and whitespace but not control: both escaped.
+        assert_eq!(show_char('\u{7}'), "`\\u{7}`");
+        assert_eq!(show_char('\u{a0}'), "`\\u{a0}`");
+        assert_eq!(show_char('x'), "`x`");
+        // A printable character is shown as it is, not escaped.
+        assert_eq!(show_char('é'), "`é`");
+        // The range is the offending character's bytes, a multi-byte one included.
+        assert_eq!(check_unique_name("ab c").unwrap_err().at, Some(2..3));
+        assert_eq!(check_unique_name("abé").unwrap_err().at, Some(2..4));
+    }
+
+    #[test]
+    fn a_braced_guid_is_told_to_lose_its_braces_only_when_the_rest_is_one() {
+        let f = malformed_guid("tenant", "{8ee8fdad-f234-4243-8f3b-15c29484374}");
+        assert!(f.help.unwrap().ends_with("this one has 31 digits"));
+        let f = malformed_guid("tenant", "8ee8fdad-f234-4243-8f3b-15c2948437");
+        assert!(f.help.unwrap().ends_with("this one has 30 digits"));
+    }
+
+    #[test]
+    fn domain_limits_are_inclusive() {
+        let label = |n: usize| "a".repeat(n);
+        // 63 + 1 + 63 + 1 + 63 + 1 + 61 = 253 characters.
+        let longest = format!("{}.{}.{}.{}", label(63), label(63), label(63), label(61));
+        assert_eq!(longest.len(), 253);
+        assert!(check_tenant(&longest).is_ok());
+        let f = check_tenant(&format!("{longest}a")).unwrap_err();
+        assert_eq!(f.label.as_deref(), Some("longer than 253 characters"));
+        assert!(check_tenant(&format!("{}.com", label(63))).is_ok());
+        let f = check_tenant(&format!("{}.com", label(64))).unwrap_err();
+        assert!(f.label.unwrap().ends_with("is longer than 63 characters"));
+        assert!(check_tenant("my-tenant.example.com").is_ok());
+        let f = check_tenant("contoso_x.com").unwrap_err();
+        assert_eq!(f.label.as_deref(), Some("`_` cannot appear in a domain name"));
+    }
+
+    #[test]
+    fn display_names_and_notes() {
+        assert!(check_display_name("Orders API").is_ok());
+        assert!(check_display_name("").is_err());
+        assert!(check_display_name("  ").is_err());
+        assert!(check_display_name(&"é".repeat(256)).is_ok());
+        let f = check_display_name(&"é".repeat(257)).unwrap_err();
+        assert_eq!(f.at, Some(512..514));
+        let f = check_display_name("Orders\nAPI").unwrap_err();
+        assert_eq!(f.label.as_deref(), Some("not one line"));
+        assert!(check_notes("").is_ok());
+        assert!(check_notes(&"n".repeat(1024)).is_ok());
+        let f = check_notes(&"n".repeat(1025)).unwrap_err();
+        assert_eq!(f.at, Some(1024..1025));
+    }
+
+    #[test]
+    fn url_limits_are_inclusive() {
+        let at_limit = |prefix: &str| format!("{prefix}{}", "a".repeat(256 - prefix.len()));
+        let uri = at_limit("https://contoso.com/");
+        assert_eq!(uri.chars().count(), 256);
+        assert!(check_redirect_uri(&uri, ORG).is_ok());
+        assert!(check_redirect_uri(&format!("{uri}a"), ORG).is_err());
+        assert!(check_web_url("logout_url", &uri).is_ok());
+        let f = check_web_url("logout_url", &format!("{uri}a")).unwrap_err();
+        assert_eq!(f.at, Some(256..257));
+        let value = "a".repeat(120);
+        assert!(check_permission_value(&value).is_ok());
+        assert!(check_entitlement_value(&value).is_ok());
+    }
+
+    #[test]
+    fn redirect_uri_findings_name_what_is_wrong() {
+        let f = check_redirect_uri("https://*.contoso.com", ORG).unwrap_err();
+        assert_eq!(
+            f.help.as_deref(),
+            Some("list every redirect URI in full; Entra refuses wildcards for public clients")
+        );
+        let f = check_redirect_uri_on("https://*.contoso.com", ORG, Platform::Web).unwrap_err();
+        assert!(
+            f.help
+                .unwrap()
+                .ends_with("provision refuses wildcards (Entra does where personal accounts sign in)")
+        );
+        // The URL standard would percent-encode the space; the check stops it first.
+        let f = check_redirect_uri("https://contoso.com/a b", ORG).unwrap_err();
+        assert_eq!(f.label.as_deref(), Some("not allowed in a URI"));
+        assert_eq!(f.at, Some(21..22));
+        let f = check_redirect_uri("http://[::1]:8080", ORG).unwrap_err();
+        assert_eq!(f.label.as_deref(), Some("not supported by Entra"));
+        let f = check_redirect_uri("http://contoso.com/cb", ORG).unwrap_err();
+        assert_eq!(f.label.as_deref(), Some("needs https"));
+    }
+
+    #[test]
+    fn web_urls_allow_https_and_loopback_http_only() {
+        for ok in [
+            "https://app.contoso.com/",
+            "http://localhost/logout",
+            "http://localhost:5000/logout",
+            "http://127.0.0.1:5000/",
+        ] {
+            assert!(check_web_url("logout_url", ok).is_ok(), "{ok}");
+        }
+        for (bad, label) in [
+            ("https://app.contoso.com/a b", "not allowed in a URL"),
+            ("https://*.contoso.com/", "not allowed in a URL"),
+            ("https://app.contoso.com/\u{7}", "not allowed in a URL"),
+            ("http://contoso.com/", "expected `https://…`"),
+            ("https:app.contoso.com", "expected `https://…`"),
+            ("", "empty"),
+        ] {
+            let f = check_web_url("logout_url", bad).unwrap_err();
+            assert_eq!(f.label.as_deref(), Some(label), "{bad}");
+        }
+    }
+
+    #[test]
+    fn closest_ignores_case_underscores_and_hyphens_and_allows_a_third() {
+        // Equal once normalised, although the raw lengths differ by more than the limit.
+        assert_eq!(closest("a-b-c", ["ABC"]), Some("ABC"));
+        assert_eq!(closest("a_b_c", ["abc"]), Some("abc"));
+        // Six characters allow a distance of 2, a length difference of 2 included.
+        assert_eq!(closest("abcdef", ["abcdxy"]), Some("abcdxy"));
+        assert_eq!(closest("abcdef", ["abcd"]), Some("abcd"));
+        assert_eq!(closest("abcdef", ["abc"]), None);
+        assert_eq!(closest("abcdef", ["abxyzf"]), None);
+    }
 }

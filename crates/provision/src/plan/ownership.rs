@@ -308,3 +308,114 @@ pub fn plan_federated_credentials(app: &DesiredApp, obs: &ObservedApp) -> Vec<Fe
     }
     deletes.into_iter().chain(updates).chain(creates).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Location;
+
+    fn object(
+        odata_type: Option<&str>,
+        display: Option<&str>,
+        upn: Option<&str>,
+        app_id: Option<&str>,
+    ) -> DirectoryObject {
+        DirectoryObject {
+            id: "00000000-0000-0000-0000-0000000000AB".into(),
+            odata_type: odata_type.map(Into::into),
+            display_name: display.map(Into::into),
+            user_principal_name: upn.map(Into::into),
+            app_id: app_id.map(Into::into),
+        }
+    }
+
+    const USER: Option<&str> = Some("#microsoft.graph.user");
+    const SP: Option<&str> = Some("#microsoft.graph.servicePrincipal");
+
+    #[test]
+    fn an_owner_is_a_user_or_service_principal_by_type_else_by_its_properties() {
+        // The type decides, whatever the object carries.
+        assert_eq!(kind_of(&object(USER, None, None, None)), "user");
+        assert_eq!(kind_of(&object(USER, None, None, Some("app"))), "user");
+        assert_eq!(kind_of(&object(SP, None, None, None)), "service_principal");
+        assert_eq!(
+            kind_of(&object(SP, None, Some("a@contoso.com"), None)),
+            "service_principal"
+        );
+        // Without a type: a user principal name makes a user, an appId a service principal.
+        assert_eq!(
+            kind_of(&object(None, None, Some("a@contoso.com"), Some("app"))),
+            "user"
+        );
+        assert_eq!(
+            kind_of(&object(None, None, None, Some("app"))),
+            "service_principal"
+        );
+        assert_eq!(
+            kind_of(&object(None, Some("Group"), None, None)),
+            "directory_object"
+        );
+        assert_eq!(
+            kind_of(&object(Some("#microsoft.graph.group"), Some("Group"), None, None)),
+            "directory_object"
+        );
+    }
+
+    #[test]
+    fn an_owner_step_names_it_and_adds_a_detail_that_says_more_than_the_name() {
+        let alice = object(USER, Some("Alice Example"), Some("alice@contoso.com"), None);
+        assert_eq!(
+            step(Action::Create, &alice),
+            OwnerStep {
+                action: Action::Create,
+                object_id: "00000000-0000-0000-0000-0000000000ab".into(),
+                name: "alice@contoso.com".into(),
+                kind: "user",
+                detail: Some("Alice Example".into()),
+            }
+        );
+        // A display name equal to the name shown adds nothing.
+        let same = object(USER, Some("alice@contoso.com"), Some("alice@contoso.com"), None);
+        assert_eq!(detail_of(&same), None);
+        assert_eq!(
+            detail_of(&object(USER, None, Some("alice@contoso.com"), None)),
+            None
+        );
+        let sp = object(SP, Some("pipeline"), None, Some("app-1"));
+        assert_eq!(name_of(&sp), "pipeline");
+        assert_eq!(detail_of(&sp).as_deref(), Some("service principal, appId app-1"));
+        let sp = object(SP, Some("pipeline"), None, None);
+        assert_eq!(detail_of(&sp).as_deref(), Some("service principal"));
+        assert_eq!(
+            name_of(&object(None, None, None, None)),
+            "00000000-0000-0000-0000-0000000000AB"
+        );
+    }
+
+    #[test]
+    fn a_credential_is_created_whole_and_its_audiences_compared_as_a_set() {
+        let mut spec = FederatedCredentialSpec {
+            name: "main".into(),
+            issuer: "https://token.actions.githubusercontent.com".into(),
+            subject: "repo:o/r:ref:refs/heads/main".into(),
+            audiences: vec!["api://AzureADTokenExchange".into()],
+            description: None,
+            location: Location::default(),
+        };
+        assert_eq!(
+            create_body(&spec),
+            json!({
+                "name": "main",
+                "issuer": "https://token.actions.githubusercontent.com",
+                "subject": "repo:o/r:ref:refs/heads/main",
+                "audiences": ["api://AzureADTokenExchange"],
+            })
+        );
+        spec.description = Some("CI".into());
+        assert_eq!(create_body(&spec)["description"], "CI");
+        assert_eq!(
+            sorted(&["b".to_owned(), "a".to_owned()]),
+            vec!["a".to_owned(), "b".to_owned()]
+        );
+    }
+}

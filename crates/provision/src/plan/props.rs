@@ -414,7 +414,7 @@ fn entitlements(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AppProps, ConsentMode, Location, SignInAudience};
+    use crate::model::{AppProps, ConsentMode, Location, SignInAudience, Spa, Web};
 
     fn app(scopes: Vec<ScopeDef>, roles: Option<Vec<AppRoleDef>>) -> DesiredApp {
         DesiredApp {
@@ -566,5 +566,283 @@ mod tests {
         assert_eq!(fields.len(), 1);
         assert_eq!(body["appRoles"], json!([]));
         assert_eq!(disable.unwrap()["appRoles"][0]["isEnabled"], false);
+    }
+
+    fn with_props(props: AppProps) -> DesiredApp {
+        let mut a = app(Vec::new(), None);
+        a.props = props;
+        a
+    }
+
+    /// `plan` for an app that exists or not: the field names, the body, the disabling PATCH and
+    /// what waits for the create.
+    fn run_on(
+        app: &DesiredApp,
+        cur: &Application,
+        exists: bool,
+    ) -> (Vec<String>, Map<String, Value>, Option<Value>, Option<Value>) {
+        let mut fields = Vec::new();
+        let mut body = Map::new();
+        let mut after_create = None;
+        let disable = plan(app, cur, exists, &mut fields, &mut body, &mut after_create);
+        (
+            fields.into_iter().map(|f| f.name).collect(),
+            body,
+            disable,
+            after_create,
+        )
+    }
+
+    #[test]
+    fn each_web_property_alone_is_a_change_that_rewrites_the_web_object() {
+        let cur = Application {
+            web: Some(crate::graph::types::WebApplication {
+                redirect_uris: vec![
+                    "https://a.contoso.com/cb".into(),
+                    "https://b.contoso.com/cb".into(),
+                ],
+                home_page_url: Some(String::new()),
+                logout_url: Some("https://a.contoso.com/logout".into()),
+                implicit_grant_settings: Some(crate::graph::types::ImplicitGrantSettings {
+                    enable_id_token_issuance: Some(false),
+                    enable_access_token_issuance: None,
+                }),
+            }),
+            ..Default::default()
+        };
+        let same = Web {
+            // The same set in another order, and what Graph holds said again.
+            redirect_uris: vec![
+                "https://b.contoso.com/cb".into(),
+                "https://a.contoso.com/cb".into(),
+            ],
+            home_page_url: None,
+            logout_url: Some("https://a.contoso.com/logout".into()),
+            enable_id_token_issuance: Some(false),
+            enable_access_token_issuance: Some(false),
+        };
+        let web = |w: Web| {
+            with_props(AppProps {
+                web: Some(w),
+                ..Default::default()
+            })
+        };
+        let (fields, body, _, _) = run_on(&web(same.clone()), &cur, true);
+        assert!(fields.is_empty() && body.is_empty(), "{fields:?} {body:?}");
+
+        let cases: [(&str, Web); 5] = [
+            (
+                "web.redirect_uris",
+                Web {
+                    redirect_uris: vec!["https://a.contoso.com/cb".into()],
+                    ..same.clone()
+                },
+            ),
+            (
+                "web.home_page_url",
+                Web {
+                    home_page_url: Some("https://a.contoso.com/".into()),
+                    ..same.clone()
+                },
+            ),
+            (
+                "web.logout_url",
+                Web {
+                    logout_url: Some("https://a.contoso.com/bye".into()),
+                    ..same.clone()
+                },
+            ),
+            (
+                "web.enable_id_token_issuance",
+                Web {
+                    enable_id_token_issuance: Some(true),
+                    ..same.clone()
+                },
+            ),
+            (
+                "web.enable_access_token_issuance",
+                Web {
+                    enable_access_token_issuance: Some(true),
+                    ..same.clone()
+                },
+            ),
+        ];
+        for (name, w) in cases {
+            let expected = json!({
+                "redirectUris": w.redirect_uris,
+                "homePageUrl": w.home_page_url.clone().or(Some(String::new())),
+                "logoutUrl": w.logout_url,
+                "implicitGrantSettings": {
+                    "enableIdTokenIssuance": w.enable_id_token_issuance,
+                    "enableAccessTokenIssuance": w.enable_access_token_issuance,
+                },
+            });
+            let (fields, body, _, _) = run_on(&web(w), &cur, true);
+            assert_eq!(fields, vec![name]);
+            assert_eq!(body["web"], expected, "{name}");
+        }
+        // A new app shows what it sets against nothing.
+        let (fields, _, _, _) = run_on(&web(same), &Application::default(), false);
+        assert_eq!(fields[0], "web.redirect_uris");
+    }
+
+    #[test]
+    fn spa_and_identifier_uris_are_compared_as_sets() {
+        let cur = Application {
+            app_id: "app-1".into(),
+            spa: Some(crate::graph::types::RedirectUris {
+                redirect_uris: vec!["https://a.contoso.com/".into(), "https://b.contoso.com/".into()],
+            }),
+            identifier_uris: vec!["API://app-1".into(), "api://orders".into()],
+            ..Default::default()
+        };
+        let spa = |uris: &[&str]| {
+            with_props(AppProps {
+                spa: Some(Spa {
+                    redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
+                }),
+                ..Default::default()
+            })
+        };
+        let (fields, body, _, _) = run_on(
+            &spa(&["https://b.contoso.com/", "https://a.contoso.com/"]),
+            &cur,
+            true,
+        );
+        assert!(fields.is_empty() && body.is_empty(), "{fields:?}");
+        let (fields, body, _, _) = run_on(&spa(&["https://a.contoso.com/"]), &cur, true);
+        assert_eq!(fields, vec!["spa.redirect_uris"]);
+        assert_eq!(body["spa"], json!({"redirectUris": ["https://a.contoso.com/"]}));
+
+        let ids = |uris: &[&str]| {
+            with_props(AppProps {
+                identifier_uris: Some(uris.iter().map(|u| u.to_string()).collect()),
+                ..Default::default()
+            })
+        };
+        // The placeholder stands for the existing app's appId; case does not count.
+        let (fields, body, _, after) = run_on(&ids(&["api://orders", "api://{app_id}"]), &cur, true);
+        assert!(
+            fields.is_empty() && body.is_empty() && after.is_none(),
+            "{fields:?}"
+        );
+        let (fields, body, _, after) = run_on(&ids(&["api://{app_id}"]), &cur, true);
+        assert_eq!(fields, vec!["identifier_uris"]);
+        assert_eq!(body["identifierUris"], json!(["api://app-1"]));
+        assert!(after.is_none());
+        // A new app has no appId yet: the URIs wait for the create.
+        let (fields, body, _, after) = run_on(&ids(&["api://{app_id}"]), &Application::default(), false);
+        assert_eq!(fields, vec!["identifier_uris"]);
+        assert!(!body.contains_key("identifierUris"));
+        assert_eq!(after, Some(json!({"identifierUris": ["api://{app_id}"]})));
+    }
+
+    #[test]
+    fn a_null_token_version_is_version_1() {
+        let version = |v: u8| {
+            with_props(AppProps {
+                requested_access_token_version: Some(v),
+                ..Default::default()
+            })
+        };
+        let holding = |v: Option<i64>| Application {
+            api: Some(crate::graph::types::ApiApplication {
+                oauth2_permission_scopes: Vec::new(),
+                requested_access_token_version: v,
+            }),
+            ..Default::default()
+        };
+        let (fields, body, _, _) = run_on(&version(1), &holding(None), true);
+        assert!(fields.is_empty() && body.is_empty());
+        let (fields, body, _, _) = run_on(&version(1), &holding(Some(2)), true);
+        assert_eq!(fields, vec!["api.requested_access_token_version"]);
+        assert_eq!(body["api"], json!({"requestedAccessTokenVersion": 1}));
+        let (fields, _, _, _) = run_on(&version(2), &holding(None), true);
+        assert_eq!(fields, vec!["api.requested_access_token_version"]);
+    }
+
+    #[test]
+    fn a_new_entry_lists_the_properties_it_sets_and_a_role_keeps_or_derives_its_id() {
+        let cur = Application {
+            app_roles: vec![AppRole {
+                id: A.to_uppercase(),
+                value: Some("Reader".into()),
+                allowed_member_types: vec!["User".into()],
+                is_enabled: Some(true),
+                display_name: Some("Readers".into()),
+                description: Some("Read".into()),
+            }],
+            ..Default::default()
+        };
+        let role = |value: &str| AppRoleDef {
+            id: None,
+            value: value.into(),
+            display_name: "Readers".into(),
+            description: "Read".into(),
+            allowed_member_types: vec!["User".into()],
+            enabled: true,
+            location: Location::default(),
+        };
+        let (fields, body, disable, _) = run_on(
+            &app(
+                vec![scope("Orders.Read", "read")],
+                Some(vec![role("reader"), role("Writer")]),
+            ),
+            &cur,
+            true,
+        );
+        assert_eq!(
+            fields,
+            vec![
+                "api.scopes[Orders.Read].id",
+                "api.scopes[Orders.Read].type",
+                "api.scopes[Orders.Read].admin_consent_display_name",
+                "api.scopes[Orders.Read].admin_consent_description",
+                "api.scopes[Orders.Read].enabled",
+                "app_roles[reader].value",
+                "app_roles[Writer].id",
+                "app_roles[Writer].display_name",
+                "app_roles[Writer].description",
+                "app_roles[Writer].allowed_member_types",
+                "app_roles[Writer].enabled",
+            ]
+        );
+        let role_body = |id: &str, value: &str| {
+            json!({
+                "allowedMemberTypes": ["User"],
+                "description": "Read",
+                "displayName": "Readers",
+                "id": id,
+                "isEnabled": true,
+                "origin": "Application",
+                "value": value,
+            })
+        };
+        assert_eq!(
+            body["appRoles"],
+            json!([
+                role_body(A, "reader"),
+                role_body(&derived_id("orders", "app_role", "Writer"), "Writer")
+            ])
+        );
+        // The value's case changed on an enabled role: disabled first.
+        assert_eq!(disable.unwrap()["appRoles"][0]["isEnabled"], false);
+    }
+
+    #[test]
+    fn a_new_app_with_no_entries_writes_none() {
+        let (fields, body, disable, _) =
+            run_on(&app(Vec::new(), Some(Vec::new())), &Application::default(), false);
+        assert!(
+            fields.is_empty() && body.is_empty() && disable.is_none(),
+            "{fields:?} {body:?}"
+        );
+        let (fields, body, _, _) = run_on(
+            &app(vec![scope("Orders.Read", "read")], None),
+            &Application::default(),
+            false,
+        );
+        assert_eq!(fields[0], "api.scopes[Orders.Read].id");
+        assert_eq!(body["api"]["oauth2PermissionScopes"][0]["value"], "Orders.Read");
     }
 }
