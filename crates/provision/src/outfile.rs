@@ -89,12 +89,12 @@ pub fn add_credentials(
 ) {
     use crate::credentials::Kind;
     use crate::plan::Action;
-    for (i, app) in plan.apps.iter().enumerate() {
+    for app in &plan.apps {
         let Some(entry) = entries.get_mut(&app.unique_name) else {
             continue;
         };
         let added = report
-            .and_then(|r| r.apps.get(i))
+            .and_then(|r| r.app(&app.unique_name))
             .map(|r| r.added.as_slice())
             .unwrap_or_default();
         for c in &app.credentials {
@@ -170,7 +170,10 @@ pub fn entries(
     authority_host: &str,
 ) -> BTreeMap<String, Entry> {
     let mut out = BTreeMap::new();
-    for (app, p) in desired.apps.iter().zip(&plan.apps) {
+    for app in &desired.apps {
+        let Some(p) = plan.app(&app.unique_name) else {
+            continue;
+        };
         let Some((client_id, object_id, sp_id)) = ids.get(&app.unique_name) else {
             continue;
         };

@@ -15,7 +15,7 @@ use crate::context::Context;
 use crate::error::{Class, Error, Result};
 use crate::manifest::many::Set;
 use crate::model::{ConsentMode, Desired};
-use crate::plan::Plan;
+use crate::plan::{AppKey, Plan};
 use crate::{apply, outfile, render};
 
 /// The output file named by `[output]`, and whether it holds what is true now.
@@ -55,9 +55,8 @@ fn part_plan(plan: &Plan, set: &Set, k: usize) -> Plan {
         apps: plan
             .apps
             .iter()
-            .zip(&set.owner)
-            .filter(|(_, o)| **o == k)
-            .map(|(a, _)| a.clone())
+            .filter(|a| set.owner.get(&AppKey::of(&a.unique_name)) == Some(&k))
+            .cloned()
             .collect(),
         purge: Vec::new(),
         signed_in: plan.signed_in.clone(),
@@ -209,8 +208,8 @@ async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
 
     // IDs for the output file: what apply learned, else what was observed.
     let mut ids = BTreeMap::new();
-    for (i, app) in plan.apps.iter().enumerate() {
-        let r = report.as_ref().and_then(|r| r.apps.get(i));
+    for app in &plan.apps {
+        let r = report.as_ref().and_then(|r| r.app(&app.unique_name));
         let client = r
             .and_then(|r| r.client_id.clone())
             .or_else(|| app.application.app_id.clone());
@@ -256,8 +255,7 @@ async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
             r.resource_error.is_some()
                 || r.apps
                     .iter()
-                    .zip(&set.owner)
-                    .any(|(a, o)| *o == *k && a.error.is_some())
+                    .any(|a| a.error.is_some() && set.owner.get(&AppKey::of(&a.unique_name)) == Some(k))
         });
         let exists = path.exists();
         if !set.whole(*k) {
@@ -384,7 +382,7 @@ async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
     let mut consent_missing = false;
     let mut lacking = std::collections::BTreeSet::new();
     if let Some(report) = &report {
-        for (app, r) in plan.apps.iter().zip(&report.apps) {
+        for r in &report.apps {
             if !r.consent_denied.is_empty() {
                 consent_missing = true;
                 // Which write was refused names the permission (`….app_role[…]` addresses are
@@ -403,7 +401,7 @@ async fn run_in(ctx: &Context, set: &Set, args: &ApplyArgs) -> Result<i32> {
                 );
                 printer.warn(&format!(
                     "`{}`: the signed-in identity may not grant consent ({}); a Global Administrator can grant it at {url}",
-                    app.unique_name,
+                    r.unique_name,
                     r.consent_denied.join(", ")
                 ));
             }

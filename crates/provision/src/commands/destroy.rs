@@ -64,7 +64,7 @@ pub(crate) async fn compute(ctx: &Context, set: &Set, purge: bool) -> Result<(Gr
     guard?;
     let mut observed = Observed {
         tenant_id: token.tenant_id.clone(),
-        apps: found?,
+        apps: desired.apps.iter().map(|a| a.key()).zip(found?).collect(),
         ..Observed::default()
     };
     observed.others = observe::others(&graph, &observed).await?;

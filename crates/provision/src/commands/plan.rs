@@ -73,20 +73,10 @@ fn plan_set(set: &Set, observed: &Observed) -> Result<Plan> {
     let now = chrono::Utc::now().timestamp();
     for k in set.in_run() {
         let part = set.part(k);
-        let own = Observed {
-            tenant_id: observed.tenant_id.clone(),
-            apps: (set.owner.iter().enumerate())
-                .filter(|(_, o)| **o == k)
-                .filter_map(|(i, _)| observed.apps.get(i).cloned())
-                .collect(),
-            resources: observed.resources.clone(),
-            others: observed.others.clone(),
-            owner_refs: observed.owner_refs.clone(),
-            signed_in: observed.signed_in.clone(),
-        };
-        match plan::plan(&part, &own) {
+        // The one observation serves every manifest: each app's state is found by its key.
+        match plan::plan(&part, observed) {
             Ok(mut p) => {
-                let credential_problems = plan_credentials(&part, &own, &mut p, now)?;
+                let credential_problems = plan_credentials(&part, observed, &mut p, now)?;
                 if !credential_problems.is_empty() {
                     problems.push((part.source.clone(), credential_problems));
                     continue;
@@ -117,15 +107,13 @@ fn plan_set(set: &Set, observed: &Observed) -> Result<Plan> {
 fn plan_credentials(part: &Desired, own: &Observed, plan: &mut Plan, now: i64) -> Result<Vec<PlanProblem>> {
     let local = crate::credentials::local::read(part, now)?;
     let mut problems = Vec::new();
-    for (((app, obs), local), planned) in part
-        .apps
-        .iter()
-        .zip(&own.apps)
-        .zip(&local)
-        .zip(plan.apps.iter_mut())
-    {
-        match crate::credentials::plan::plan(app, obs.application.as_ref(), local, now, part.output.is_some())
-        {
+    // `local` holds one entry per app of `part`, in its order (what `local::read` returns).
+    for (app, local) in part.apps.iter().zip(&local) {
+        let application = own.app(&app.unique_name).and_then(|o| o.application.as_ref());
+        let Some(planned) = plan.apps.iter_mut().find(|p| p.unique_name == app.unique_name) else {
+            continue;
+        };
+        match crate::credentials::plan::plan(app, application, local, now, part.output.is_some()) {
             Ok(steps) => planned.credentials = steps,
             Err(mut p) => problems.append(&mut p),
         }

@@ -47,12 +47,32 @@ pub enum ResourceState {
     Ambiguous(Vec<ServicePrincipal>),
 }
 
+/// The key an app of the manifest is matched by in the tenant and across a run (observed state,
+/// plan, apply's report, the output file): its unique name, without case, as Graph compares
+/// `uniqueName` (docs/graph-notes.md). Never a position in a list.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AppKey(String);
+
+impl AppKey {
+    pub fn of(unique_name: &str) -> Self {
+        AppKey(unique_name.to_lowercase())
+    }
+}
+
+impl DesiredApp {
+    /// The app's [`AppKey`].
+    pub fn key(&self) -> AppKey {
+        AppKey::of(&self.unique_name)
+    }
+}
+
 /// The tenant as far as the manifest is concerned.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
     pub tenant_id: String,
-    /// One entry per app of the manifest, in manifest order.
-    pub apps: Vec<ObservedApp>,
+    /// What Graph holds for each app of the manifest, by the app's key. An app the manifest
+    /// lists but that is missing here reads as not existing.
+    pub apps: BTreeMap<AppKey, ObservedApp>,
     pub resources: BTreeMap<ApiRef, ResourceState>,
     /// Resource service principals that grants, app role assignments or requiredResourceAccess
     /// refer to but the manifest does not name: read so that plans show names, not GUIDs.
@@ -62,6 +82,13 @@ pub struct Observed {
     pub owner_refs: BTreeMap<crate::model::OwnerRef, Option<DirectoryObject>>,
     /// The signed-in identity's object id (the token's `oid`): never removed as an owner.
     pub signed_in: Option<String>,
+}
+
+impl Observed {
+    /// What Graph holds for the app with this unique name (any case).
+    pub fn app(&self, unique_name: &str) -> Option<&ObservedApp> {
+        self.apps.get(&AppKey::of(unique_name))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -270,6 +297,12 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         self.summary().total() > 0
     }
+
+    /// The plan of the app with this unique name (any case).
+    pub fn app(&self, unique_name: &str) -> Option<&AppPlan> {
+        let key = AppKey::of(unique_name);
+        self.apps.iter().find(|a| AppKey::of(&a.unique_name) == key)
+    }
 }
 
 /// Permissions of one resource, as the plan needs them.
@@ -406,8 +439,8 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<PlanProb
     let mut resource_sps: Vec<ResourceSpStep> = Vec::new();
     let mut apps = Vec::new();
     let empty = ObservedApp::default();
-    for (i, app) in desired.apps.iter().enumerate() {
-        let obs = observed.apps.get(i).unwrap_or(&empty);
+    for app in &desired.apps {
+        let obs = observed.apps.get(&app.key()).unwrap_or(&empty);
         match plan_app(app, obs, observed, &mut resource_sps) {
             Ok(p) => apps.push(p),
             Err(mut ps) => problems.append(&mut ps),
@@ -432,7 +465,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<PlanProb
 pub fn destroy_plan(desired: &Desired, observed: &Observed, purge: bool) -> Plan {
     let mut apps = Vec::new();
     let mut purges = Vec::new();
-    for (app, obs) in desired.apps.iter().zip(&observed.apps) {
+    for app in &desired.apps {
+        let Some(obs) = observed.apps.get(&app.key()) else {
+            continue;
+        };
         let Some(application) = &obs.application else {
             continue;
         };
