@@ -11,9 +11,11 @@
 pub(crate) mod apply;
 pub(crate) mod destroy;
 pub(crate) mod import;
+pub(crate) mod init;
 pub(crate) mod live;
 pub(crate) mod plan;
 pub(crate) mod token;
+pub(crate) mod validate;
 
 use std::io::IsTerminal;
 use std::path::Path;
