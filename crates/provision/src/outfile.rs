@@ -180,21 +180,16 @@ pub fn entries(
         let apis = p
             .resources
             .iter()
-            .enumerate()
-            .map(|(i, r)| ApiEntry {
+            .map(|r| ApiEntry {
                 name: r.name.clone(),
                 app_id: r.app_id.clone(),
                 resource_url: r.resource_url.clone(),
-                scopes: p
+                scopes: r
                     .delegated
-                    .get(i)
-                    .map(|(_, s)| s.iter().map(|v| format!("{}/{v}", r.resource_url)).collect())
-                    .unwrap_or_default(),
-                roles: p
-                    .application_permissions
-                    .get(i)
-                    .map(|(_, r)| r.clone())
-                    .unwrap_or_default(),
+                    .iter()
+                    .map(|v| format!("{}/{v}", r.resource_url))
+                    .collect(),
+                roles: r.application.clone(),
             })
             .collect();
         out.insert(

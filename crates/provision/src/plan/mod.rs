@@ -121,6 +121,12 @@ pub struct Resource {
     pub service_principal_id: Option<String>,
     /// The URL scopes are prefixed with in tokens (`https://api.security.microsoft.com`).
     pub resource_url: String,
+    /// The delegated permission values the manifest asks for on it (for the output file).
+    #[serde(skip)]
+    pub delegated: Vec<String>,
+    /// The application permission values the manifest asks for on it.
+    #[serde(skip)]
+    pub application: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -186,12 +192,6 @@ pub struct AppPlan {
     pub assignments: Vec<AssignmentStep>,
     /// The resource APIs this app asks for, resolved.
     pub resources: Vec<Resource>,
-    /// Delegated permissions per resource name, for the output file.
-    #[serde(skip)]
-    pub delegated: Vec<(String, Vec<String>)>,
-    /// Application permissions per resource name.
-    #[serde(skip)]
-    pub application_permissions: Vec<(String, Vec<String>)>,
     // --- owners and federated credentials (issue 17) ---
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub owners: Vec<ownership::OwnerStep>,
@@ -556,8 +556,6 @@ pub fn destroy_plan(desired: &Desired, observed: &Observed, purge: bool) -> Plan
             grants,
             assignments,
             resources: Vec::new(),
-            delegated: Vec::new(),
-            application_permissions: Vec::new(),
             owners: Vec::new(),
             kept_owner: None,
             federated_credentials: Vec::new(),
@@ -585,8 +583,6 @@ fn plan_app(
     let mut rra: Vec<RequiredResourceAccess> = Vec::new();
     // id → readable permission name, for showing Graph's GUIDs as names
     let mut names: BTreeMap<String, String> = BTreeMap::new();
-    let mut delegated = Vec::new();
-    let mut application_permissions = Vec::new();
     let mut wanted_roles: Vec<(usize, String, String)> = Vec::new();
 
     for perm in &app.api_permissions {
@@ -726,14 +722,14 @@ fn plan_app(
             resource_app_id: app_id.clone(),
             resource_access: access,
         });
-        delegated.push((name.clone(), scope_values));
-        application_permissions.push((name.clone(), role_values));
         resources.push(Resource {
             key: perm.api.clone(),
             name,
             resource_url: resource_url_of(sp, known, &app_id),
             app_id,
             service_principal_id: sp.map(|s| s.id.clone()),
+            delegated: scope_values,
+            application: role_values,
         });
     }
     if !problems.is_empty() {
@@ -771,8 +767,8 @@ fn plan_app(
             .iter()
             .filter(|g| g.consent_type == "AllPrincipals")
             .collect();
-        for (idx, res) in resources.iter().enumerate() {
-            let want: BTreeSet<String> = delegated[idx].1.iter().cloned().collect();
+        for res in &resources {
+            let want: BTreeSet<String> = res.delegated.iter().cloned().collect();
             let existing = res.service_principal_id.as_ref().and_then(|rid| {
                 all_principals
                     .iter()
@@ -886,8 +882,6 @@ fn plan_app(
         grants,
         assignments,
         resources,
-        delegated,
-        application_permissions,
         credentials: Vec::new(),
     })
 }
