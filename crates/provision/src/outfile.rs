@@ -309,7 +309,17 @@ pub fn check_writable(path: &Path) -> Result<()> {
         .with_help("make its folder writable, or change `output.path` in the manifest")
     };
     std::fs::create_dir_all(dir).map_err(cannot)?;
-    tempfile::NamedTempFile::new_in(dir).map_err(cannot)?;
+    // Named as the write's own temporary files are, so that one a kill leaves here is removed
+    // by the next write of the file (`fsutil::write_atomic`).
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(cannot)?;
     if path.is_dir() {
         return Err(cannot(std::io::Error::other("it is a folder")));
     }
