@@ -120,44 +120,7 @@ pub(crate) async fn run(ctx: &Context, set: &Set, opts: &Options) -> Result<i32>
     let authority = &ctx.endpoints.authority_url;
     let doc = document(&plan, set, authority);
     printer.text(&render::plan_text(&doc));
-    // Each manifest of the run with an `[output]`, and its file.
-    let out_paths: Vec<(usize, PathBuf)> = set
-        .in_run()
-        .into_iter()
-        .filter_map(|k| output_path(&set.manifests[k]).map(|p| (k, p)))
-        .collect();
-    for (k, path) in &out_paths {
-        // A manifest with apps left out by --target keeps its file as it is (below).
-        if !set.whole(*k) {
-            continue;
-        }
-        // Before the first write: a run must not change the tenant and then fail to say what
-        // it did where the user asked for it.
-        outfile::check_writable(path)?;
-        // And that what it will hold can be written in its format (the env dialect refuses
-        // values a shell would read differently): rendered with stand-in IDs.
-        let desired = set.part(*k);
-        let own = part_plan(&plan, set, *k);
-        if let Some(spec) = &desired.output {
-            let stand_in = "00000000-0000-0000-0000-000000000000".to_owned();
-            let ids = own
-                .apps
-                .iter()
-                .map(|a| {
-                    (
-                        a.unique_name.clone(),
-                        (stand_in.clone(), stand_in.clone(), stand_in.clone()),
-                    )
-                })
-                .collect();
-            outfile::render(&outfile::entries(&desired, &own, &ids, authority), spec.format).map_err(
-                |mut e| {
-                    e.message = format!("{}: nothing was changed in the tenant", e.message);
-                    e
-                },
-            )?;
-        }
-    }
+    let out_paths = check_outputs(set, &plan, authority)?;
 
     // Generated certificates' keys go to disk before the tenant sees the certificates.
     let executed = execute(
@@ -191,105 +154,21 @@ pub(crate) async fn run(ctx: &Context, set: &Set, opts: &Options) -> Result<i32>
         super::plan::attribute_report(r, set);
     }
 
-    // IDs for the output file: what apply learned, else what was observed.
-    let mut ids = BTreeMap::new();
-    for app in &plan.apps {
-        let r = report.as_ref().and_then(|r| r.app(&app.unique_name));
-        let client = r
-            .and_then(|r| r.client_id.clone())
-            .or_else(|| app.application.app_id.clone());
-        let object = r
-            .and_then(|r| r.object_id.clone())
-            .or_else(|| app.application.object_id.clone());
-        let sp = r
-            .and_then(|r| r.service_principal_id.clone())
-            .or_else(|| app.service_principal_id.clone());
-        if let (Some(c), Some(o), Some(s)) = (client, object, sp) {
-            ids.insert(app.unique_name.clone(), (c, o, s));
-        }
-    }
+    let ids = learned_ids(&plan, report.as_ref());
     let mut entries = outfile::entries(&set.combined, &plan, &ids, authority);
     outfile::add_credentials(&mut entries, &plan, report.as_ref());
     let plan_text = render::plan_text(&doc);
 
-    // Each manifest's output file is written when every app of it got its IDs and none of its
-    // steps failed, also when nothing changed; a failed or stopped run leaves the file as it
-    // was, named as out of date.
-    let mut file_states = Vec::new();
-    // A file that cannot be written after the tenant changed is reported after what was done.
-    let mut write_error = None;
-    for (k, path) in &out_paths {
-        let Some(spec) = &set.manifests[*k].output else {
-            continue;
-        };
-        let shown = path.display().to_string();
-        let manifest = set
-            .several()
-            .then(|| set.manifests[*k].source.display().to_string());
-        let desired = set.part(*k);
-        let own = part_plan(&plan, set, *k);
-        let mut own_entries = outfile::entries(&desired, &own, &ids, authority);
-        // Credentials (issue 17), as the whole run's entries hold them.
-        for (name, e) in own_entries.iter_mut() {
-            if let Some(full) = entries.get(name) {
-                e.passwords = full.passwords.clone();
-                e.certificates = full.certificates.clone();
-            }
-        }
-        let own_failed = report.as_ref().is_some_and(|r| {
-            r.resource_error.is_some()
-                || r.apps
-                    .iter()
-                    .any(|a| a.error.is_some() && set.owner.get(&AppKey::of(&a.unique_name)) == Some(k))
-        });
-        let exists = path.exists();
-        if !set.whole(*k) {
-            printer.status(&format!(
-                "`{shown}` was left as it is: --target left out apps of `{}`; apply without --target writes it",
-                set.manifests[*k].source.display()
-            ));
-            file_states.push(OutputFileState {
-                path: shown,
-                written: false,
-                up_to_date: false,
-                exists,
-                manifest,
-            });
-        } else if !own_failed && !stopped && own_entries.len() == desired.apps.len() {
-            // A file that holds a password's value is the owner's only (mode 0600).
-            let written = outfile::render_with_secrets(&own_entries, spec.format).and_then(|text| {
-                if outfile::holds_secret(&own_entries) {
-                    crate::credentials::local::write_private(path, &text)
-                } else {
-                    outfile::write_atomic(path, &text)
-                }
-            });
-            let ok = written.is_ok();
-            if write_error.is_none() {
-                write_error = written.err();
-            }
-            file_states.push(OutputFileState {
-                path: shown,
-                written: ok,
-                up_to_date: ok,
-                exists: path.exists(),
-                manifest,
-            });
-        } else {
-            if exists {
-                printer.warn(&format!(
-                    "`{shown}` was not updated and is out of date: apply did not finish; run apply again to rewrite it"
-                ));
-            }
-            file_states.push(OutputFileState {
-                path: shown,
-                written: false,
-                up_to_date: false,
-                exists,
-                manifest,
-            });
-        }
-    }
+    let (file_states, write_error) = write_outputs(
+        ctx,
+        set,
+        &plan,
+        report.as_ref(),
+        stopped,
+        &out_paths,
+        &ids,
+        &entries,
+    );
     // Passwords rotated out or no longer listed go once every output file of the run holds what
     // replaces them (or when there is none); a run that failed keeps them for the next one.
     if let Some(r) = report.as_mut()
@@ -363,55 +242,7 @@ pub(crate) async fn run(ctx: &Context, set: &Set, opts: &Options) -> Result<i32>
         return Err(e);
     }
 
-    // Consent that could not be granted, or that the manifest leaves to an administrator.
-    let mut consent_missing = false;
-    let mut lacking = std::collections::BTreeSet::new();
-    if let Some(report) = &report {
-        for r in &report.apps {
-            if !r.consent_denied.is_empty() {
-                consent_missing = true;
-                // Which write was refused names the permission (`….app_role[…]` addresses are
-                // app role assignments, `….consent[…]` delegated grants).
-                for address in &r.consent_denied {
-                    lacking.insert(if address.contains(".app_role[") {
-                        crate::permissions::WRITE_ASSIGNMENTS.least()
-                    } else {
-                        crate::permissions::WRITE_GRANTS.least()
-                    });
-                }
-                let url = render::admin_consent_url(
-                    authority,
-                    &plan.tenant_id,
-                    r.client_id.as_deref().unwrap_or_default(),
-                );
-                printer.warn(&format!(
-                    "`{}`: the signed-in identity may not grant consent ({}); a Global Administrator can grant it at {url}",
-                    r.unique_name,
-                    r.consent_denied.join(", ")
-                ));
-            }
-        }
-    }
-    for app in plan.apps.iter().filter(|a| a.consent == ConsentMode::None) {
-        if let Some((client, _, _)) = ids.get(&app.unique_name) {
-            printer.status(&format!(
-                "`{}`: consent is left to an administrator: {}",
-                app.unique_name,
-                render::admin_consent_url(authority, &plan.tenant_id, client)
-            ));
-        }
-    }
-    if consent_missing {
-        let names: Vec<String> = lacking.iter().map(|p| format!("`{p}`")).collect();
-        return Err(Error::auth(format!(
-            "admin consent could not be granted: the signed-in identity lacks {}",
-            names.join(" and ")
-        ))
-        .with_help(
-            "add it to the identity that runs provision (App registration → API permissions → Microsoft Graph, then grant admin consent), or open the URL above",
-        ));
-    }
-    Ok(0)
+    consent_outcome(ctx, &plan, report.as_ref(), &ids)
 }
 
 /// Under GitHub Actions: the plan and what apply did as the job summary, and each app's IDs as
@@ -475,4 +306,227 @@ fn write_generated_keys(plan: &crate::plan::Plan) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Each manifest of the run with an `[output]`, and its file, checked before the first write: a
+/// run must not change the tenant and then fail to say what it did where the user asked for it.
+fn check_outputs(set: &Set, plan: &Plan, authority: &str) -> Result<Vec<(usize, PathBuf)>> {
+    let out_paths: Vec<(usize, PathBuf)> = set
+        .in_run()
+        .into_iter()
+        .filter_map(|k| output_path(&set.manifests[k]).map(|p| (k, p)))
+        .collect();
+    for (k, path) in &out_paths {
+        // A manifest with apps left out by --target keeps its file as it is (below).
+        if !set.whole(*k) {
+            continue;
+        }
+        // Before the first write: a run must not change the tenant and then fail to say what
+        // it did where the user asked for it.
+        outfile::check_writable(path)?;
+        // And that what it will hold can be written in its format (the env dialect refuses
+        // values a shell would read differently): rendered with stand-in IDs.
+        let desired = set.part(*k);
+        let own = part_plan(plan, set, *k);
+        if let Some(spec) = &desired.output {
+            let stand_in = "00000000-0000-0000-0000-000000000000".to_owned();
+            let ids = own
+                .apps
+                .iter()
+                .map(|a| {
+                    (
+                        a.unique_name.clone(),
+                        (stand_in.clone(), stand_in.clone(), stand_in.clone()),
+                    )
+                })
+                .collect();
+            outfile::render(&outfile::entries(&desired, &own, &ids, authority), spec.format).map_err(
+                |mut e| {
+                    e.message = format!("{}: nothing was changed in the tenant", e.message);
+                    e
+                },
+            )?;
+        }
+    }
+
+    Ok(out_paths)
+}
+
+/// Each app's (client id, object id, service principal id) for the output file: what apply
+/// learned, else what was observed; an app without all three is left out.
+fn learned_ids(plan: &Plan, report: Option<&Report>) -> BTreeMap<String, (String, String, String)> {
+    let mut ids = BTreeMap::new();
+    for app in &plan.apps {
+        let r = report.and_then(|r| r.app(&app.unique_name));
+        let client = r
+            .and_then(|r| r.client_id.clone())
+            .or_else(|| app.application.app_id.clone());
+        let object = r
+            .and_then(|r| r.object_id.clone())
+            .or_else(|| app.application.object_id.clone());
+        let sp = r
+            .and_then(|r| r.service_principal_id.clone())
+            .or_else(|| app.service_principal_id.clone());
+        if let (Some(c), Some(o), Some(s)) = (client, object, sp) {
+            ids.insert(app.unique_name.clone(), (c, o, s));
+        }
+    }
+    ids
+}
+
+/// Each manifest's output file is written when every app of it got its IDs and none of its
+/// steps failed, also when nothing changed; a failed or stopped run leaves the file as it was,
+/// named as out of date. A file that cannot be written after the tenant changed is returned as
+/// the error, reported after what was done.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the run's state at this point, each used once"
+)]
+fn write_outputs(
+    ctx: &Context,
+    set: &Set,
+    plan: &Plan,
+    report: Option<&Report>,
+    stopped: bool,
+    out_paths: &[(usize, PathBuf)],
+    ids: &BTreeMap<String, (String, String, String)>,
+    entries: &BTreeMap<String, outfile::Entry>,
+) -> (Vec<OutputFileState>, Option<Error>) {
+    let printer = &ctx.printer;
+    let authority = &ctx.endpoints.authority_url;
+    let mut file_states = Vec::new();
+    let mut write_error = None;
+    for (k, path) in out_paths {
+        let Some(spec) = &set.manifests[*k].output else {
+            continue;
+        };
+        let shown = path.display().to_string();
+        let manifest = set
+            .several()
+            .then(|| set.manifests[*k].source.display().to_string());
+        let desired = set.part(*k);
+        let own = part_plan(plan, set, *k);
+        let mut own_entries = outfile::entries(&desired, &own, ids, authority);
+        // Credentials (issue 17), as the whole run's entries hold them.
+        for (name, e) in own_entries.iter_mut() {
+            if let Some(full) = entries.get(name) {
+                e.passwords = full.passwords.clone();
+                e.certificates = full.certificates.clone();
+            }
+        }
+        let own_failed = report.is_some_and(|r| {
+            r.resource_error.is_some()
+                || r.apps
+                    .iter()
+                    .any(|a| a.error.is_some() && set.owner.get(&AppKey::of(&a.unique_name)) == Some(k))
+        });
+        let exists = path.exists();
+        if !set.whole(*k) {
+            printer.status(&format!(
+                "`{shown}` was left as it is: --target left out apps of `{}`; apply without --target writes it",
+                set.manifests[*k].source.display()
+            ));
+            file_states.push(OutputFileState {
+                path: shown,
+                written: false,
+                up_to_date: false,
+                exists,
+                manifest,
+            });
+        } else if !own_failed && !stopped && own_entries.len() == desired.apps.len() {
+            // A file that holds a password's value is the owner's only (mode 0600).
+            let written = outfile::render_with_secrets(&own_entries, spec.format).and_then(|text| {
+                if outfile::holds_secret(&own_entries) {
+                    crate::credentials::local::write_private(path, &text)
+                } else {
+                    outfile::write_atomic(path, &text)
+                }
+            });
+            let ok = written.is_ok();
+            if write_error.is_none() {
+                write_error = written.err();
+            }
+            file_states.push(OutputFileState {
+                path: shown,
+                written: ok,
+                up_to_date: ok,
+                exists: path.exists(),
+                manifest,
+            });
+        } else {
+            if exists {
+                printer.warn(&format!(
+                    "`{shown}` was not updated and is out of date: apply did not finish; run apply again to rewrite it"
+                ));
+            }
+            file_states.push(OutputFileState {
+                path: shown,
+                written: false,
+                up_to_date: false,
+                exists,
+                manifest,
+            });
+        }
+    }
+    (file_states, write_error)
+}
+
+/// Consent that could not be granted (exit 4, naming the permission the identity lacks and the
+/// admin consent URL), or that the manifest leaves to an administrator (its URL).
+fn consent_outcome(
+    ctx: &Context,
+    plan: &Plan,
+    report: Option<&Report>,
+    ids: &BTreeMap<String, (String, String, String)>,
+) -> Result<i32> {
+    let printer = &ctx.printer;
+    let authority = &ctx.endpoints.authority_url;
+    let mut consent_missing = false;
+    let mut lacking = std::collections::BTreeSet::new();
+    if let Some(report) = report {
+        for r in &report.apps {
+            if !r.consent_denied.is_empty() {
+                consent_missing = true;
+                // Which write was refused names the permission (`….app_role[…]` addresses are
+                // app role assignments, `….consent[…]` delegated grants).
+                for address in &r.consent_denied {
+                    lacking.insert(if address.contains(".app_role[") {
+                        crate::permissions::WRITE_ASSIGNMENTS.least()
+                    } else {
+                        crate::permissions::WRITE_GRANTS.least()
+                    });
+                }
+                let url = render::admin_consent_url(
+                    authority,
+                    &plan.tenant_id,
+                    r.client_id.as_deref().unwrap_or_default(),
+                );
+                printer.warn(&format!(
+                    "`{}`: the signed-in identity may not grant consent ({}); a Global Administrator can grant it at {url}",
+                    r.unique_name,
+                    r.consent_denied.join(", ")
+                ));
+            }
+        }
+    }
+    for app in plan.apps.iter().filter(|a| a.consent == ConsentMode::None) {
+        if let Some((client, _, _)) = ids.get(&app.unique_name) {
+            printer.status(&format!(
+                "`{}`: consent is left to an administrator: {}",
+                app.unique_name,
+                render::admin_consent_url(authority, &plan.tenant_id, client)
+            ));
+        }
+    }
+    if consent_missing {
+        let names: Vec<String> = lacking.iter().map(|p| format!("`{p}`")).collect();
+        return Err(Error::auth(format!(
+            "admin consent could not be granted: the signed-in identity lacks {}",
+            names.join(" and ")
+        ))
+        .with_help(
+            "add it to the identity that runs provision (App registration → API permissions → Microsoft Graph, then grant admin consent), or open the URL above",
+        ));
+    }
+    Ok(0)
 }
