@@ -242,6 +242,9 @@ pub fn for_call(method: &str, path: &str) -> Option<Clause> {
     if first == "users" {
         return Some(READ_USERS);
     }
+    if first == "directoryobjects" && get {
+        return Some(READ_DIRECTORY_OBJECTS);
+    }
     if assignments && !get {
         return Some(WRITE_ASSIGNMENTS);
     }
@@ -333,6 +336,10 @@ mod tests {
         assert_eq!(for_call("GET", "/applications(uniqueName='x')"), Some(READ_APPS));
         assert_eq!(for_call("DELETE", "/directory/deletedItems/x"), Some(WRITE_APPS));
         assert_eq!(for_call("GET", "/organization"), None);
+        assert_eq!(
+            for_call("GET", "/directoryObjects/5f1a6a5c-0000-4000-8000-000000000001"),
+            Some(READ_DIRECTORY_OBJECTS)
+        );
     }
 
     #[test]
