@@ -221,6 +221,14 @@ pub struct Tally {
 }
 
 impl Report {
+    /// What became of the app with this unique name (any case).
+    pub fn app(&self, unique_name: &str) -> Option<&AppResult> {
+        let key = crate::plan::AppKey::of(unique_name);
+        self.apps
+            .iter()
+            .find(|a| crate::plan::AppKey::of(&a.unique_name) == key)
+    }
+
     /// The first failure, with the app it belongs to.
     pub fn first_error(&self) -> Option<(&str, &GraphError)> {
         if let Some(e) = &self.resource_error {

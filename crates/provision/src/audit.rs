@@ -277,7 +277,9 @@ pub struct ApiEntry {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AppEntry {
     pub display_name: Option<String>,
-    pub app_id: String,
+    /// `None`: a managed app that is not in the tenant, or a client whose service principal
+    /// could not be read.
+    pub app_id: Option<String>,
     pub service_principal_id: Option<String>,
     /// The registration's `uniqueName`, when it has one.
     pub unique_name: Option<String>,
@@ -497,8 +499,8 @@ pub fn build(apis: &[AuditApi], snapshot: &Snapshot, manifests: &[Desired], tena
     let mut seen_manifest_apps: BTreeSet<(String, usize)> = BTreeSet::new();
     for (client, perms) in &held {
         let sp = sps.get(client);
-        let app_id = sp.map(|s| s.app_id.clone()).unwrap_or_default();
-        let managed = manager(&app_id);
+        let app_id = sp.map(|s| s.app_id.clone());
+        let managed = app_id.as_deref().and_then(&manager);
         let held_list: Vec<Held> = perms.values().cloned().collect();
         let drift = match managed {
             Some((d, i)) => {
@@ -509,7 +511,10 @@ pub fn build(apis: &[AuditApi], snapshot: &Snapshot, manifests: &[Desired], tena
         };
         apps.push(AppEntry {
             display_name: sp.and_then(|s| s.display_name.clone()),
-            unique_name: unique_names.get(&app_id.to_lowercase()).map(|u| (*u).to_owned()),
+            unique_name: app_id
+                .as_deref()
+                .and_then(|id| unique_names.get(&id.to_lowercase()))
+                .map(|u| (*u).to_owned()),
             app_id,
             service_principal_id: Some((*client).to_owned()),
             managed_by: managed.map(|(d, i)| ManagedBy {
@@ -548,7 +553,7 @@ pub fn build(apis: &[AuditApi], snapshot: &Snapshot, manifests: &[Desired], tena
                 display_name: sp
                     .and_then(|s| s.display_name.clone())
                     .or(Some(app.display_name.clone())),
-                app_id: found.map(|a| a.app_id.clone()).unwrap_or_default(),
+                app_id: found.map(|a| a.app_id.clone()),
                 service_principal_id: sp.map(|s| s.id.clone()),
                 unique_name: found.and_then(|a| a.unique_name.clone()),
                 managed_by: Some(ManagedBy {
@@ -696,11 +701,7 @@ pub fn text(r: &Report) -> String {
     for a in &r.apps {
         out.push('\n');
         let name = a.display_name.as_deref().unwrap_or("(no display name)");
-        let id = if a.app_id.is_empty() {
-            "no appId"
-        } else {
-            a.app_id.as_str()
-        };
+        let id = a.app_id.as_deref().unwrap_or("no appId");
         out.push_str(&format!("{name} ({id}): {}\n", status_text(a)));
         let width = a.permissions.iter().map(|h| h.api.len()).max().unwrap_or(0);
         let pw = a
@@ -781,7 +782,7 @@ pub fn markdown(r: &Report) -> String {
         out.push_str(&format!(
             "| {} | `{}` | {} | {} | {} |\n",
             cell(a.display_name.as_deref().unwrap_or("")),
-            cell(&a.app_id),
+            cell(a.app_id.as_deref().unwrap_or("")),
             managed,
             perms.join("<br>"),
             a.drift.iter().map(|d| cell(d)).collect::<Vec<_>>().join("<br>")
@@ -927,10 +928,12 @@ mod tests {
              [[app.api_permissions]]\napi = \"microsoft-graph\"\ndelegated = [\"User.Read\", \"Directory.Read.All\"]\n",
         );
         let r = build(&apis, &snapshot, &[m], "t");
-        let one = r.apps.iter().find(|a| a.app_id == "a1").unwrap();
+        let one = r.apps.iter().find(|a| a.app_id.as_deref() == Some("a1")).unwrap();
         assert_eq!(one.permissions.len(), 1);
         assert_eq!(one.permissions[0].permission, "Mail.Read");
         let absent = r.apps.iter().find(|a| a.managed_by.is_some()).unwrap();
+        // Not in the tenant: no appId to show (null in JSON, never an empty string).
+        assert_eq!(absent.app_id, None);
         assert_eq!(
             absent.drift,
             [

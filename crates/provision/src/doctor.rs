@@ -357,7 +357,8 @@ pub async fn run(ctx: &Context, desired: Option<&Desired>, probe: bool) -> Repor
     report.commands = CHECKED
         .iter()
         .map(|c| {
-            let missing = missing_of(c.missing(&identity.permissions, delegated));
+            // With a manifest, what its content adds (owners: finding and writing them).
+            let missing = missing_of(c.missing_for(&identity.permissions, delegated, desired));
             CommandCheck {
                 command: c.name(),
                 allowed: missing.is_empty(),

@@ -3,9 +3,9 @@
 //! # Architecture
 //!
 //! ```text
-//! argv ──clap──▶ cli::Cli ──▶ context::Context (endpoints, credentials, output format)
+//! argv ──clap──▶ cli::Cli ──commands──▶ options + context::Context ──▶ ops (observe → plan → execute)
 //! manifest text ──manifest::parse──▶ model::Desired                      (pure)
-//! Graph GETs ──observe──▶ graph::types (Observed)
+//! Graph GETs ──observe──▶ graph::types (Observed, each app by its key)
 //! plan::plan(&Desired, &Observed) ──▶ plan::Plan ──render──▶ text | versioned JSON   (pure)
 //! apply::apply(Plan) ──Graph writes──▶ report ──▶ output file (atomic)
 //! observe again ──plan──▶ must show no changes
@@ -43,6 +43,7 @@ pub mod import;
 pub mod manifest;
 pub mod model;
 pub mod observe;
+pub mod ops;
 pub mod outfile;
 pub mod output;
 pub mod ownership;

@@ -129,13 +129,16 @@ pub async fn observe(graph: &GraphClient, desired: &Desired, tenant_id: &str) ->
             },
         )
         .collect();
-    let apps = apps
-        .into_iter()
-        .zip(held)
-        .map(|(mut app, (owners, federated_credentials))| {
+    // Keyed by each app's unique name: the planner and everything after it find an app's
+    // state by that key, never by position.
+    let apps = desired
+        .apps
+        .iter()
+        .zip(apps.into_iter().zip(held))
+        .map(|(wanted, (mut app, (owners, federated_credentials)))| {
             app.owners = owners;
             app.federated_credentials = federated_credentials;
-            app
+            (wanted.key(), app)
         })
         .collect();
     let mut observed = Observed {
@@ -168,7 +171,7 @@ pub async fn others(
         .collect();
     let mut by_id: BTreeSet<String> = BTreeSet::new();
     let mut by_app_id: BTreeSet<String> = BTreeSet::new();
-    for app in &observed.apps {
+    for app in observed.apps.values() {
         for id in app
             .grants
             .iter()

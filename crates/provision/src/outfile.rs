@@ -89,12 +89,12 @@ pub fn add_credentials(
 ) {
     use crate::credentials::Kind;
     use crate::plan::Action;
-    for (i, app) in plan.apps.iter().enumerate() {
+    for app in &plan.apps {
         let Some(entry) = entries.get_mut(&app.unique_name) else {
             continue;
         };
         let added = report
-            .and_then(|r| r.apps.get(i))
+            .and_then(|r| r.app(&app.unique_name))
             .map(|r| r.added.as_slice())
             .unwrap_or_default();
         for c in &app.credentials {
@@ -170,28 +170,26 @@ pub fn entries(
     authority_host: &str,
 ) -> BTreeMap<String, Entry> {
     let mut out = BTreeMap::new();
-    for (app, p) in desired.apps.iter().zip(&plan.apps) {
+    for app in &desired.apps {
+        let Some(p) = plan.app(&app.unique_name) else {
+            continue;
+        };
         let Some((client_id, object_id, sp_id)) = ids.get(&app.unique_name) else {
             continue;
         };
         let apis = p
             .resources
             .iter()
-            .enumerate()
-            .map(|(i, r)| ApiEntry {
+            .map(|r| ApiEntry {
                 name: r.name.clone(),
                 app_id: r.app_id.clone(),
                 resource_url: r.resource_url.clone(),
-                scopes: p
+                scopes: r
                     .delegated
-                    .get(i)
-                    .map(|(_, s)| s.iter().map(|v| format!("{}/{v}", r.resource_url)).collect())
-                    .unwrap_or_default(),
-                roles: p
-                    .application_permissions
-                    .get(i)
-                    .map(|(_, r)| r.clone())
-                    .unwrap_or_default(),
+                    .iter()
+                    .map(|v| format!("{}/{v}", r.resource_url))
+                    .collect(),
+                roles: r.application.clone(),
             })
             .collect();
         out.insert(
@@ -311,7 +309,17 @@ pub fn check_writable(path: &Path) -> Result<()> {
         .with_help("make its folder writable, or change `output.path` in the manifest")
     };
     std::fs::create_dir_all(dir).map_err(cannot)?;
-    tempfile::NamedTempFile::new_in(dir).map_err(cannot)?;
+    // Named as the write's own temporary files are, so that one a kill leaves here is removed
+    // by the next write of the file (`fsutil::write_atomic`).
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(cannot)?;
     if path.is_dir() {
         return Err(cannot(std::io::Error::other("it is a folder")));
     }

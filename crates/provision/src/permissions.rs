@@ -7,6 +7,8 @@
 //! as delegated permissions (scopes, a signed-in user); a delegated caller also needs an Entra
 //! role that allows the operation (e.g. Cloud Application Administrator).
 
+use crate::model::{Desired, OwnerRef};
+
 /// One requirement: any one of these permissions (the first is the least privileged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Clause {
@@ -103,6 +105,13 @@ pub const READ_USERS: Clause = Clause {
     source: "user-get",
 };
 
+/// Reading a directory object by its id (an owner the manifest names by object id).
+pub const READ_DIRECTORY_OBJECTS: Clause = Clause {
+    any_of: &["Directory.Read.All", "Directory.ReadWrite.All"],
+    why: "find owners by object id",
+    source: "directoryobject-get",
+};
+
 /// The commands the table covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Command {
@@ -161,13 +170,45 @@ impl Command {
         }
     }
 
+    /// [`Command::needs`] and what a manifest adds to it: `owners` are found by user principal
+    /// name ([`READ_USERS`]) or object id ([`READ_DIRECTORY_OBJECTS`]) by `plan` and `apply`,
+    /// and written by `apply` ([`WRITE_OWNERS`]).
+    pub fn needs_for(self, desired: Option<&Desired>) -> Vec<Clause> {
+        let mut out = self.needs().to_vec();
+        let owners = desired
+            .into_iter()
+            .flat_map(|d| &d.apps)
+            .flat_map(|a| a.owners.iter().flatten());
+        let (mut by_upn, mut by_id) = (false, false);
+        for o in owners {
+            match o.reference {
+                OwnerRef::Upn(_) => by_upn = true,
+                OwnerRef::Id(_) => by_id = true,
+            }
+        }
+        if matches!(self, Command::Plan | Command::Apply) && by_upn {
+            out.push(READ_USERS);
+        }
+        match self {
+            // Writing owners needs the same permission as finding them by object id.
+            Command::Apply if by_upn || by_id => out.push(WRITE_OWNERS),
+            Command::Plan if by_id => out.push(READ_DIRECTORY_OBJECTS),
+            _ => {}
+        }
+        out
+    }
+
     /// The clauses of [`Command::needs`] that `granted` does not satisfy.
     pub fn missing(self, granted: &[String], delegated: bool) -> Vec<Clause> {
+        self.missing_for(granted, delegated, None)
+    }
+
+    /// The clauses of [`Command::needs_for`] the manifest that `granted` does not satisfy.
+    pub fn missing_for(self, granted: &[String], delegated: bool, desired: Option<&Desired>) -> Vec<Clause> {
         let mut out: Vec<Clause> = self
-            .needs()
-            .iter()
+            .needs_for(desired)
+            .into_iter()
             .filter(|c| !c.satisfied_by(granted, delegated))
-            .copied()
             .collect();
         // Write permissions cover the matching reads: an identity that can write apps does
         // not also need a read permission for them.
@@ -200,6 +241,9 @@ pub fn for_call(method: &str, path: &str) -> Option<Clause> {
     }
     if first == "users" {
         return Some(READ_USERS);
+    }
+    if first == "directoryobjects" && get {
+        return Some(READ_DIRECTORY_OBJECTS);
     }
     if assignments && !get {
         return Some(WRITE_ASSIGNMENTS);
@@ -292,5 +336,70 @@ mod tests {
         assert_eq!(for_call("GET", "/applications(uniqueName='x')"), Some(READ_APPS));
         assert_eq!(for_call("DELETE", "/directory/deletedItems/x"), Some(WRITE_APPS));
         assert_eq!(for_call("GET", "/organization"), None);
+        assert_eq!(
+            for_call("GET", "/directoryObjects/5f1a6a5c-0000-4000-8000-000000000001"),
+            Some(READ_DIRECTORY_OBJECTS)
+        );
+    }
+
+    #[test]
+    fn a_manifest_with_owners_needs_what_finding_and_writing_them_takes() {
+        let owner = |r: OwnerRef| crate::model::Owner {
+            reference: r,
+            location: Default::default(),
+        };
+        let manifest = |owners: Vec<crate::model::Owner>| {
+            let text = "[app]\nunique_name = \"o\"\ndisplay_name = \"O\"\n";
+            let mut d = crate::manifest::parse("m.toml", text).unwrap();
+            d.apps[0].owners = Some(owners);
+            d
+        };
+        let admin = granted(&[
+            "Application.ReadWrite.All",
+            "DelegatedPermissionGrant.ReadWrite.All",
+            "AppRoleAssignment.ReadWrite.All",
+        ]);
+        // Without owners, the manifest adds nothing.
+        let none = manifest(Vec::new());
+        assert!(Command::Apply.missing_for(&admin, false, Some(&none)).is_empty());
+
+        let by_upn = manifest(vec![owner(OwnerRef::Upn("ada@contoso.example".into()))]);
+        assert_eq!(
+            Command::Apply.missing_for(&admin, false, Some(&by_upn)),
+            vec![READ_USERS, WRITE_OWNERS]
+        );
+        assert_eq!(
+            Command::Plan.missing_for(&admin, false, Some(&by_upn)),
+            vec![READ_USERS]
+        );
+        assert!(
+            Command::Destroy
+                .missing_for(&admin, false, Some(&by_upn))
+                .is_empty()
+        );
+        // Directory.Read.All finds users and object ids and lets owners be written.
+        let with_directory: Vec<String> = admin
+            .iter()
+            .cloned()
+            .chain(granted(&["Directory.Read.All"]))
+            .collect();
+        assert!(
+            Command::Apply
+                .missing_for(&with_directory, false, Some(&by_upn))
+                .is_empty()
+        );
+
+        let by_id = manifest(vec![owner(OwnerRef::Id(
+            "5f1a6a5c-0000-4000-8000-000000000001".into(),
+        ))]);
+        assert_eq!(
+            Command::Plan.missing_for(&admin, false, Some(&by_id)),
+            vec![READ_DIRECTORY_OBJECTS]
+        );
+        assert_eq!(
+            Command::Apply.missing_for(&admin, false, Some(&by_id)),
+            vec![WRITE_OWNERS]
+        );
+        assert_eq!(WRITE_OWNERS.least(), "Directory.Read.All");
     }
 }

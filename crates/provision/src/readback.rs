@@ -123,15 +123,16 @@ async fn deleted_meanwhile(
     let missing: Vec<(&str, &str)> = desired
         .apps
         .iter()
-        .zip(&observed.apps)
-        .enumerate()
-        .filter(|(_, (_, o))| o.application.is_none())
-        .filter_map(|(i, (d, _))| {
+        .filter(|d| {
+            observed
+                .app(&d.unique_name)
+                .is_none_or(|o| o.application.is_none())
+        })
+        .filter_map(|d| {
             let id = report
-                .apps
-                .get(i)
+                .app(&d.unique_name)
                 .and_then(|r| r.object_id.as_deref())
-                .or_else(|| plan.apps.get(i)?.application.object_id.as_deref())?;
+                .or_else(|| plan.app(&d.unique_name)?.application.object_id.as_deref())?;
             Some((d.unique_name.as_str(), id))
         })
         .collect();
@@ -162,9 +163,9 @@ async fn read(
         .iter()
         .flat_map(|a| a.api_permissions.iter().map(|p| &p.api))
         .collect();
-    let apps = try_join_all(desired.apps.iter().enumerate().map(|(i, app)| async move {
-        let done = report.apps.get(i);
-        let step = plan.apps.get(i);
+    let apps = try_join_all(desired.apps.iter().map(|app| async move {
+        let done = report.app(&app.unique_name);
+        let step = plan.app(&app.unique_name);
         let client_id = done
             .and_then(|r| r.client_id.clone())
             .or_else(|| step.and_then(|s| s.application.app_id.clone()));
@@ -214,7 +215,7 @@ async fn read(
         let (application, service_principal, grants, assignments, held) =
             futures::join!(application, service_principal, grants, assignments, held);
         let (owners, federated_credentials) = held?;
-        Ok::<_, GraphError>(ObservedApp {
+        let observed = ObservedApp {
             owners,
             federated_credentials,
             application: application?,
@@ -223,7 +224,8 @@ async fn read(
             assignments: assignments?,
             deleted_application: None,
             deleted_service_principal: None,
-        })
+        };
+        Ok::<_, GraphError>((app.key(), observed))
     }));
     let resources = try_join_all(apis.iter().map(|api| async move {
         let state = crate::observe::lookup_resource(graph, api).await?;
@@ -235,7 +237,7 @@ async fn read(
         owner_refs: owner_refs?,
         signed_in: plan.signed_in.clone(),
         tenant_id: plan.tenant_id.clone(),
-        apps: apps?,
+        apps: apps?.into_iter().collect(),
         resources: resources?.into_iter().collect(),
         // Names for GUIDs the manifest does not name: the read-back only asks what is pending.
         others: Vec::new(),
@@ -255,8 +257,10 @@ fn pending(desired: &Desired, observed: &Observed, report: &Report) -> Vec<Strin
         .iter()
         .map(|r| format!("service principal of {}", r.name))
         .collect();
-    for (i, app) in again.apps.iter().enumerate() {
-        let consent_left = report.apps.get(i).is_some_and(|r| !r.consent_denied.is_empty());
+    for app in &again.apps {
+        let consent_left = report
+            .app(&app.unique_name)
+            .is_some_and(|r| !r.consent_denied.is_empty());
         if app.application.action != Action::NoOp {
             out.push(format!("application {}", app.unique_name));
         }

@@ -101,8 +101,10 @@ impl Scrub {
                 "[GUID]".to_owned()
             }
         });
-        // Graph's oauth2PermissionGrant ids: 43 URL-safe base64 characters.
-        let out = regex(&GRANT, r"\b[A-Za-z0-9_-]{43}\b").replace_all(&out, "[GRANT_ID]");
+        // Graph's oauth2PermissionGrant ids: a run of exactly 43 URL-safe base64 characters
+        // (one may start or end with `-` or `_`, where `\b` would not match).
+        let out = regex(&GRANT, r"(^|[^A-Za-z0-9_-])[A-Za-z0-9_-]{43}($|[^A-Za-z0-9_-])")
+            .replace_all(&out, "${1}[GRANT_ID]${2}");
         let out = regex(
             &TIME,
             r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?",
@@ -170,6 +172,15 @@ mod tests {
                 .with("contoso.example", "[DOMAIN]")
                 .apply("tenant contoso.example, grant 7fB0c9-_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
             "tenant [DOMAIN], grant [GRANT_ID]"
+        );
+        // A grant id may start with `-` (seen: a snapshot failed once on one).
+        assert_eq!(
+            Scrub::new().apply(r#""id": "-cDMHe-KmUGLMUo3ZgvDmvObPH-gqrhCjekAd1Nbwrg","#),
+            r#""id": "[GRANT_ID]","#
+        );
+        assert_eq!(
+            Scrub::new().apply("x-cDMHe-KmUGLMUo3ZgvDmvObPH-gqrhCjekAd1Nbwrg_"),
+            "x-cDMHe-KmUGLMUo3ZgvDmvObPH-gqrhCjekAd1Nbwrg_"
         );
     }
 }

@@ -35,6 +35,8 @@ pub enum Perm {
     AssignDelete,
     /// `GET /organization`.
     OrgRead,
+    /// `GET /directoryObjects/{id}`: Directory.Read.All (directoryobject-get).
+    DirectoryRead,
     /// `GET /me`: a signed-in user only.
     Me,
     /// Add or remove an application owner (`…/owners/$ref`).
@@ -214,6 +216,17 @@ impl Perm {
                     "User.ReadBasic.All",
                     "User.Read.All",
                     "User.ReadWrite.All",
+                    "Directory.Read.All",
+                    "Directory.ReadWrite.All",
+                    "Directory.AccessAsUser.All",
+                ]],
+            },
+            // directoryobject-get: Directory.Read.All, application and delegated ("higher: not
+            // available"); Directory.ReadWrite.All includes it, and a delegated
+            // Directory.AccessAsUser.All acts as the user.
+            Perm::DirectoryRead => Rule {
+                roles: &[&["Directory.Read.All", "Directory.ReadWrite.All"]],
+                scopes: &[&[
                     "Directory.Read.All",
                     "Directory.ReadWrite.All",
                     "Directory.AccessAsUser.All",

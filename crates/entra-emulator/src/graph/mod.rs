@@ -189,8 +189,8 @@ impl Op {
             | ListAssignedTo
             | ListDeletedApplications
             | ListDeletedServicePrincipals
-            | GetDeleted
-            | GetDirectoryObject => Perm::AppRead,
+            | GetDeleted => Perm::AppRead,
+            GetDirectoryObject => Perm::DirectoryRead,
             CreateApplication
             | PatchApplication
             | DeleteApplication

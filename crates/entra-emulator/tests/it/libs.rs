@@ -26,6 +26,11 @@ struct Answer {
 
 async fn call(t: &Tenant, method: Method, path: &str, body: Option<Value>) -> Answer {
     let token = t.admin_token().await;
+    call_with(t, &token, method, path, body).await
+}
+
+/// [`call`] with another token.
+async fn call_with(t: &Tenant, token: &str, method: Method, path: &str, body: Option<Value>) -> Answer {
     let mut req = t
         .http
         .request(method, format!("{}{path}", t.emu.ready.graph_url))
@@ -133,15 +138,34 @@ async fn casts_answer_in_the_graph_alias_as_in_the_full_namespace() {
     .await;
     let id = app.body["id"].as_str().unwrap().to_owned();
     let app_id = app.body["appId"].as_str().unwrap().to_owned();
-    // A live object through `directoryObjects`, cast either way; a cast to the other type is 404.
+    // `GET /directoryObjects/{id}` needs Directory.Read.All (directoryobject-get): the seeded
+    // administrator (apply's three permissions) gets Graph's 403; the reader, which holds it,
+    // reads a live object, cast either way; a cast to the other type is 404.
+    let denied = call(&t, Method::GET, &format!("/directoryObjects/{id}"), None).await;
+    assert_eq!(denied.status, 403, "{}", denied.body);
+    assert_eq!(denied.body["error"]["code"], "Authorization_RequestDenied");
+    assert_eq!(
+        denied.body["error"]["message"],
+        "Insufficient privileges to complete the operation."
+    );
+    let r = &t.emu.ready;
+    let reader = t.client_token(&r.reader_client_id, &r.reader_client_secret).await;
     for cast in ["", "/microsoft.graph.application", "/graph.application"] {
-        let a = call(&t, Method::GET, &format!("/directoryObjects/{id}{cast}"), None).await;
+        let a = call_with(
+            &t,
+            &reader,
+            Method::GET,
+            &format!("/directoryObjects/{id}{cast}"),
+            None,
+        )
+        .await;
         assert_eq!(a.status, 200, "{cast}: {}", a.body);
         assert_eq!(a.body["@odata.type"], "#microsoft.graph.application");
         assert_eq!(a.body["appId"], app_id.as_str());
     }
-    let a = call(
+    let a = call_with(
         &t,
+        &reader,
         Method::GET,
         &format!("/directoryObjects/{id}/graph.servicePrincipal"),
         None,

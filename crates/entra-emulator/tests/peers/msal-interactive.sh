@@ -13,6 +13,9 @@
 # Environment:
 #   MSAL_VENV       virtualenv with msal (default ~/.cache/provision/azure-cli-venv, else made)
 #   PROVISION_BIN   the provision binary (default: cargo build, then target/debug/provision)
+#   KEEP_WORKDIR=1  keep the temporary folder (emulator output and log, the person's log)
+#
+# It ends with `PASS: …`, or stops with `FAIL: …`.
 
 set -euo pipefail
 
@@ -27,7 +30,11 @@ cleanup() {
         kill "$emulator_pid" 2>/dev/null || true
         wait "$emulator_pid" 2>/dev/null || true
     fi
-    rm -rf "$work"
+    if [[ "${KEEP_WORKDIR:-0}" == 1 ]]; then
+        echo "work folder kept: $work" >&2
+    else
+        rm -rf "$work"
+    fi
 }
 trap cleanup EXIT
 
@@ -42,7 +49,7 @@ if [[ -z "$bin" ]]; then
     bin="$repo/target/debug/provision"
 fi
 
-"$bin" emulator --tls --state "$work/tenant.json" > "$work/ready.json" &
+"$bin" emulator --tls --emulator-state "$work/tenant.json" > "$work/ready.json" 2> "$work/emulator.log" &
 emulator_pid=$!
 while [[ ! -s "$work/ready.json" ]]; do
     kill -0 "$emulator_pid"
@@ -102,5 +109,7 @@ EOF
 REQUESTS_CA_BUNDLE="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ca_cert"])' "$work/ready.json")" \
 BROWSER="$work/browser" "$venv/bin/python" "$work/msal_check.py" "$work" || {
     cat "$work/person.log" >&2
+    echo "FAIL: MSAL's interactive sign-in against the emulator" >&2
     exit 1
 }
+echo "PASS: MSAL's interactive sign-in and silent refresh worked against the emulator"

@@ -2,9 +2,9 @@
 //! exit code is the report's (0 apply would be allowed, 4 permission, 3 manifest, 1 reach).
 
 use crate::cli::{DoctorArgs, GlobalArgs};
-use crate::commands::plan::confirm;
 use crate::context::Context;
 use crate::error::Result;
+use crate::ops::confirm;
 
 pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<i32> {
     let desired = match &args.manifest {

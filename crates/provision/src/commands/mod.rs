@@ -1,20 +1,21 @@
 //! One thin file per subcommand: each fills its options from the parsed arguments and calls
-//! one operation. `run` dispatches and returns the process exit code.
+//! one operation (`crate::ops` for the commands that observe, plan and execute; `doctor`,
+//! `audit`, `validate`, `init` and `emulator` call theirs). `run` dispatches and returns the
+//! process exit code.
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
 use crate::output::Printer;
 
-pub(crate) mod apply;
+mod apply;
 mod audit;
 mod completions;
-pub(crate) mod destroy;
+mod destroy;
 mod doctor;
 #[cfg(feature = "emulator")]
 mod emulator;
 mod import;
 mod init;
-mod live;
 mod logout;
 pub(crate) mod plan;
 mod token;

@@ -208,7 +208,10 @@ async fn certificates(
 /// Remove the passwords the plan removes (rotated out, or no longer listed). Run after the
 /// output file holds what replaces them; an app whose apply failed keeps its old passwords.
 pub async fn remove(graph: &GraphClient, plan: &Plan, report: &mut Report, observer: &dyn Observer) {
-    for (app, result) in plan.apps.iter().zip(report.apps.iter_mut()) {
+    for result in report.apps.iter_mut() {
+        let Some(app) = plan.app(&result.unique_name) else {
+            continue;
+        };
         let Some(object_id) = result.object_id.clone() else {
             continue;
         };

@@ -4,12 +4,13 @@
 //! of `plan`, `apply` or `destroy`: the apps of all of them (or of `--target`) as one
 //! `Desired`, each app's manifest known, the tenant guards agreeing. Pure once loaded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Class, Error, Result};
 use crate::model::Desired;
 use crate::output::Printer;
+use crate::plan::AppKey;
 
 /// The manifest files that `paths` name: files as given, folders expanded to their `*.toml`.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -113,8 +114,8 @@ pub struct Set {
     /// the first guard of the manifests in the run, `output` is `None` (each manifest has its
     /// own), `source` is the first manifest's.
     pub combined: Desired,
-    /// For each app of `combined`, its manifest's index in `manifests`.
-    pub owner: Vec<usize>,
+    /// Each app of `combined`, by its key, with its manifest's index in `manifests`.
+    pub owner: BTreeMap<AppKey, usize>,
     /// `--target`, as the manifests spell the names; empty: every app.
     pub targets: Vec<String>,
 }
@@ -151,12 +152,12 @@ impl Set {
             }
         }
         let mut apps = Vec::new();
-        let mut owner = Vec::new();
+        let mut owner = BTreeMap::new();
         for (k, d) in manifests.iter().enumerate() {
             for app in &d.apps {
                 if chosen.is_empty() || chosen.contains(&app.unique_name) {
                     apps.push(app.clone());
-                    owner.push(k);
+                    owner.insert(app.key(), k);
                 }
             }
         }
@@ -190,18 +191,15 @@ impl Set {
 
     /// Indexes of the manifests with at least one app in the run.
     pub fn in_run(&self) -> Vec<usize> {
-        let mut ks = self.owner.clone();
-        ks.dedup();
-        ks
+        let ks: BTreeSet<usize> = self.owner.values().copied().collect();
+        ks.into_iter().collect()
     }
 
     /// The manifest an app of the run comes from (by `unique_name`, without case).
     pub fn manifest_of(&self, unique_name: &str) -> Option<&Desired> {
-        self.combined
-            .apps
-            .iter()
-            .position(|a| a.unique_name.eq_ignore_ascii_case(unique_name))
-            .map(|i| &self.manifests[self.owner[i]])
+        self.owner
+            .get(&AppKey::of(unique_name))
+            .map(|k| &self.manifests[*k])
     }
 
     /// Manifest `k` with only the apps of the run.
@@ -211,16 +209,15 @@ impl Set {
             .combined
             .apps
             .iter()
-            .zip(&self.owner)
-            .filter(|(_, o)| **o == k)
-            .map(|(a, _)| a.clone())
+            .filter(|a| self.owner.get(&a.key()) == Some(&k))
+            .cloned()
             .collect();
         d
     }
 
     /// Whether every app of manifest `k` is in the run.
     pub fn whole(&self, k: usize) -> bool {
-        self.owner.iter().filter(|o| **o == k).count() == self.manifests[k].apps.len()
+        self.owner.values().filter(|o| **o == k).count() == self.manifests[k].apps.len()
     }
 
     /// Every tenant guard of the manifests in the run, with its manifest: what the sign-in must
@@ -310,7 +307,12 @@ mod tests {
         .unwrap();
         let names: Vec<&str> = set.combined.apps.iter().map(|a| a.unique_name.as_str()).collect();
         assert_eq!(names, ["x", "y", "z"]);
-        assert_eq!(set.owner, [0, 0, 1]);
+        let owners: Vec<usize> = ["x", "y", "z"]
+            .iter()
+            .map(|n| set.owner[&AppKey::of(n)])
+            .collect();
+        assert_eq!(owners, [0, 0, 1]);
+        assert_eq!(set.in_run(), [0, 1]);
         assert!(set.several() && !set.partial());
         assert_eq!(set.manifest_of("Z").unwrap().source, PathBuf::from("b.toml"));
         assert!(set.whole(0) && set.whole(1));

@@ -47,12 +47,32 @@ pub enum ResourceState {
     Ambiguous(Vec<ServicePrincipal>),
 }
 
+/// The key an app of the manifest is matched by in the tenant and across a run (observed state,
+/// plan, apply's report, the output file): its unique name, without case, as Graph compares
+/// `uniqueName` (docs/graph-notes.md). Never a position in a list.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AppKey(String);
+
+impl AppKey {
+    pub fn of(unique_name: &str) -> Self {
+        AppKey(unique_name.to_lowercase())
+    }
+}
+
+impl DesiredApp {
+    /// The app's [`AppKey`].
+    pub fn key(&self) -> AppKey {
+        AppKey::of(&self.unique_name)
+    }
+}
+
 /// The tenant as far as the manifest is concerned.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
     pub tenant_id: String,
-    /// One entry per app of the manifest, in manifest order.
-    pub apps: Vec<ObservedApp>,
+    /// What Graph holds for each app of the manifest, by the app's key. An app the manifest
+    /// lists but that is missing here reads as not existing.
+    pub apps: BTreeMap<AppKey, ObservedApp>,
     pub resources: BTreeMap<ApiRef, ResourceState>,
     /// Resource service principals that grants, app role assignments or requiredResourceAccess
     /// refer to but the manifest does not name: read so that plans show names, not GUIDs.
@@ -62,6 +82,13 @@ pub struct Observed {
     pub owner_refs: BTreeMap<crate::model::OwnerRef, Option<DirectoryObject>>,
     /// The signed-in identity's object id (the token's `oid`): never removed as an owner.
     pub signed_in: Option<String>,
+}
+
+impl Observed {
+    /// What Graph holds for the app with this unique name (any case).
+    pub fn app(&self, unique_name: &str) -> Option<&ObservedApp> {
+        self.apps.get(&AppKey::of(unique_name))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -94,6 +121,12 @@ pub struct Resource {
     pub service_principal_id: Option<String>,
     /// The URL scopes are prefixed with in tokens (`https://api.security.microsoft.com`).
     pub resource_url: String,
+    /// The delegated permission values the manifest asks for on it (for the output file).
+    #[serde(skip)]
+    pub delegated: Vec<String>,
+    /// The application permission values the manifest asks for on it.
+    #[serde(skip)]
+    pub application: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -159,12 +192,6 @@ pub struct AppPlan {
     pub assignments: Vec<AssignmentStep>,
     /// The resource APIs this app asks for, resolved.
     pub resources: Vec<Resource>,
-    /// Delegated permissions per resource name, for the output file.
-    #[serde(skip)]
-    pub delegated: Vec<(String, Vec<String>)>,
-    /// Application permissions per resource name.
-    #[serde(skip)]
-    pub application_permissions: Vec<(String, Vec<String>)>,
     // --- owners and federated credentials (issue 17) ---
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub owners: Vec<ownership::OwnerStep>,
@@ -269,6 +296,12 @@ impl Plan {
 
     pub fn has_changes(&self) -> bool {
         self.summary().total() > 0
+    }
+
+    /// The plan of the app with this unique name (any case).
+    pub fn app(&self, unique_name: &str) -> Option<&AppPlan> {
+        let key = AppKey::of(unique_name);
+        self.apps.iter().find(|a| AppKey::of(&a.unique_name) == key)
     }
 }
 
@@ -406,8 +439,8 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<PlanProb
     let mut resource_sps: Vec<ResourceSpStep> = Vec::new();
     let mut apps = Vec::new();
     let empty = ObservedApp::default();
-    for (i, app) in desired.apps.iter().enumerate() {
-        let obs = observed.apps.get(i).unwrap_or(&empty);
+    for app in &desired.apps {
+        let obs = observed.apps.get(&app.key()).unwrap_or(&empty);
         match plan_app(app, obs, observed, &mut resource_sps) {
             Ok(p) => apps.push(p),
             Err(mut ps) => problems.append(&mut ps),
@@ -432,7 +465,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<PlanProb
 pub fn destroy_plan(desired: &Desired, observed: &Observed, purge: bool) -> Plan {
     let mut apps = Vec::new();
     let mut purges = Vec::new();
-    for (app, obs) in desired.apps.iter().zip(&observed.apps) {
+    for app in &desired.apps {
+        let Some(obs) = observed.apps.get(&app.key()) else {
+            continue;
+        };
         let Some(application) = &obs.application else {
             continue;
         };
@@ -520,8 +556,6 @@ pub fn destroy_plan(desired: &Desired, observed: &Observed, purge: bool) -> Plan
             grants,
             assignments,
             resources: Vec::new(),
-            delegated: Vec::new(),
-            application_permissions: Vec::new(),
             owners: Vec::new(),
             kept_owner: None,
             federated_credentials: Vec::new(),
@@ -549,8 +583,6 @@ fn plan_app(
     let mut rra: Vec<RequiredResourceAccess> = Vec::new();
     // id → readable permission name, for showing Graph's GUIDs as names
     let mut names: BTreeMap<String, String> = BTreeMap::new();
-    let mut delegated = Vec::new();
-    let mut application_permissions = Vec::new();
     let mut wanted_roles: Vec<(usize, String, String)> = Vec::new();
 
     for perm in &app.api_permissions {
@@ -690,14 +722,14 @@ fn plan_app(
             resource_app_id: app_id.clone(),
             resource_access: access,
         });
-        delegated.push((name.clone(), scope_values));
-        application_permissions.push((name.clone(), role_values));
         resources.push(Resource {
             key: perm.api.clone(),
             name,
             resource_url: resource_url_of(sp, known, &app_id),
             app_id,
             service_principal_id: sp.map(|s| s.id.clone()),
+            delegated: scope_values,
+            application: role_values,
         });
     }
     if !problems.is_empty() {
@@ -735,8 +767,8 @@ fn plan_app(
             .iter()
             .filter(|g| g.consent_type == "AllPrincipals")
             .collect();
-        for (idx, res) in resources.iter().enumerate() {
-            let want: BTreeSet<String> = delegated[idx].1.iter().cloned().collect();
+        for res in &resources {
+            let want: BTreeSet<String> = res.delegated.iter().cloned().collect();
             let existing = res.service_principal_id.as_ref().and_then(|rid| {
                 all_principals
                     .iter()
@@ -850,8 +882,6 @@ fn plan_app(
         grants,
         assignments,
         resources,
-        delegated,
-        application_permissions,
         credentials: Vec::new(),
     })
 }

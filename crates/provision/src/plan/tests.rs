@@ -51,7 +51,7 @@ fn mtp_sp() -> ServicePrincipal {
 fn observed(app: ObservedApp) -> Observed {
     Observed {
         tenant_id: "tid".into(),
-        apps: vec![app],
+        apps: [(AppKey::of("mtp-api-client"), app)].into(),
         resources: [(ApiRef::Known(MTP.into()), ResourceState::Found(mtp_sp()))].into(),
         others: Vec::new(),
         ..Default::default()
@@ -619,4 +619,37 @@ fn federated_credentials_are_deleted_then_updated_then_created() {
     let update = &p.apps[0].federated_credentials[1];
     assert_eq!(update.body, json!({"subject": "repo:o/r:ref:refs/heads/trunk"}));
     assert_eq!(update.fields[0].name, "subject");
+}
+
+#[test]
+fn observed_state_is_found_by_unique_name_not_by_position() {
+    // Two apps; the tenant holds only the second, under its unique name in another case.
+    let mut d = desired();
+    let mut second = d.apps[0].clone();
+    second.unique_name = "second-client".into();
+    d.apps[0].unique_name = "first-client".into();
+    d.apps.push(second);
+    let mut held = converged();
+    if let Some(a) = held.application.as_mut() {
+        a.unique_name = Some("second-client".into());
+    }
+    let mut o = observed(ObservedApp::default());
+    o.apps = [(AppKey::of("Second-Client"), held)].into();
+
+    let p = plan(&d, &o).unwrap();
+    let first = p.app("first-client").unwrap();
+    let second = p.app("SECOND-client").unwrap();
+    assert_eq!(first.application.action, Action::Create);
+    assert_eq!(second.application.action, Action::NoOp);
+    assert_eq!(second.application.object_id.as_deref(), Some("obj-1"));
+    assert_eq!(
+        o.app("second-CLIENT").map(|a| a.application.is_some()),
+        Some(true)
+    );
+    assert!(o.app("first-client").is_none());
+
+    // destroy finds the same app by its key, and only that one.
+    let gone = destroy_plan(&d, &o, false);
+    let names: Vec<&str> = gone.apps.iter().map(|a| a.unique_name.as_str()).collect();
+    assert_eq!(names, ["second-client"]);
 }

@@ -128,6 +128,55 @@ async fn missing_permissions_are_named_per_command_with_exit_4() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_manifest_with_owners_asks_for_what_finding_and_writing_owners_takes() {
+    let t = Tenant::start().await;
+    let m = t.write_manifest(
+        "owned.toml",
+        "[app]\nunique_name = \"owned\"\ndisplay_name = \"Owned\"\nowners = [\"ada@contoso.example\"]\n",
+    );
+    let m = m.to_str().unwrap();
+    // The three write permissions the README lists are enough for a manifest without owners,
+    // not for one that names an owner: finding a user takes a user read permission, writing
+    // an owner Directory.Read.All (Graph's application-post-owners page).
+    let writer = [
+        "Application.ReadWrite.All",
+        "DelegatedPermissionGrant.ReadWrite.All",
+        "AppRoleAssignment.ReadWrite.All",
+    ];
+    let out = run_with_token(
+        &t,
+        &["doctor", m, "--format", "json"],
+        &app_token(&t.emu, &writer),
+    )
+    .await;
+    assert_eq!(code(&out), 4, "{}", transcript(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let missing = |command: usize| -> Vec<String> {
+        doc["commands"][command]["missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["permission"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(doc["commands"][0]["command"], "plan");
+    assert_eq!(missing(0), ["User.Read.All"]);
+    assert_eq!(doc["commands"][1]["command"], "apply");
+    assert_eq!(missing(1), ["User.Read.All", "Directory.Read.All"]);
+    assert_eq!(
+        doc["commands"][2]["allowed"], true,
+        "destroy does not touch owners"
+    );
+
+    // Directory.Read.All covers both.
+    let mut enough = writer.to_vec();
+    enough.push("Directory.Read.All");
+    let out = run_with_token(&t, &["doctor", m], &app_token(&t.emu, &enough)).await;
+    assert_eq!(code(&out), 0, "{}", transcript(&out));
+    t.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn unreachable_hosts_wrong_tenants_and_missing_apis_have_their_exit_codes() {
     let t = Tenant::start().await;
     let text = std::fs::read_to_string(t.manifest("threat-protection.toml")).unwrap();

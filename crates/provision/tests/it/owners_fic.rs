@@ -769,21 +769,49 @@ async fn owners_and_federated_credentials_add_no_round() {
     t.emu.shutdown().await;
 }
 
-/// An identity without `Directory.Read.All` (the seeded administrator) cannot add owners: apply
-/// writes everything else, then stops on Graph's 403 naming the permission the call needed; a
-/// re-run by an identity that holds it converges.
+/// An identity without `Directory.Read.All` cannot add owners. Named by user principal name (found
+/// with `User.Read.All`), apply writes everything else, then stops on Graph's 403 for the owner
+/// `$ref` naming the permission the call needed; a re-run by an identity that holds it converges.
+/// Named by object id, the owner cannot even be found (`GET /directoryObjects/{id}` needs
+/// `Directory.Read.All`, directoryobject-get): apply stops while reading, before any write.
 #[tokio::test(flavor = "multi_thread")]
 async fn adding_owners_without_directory_read_names_the_permission() {
     let t = Tenant::start().await;
     let bob = user_id(&t, "bob");
-    let m = t.write_manifest(
-        "ci.toml",
-        &format!(
-            "[app]\nunique_name = \"ci-deployer\"\ndisplay_name = \"CI deployer\"\nowners = [\"{bob}\"]\n\n[[app.federated_credentials]]\nname = \"main\"\ngithub = {{ repository = \"contoso/infra\", branch = \"main\" }}\n"
-        ),
+    let manifest = |owner: &str| {
+        format!(
+            "[app]\nunique_name = \"ci-deployer\"\ndisplay_name = \"CI deployer\"\nowners = [\"{owner}\"]\n\n[[app.federated_credentials]]\nname = \"main\"\ngithub = {{ repository = \"contoso/infra\", branch = \"main\" }}\n"
+        )
+    };
+    // By object id, as the seeded administrator (apply's three permissions): refused while
+    // reading, nothing written.
+    let by_id = t.write_manifest("by-id.toml", &manifest(&bob));
+    t.clear_log().await;
+    let out = t.provision(&["apply", by_id.to_str().unwrap(), "--yes"]).await;
+    assert_eq!(code(&out), 4, "{}", shown(&t, &out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("lacks the Microsoft Graph permission `Directory.Read.All`"),
+        "{err}"
     );
+    assert!(err.contains("to find owners by object id"), "{err}");
+    t.assert_read_only().await;
+
+    // By user principal name, with User.Read.All to find the user but no Directory.Read.All.
+    let upn = format!("bob@{}", domain(&t));
+    let m = t.write_manifest("ci.toml", &manifest(&upn));
     let m = m.to_str().unwrap();
-    let out = t.provision(&["apply", m, "--yes"]).await;
+    let finder = token_as(
+        &t,
+        &uuid::Uuid::new_v4().to_string(),
+        &[
+            "Application.ReadWrite.All",
+            "DelegatedPermissionGrant.ReadWrite.All",
+            "AppRoleAssignment.ReadWrite.All",
+            "User.Read.All",
+        ],
+    );
+    let out = run(&t, &["apply", m, "--yes"], &finder).await;
     assert_eq!(code(&out), 4, "{}", shown(&t, &out));
     let err = stderr(&out);
     assert!(

@@ -13,6 +13,12 @@ use serde_json::Value;
 use crate::generator;
 use crate::harness::*;
 
+/// Whether a file is the temporary file of an output file's atomic write: `.{name}.{random}.tmp`.
+fn is_temporary(path: &std::path::Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
 /// Whether an output file is whole: it parses in its format.
 fn whole(path: &std::path::Path, text: &str) -> bool {
     match path.extension().and_then(|e| e.to_str()) {
@@ -61,8 +67,10 @@ async fn one_crash(seed: u64) -> Figures {
         f.problems
             .push(format!("{what}\nnot a clear error: {}", first.describe()));
     }
+    // The output file is whole or absent. A kill between the temporary file's creation and its
+    // rename may leave the temporary file (`.{name}.{random}.tmp`): the rerun's write removes it.
     for (path, text) in t.output_files() {
-        if !whole(&path, &text) {
+        if !is_temporary(&path) && !whole(&path, &text) {
             f.problems.push(format!(
                 "{what}\nhalf-written output file {}:\n{text}",
                 path.display()
@@ -84,6 +92,15 @@ async fn one_crash(seed: u64) -> Figures {
             "{what}\nno convergence after the kill: {e:?}\nafter the kill: {census_after_kill:?}\n{}",
             again.describe()
         )),
+    }
+    // After the rerun: only whole output files, no temporary file left by the kill.
+    for (path, text) in t.output_files() {
+        if is_temporary(&path) || !whole(&path, &text) {
+            f.problems.push(format!(
+                "{what}\nafter the rerun, {} is left:\n{text}",
+                path.display()
+            ));
+        }
     }
     let c = census(&t.state().await, &g.unique_names);
     f.duplicates += c.duplicates.len() as u64;
