@@ -653,3 +653,200 @@ fn observed_state_is_found_by_unique_name_not_by_position() {
     let names: Vec<&str> = gone.apps.iter().map(|a| a.unique_name.as_str()).collect();
     assert_eq!(names, ["second-client"]);
 }
+
+// --- resources and requiredResourceAccess as plans show them (issue 15, mutants) ---
+
+#[test]
+fn a_resource_url_comes_from_the_catalog_else_a_service_principal_name_else_the_app_id() {
+    let k = catalog::by_app_id(MTP).unwrap();
+    let sp = |names: &[&str]| ServicePrincipal {
+        id: "sp-9".into(),
+        app_id: "app-9".into(),
+        service_principal_names: names.iter().map(|n| n.to_string()).collect(),
+        ..Default::default()
+    };
+    assert_eq!(
+        resource_url_of(Some(&sp(&["api://other"])), Some(k), MTP),
+        k.resource_url
+    );
+    assert_eq!(
+        resource_url_of(
+            Some(&sp(&["app-9", "https://orders.contoso.com/"])),
+            None,
+            "app-9"
+        ),
+        "https://orders.contoso.com"
+    );
+    assert_eq!(
+        resource_url_of(Some(&sp(&["app-9", "api://orders"])), None, "app-9"),
+        "api://orders"
+    );
+    assert_eq!(resource_url_of(Some(&sp(&["app-9"])), None, "app-9"), "app-9");
+    assert_eq!(resource_url_of(None, None, "app-9"), "app-9");
+}
+
+#[test]
+fn required_resource_access_is_described_by_api_and_permission_names() {
+    let k = catalog::by_app_id(MTP).unwrap();
+    assert_eq!(
+        resource_name_for_app_id(&MTP.to_uppercase(), &[], &Observed::default()),
+        k.display_name
+    );
+    let mut obs = Observed::default();
+    obs.others.push(ServicePrincipal {
+        id: "sp-9".into(),
+        app_id: "app-9".into(),
+        display_name: Some("Orders API".into()),
+        ..Default::default()
+    });
+    assert_eq!(resource_name_for_app_id("APP-9", &[], &obs), "Orders API");
+    assert_eq!(resource_name_for_app_id("app-8", &[], &obs), "app-8");
+
+    let rra = [RequiredResourceAccess {
+        resource_app_id: "APP-8".into(),
+        resource_access: vec![
+            ResourceAccess {
+                id: "B-ROLE".into(),
+                kind: "Role".into(),
+            },
+            ResourceAccess {
+                id: "a-scope".into(),
+                kind: "Scope".into(),
+            },
+        ],
+    }];
+    let names: BTreeMap<String, String> =
+        [("app-8|b-role|Role".to_string(), "Orders.All".to_string())].into();
+    assert_eq!(
+        describe_rra(&rra, &[], &names, &obs),
+        json!([
+            {"api": "APP-8", "api_app_id": "app-8", "permission": "Orders.All", "permission_id": "b-role", "type": "application"},
+            {"api": "APP-8", "api_app_id": "app-8", "permission": "a-scope", "permission_id": "a-scope", "type": "delegated"},
+        ])
+    );
+}
+
+#[test]
+fn a_missing_first_party_api_gets_one_service_principal_step_however_many_use_it() {
+    let mut d = desired();
+    let mut second = d.apps[0].clone();
+    second.unique_name = "second".into();
+    second.api_permissions.push(ApiPermission {
+        api: ApiRef::Known(catalog::MICROSOFT_GRAPH_APP_ID.into()),
+        api_text: "Microsoft Graph".into(),
+        delegated: ["User.Read".to_string()].into(),
+        application: Default::default(),
+        location: Location::default(),
+    });
+    d.apps.push(second);
+    let mut obs = observed(ObservedApp::default());
+    obs.apps.insert(AppKey::of("second"), ObservedApp::default());
+    obs.resources
+        .insert(ApiRef::Known(MTP.into()), ResourceState::Missing);
+    obs.resources.insert(
+        ApiRef::Known(catalog::MICROSOFT_GRAPH_APP_ID.into()),
+        ResourceState::Missing,
+    );
+    let p = plan(&d, &obs).unwrap();
+    let steps: Vec<&str> = p
+        .resource_service_principals
+        .iter()
+        .map(|r| r.app_id.as_str())
+        .collect();
+    assert_eq!(steps, [MTP, catalog::MICROSOFT_GRAPH_APP_ID]);
+}
+
+#[test]
+fn a_permission_name_comes_from_a_read_service_principal_else_the_catalog() {
+    let mut obs = Observed::default();
+    obs.others.push(ServicePrincipal {
+        id: "sp-9".into(),
+        app_id: "app-9".into(),
+        app_roles: vec![AppRole {
+            id: "R1".into(),
+            value: Some("Orders.All".into()),
+            ..Default::default()
+        }],
+        oauth2_permission_scopes: vec![PermissionScope {
+            id: "S1".into(),
+            value: Some("Orders.Read".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    assert_eq!(
+        permission_name("APP-9", "r1", "Role", &obs).as_deref(),
+        Some("Orders.All")
+    );
+    assert_eq!(
+        permission_name("app-9", "s1", "Scope", &obs).as_deref(),
+        Some("Orders.Read")
+    );
+    assert_eq!(permission_name("app-9", "r1", "Scope", &obs), None);
+    assert_eq!(permission_name("app-8", "s1", "Scope", &obs), None);
+    let k = catalog::by_app_id(MTP).unwrap();
+    assert_eq!(
+        permission_name(MTP, &INCIDENT_READ.to_uppercase(), "Scope", &obs).as_deref(),
+        Some("Incident.Read")
+    );
+    let role = &k.roles[0];
+    assert_eq!(
+        permission_name(MTP, &role.id, "Role", &obs).as_deref(),
+        Some(role.value.as_str())
+    );
+    assert_eq!(permission_name(MTP, &role.id, "Scope", &obs), None);
+}
+
+#[test]
+fn tags_are_added_to_those_the_app_has() {
+    let mut d = desired();
+    d.apps[0].tags = ["team:orders".to_string(), "tier:1".to_string()].into();
+    let mut obs = converged();
+    obs.application.as_mut().unwrap().tags = vec!["tier:1".into(), "keep".into()];
+    let p = plan(&d, &observed(obs.clone())).unwrap();
+    let app = &p.apps[0].application;
+    let names: Vec<&str> = app.fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["tags"]);
+    assert_eq!(app.body["tags"], json!(["tier:1", "keep", "team:orders"]));
+    // All there already: nothing to do.
+    obs.application.as_mut().unwrap().tags.push("team:orders".into());
+    assert!(!plan(&d, &observed(obs)).unwrap().has_changes());
+}
+
+#[test]
+fn redirect_uris_in_another_order_are_no_change() {
+    let mut d = desired();
+    let uris = ["https://portal.azure.com", "http://localhost"];
+    d.apps[0].public_client.as_mut().unwrap().redirect_uris = uris.iter().map(|u| u.to_string()).collect();
+    let mut obs = converged();
+    obs.application
+        .as_mut()
+        .unwrap()
+        .public_client
+        .as_mut()
+        .unwrap()
+        .redirect_uris = uris.iter().rev().map(|u| u.to_string()).collect();
+    assert!(!plan(&d, &observed(obs)).unwrap().has_changes());
+}
+
+#[test]
+fn a_new_app_writes_required_resource_access_only_when_it_names_an_api() {
+    let mut d = desired();
+    d.apps[0].api_permissions.clear();
+    let p = plan(&d, &observed(ObservedApp::default())).unwrap();
+    let app = &p.apps[0].application;
+    assert!(
+        app.fields.iter().all(|f| f.name != "api_permissions"),
+        "{:?}",
+        app.fields
+    );
+    assert!(app.body.get("requiredResourceAccess").is_none());
+    // An API named with no permission yet: its entry is written, empty.
+    let mut d = desired();
+    d.apps[0].api_permissions[0].delegated = Default::default();
+    let p = plan(&d, &observed(ObservedApp::default())).unwrap();
+    assert_eq!(
+        p.apps[0].application.body["requiredResourceAccess"],
+        json!([{"resourceAppId": MTP, "resourceAccess": []}])
+    );
+}
