@@ -21,7 +21,7 @@ use crate::auth::entra::{Failure, codes};
 use crate::auth::{self, browser, device, verify};
 use crate::context::{Context, check_endpoint};
 use crate::error::{Error, Result};
-use crate::model::{ApiRef, Desired};
+use crate::model::{ApiPermission, ApiRef, Desired};
 
 use crate::auth::EMULATOR_CACHE_AUTHORITY;
 
@@ -175,19 +175,19 @@ fn pick_api(entry: &OutEntry, wanted: Option<&str>, printer: &crate::output::Pri
     Ok(first)
 }
 
-/// The delegated permission values the manifest's app asks for on `api`.
-fn manifest_permissions(desired: &Desired, app: &str, api: &OutApi) -> Option<BTreeSet<String>> {
+/// What the manifest's app asks for on `api` (its `[[app.api_permissions]]` entry).
+fn manifest_permission<'a>(desired: &'a Desired, app: &str, api: &OutApi) -> Option<&'a ApiPermission> {
     let app = desired
         .apps
         .iter()
         .find(|a| a.unique_name.eq_ignore_ascii_case(app))?;
-    app.api_permissions
-        .iter()
-        .find(|p| match &p.api {
+    app.api_permissions.iter().find(|p| {
+        let named = match &p.api {
             ApiRef::Known(id) | ApiRef::AppId(id) => id.eq_ignore_ascii_case(&api.app_id),
             ApiRef::Name(n) => api_matches(api, n),
-        } || api_matches(api, &p.api_text))
-        .map(|p| p.delegated.clone())
+        };
+        named || api_matches(api, &p.api_text)
+    })
 }
 
 /// Find the app, its API and the permissions to ask for, from the output file (through the
@@ -254,8 +254,9 @@ pub(crate) fn target(args: &Options, printer: &crate::output::Printer) -> Result
         _ => e,
     })?;
     if let Some(api) = app_only_api(entry, args.api.as_deref()) {
-        let roles =
-            manifest_roles(&desired, &app, &api).unwrap_or_else(|| api.roles.iter().cloned().collect());
+        let roles = manifest_permission(&desired, &app, &api)
+            .map(|p| p.application.clone())
+            .unwrap_or_else(|| api.roles.iter().cloned().collect());
         return Ok(Target {
             app,
             entry: entry.clone(),
@@ -267,7 +268,8 @@ pub(crate) fn target(args: &Options, printer: &crate::output::Printer) -> Result
         });
     }
     let api = pick_api(entry, args.api.as_deref(), printer)?;
-    let permissions = manifest_permissions(&desired, &app, &api)
+    let permissions = manifest_permission(&desired, &app, &api)
+        .map(|p| p.delegated.clone())
         .unwrap_or_else(|| api.scopes.iter().map(|s| bare(&api.resource_url, s)).collect());
     let browser = desired
         .apps
@@ -284,21 +286,6 @@ pub(crate) fn target(args: &Options, printer: &crate::output::Printer) -> Result
         manifest: Some(path.clone()),
         app_only: None,
     })
-}
-
-/// The application permission values the manifest's app asks for on `api`.
-fn manifest_roles(desired: &Desired, app: &str, api: &OutApi) -> Option<BTreeSet<String>> {
-    let app = desired
-        .apps
-        .iter()
-        .find(|a| a.unique_name.eq_ignore_ascii_case(app))?;
-    app.api_permissions
-        .iter()
-        .find(|p| match &p.api {
-            ApiRef::Known(id) | ApiRef::AppId(id) => id.eq_ignore_ascii_case(&api.app_id),
-            ApiRef::Name(n) => api_matches(api, n),
-        } || api_matches(api, &p.api_text))
-        .map(|p| p.application.clone())
 }
 
 /// `--format json`: `format_version` first.
@@ -351,7 +338,7 @@ pub(crate) async fn run(ctx: &Context, args: &Options, t: &Target) -> Result<i32
             &authority,
             resource,
             token.secret(),
-            verify_roles(roles),
+            Some(roles.clone()),
         )
         .await;
     }
@@ -398,10 +385,6 @@ pub(crate) async fn run(ctx: &Context, args: &Options, t: &Target) -> Result<i32
     let token = result.map_err(|f| sign_in_error(f, t, &authority, use_browser))?;
     ctx.printer.verbose(&format!("signed in ({})", token.how));
     finish(ctx, args, t, &authority, resource, token.secret(), None).await
-}
-
-fn verify_roles(roles: &BTreeSet<String>) -> Option<BTreeSet<String>> {
-    Some(roles.clone())
 }
 
 /// Client credentials as the app, with the password value the output file holds, else its
