@@ -17,6 +17,7 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use crate::graph::client::Call;
+use crate::graph::retry::Agreement;
 use crate::graph::types::*;
 use crate::graph::{GraphClient, GraphError};
 use crate::model::ApiRef;
@@ -88,6 +89,14 @@ impl GraphFailure {
                 status: Some(*status),
                 code: None,
                 message: format!("an answer Graph does not send: {detail}"),
+                request_id: None,
+            },
+            GraphError::ChangedMeanwhile { method, path, what } => GraphFailure {
+                method: method.clone(),
+                path: path.clone(),
+                status: None,
+                code: None,
+                message: what.clone(),
                 request_id: None,
             },
         }
@@ -817,11 +826,53 @@ async fn purge_phase(
     record_phase(result, observer, done);
 }
 
-/// Remove one deleted object from deleted items. Deleted by this run moments ago, Graph may
-/// answer 404 while the delete replicates: retried. A leftover of an earlier run that is gone
-/// was purged by someone else: done.
+/// Remove one deleted object from deleted items. A leftover of an earlier run that is gone was
+/// purged by someone else: done. Deleted by this run moments ago, Graph answers 404 until the
+/// delete has replicated: tried again with the client's backoff, within `--max-wait`, and done
+/// when the budget runs out (it is in neither place). Unless the object reads live again
+/// ([`Agreement`]): another run (an apply that found its unique name held) restored it, and
+/// purging can never succeed; that is said instead of waited out.
 async fn purge_deleted_item(graph: &GraphClient, step: &PurgeStep) -> Result<(), GraphError> {
-    gone_is_ok(graph.purge_deleted(&step.object_id, !step.leftover).await)
+    if step.leftover {
+        return gone_is_ok(graph.purge_deleted(&step.object_id).await);
+    }
+    let policy = graph.policy();
+    let started = std::time::Instant::now();
+    let mut attempt = 0u32;
+    let mut live = Agreement::default();
+    let kind = step.kind.replace('_', " ");
+    loop {
+        attempt += 1;
+        let err = match graph.purge_deleted(&step.object_id).await {
+            Err(e) if e.is_not_found() => e,
+            other => return other,
+        };
+        let restored = live.record(
+            graph.is_live(step.kind, &step.object_id).await?,
+            std::time::Instant::now(),
+        );
+        let delay = policy.backoff(attempt, rand::random());
+        let out_of_time = !policy.fits(started.elapsed(), delay);
+        if restored || (out_of_time && live.holding()) {
+            return Err(GraphError::ChangedMeanwhile {
+                method: err.method().to_owned(),
+                path: err.path().to_owned(),
+                what: format!(
+                    "the {kind} was restored from deleted items while this run waited to purge it (another run or a person restored it); it exists again"
+                ),
+            });
+        }
+        if out_of_time {
+            return Ok(());
+        }
+        graph.verbose(&format!(
+            "  purge of {kind} `{}`: not in deleted items yet (404{}); trying again in {:.3}s",
+            step.unique_name,
+            if live.holding() { ", and live again" } else { "" },
+            delay.as_secs_f64()
+        ));
+        tokio::time::sleep(delay).await;
+    }
 }
 
 /// A step's address and how it ended (the id it wrote or deleted).

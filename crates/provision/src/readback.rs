@@ -9,13 +9,14 @@
 //! the manifest. What apply did not do (consent the caller may not grant) is not waited for.
 //! Reads repeat with the client's backoff, bounded by `--max-wait`; `--no-wait` skips it all.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 
 use crate::apply::Report;
 use crate::error::{Error, Result};
+use crate::graph::retry::Agreement;
 use crate::graph::{GraphClient, GraphError};
 use crate::model::{ApiRef, Desired};
 use crate::output::Printer;
@@ -44,6 +45,8 @@ pub async fn wait(
     let started = Instant::now();
     let mut rounds = 0u32;
     let mut told = false;
+    // What apply found as the manifest wants it (no step) showed in the tenant already.
+    let mut vanished = Vanished::new(&items(plan, report));
     loop {
         rounds += 1;
         let observed = match read(graph, desired, plan, report).await {
@@ -59,7 +62,12 @@ pub async fn wait(
             }
             Err(e) => return Err(e.to_error(Some("reading back what apply wrote"))),
         };
-        let pending = pending(desired, &observed, report);
+        let items = compare(desired, &observed, report);
+        let pending: Vec<String> = items
+            .iter()
+            .filter(|(_, shown)| !shown)
+            .map(|(what, _)| what.clone())
+            .collect();
         if pending.is_empty() {
             let waited = started.elapsed();
             if told {
@@ -80,6 +88,17 @@ pub async fn wait(
                 "the application `{name}` was deleted while apply waited for Microsoft Graph to show it"
             ))
             .with_help("another run or a person deleted it; run `provision apply` again to create it"));
+        }
+        // What the tenant showed (before apply or in an earlier round) and no longer shows was
+        // changed by someone else (a destroy that also purged, a person): it will not come
+        // back by waiting.
+        let gone = vanished.round(&items, Instant::now());
+        if !gone.is_empty() {
+            return Err(Error::failure(format!(
+                "{} showed in the tenant and then went away while apply waited for Microsoft Graph",
+                gone.join(", ")
+            ))
+            .with_help("another run or a person changed the tenant meanwhile; run `provision apply` again to put it back"));
         }
         let delay = policy.backoff(rounds, rand::random());
         if !policy.fits(started.elapsed(), delay) {
@@ -244,51 +263,136 @@ async fn read(
     })
 }
 
-/// What the tenant does not show yet, in plain words. An app whose consent the caller may not
-/// grant is waited for up to its service principal only.
-fn pending(desired: &Desired, observed: &Observed, report: &Report) -> Vec<String> {
-    let again = match crate::plan::plan(desired, observed) {
-        Ok(p) => p,
-        // A resource API not readable yet reads as "not found": wait for it too.
-        Err(problems) => return problems.into_iter().map(|p| p.message).collect(),
-    };
-    let mut out: Vec<String> = again
+/// Every item of the manifest the read-back looks at, in plain words, and whether the tenant
+/// shows it as the manifest wants (planning against what was read finds nothing to do for it).
+/// A resource API not readable yet reads as "not found": waited for too.
+fn compare(desired: &Desired, observed: &Observed, report: &Report) -> Vec<(String, bool)> {
+    match crate::plan::plan(desired, observed) {
+        Ok(again) => items(&again, report),
+        Err(problems) => problems.into_iter().map(|p| (p.message, false)).collect(),
+    }
+}
+
+/// The items of a plan and whether each needs no step. An app whose consent the caller may
+/// not grant is looked at up to its service principal only.
+fn items(plan: &Plan, report: &Report) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = plan
         .resource_service_principals
         .iter()
-        .map(|r| format!("service principal of {}", r.name))
+        .map(|r| (format!("service principal of {}", r.name), false))
         .collect();
-    for app in &again.apps {
-        let consent_left = report
-            .app(&app.unique_name)
-            .is_some_and(|r| !r.consent_denied.is_empty());
-        if app.application.action != Action::NoOp {
-            out.push(format!("application {}", app.unique_name));
-        }
-        if app.service_principal != Action::NoOp {
-            out.push(format!("service principal of {}", app.unique_name));
-        }
+    for app in &plan.apps {
+        let name = &app.unique_name;
+        let consent_left = report.app(name).is_some_and(|r| !r.consent_denied.is_empty());
+        out.push((
+            format!("application {name}"),
+            app.application.action == Action::NoOp,
+        ));
+        out.push((
+            format!("service principal of {name}"),
+            app.service_principal == Action::NoOp,
+        ));
         if consent_left {
             continue;
         }
-        for g in app.grants.iter().filter(|g| g.action != Action::NoOp) {
-            out.push(format!("consent of {} on {}", app.unique_name, g.resource));
-        }
-        for a in app.assignments.iter().filter(|a| a.action != Action::NoOp) {
-            out.push(format!(
-                "app role {} of {} on {}",
-                a.role, app.unique_name, a.resource
+        for g in &app.grants {
+            out.push((
+                format!("consent of {name} on {}", g.resource),
+                g.action == Action::NoOp,
             ));
         }
-        for o in app.owners.iter().filter(|o| o.action != Action::NoOp) {
-            out.push(format!("owner {} of {}", o.name, app.unique_name));
+        for a in &app.assignments {
+            out.push((
+                format!("app role {} of {name} on {}", a.role, a.resource),
+                a.action == Action::NoOp,
+            ));
         }
-        for f in app
-            .federated_credentials
-            .iter()
-            .filter(|f| f.action != Action::NoOp)
-        {
-            out.push(format!("federated credential {} of {}", f.name, app.unique_name));
+        for o in &app.owners {
+            out.push((format!("owner {} of {name}", o.name), o.action == Action::NoOp));
+        }
+        for f in &app.federated_credentials {
+            out.push((
+                format!("federated credential {} of {name}", f.name),
+                f.action == Action::NoOp,
+            ));
         }
     }
     out
+}
+
+/// What the tenant has shown as the manifest wants it, and for each such item that no longer
+/// shows, how long it has been missing ([`Agreement`]: enough rounds in a row over enough time
+/// that a replica behind the others cannot explain it).
+#[derive(Debug, Default)]
+struct Vanished {
+    shown: BTreeSet<String>,
+    missing: BTreeMap<String, Agreement>,
+}
+
+impl Vanished {
+    fn new(before: &[(String, bool)]) -> Self {
+        Vanished {
+            shown: before
+                .iter()
+                .filter(|(_, s)| *s)
+                .map(|(w, _)| w.clone())
+                .collect(),
+            missing: BTreeMap::new(),
+        }
+    }
+
+    /// Take one round's items; those that went away for good.
+    fn round(&mut self, items: &[(String, bool)], now: Instant) -> Vec<String> {
+        let mut gone = Vec::new();
+        for (what, shown) in items {
+            if *shown {
+                self.shown.insert(what.clone());
+                self.missing.remove(what);
+            } else if self.shown.contains(what)
+                && self.missing.entry(what.clone()).or_default().record(true, now)
+            {
+                gone.push(what.clone());
+            }
+        }
+        gone
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(list: &[(&str, bool)]) -> Vec<(String, bool)> {
+        list.iter().map(|(w, s)| ((*w).to_owned(), *s)).collect()
+    }
+
+    #[test]
+    fn only_what_showed_and_stays_away_has_vanished() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // Before apply: the application showed; the consent was apply's to write.
+        let mut v = Vanished::new(&items(&[("application a", true), ("consent of a on X", false)]));
+        // The consent never shows: replication, waited for, never "vanished".
+        // The application goes away: vanished once five rounds over twenty seconds agree.
+        let round = items(&[("application a", false), ("consent of a on X", false)]);
+        for s in [1, 2, 4, 8] {
+            assert_eq!(v.round(&round, at(s)), Vec::<String>::new(), "round at {s}");
+        }
+        assert_eq!(v.round(&round, at(16)), Vec::<String>::new(), "16 s is not 20");
+        assert_eq!(v.round(&round, at(21)), vec!["application a".to_owned()]);
+
+        // What apply wrote showed in one round and not in the next: the same rule.
+        let mut w = Vanished::new(&items(&[("consent of a on X", false)]));
+        assert!(w.round(&items(&[("consent of a on X", true)]), at(0)).is_empty());
+        let away = items(&[("consent of a on X", false)]);
+        for s in [1, 2, 4, 8, 16] {
+            assert!(w.round(&away, at(s)).is_empty());
+        }
+        // Back again: the count starts over.
+        assert!(w.round(&items(&[("consent of a on X", true)]), at(17)).is_empty());
+        for s in [18, 19, 20, 30] {
+            assert!(w.round(&away, at(s)).is_empty(), "round at {s}");
+        }
+        assert_eq!(w.round(&away, at(38)), vec!["consent of a on X".to_owned()]);
+    }
 }

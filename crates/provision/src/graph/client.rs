@@ -266,7 +266,7 @@ impl GraphClient {
                     return Err(err);
                 }
                 GraphError::Transport { .. } => Outcome::Transport,
-                GraphError::Decode { .. } => return Err(err),
+                GraphError::Decode { .. } | GraphError::ChangedMeanwhile { .. } => return Err(err),
             };
             let decision = self.policy.decide(
                 attempt,
@@ -649,13 +649,27 @@ impl GraphClient {
     }
 
     /// Remove a deleted object from deleted items for good (frees an application's uniqueName;
-    /// https://learn.microsoft.com/en-us/graph/api/directory-deleteditems-delete). `fresh`: it
-    /// was deleted moments ago, and Graph refuses the purge (404) until the delete has
-    /// replicated: retried, as terraform-provider-azuread waits for a delete to be consistent.
-    pub async fn purge_deleted(&self, object_id: &str, fresh: bool) -> Result<(), GraphError> {
-        let call = Call::delete(format!("/directory/deletedItems/{}", odata_literal(object_id)))
-            .lag_if(fresh, GraphError::is_not_found);
+    /// https://learn.microsoft.com/en-us/graph/api/directory-deleteditems-delete). Right after
+    /// the delete Graph answers 404 until it has replicated: the caller decides what a 404 means
+    /// (terraform-provider-azuread likewise waits for a delete to be consistent).
+    pub async fn purge_deleted(&self, object_id: &str) -> Result<(), GraphError> {
+        let call = Call::delete(format!("/directory/deletedItems/{}", odata_literal(object_id)));
         self.send(&call).await.map(drop)
+    }
+
+    /// Whether the application or service principal (`kind` as in a purge step) with this
+    /// object id is live: `GET /applications/{id}` or `GET /servicePrincipals/{id}`
+    /// (learn:/graph/api/application-get, learn:/graph/api/serviceprincipal-get).
+    pub async fn is_live(&self, kind: &str, object_id: &str) -> Result<bool, GraphError> {
+        let set = if kind == "application" {
+            "applications"
+        } else {
+            "servicePrincipals"
+        };
+        let found: Option<Value> = self
+            .get_optional(format!("/{set}/{}?$select=id", odata_literal(object_id)))
+            .await?;
+        Ok(found.is_some())
     }
 
     // --- deleted items --------------------------------------------------------------------

@@ -30,6 +30,14 @@ pub enum GraphError {
         status: u16,
         detail: String,
     },
+    /// Graph's answers show that someone else changed the object the call needs while this
+    /// run waited on it (e.g. a deleted application restored by another run while this run
+    /// waited to purge it): waiting longer would not help.
+    ChangedMeanwhile {
+        method: String,
+        path: String,
+        what: String,
+    },
 }
 
 impl GraphError {
@@ -78,7 +86,8 @@ impl GraphError {
         match self {
             GraphError::Status { method, .. }
             | GraphError::Transport { method, .. }
-            | GraphError::Decode { method, .. } => method,
+            | GraphError::Decode { method, .. }
+            | GraphError::ChangedMeanwhile { method, .. } => method,
         }
     }
 
@@ -86,7 +95,8 @@ impl GraphError {
         match self {
             GraphError::Status { path, .. }
             | GraphError::Transport { path, .. }
-            | GraphError::Decode { path, .. } => path,
+            | GraphError::Decode { path, .. }
+            | GraphError::ChangedMeanwhile { path, .. } => path,
         }
     }
 }
@@ -127,6 +137,7 @@ impl fmt::Display for GraphError {
                     "{method} {path} answered {status} with a body Graph does not send: {detail}"
                 )
             }
+            GraphError::ChangedMeanwhile { method, path, what } => write!(f, "{method} {path}: {what}"),
         }
     }
 }

@@ -16,7 +16,7 @@
 //! promise that waiting works. `budget` (default 3 minutes, `--max-wait`) is the longest a call
 //! keeps retrying; a `Retry-After` that would end past it is not waited for.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// What one attempt produced, reduced to what the decision needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +52,43 @@ pub struct Policy {
 
 /// The default of `--max-wait`: how long one call (or one read-back) keeps waiting on Graph.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(180);
+
+/// How many reads in a row must agree, over how long at least, before a run concludes that
+/// someone else changed an object it waits on (removed what it had seen, restored what it
+/// deleted): one read may come from a replica behind the others. terraform-provider-azuread's
+/// consistency helper (`internal/helpers/consistency`, `WaitForDeletion`) likewise trusts a
+/// deletion only after five consecutive observations (`ContinuousTargetOccurence: 5`) at least
+/// five seconds apart (`MinTimeout`).
+pub const AGREEING_READS: u32 = 5;
+/// See [`AGREEING_READS`].
+pub const AGREEING_SPAN: Duration = Duration::from_secs(20);
+
+/// Whether a condition has held on enough reads in a row, over enough time, to be trusted
+/// ([`AGREEING_READS`], [`AGREEING_SPAN`]). Pure: the caller passes the time of each read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Agreement {
+    since: Option<Instant>,
+    reads: u32,
+}
+
+impl Agreement {
+    /// Record one read (`holds`: it showed the condition); whether the condition is now
+    /// established. A read that does not show it starts the count again.
+    pub fn record(&mut self, holds: bool, now: Instant) -> bool {
+        if !holds {
+            *self = Agreement::default();
+            return false;
+        }
+        let since = *self.since.get_or_insert(now);
+        self.reads += 1;
+        self.reads >= AGREEING_READS && now.saturating_duration_since(since) >= AGREEING_SPAN
+    }
+
+    /// Whether the last read showed the condition.
+    pub fn holding(&self) -> bool {
+        self.reads > 0
+    }
+}
 
 impl Default for Policy {
     fn default() -> Self {
@@ -161,6 +198,39 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_agreement_needs_five_reads_in_a_row_over_twenty_seconds() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // Five reads within a few seconds: a replica behind the others could explain them.
+        let mut a = Agreement::default();
+        for s in 0..5 {
+            assert!(!a.record(true, at(s)), "read {s}");
+        }
+        assert!(a.holding());
+        // Twenty seconds after the first, the fifth and later reads establish it.
+        assert!(a.record(true, at(20)));
+        // Four reads over a minute are not enough either.
+        let mut b = Agreement::default();
+        for s in [0, 20, 40] {
+            assert!(!b.record(true, at(s)));
+        }
+        assert!(!b.record(true, at(60)));
+        assert!(b.record(true, at(61)));
+        // A read that does not show it starts again, from its own time.
+        let mut c = Agreement::default();
+        for s in 0..6 {
+            c.record(true, at(s));
+        }
+        assert!(!c.record(false, at(19)));
+        assert!(!c.holding());
+        for s in 20..24 {
+            assert!(!c.record(true, at(s)), "read at {s}");
+        }
+        assert!(!c.record(true, at(39)));
+        assert!(c.record(true, at(40)));
+    }
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

@@ -51,3 +51,5 @@ mod readme;
 mod json_format;
 // Issue 17: owners and federated credentials, Graph's rules for them, import, GitHub Actions.
 mod owners_fic;
+// What another run changes while a run waits: apply's read-back and destroy's purge say so.
+mod meanwhile;

@@ -3,6 +3,12 @@
 //! one grant per client and resource, and never a grant or assignment that names a deleted
 //! service principal. Every run either succeeds or fails with a clear error; afterwards a plain
 //! apply converges.
+//!
+//! The racing runs get `--max-wait 60s`. A run cannot always tell a write of its own that has
+//! not replicated yet from one another run undid (a fresh application deleted and purged by the
+//! destroy): it waits for it within its budget and then fails clearly. The default budget
+//! (180 s) is longer than the harness's hang limit (150 s), which would count that honest
+//! failure as a hang; a hang here is a run that outlives its own budget.
 
 use std::time::Instant;
 
@@ -64,7 +70,14 @@ async fn concurrent_applies(seed: u64) -> Figures {
     let t = Tenant::start_faults(mild(seed)).await;
     let g = generator::manifest(seed, "race");
     let m = t.write("manifest.toml", g.text.as_bytes());
-    let args = ["apply", m.to_str().unwrap_or_default(), "--yes", "-v"];
+    let args = [
+        "apply",
+        m.to_str().unwrap_or_default(),
+        "--yes",
+        "-v",
+        "--max-wait",
+        "60s",
+    ];
     let mut runs = join_all((0..K).map(|_| t.run(&args, &Auth::ClientSecret))).await;
     f.add_stats(&t.stats().await);
     let what = format!("{K} concurrent applies, seed {seed}\n{}", g.text);
@@ -109,8 +122,8 @@ async fn apply_against_destroy(seed: u64) -> Figures {
         }
         runs.push(first);
     }
-    let apply_args = ["apply", path, "--yes", "-v"];
-    let destroy_args = ["destroy", path, "--yes", "--purge", "-v"];
+    let apply_args = ["apply", path, "--yes", "-v", "--max-wait", "60s"];
+    let destroy_args = ["destroy", path, "--yes", "--purge", "-v", "--max-wait", "60s"];
     let (apply, destroy) = futures::join!(
         t.run(&apply_args, &Auth::ClientSecret),
         t.run(&destroy_args, &Auth::ClientSecret),
